@@ -1,0 +1,59 @@
+# SESami: `make test` and `make dev` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+INFRA_VENV := .venv-infra
+PY := $(VENV)/bin/python
+INFRA_PY := $(INFRA_VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install test lint typecheck unit infra-test bench dev clean
+
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps
+
+.system-deps: scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	@touch $@
+
+# App + tests: the Lambda bundle's requirements plus test tools (protobuf 7 via momento).
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip check
+	@touch $@
+
+# The Pulumi programs (protobuf < 7 via pulumi): a separate environment, see README.
+$(INFRA_VENV)/.installed: requirements.txt customer-onboarding/requirements.txt
+	test -x $(INFRA_PY) || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_PY) -m pip install -q --upgrade pip
+	$(INFRA_PY) -m pip install -q -r requirements.txt -r customer-onboarding/requirements.txt
+	$(INFRA_PY) -m pip check
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
+
+infra-test: $(INFRA_VENV)/.installed
+	$(INFRA_PY) -m pytest -p no:cacheprovider tests/infra $(PYTEST_ARGS)
+
+test: install lint typecheck unit infra-test
+
+bench: install
+	$(PY) -m bench
+
+dev: install
+	$(PY) -m devstack.dev
+
+clean:
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .system-deps .pytest_cache .mypy_cache .ruff_cache

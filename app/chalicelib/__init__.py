@@ -1,0 +1,1 @@
+"""SESami's application library: everything `app.py` declares routes and functions over."""

@@ -1,0 +1,284 @@
+"""SESami's DynamoDB tables as PynamoDB models: the one description of every table.
+
+`table_specs()` turns these models into plain key-schema/index/TTL descriptions. The local stack
+and the tests create tables from it, and the Pulumi program declares the production tables from
+it, so the three can never disagree.
+
+Tables (partition key / sort key -> what it serves):
+
+- tenants      tenant_id -> a tenant and its settings
+- accounts     account_id -> the one tenant an AWS account belongs to
+- events       T#t#S#shard / time#event#n -> a tenant's events, newest first, in a range
+  - by_status     T#t#STATUS#S#shard / time... -> the same, of one status
+  - by_recipient  T#t#R#address / time... -> one recipient's history
+  - by_message    T#t#M#message / time... -> one message's timeline
+- messages     T#t#M#message -> the message aggregate
+- counters     T#t#C#shard / H#hour -> per-status hourly counts;
+               T#t#L#day#shard / link -> clicks per link per day
+- suppression  T#t / address -> the tenant's suppression list
+- quarantine   Q#day / digest -> events that could not be read, kept raw
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+class _Meta:
+    billing_mode = "PAY_PER_REQUEST"
+    region = "us-east-1"
+    host: str | None = None
+    max_retry_attempts = 3
+
+
+class TenantModel(Model):
+    class Meta(_Meta):
+        table_name = "tenants"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(null=True)
+    external_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    account_id = UnicodeAttribute(null=True)
+    role_arn = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    configuration_set = UnicodeAttribute(null=True)
+    # How many partitions the tenant's time-ordered writes are spread over; only ever raised.
+    write_shards = NumberAttribute(default=1)
+
+
+class AccountModel(Model):
+    """Binds an AWS account to the one tenant allowed to send its events (conditional put)."""
+
+    class Meta(_Meta):
+        table_name = "accounts"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    tenant_id = UnicodeAttribute()
+    role_arn = UnicodeAttribute(null=True)
+    bound_at = UTCDateTimeAttribute()
+
+
+class _ByStatus(GlobalSecondaryIndex["EventModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status_pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByRecipient(GlobalSecondaryIndex["EventModel"]):
+    class Meta:
+        index_name = "by_recipient"
+        projection = AllProjection()
+
+    recipient_pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByMessage(GlobalSecondaryIndex["EventModel"]):
+    class Meta:
+        index_name = "by_message"
+        projection = AllProjection()
+
+    message_pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class EventModel(Model):
+    """One row per (event, recipient). An open or click SES cannot attribute to one recipient
+    has a single row without recipient (and so no by_recipient entry)."""
+
+    class Meta(_Meta):
+        table_name = "events"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    status_pk = UnicodeAttribute()
+    recipient_pk = UnicodeAttribute(null=True)
+    message_pk = UnicodeAttribute()
+    by_status = _ByStatus()
+    by_recipient = _ByRecipient()
+    by_message = _ByMessage()
+
+    event_key = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    recipient = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    tags = JSONAttribute(null=True)
+    detail = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class MessageModel(Model):
+    class Meta(_Meta):
+        table_name = "messages"
+
+    pk = UnicodeAttribute(hash_key=True)
+    message_id = UnicodeAttribute()
+    source = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_rank = NumberAttribute()
+    status_at = UnicodeAttribute()
+    events = NumberAttribute(default=0)
+    opens = NumberAttribute(default=0)
+    clicks = NumberAttribute(default=0)
+    # destination, tags, per-recipient states, per-link clicks: one compact JSON document.
+    body = JSONAttribute()
+    version = VersionAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class CounterModel(Model):
+    """Hourly counts per status, one item per tenant, hour and shard. Counts are top-level
+    numbers so that an update is a plain ADD."""
+
+    class Meta(_Meta):
+        table_name = "counters"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    SENT = NumberAttribute(null=True)
+    DELIVERED = NumberAttribute(null=True)
+    BOUNCED = NumberAttribute(null=True)
+    BOUNCED_PERMANENT = NumberAttribute(null=True)
+    COMPLAINED = NumberAttribute(null=True)
+    OPENED = NumberAttribute(null=True)
+    CLICKED = NumberAttribute(null=True)
+    REJECTED = NumberAttribute(null=True)
+    RENDERING_FAILED = NumberAttribute(null=True)
+    DELIVERY_DELAYED = NumberAttribute(null=True)
+    SUBSCRIPTION = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class LinkCounterModel(Model):
+    """Clicks per link per day, in the counters table (same key schema)."""
+
+    class Meta(_Meta):
+        table_name = "counters"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    url = UnicodeAttribute()
+    clicks = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
+class SuppressionModel(Model):
+    class Meta(_Meta):
+        table_name = "suppression"
+
+    pk = UnicodeAttribute(hash_key=True)
+    address = UnicodeAttribute(range_key=True)
+    reason = UnicodeAttribute()  # BOUNCE | COMPLAINT | MANUAL: what first put it here
+    reasons = UnicodeSetAttribute(null=True)
+    bounce_type = UnicodeAttribute(null=True)
+    bounce_subtype = UnicodeAttribute(null=True)
+    feedback_type = UnicodeAttribute(null=True)
+    diagnostic_code = UnicodeAttribute(null=True)
+    source_message_id = UnicodeAttribute(null=True)
+    event_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    occurrences = NumberAttribute(default=1)
+
+
+class QuarantineModel(Model):
+    class Meta(_Meta):
+        table_name = "quarantine"
+
+    pk = UnicodeAttribute(hash_key=True)  # Q#<received day>
+    sk = UnicodeAttribute(range_key=True)  # digest of the raw event: re-quarantining is idempotent
+    received_at = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    account = UnicodeAttribute(null=True)
+    tenant_id = UnicodeAttribute(null=True)
+    envelope_id = UnicodeAttribute(null=True)
+    detail_type = UnicodeAttribute(null=True)
+    raw = UnicodeAttribute()
+    raw_bytes = NumberAttribute()
+    truncated = BooleanAttribute(default=False)
+    expires_at = TTLAttribute(null=True)
+
+
+# Tables in creation order, by their logical name (the suffix after the stage prefix).
+TABLE_MODELS: dict[str, type[Model]] = {
+    "tenants": TenantModel,
+    "accounts": AccountModel,
+    "events": EventModel,
+    "messages": MessageModel,
+    "counters": CounterModel,
+    "suppression": SuppressionModel,
+    "quarantine": QuarantineModel,
+}
+# Models that share a table with the model named in TABLE_MODELS.
+_SHARED: dict[type[Model], str] = {LinkCounterModel: "counters"}
+
+_TTL_TABLES = {"events", "messages", "counters", "quarantine"}
+
+
+def configure(settings: Settings) -> None:
+    """Point every model at the tables of `settings` (prefix, region, endpoint)."""
+    for name, model in [*TABLE_MODELS.items(), *((n, m) for m, n in _SHARED.items())]:
+        model.Meta.table_name = settings.table_prefix + name
+        model.Meta.region = settings.region
+        model.Meta.host = settings.dynamodb_endpoint
+        model._connection = None
+
+
+def table_specs() -> dict[str, dict[str, Any]]:
+    """Plain description of every table, keyed by logical name. Pulumi and the local stack both
+    build their tables from this."""
+    specs: dict[str, dict[str, Any]] = {}
+    for name, model in TABLE_MODELS.items():
+        schema = model._get_schema()
+        attributes = {
+            a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]
+        }
+        indexes = []
+        for gsi in schema["global_secondary_indexes"]:
+            for a in gsi.get("attribute_definitions", []):
+                attributes[a["AttributeName"]] = a["AttributeType"]
+            keys = {k["KeyType"]: k["AttributeName"] for k in gsi["key_schema"]}
+            indexes.append(
+                {
+                    "name": gsi["index_name"],
+                    "hash_key": keys["HASH"],
+                    "range_key": keys.get("RANGE"),
+                    "projection": gsi["projection"]["ProjectionType"],
+                }
+            )
+        keys = {k["KeyType"]: k["AttributeName"] for k in schema["key_schema"]}
+        specs[name] = {
+            "hash_key": keys["HASH"],
+            "range_key": keys.get("RANGE"),
+            "attributes": attributes,
+            "global_secondary_indexes": indexes,
+            "ttl_attribute": TTL_ATTRIBUTE if name in _TTL_TABLES else None,
+        }
+    return specs

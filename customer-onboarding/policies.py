@@ -1,0 +1,181 @@
+"""IAM policy documents, ARNs and the event pattern of the customer-onboarding stack.
+
+Everything here is a pure function of plain strings: no Pulumi, no AWS calls. The component
+turns the returned dicts into JSON; the tests call these functions directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+
+POLICY_VERSION = "2012-10-17"
+
+# Every event type an SESv2 event destination can publish. SESami tracks all of them: dropping
+# one (say DELIVERY_DELAY) silently hides a message state from the customer.
+SES_EVENT_TYPES: tuple[str, ...] = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+
+SEND_ACTIONS: tuple[str, ...] = ("ses:SendEmail", "ses:SendRawEmail", "ses:SendBulkEmail")
+SUPPRESSION_LIST_ACTIONS: tuple[str, ...] = (
+    "ses:GetSuppressedDestination",
+    "ses:ListSuppressedDestinations",
+    "ses:PutSuppressedDestination",
+    "ses:DeleteSuppressedDestination",
+)
+CONFIGURATION_SET_READ_ACTIONS: tuple[str, ...] = (
+    "ses:GetConfigurationSet",
+    "ses:GetConfigurationSetEventDestinations",
+)
+RULE_READ_ACTIONS: tuple[str, ...] = ("events:DescribeRule", "events:ListTargetsByRule")
+
+# The message tag SES adds to every event of a message sent with a configuration set; the
+# EventBridge event's `detail` is the SES event record, so the tag sits at detail.mail.tags.
+CONFIGURATION_SET_TAG = "ses:configuration-set"
+
+
+# --- ARNs -----------------------------------------------------------------------------------
+
+
+def account_root_arn(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:root"
+
+
+def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
+    # SES publishes email events only to the default bus of the sending account and Region.
+    return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
+
+
+def configuration_set_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:ses:{region}:{account_id}:configuration-set/{name}"
+
+
+def sending_identity_arns(
+    identities: Sequence[str] | None, partition: str, region: str, account_id: str
+) -> list[str]:
+    """ARNs the role may send as: the given ARNs as they are, bare names (domain or address)
+    turned into this account's identity ARNs, and every identity of the account when none
+    are given."""
+    if not identities:
+        return [f"arn:{partition}:ses:{region}:{account_id}:identity/*"]
+    return [
+        identity
+        if identity.startswith("arn:")
+        else f"arn:{partition}:ses:{region}:{account_id}:identity/{identity}"
+        for identity in identities
+    ]
+
+
+# --- Event pattern ----------------------------------------------------------------------------
+
+
+def ses_event_pattern(configuration_set_name: str) -> dict[str, Any]:
+    """EventBridge pattern for the SES email events of one configuration set.
+
+    SES tags every event of a message sent with a configuration set with
+    `ses:configuration-set`, and the EventBridge `detail` is the SES event record, so the match
+    is on detail.mail.tags. That keeps out the events of the customer's other configuration
+    sets and the advisor/sending-status events (same source, no `mail`).
+
+    The one exception: AWS's documented Rendering Failure record has no `tags` at all. So that
+    SESami does not lose RENDERING_FAILURE, an "Email Rendering Failed" event *without* the tag
+    is forwarded too; one tagged with another configuration set still is not.
+    """
+    return {
+        "source": ["aws.ses"],
+        "$or": [
+            {"detail": {"mail": {"tags": {CONFIGURATION_SET_TAG: [configuration_set_name]}}}},
+            {
+                "detail-type": ["Email Rendering Failed"],
+                "detail": {"mail": {"tags": {CONFIGURATION_SET_TAG: [{"exists": False}]}}},
+            },
+        ],
+    }
+
+
+# --- Policies -----------------------------------------------------------------------------------
+
+
+def _document(*statements: dict[str, Any]) -> PolicyDocument:
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def _allow(sid: str, actions: Iterable[str], resources: Iterable[str]) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": list(resources),
+    }
+
+
+def sesami_trust_policy(
+    sesami_account_id: str, external_id: str, partition: str = "aws"
+) -> PolicyDocument:
+    """Only the SESami account may assume the access role, and only with the external ID that
+    SESami issued for this tenant (the confused-deputy guard)."""
+    return _document(
+        {
+            "Sid": "SesamiAssumeWithExternalId",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn(partition, sesami_account_id)},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+        }
+    )
+
+
+def sesami_access_policy(
+    *,
+    sending_identity_arns: Sequence[str],
+    configuration_set_arn: str,
+    forwarding_rule_arn: str,
+) -> PolicyDocument:
+    """What SESami does in the customer's account, and nothing else."""
+    return _document(
+        # SESv2 SendEmail authorises the call against the sending identity AND, when a
+        # configuration set is named, against the configuration set: both must be allowed.
+        _allow(
+            "SendAsIdentitiesThroughConfigurationSet",
+            SEND_ACTIONS,
+            [*sending_identity_arns, configuration_set_arn],
+        ),
+        # The account-level suppression list is not a resource of its own: these actions have
+        # no resource type that could name it, so IAM only accepts "*" for them.
+        _allow("ManageAccountSuppressionList", SUPPRESSION_LIST_ACTIONS, ["*"]),
+        # GetAccount (sending quota, enforcement status) is account-wide and takes only "*".
+        _allow("ReadAccountSendingStatus", ["ses:GetAccount"], ["*"]),
+        # Verification checklist: the configuration set exists and publishes every event type.
+        _allow("ReadConfigurationSet", CONFIGURATION_SET_READ_ACTIONS, [configuration_set_arn]),
+        # Verification checklist: the forwarding rule exists and targets the SESami bus.
+        _allow("ReadForwardingRule", RULE_READ_ACTIONS, [forwarding_rule_arn]),
+    )
+
+
+def eventbridge_trust_policy() -> PolicyDocument:
+    """EventBridge assumes the forwarder role to deliver to the SESami bus."""
+    return _document(
+        {
+            "Sid": "EventBridgeAssume",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def forward_to_bus_policy(sesami_event_bus_arn: str) -> PolicyDocument:
+    """The forwarder role may put events on the SESami bus and nowhere else."""
+    return _document(_allow("PutEventsOnSesamiBus", ["events:PutEvents"], [sesami_event_bus_arn]))

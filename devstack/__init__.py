@@ -1,0 +1,1 @@
+"""Local development stack helpers (emulators used by tests and the dev stack)."""

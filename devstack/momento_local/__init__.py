@@ -1,0 +1,1 @@
+"""A small local Momento cache server speaking the real gRPC wire protocol."""

@@ -1,0 +1,691 @@
+"""Invariants of the customer-onboarding Pulumi program (customer-onboarding/).
+
+No Pulumi CLI or AWS account is reachable, so the program runs under `pulumi.runtime.set_mocks`:
+the mocks record every resource's inputs and answer with realistic ARNs, and the tests assert
+on what would be sent to AWS. The policy builders are pure and are also tested directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import runpy
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pulumi = pytest.importorskip(
+    "pulumi", reason="the Pulumi programs are tested from .venv-infra (requirements.txt)"
+)
+pytest.importorskip("pulumi_aws", reason="the Pulumi programs are tested from .venv-infra")
+
+ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+PROJECT = "sesami-customer-onboarding"
+
+
+def _import_program_module(name: str) -> Any:
+    # The program directory has a dash in its name, so it cannot be a package: its modules are
+    # imported the way Pulumi does, from the directory itself. Refuse a same-named module from
+    # elsewhere on sys.path rather than test the wrong code.
+    if str(ONBOARDING_DIR) not in sys.path:
+        sys.path.insert(0, str(ONBOARDING_DIR))
+    module = importlib.import_module(name)
+    assert Path(module.__file__).resolve().parent == ONBOARDING_DIR, module.__file__
+    return module
+
+
+policies = _import_program_module("policies")
+onboarding = _import_program_module("onboarding")
+
+CUSTOMER_ACCOUNT = "111122223333"
+SESAMI_ACCOUNT = "444455556666"
+REGION = "eu-west-1"
+SESAMI_BUS_ARN = f"arn:aws:events:{REGION}:{SESAMI_ACCOUNT}:event-bus/sesami-ingest"
+EXTERNAL_ID = "sx1-6f0c2b9e4d7a41c8b35e92d07af1c64e"  # the shape SESami issues: >= 128 bits
+DEFAULT_BUS_ARN = f"arn:aws:events:{REGION}:{CUSTOMER_ACCOUNT}:event-bus/default"
+CONFIGURATION_SET_ARN = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:configuration-set/sesami-events"
+ALL_IDENTITIES_ARN = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/*"
+# Spelled out here, not imported, so that dropping one from the program fails a test.
+TEN_EVENT_TYPES = {
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+}
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+CONFIGURATION_SET = "aws:sesv2/configurationSet:ConfigurationSet"
+EVENT_DESTINATION = "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+
+
+# --- Mocks ------------------------------------------------------------------------------------
+
+# How the SDK hands a secret input to the engine (and so to the mock monitor): wrapped in a map
+# tagged with Pulumi's secret signature.
+_SIG_KEY = pulumi.runtime.rpc._special_sig_key
+_SECRET_SIG = pulumi.runtime.rpc._special_secret_sig
+
+
+def is_secret_input(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
+def plain(value: Any) -> Any:
+    return value["value"] if is_secret_input(value) else value
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    state: dict[str, Any]
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Answers like AWS would: autonamed resources get a suffix, roles/rules/sets get ARNs."""
+
+    def __init__(self) -> None:
+        self.resources: list[Registered] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        physical_name = state.get("name") or f"{args.name}-7c1f3e2"
+        resource_id = physical_name
+        if args.typ == ROLE:
+            state["name"] = physical_name
+            path = state.get("path", "/")
+            state["arn"] = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role{path}{physical_name}"
+        elif args.typ == EVENT_RULE:
+            state["name"] = physical_name
+            state["arn"] = f"arn:aws:events:{REGION}:{CUSTOMER_ACCOUNT}:rule/{physical_name}"
+        elif args.typ == CONFIGURATION_SET:
+            resource_id = state["configurationSetName"]
+            state["arn"] = (
+                f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:configuration-set/{resource_id}"
+            )
+        elif args.typ == ROLE_POLICY:
+            resource_id = f"{state['role']}:{physical_name}"
+        self.resources.append(Registered(args.typ, args.name, state))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": CUSTOMER_ACCOUNT,
+                "arn": f"arn:aws:iam::{CUSTOMER_ACCOUNT}:user/platform-admin",
+                "userId": "AIDAEXAMPLEUSERID0001",
+                "id": CUSTOMER_ACCOUNT,
+            }
+        if args.token == "aws:index/getRegion:getRegion":
+            return {
+                "region": REGION,
+                "name": REGION,
+                "id": REGION,
+                "description": "Europe (Ireland)",
+                "endpoint": f"ec2.{REGION}.amazonaws.com",
+            }
+        raise NotImplementedError(f"unexpected invoke {args.token}")
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name_contains: str = "") -> Registered:
+        matches = [r for r in self.of_type(typ) if name_contains in r.name]
+        assert len(matches) == 1, f"expected one {typ} named *{name_contains}*, got {matches}"
+        return matches[0]
+
+
+@dataclass
+class Deployment:
+    mocks: AwsMocks
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def role(self, purpose: str) -> Registered:
+        return self.mocks.one(ROLE, purpose)
+
+    def role_policy(self, purpose: str) -> dict[str, Any]:
+        return json.loads(self.mocks.one(ROLE_POLICY, purpose).state["policy"])
+
+    def trust_policy(self, purpose: str) -> dict[str, Any]:
+        return json.loads(plain(self.role(purpose).state["assumeRolePolicy"]))
+
+    def all_policy_documents(self) -> list[dict[str, Any]]:
+        return [json.loads(r.state["policy"]) for r in self.mocks.of_type(ROLE_POLICY)] + [
+            json.loads(plain(r.state["assumeRolePolicy"])) for r in self.mocks.of_type(ROLE)
+        ]
+
+
+def _use_mocks() -> AwsMocks:
+    mocks = AwsMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
+    return mocks
+
+
+def _valid_args(**overrides: Any) -> Any:
+    args = onboarding.OnboardingArgs(
+        sesami_account_id=SESAMI_ACCOUNT,
+        sesami_event_bus_arn=SESAMI_BUS_ARN,
+        external_id=EXTERNAL_ID,
+    )
+    return replace(args, **overrides)
+
+
+def deploy(args: Any) -> Deployment:
+    """Run the component under mocks; return what it registered and its resolved outputs."""
+    mocks = _use_mocks()
+    outputs: dict[str, Any] = {}
+    secret: set[str] = set()
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        component = onboarding.CustomerOnboarding("sesami", args)
+        named = {
+            "roleArn": component.role_arn,
+            "externalId": component.external_id,
+            "configurationSetName": component.configuration_set_name,
+            "ruleArn": component.rule_arn,
+            "region": component.region,
+            "accountId": component.account_id,
+            "trustPolicy": component.access_role.assume_role_policy,
+        }
+
+        async def collect() -> None:
+            for key, output in named.items():
+                outputs[key] = await output.future()
+                if await output.is_secret():
+                    secret.add(key)
+
+        return collect()
+
+    run()
+    return Deployment(mocks, outputs, secret)
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Deployment:
+    return deploy(_valid_args())
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _statement_with(document: dict[str, Any], action: str) -> dict[str, Any]:
+    found = [s for s in _statements(document) if action in _as_list(s["Action"])]
+    assert len(found) == 1, f"{action} should be granted by exactly one statement: {found}"
+    return found[0]
+
+
+# --- Access role: trust --------------------------------------------------------------------------
+
+
+def test_access_role_trusts_only_sesami_account_and_requires_configured_external_id(
+    deployed: Deployment,
+) -> None:
+    trust = deployed.trust_policy("access")
+
+    [statement] = _statements(trust)
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+
+
+def test_access_role_has_configured_name_path_and_one_hour_sessions(deployed: Deployment) -> None:
+    role = deployed.role("access").state
+
+    assert role["name"] == "SESamiAccess"
+    assert role["path"] == "/sesami/"
+    assert role["maxSessionDuration"] == 3600
+    assert role["tags"] == {"managed-by": "sesami-customer-onboarding"}
+    assert (
+        deployed.outputs["roleArn"] == f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/sesami/SESamiAccess"
+    )
+
+
+def test_external_id_and_the_trust_policy_holding_it_stay_secret(deployed: Deployment) -> None:
+    assert deployed.outputs["externalId"] == EXTERNAL_ID
+    assert {"externalId", "trustPolicy"} <= deployed.secret_outputs
+    assert "roleArn" not in deployed.secret_outputs
+    # ...and the engine (hence the state file) receives the trust policy as a secret.
+    assert is_secret_input(deployed.role("access").state["assumeRolePolicy"])
+    assert not is_secret_input(deployed.role("forwarder").state["assumeRolePolicy"])
+
+
+# --- Access role: permissions ------------------------------------------------------------------
+
+
+def test_no_statement_grants_a_wildcard_action(deployed: Deployment) -> None:
+    documents = deployed.all_policy_documents()
+    assert len(documents) == 4  # two role policies, two trust policies
+
+    for document in documents:
+        for statement in _statements(document):
+            assert "NotAction" not in statement
+            assert statement["Effect"] == "Allow"
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"wildcard action {action!r} in {statement}"
+                assert action != "ses:*"
+
+
+def test_send_actions_are_scoped_to_identities_and_configuration_set(deployed: Deployment) -> None:
+    policy = deployed.role_policy("access")
+    send = _statement_with(policy, "ses:SendEmail")
+
+    assert sorted(send["Action"]) == ["ses:SendBulkEmail", "ses:SendEmail", "ses:SendRawEmail"]
+    assert sorted(send["Resource"]) == sorted([ALL_IDENTITIES_ARN, CONFIGURATION_SET_ARN])
+
+
+def test_send_scope_follows_configured_sending_identities() -> None:
+    explicit_arn = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/news@example.net"
+    deployment = deploy(_valid_args(sending_identities=("example.com", explicit_arn)))
+
+    send = _statement_with(deployment.role_policy("access"), "ses:SendRawEmail")
+    assert sorted(send["Resource"]) == sorted(
+        [
+            f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/example.com",
+            explicit_arn,
+            CONFIGURATION_SET_ARN,
+        ]
+    )
+    assert ALL_IDENTITIES_ARN not in send["Resource"]
+
+
+def test_only_account_level_actions_get_resource_star(deployed: Deployment) -> None:
+    policy = deployed.role_policy("access")
+    star_actions = {
+        action
+        for statement in _statements(policy)
+        if "*" in _as_list(statement["Resource"])
+        for action in _as_list(statement["Action"])
+    }
+
+    assert star_actions == {
+        "ses:GetSuppressedDestination",
+        "ses:ListSuppressedDestinations",
+        "ses:PutSuppressedDestination",
+        "ses:DeleteSuppressedDestination",
+        "ses:GetAccount",
+    }
+
+
+def test_checklist_reads_are_scoped_to_configuration_set_and_forwarding_rule(
+    deployed: Deployment,
+) -> None:
+    policy = deployed.role_policy("access")
+    rule_arn = deployed.mocks.one(EVENT_RULE).state["arn"]
+
+    for action in ("ses:GetConfigurationSet", "ses:GetConfigurationSetEventDestinations"):
+        assert _statement_with(policy, action)["Resource"] == [CONFIGURATION_SET_ARN]
+    for action in ("events:DescribeRule", "events:ListTargetsByRule"):
+        assert _statement_with(policy, action)["Resource"] == [rule_arn]
+    assert deployed.outputs["ruleArn"] == rule_arn
+
+
+# --- Configuration set and event destination ----------------------------------------------------
+
+
+def test_event_destination_publishes_all_ten_event_types(deployed: Deployment) -> None:
+    destination = deployed.mocks.one(EVENT_DESTINATION).state
+
+    assert destination["configurationSetName"] == "sesami-events"
+    assert destination["eventDestinationName"] == "sesami-eventbridge"
+    assert destination["eventDestination"]["enabled"] is True
+    types = destination["eventDestination"]["matchingEventTypes"]
+    assert set(types) == TEN_EVENT_TYPES
+    assert len(types) == len(TEN_EVENT_TYPES)
+
+
+def test_event_destination_targets_this_accounts_default_bus(deployed: Deployment) -> None:
+    destination = deployed.mocks.one(EVENT_DESTINATION).state["eventDestination"]
+
+    assert destination["eventBridgeDestination"] == {"eventBusArn": DEFAULT_BUS_ARN}
+
+
+def test_configuration_set_is_created_with_configured_name() -> None:
+    deployment = deploy(_valid_args(configuration_set_name="transactional"))
+
+    configuration_set = deployment.mocks.one(CONFIGURATION_SET).state
+    assert configuration_set["configurationSetName"] == "transactional"
+    assert deployment.outputs["configurationSetName"] == "transactional"
+    send = _statement_with(deployment.role_policy("access"), "ses:SendEmail")
+    assert (
+        f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:configuration-set/transactional"
+        in send["Resource"]
+    )
+
+
+# --- Forwarding rule and target -------------------------------------------------------------------
+
+
+def test_rule_on_default_bus_matches_ses_events_of_the_configuration_set(
+    deployed: Deployment,
+) -> None:
+    rule = deployed.mocks.one(EVENT_RULE).state
+    pattern = json.loads(rule["eventPattern"])
+
+    assert rule["eventBusName"] == "default"
+    assert pattern["source"] == ["aws.ses"]
+    tagged = {"detail": {"mail": {"tags": {"ses:configuration-set": ["sesami-events"]}}}}
+    assert tagged in pattern["$or"]
+
+
+def test_target_is_sesami_bus_through_the_forwarder_role(deployed: Deployment) -> None:
+    target = deployed.mocks.one(EVENT_TARGET).state
+    rule = deployed.mocks.one(EVENT_RULE).state
+    forwarder = deployed.role("forwarder").state
+
+    assert target["arn"] == SESAMI_BUS_ARN
+    assert target["rule"] == rule["name"]
+    assert target["eventBusName"] == "default"
+    assert target["roleArn"] == forwarder["arn"]
+
+
+def test_forwarder_role_may_only_put_events_on_the_sesami_bus(deployed: Deployment) -> None:
+    [statement] = _statements(deployed.role_policy("forwarder"))
+    assert statement["Effect"] == "Allow"
+    assert _as_list(statement["Action"]) == ["events:PutEvents"]
+    assert _as_list(statement["Resource"]) == [SESAMI_BUS_ARN]
+
+    [trust] = _statements(deployed.trust_policy("forwarder"))
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+
+
+def test_outputs_name_the_customer_account_and_region(deployed: Deployment) -> None:
+    assert deployed.outputs["accountId"] == CUSTOMER_ACCOUNT
+    assert deployed.outputs["region"] == REGION
+
+
+# --- The event pattern against recorded SES events -------------------------------------
+
+
+def _leaf_matches(rules: list[Any], present: bool, value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    for rule in rules:
+        if isinstance(rule, dict):
+            if set(rule) != {"exists"}:
+                raise NotImplementedError(f"matcher does not model {rule}")
+            if rule["exists"] == present:
+                return True
+        elif present and rule in values:
+            return True
+    return False
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """A small model of EventBridge matching: exact values, `exists` and `$or`. The real check
+    is the TestEventPattern API, which is out of reach here."""
+    for key, expected in pattern.items():
+        if key == "$or":
+            if not any(matches(branch, event) for branch in expected):
+                return False
+            continue
+        present = isinstance(event, dict) and key in event
+        value = event[key] if present else None
+        if isinstance(expected, dict):
+            if not matches(expected, value if isinstance(value, dict) else {}):
+                return False
+        elif not _leaf_matches(expected, present, value):
+            return False
+    return True
+
+
+def _recorded_events() -> list[tuple[str, dict[str, Any]]]:
+    return [(path.name, json.loads(path.read_text())) for path in sorted(EVENTS_DIR.glob("*.json"))]
+
+
+def test_pattern_forwards_every_recorded_email_event_and_no_other_ses_event() -> None:
+    pattern = policies.ses_event_pattern("sesami-events")
+    recorded = _recorded_events()
+    assert recorded, f"no recorded events under {EVENTS_DIR}"
+
+    for name, event in recorded:
+        is_email_event = isinstance(event.get("detail"), dict) and "mail" in event["detail"]
+        assert matches(pattern, event) == is_email_event, name
+    forwarded_types = {e["detail-type"] for _, e in recorded if matches(pattern, e)}
+    assert len(forwarded_types) == 10, forwarded_types
+
+
+def test_pattern_drops_events_of_other_configuration_sets() -> None:
+    pattern = policies.ses_event_pattern("sesami-events")
+    for name, event in _recorded_events():
+        tags = event.get("detail", {}).get("mail", {}).get("tags")
+        if tags is None:
+            continue
+        other = json.loads(json.dumps(event))
+        other["detail"]["mail"]["tags"]["ses:configuration-set"] = ["marketing"]
+        assert not matches(pattern, other), name
+        assert matches(policies.ses_event_pattern("marketing"), other), name
+        other["source"] = "com.example.spoof"
+        assert not matches(policies.ses_event_pattern("marketing"), other), name
+
+
+def test_pattern_keeps_untagged_rendering_failures_but_not_other_untagged_events() -> None:
+    pattern = policies.ses_event_pattern("sesami-events")
+    failure = json.loads((EVENTS_DIR / "rendering_failure.json").read_text())
+    delivery = json.loads((EVENTS_DIR / "delivery.json").read_text())
+    del delivery["detail"]["mail"]["tags"]
+
+    assert "tags" not in failure["detail"]["mail"]
+    assert matches(pattern, failure)
+    assert not matches(pattern, delivery)
+
+
+# --- Validation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"sesami_account_id": "12345678901"}, "sesamiAccountId"),
+        ({"sesami_account_id": "1234567890123"}, "sesamiAccountId"),
+        ({"sesami_account_id": "44445555666a"}, "sesamiAccountId"),
+        ({"sesami_event_bus_arn": "sesami-ingest"}, "sesamiEventBusArn"),
+        (
+            {"sesami_event_bus_arn": f"arn:aws:sqs:{REGION}:{SESAMI_ACCOUNT}:sesami-ingest"},
+            "sesamiEventBusArn",
+        ),
+        (
+            {"sesami_event_bus_arn": f"arn:aws:events:{REGION}:{SESAMI_ACCOUNT}:rule/sesami"},
+            "sesamiEventBusArn",
+        ),
+        (
+            {"sesami_event_bus_arn": f"arn:aws:events:{REGION}:999988887777:event-bus/x"},
+            "sesamiEventBusArn",
+        ),
+        ({"external_id": "too-short-0123456789abcdef01234"}, "externalId"),
+        ({"external_id": "has a space 0123456789abcdef0123456789"}, "externalId"),
+        ({"configuration_set_name": "sesami events"}, "configurationSetName"),
+        ({"configuration_set_name": ""}, "configurationSetName"),
+        ({"role_name": "SESami/Access"}, "roleName"),
+        ({"sending_identities": ("*",)}, "sendingIdentities"),
+        (
+            {"sending_identities": ("arn:aws:ses:eu-west-1:111122223333:identity/*",)},
+            "sendingIdentities",
+        ),
+        ({"sending_identities": ("arn:aws:iam::111122223333:role/x",)}, "sendingIdentities"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_config_key(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        _valid_args(**overrides)
+
+
+def test_external_id_is_never_echoed_in_errors() -> None:
+    short_secret = "s3cr3t-value-0123456789abcdef"
+    with pytest.raises(ValueError, match="externalId") as refused:
+        _valid_args(external_id=short_secret)
+    assert short_secret not in str(refused.value)
+
+
+def test_32_character_external_id_is_the_shortest_accepted() -> None:
+    assert _valid_args(external_id="a" * 32).external_id == "a" * 32
+    with pytest.raises(ValueError, match="externalId"):
+        _valid_args(external_id="a" * 31)
+
+
+# --- The program: config in, outputs out ----------------------------------------------------
+
+
+@pytest.fixture
+def stack_config() -> Any:
+    saved = dict(pulumi.runtime.config.CONFIG.get())
+    saved_secret = set(pulumi.runtime.config._SECRET_KEYS.get())
+
+    def set_config(**values: str) -> None:
+        pulumi.runtime.set_all_config(
+            {f"{PROJECT}:{key}": value for key, value in values.items()},
+            [f"{PROJECT}:externalId"],
+        )
+
+    yield set_config
+    pulumi.runtime.set_all_config(saved, list(saved_secret))
+
+
+def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
+    stack_config(
+        sesamiAccountId=SESAMI_ACCOUNT,
+        sesamiEventBusArn=SESAMI_BUS_ARN,
+        externalId=EXTERNAL_ID,
+        sendingIdentities=json.dumps(["example.com"]),
+    )
+    mocks = _use_mocks()
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        runpy.run_path(str(ONBOARDING_DIR / "__main__.py"), run_name="__main__")
+        exported = pulumi.runtime.get_root_resource().outputs
+
+        async def check() -> None:
+            assert set(exported) >= {
+                "roleArn",
+                "externalId",
+                "configurationSetName",
+                "ruleArn",
+                "region",
+                "accountId",
+            }
+            assert await exported["externalId"].is_secret()
+            assert await exported["configurationSetName"].future() == "sesami-events"
+            assert await exported["accountId"].future() == CUSTOMER_ACCOUNT
+
+        return check()
+
+    run()
+    assert mocks.one(ROLE, "access").state["name"] == "SESamiAccess"
+    send = json.loads(mocks.one(ROLE_POLICY, "access").state["policy"])
+    assert (
+        f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/example.com"
+        in _statement_with(send, "ses:SendEmail")["Resource"]
+    )
+
+
+def test_program_config_errors_name_the_key(stack_config: Any) -> None:
+    stack_config(
+        sesamiAccountId="4444-5555-6666",
+        sesamiEventBusArn=SESAMI_BUS_ARN,
+        externalId=EXTERNAL_ID,
+    )
+    with pytest.raises(ValueError, match="'sesamiAccountId'"):
+        onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
+
+    stack_config(sesamiAccountId=SESAMI_ACCOUNT, sesamiEventBusArn=SESAMI_BUS_ARN)
+    with pytest.raises(pulumi.ConfigMissingError, match="externalId"):
+        onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
+
+    stack_config(
+        sesamiAccountId=SESAMI_ACCOUNT,
+        sesamiEventBusArn=SESAMI_BUS_ARN,
+        externalId=EXTERNAL_ID,
+        sendingIdentities=json.dumps("example.com"),
+    )
+    with pytest.raises(ValueError, match="'sendingIdentities'"):
+        onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
+
+
+# --- Pure policy builders ---------------------------------------------------------------------
+
+
+def test_trust_policy_builder_binds_the_given_account_and_external_id() -> None:
+    document = policies.sesami_trust_policy("123456789012", "x" * 40)
+
+    [statement] = _statements(document)
+    assert document["Version"] == "2012-10-17"
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "x" * 40}}
+
+
+def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> None:
+    document = policies.sesami_access_policy(
+        sending_identity_arns=["arn:aws:ses:us-east-1:123456789012:identity/example.com"],
+        configuration_set_arn="arn:aws:ses:us-east-1:123456789012:configuration-set/cs",
+        forwarding_rule_arn="arn:aws:events:us-east-1:123456789012:rule/sesami-forward",
+    )
+
+    granted = {a for s in _statements(document) for a in _as_list(s["Action"])}
+    assert granted == {
+        "ses:SendEmail",
+        "ses:SendRawEmail",
+        "ses:SendBulkEmail",
+        "ses:GetSuppressedDestination",
+        "ses:ListSuppressedDestinations",
+        "ses:PutSuppressedDestination",
+        "ses:DeleteSuppressedDestination",
+        "ses:GetAccount",
+        "ses:GetConfigurationSet",
+        "ses:GetConfigurationSetEventDestinations",
+        "events:DescribeRule",
+        "events:ListTargetsByRule",
+    }
+    assert all(s["Effect"] == "Allow" for s in _statements(document))
+
+
+def test_sending_identity_builder_defaults_to_every_identity_of_the_account() -> None:
+    assert policies.sending_identity_arns((), "aws", "us-east-1", "123456789012") == [
+        "arn:aws:ses:us-east-1:123456789012:identity/*"
+    ]
+    assert policies.sending_identity_arns(
+        ["a.example"], "aws-cn", "cn-north-1", "123456789012"
+    ) == ["arn:aws-cn:ses:cn-north-1:123456789012:identity/a.example"]
+
+
+def test_forwarder_builders_allow_put_events_on_one_bus_for_eventbridge_only() -> None:
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/central"
+
+    assert policies.forward_to_bus_policy(bus)["Statement"] == [
+        {
+            "Sid": "PutEventsOnSesamiBus",
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Resource": [bus],
+        }
+    ]
+    [trust] = policies.eventbridge_trust_policy()["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+
+
+def test_default_bus_builder_names_the_default_bus() -> None:
+    assert (
+        policies.default_event_bus_arn("aws", "us-east-1", "123456789012")
+        == "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    )

@@ -1,0 +1,54 @@
+"""Small builders shared by tests and benchmarks."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.settings import Settings
+from chalicelib.store import EventStore, TenantDirectory, TenantRef
+from chalicelib.tables import AccountModel, TenantModel
+
+
+@dataclass
+class TestTenant:
+    __test__ = False
+    tenant_id: str
+    account_id: str
+    ref: TenantRef
+    store: EventStore
+    directory: TenantDirectory
+
+
+def make_tenant(settings: Settings, *, write_shards: int = 1) -> TestTenant:
+    tenant_id = uuid.uuid4().hex
+    account_id = "".join(secrets.choice("0123456789") for _ in range(12))
+    now = datetime.now(UTC)
+    TenantModel(
+        tenant_id,
+        external_id=secrets.token_urlsafe(24),
+        created_at=now,
+        account_id=account_id,
+        write_shards=write_shards,
+    ).save()
+    AccountModel(account_id, tenant_id=tenant_id, bound_at=now).save()
+    return TestTenant(
+        tenant_id=tenant_id,
+        account_id=account_id,
+        ref=TenantRef(tenant_id, write_shards),
+        store=EventStore(settings),
+        directory=TenantDirectory(ttl_seconds=60),
+    )
+
+
+def for_account(envelope: dict[str, Any], account_id: str, **changes: Any) -> dict[str, Any]:
+    """A copy of a recorded envelope re-addressed to `account_id` (and a fresh envelope id)."""
+    out = copy.deepcopy(envelope)
+    out["account"] = account_id
+    out["id"] = str(uuid.uuid4())
+    out.update(changes)
+    return out
