@@ -1,0 +1,162 @@
+"""Ingest figures:
+
+- ingest_wcu_per_event / ingest_rcu_per_event: mean capacity units per stored event, summed from
+  the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
+  over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
+- ingest_cpu_us_per_event: parse + classify + aggregate, no I/O (process CPU time).
+- hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
+  every partition key the real key functions produce for each write is counted per second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib import keys, tables
+from chalicelib.aggregate import apply, suppression_targets
+from chalicelib.ingest import ingest_envelopes
+from chalicelib.ses_events import Click, parse_envelope, parse_event
+from chalicelib.settings import Settings
+from pynamodb.connection import base as pynamodb_base
+
+from devstack.dynamodb_local import DynamoDBLocal, create_tables
+from devstack.traffic import traffic
+
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+HOT_RATE = 2_000
+HOT_SECONDS = 30
+PARTITION_WRITE_LIMIT = 1_000  # DynamoDB: writes per second to one partition
+
+
+class CapacityMeter:
+    """Sums ConsumedCapacity of every DynamoDB call PynamoDB makes."""
+
+    def __init__(self) -> None:
+        self.units: Counter[str] = Counter()
+        self.by_table: Counter[str] = Counter()
+        self._orig = pynamodb_base.Connection._make_api_call
+
+    def __enter__(self) -> CapacityMeter:
+        meter, orig = self, self._orig
+
+        def call(conn: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+            data = orig(conn, operation, kwargs)
+            kind = "write" if operation in WRITE_OPS else "read"
+            consumed = (data or {}).get("ConsumedCapacity") or []
+            for entry in consumed if isinstance(consumed, list) else [consumed]:
+                meter.units[kind] += entry.get("CapacityUnits", 0.0)
+                meter.by_table[f"{kind}:{entry.get('TableName', '?').split('-')[-1]}"] += entry.get(
+                    "CapacityUnits", 0.0
+                )
+            return data
+
+        pynamodb_base.Connection._make_api_call = call  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pynamodb_base.Connection._make_api_call = self._orig  # type: ignore[method-assign]
+
+
+def _capacity(messages: int) -> dict[str, Any]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    from tests.support import make_tenant
+
+    with DynamoDBLocal() as ddb:
+        settings = Settings(table_prefix="bench-", dynamodb_endpoint=ddb.endpoint)
+        create_tables(settings)
+        tables.configure(settings)
+        tenant = make_tenant(settings)
+        envelopes = list(traffic(tenant.account_id, messages, seed=3))
+        with CapacityMeter() as meter:
+            report = ingest_envelopes(envelopes, tenants=tenant.directory, store=tenant.store)
+        stored = report.counts().get("stored", 0)
+        with CapacityMeter() as dup_meter:
+            again = ingest_envelopes(envelopes[:500], tenants=tenant.directory, store=tenant.store)
+        dups = again.counts().get("duplicate", 0)
+    return {
+        "ingest_events_measured": stored,
+        "ingest_wcu_per_event": round(meter.units["write"] / stored, 3),
+        "ingest_rcu_per_event": round(meter.units["read"] / stored, 3),
+        "ingest_wcu_by_table_per_event": {
+            k.split(":", 1)[1]: round(v / stored, 3)
+            for k, v in sorted(meter.by_table.items())
+            if k.startswith("write:")
+        },
+        "ingest_duplicate_wcu_per_event": round(dup_meter.units["write"] / max(1, dups), 3),
+    }
+
+
+def _cpu(messages: int) -> float:
+    envelopes = list(traffic("111122223333", messages, seed=5))
+    states: dict[str, Any] = {}
+    start = time.process_time()
+    for raw in envelopes:
+        event = parse_event(parse_envelope(raw))
+        mid = event.mail.message_id
+        states[mid] = apply(states.get(mid), event)
+        suppression_targets(event)
+    elapsed = time.process_time() - start
+    return round(elapsed / len(envelopes) * 1e6, 1)
+
+
+def recommended_shards(events_per_second: float, headroom: float = 0.8) -> int:
+    return max(1, math.ceil(events_per_second / (PARTITION_WRITE_LIMIT * headroom)))
+
+
+def _hot_tenant(write_shards: int) -> int:
+    """Max writes in one second to one partition key (tables and indexes) at HOT_RATE."""
+    tenant = "hot-tenant"
+    start = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    msg_rate = HOT_RATE // 3  # about 3 events per message
+    per_key_second: Counter[tuple[str, int]] = Counter()
+    produced = 0
+    second = 0
+    pending: list[tuple[datetime, dict[str, Any]]] = []
+    for second in range(HOT_SECONDS):
+        t0 = start + timedelta(seconds=second)
+        stream = traffic("111122223333", msg_rate, start=t0, span=timedelta(seconds=1), seed=second)
+        for raw in stream:
+            pending.append((datetime.fromisoformat(raw["time"]), raw))
+    pending.sort(key=lambda p: p[0])
+    # Replay the events at exactly HOT_RATE per second, in time order.
+    for i, (_, raw) in enumerate(pending[: HOT_RATE * HOT_SECONDS]):
+        sec = i // HOT_RATE
+        event = parse_event(parse_envelope(raw))
+        shard = keys.shard_of(event.key, write_shards)
+        written = [
+            keys.events_pk(tenant, shard),
+            keys.status_pk(tenant, event.status, shard),
+            keys.message_pk(tenant, event.mail.message_id),
+            keys.counter_pk(tenant, shard),
+        ]
+        written += [keys.recipient_pk(tenant, r) for r in event.recipients]
+        if isinstance(event.detail, Click):
+            written.append(keys.link_pk(tenant, event.timestamp, shard))
+        written += [keys.tenant_pk(tenant) for _ in suppression_targets(event)]
+        for key in set(written):
+            per_key_second[(key, sec)] += 1
+        produced += 1
+    assert produced == HOT_RATE * HOT_SECONDS, produced
+    return max(per_key_second.values())
+
+
+def run() -> dict[str, Any]:
+    shards = recommended_shards(HOT_RATE)
+    out: dict[str, Any] = {}
+    out.update(_capacity(messages=int(os.environ.get("SESAMI_BENCH_MESSAGES", "400"))))
+    out["ingest_cpu_us_per_event"] = _cpu(messages=2_000)
+    out["hot_tenant_events_per_s"] = HOT_RATE
+    out["hot_tenant_write_shards"] = shards
+    out["hot_tenant_max_partition_writes_per_s"] = _hot_tenant(shards)
+    out["hot_tenant_max_partition_writes_per_s_unsharded"] = _hot_tenant(1)
+    return out
+
+
+if __name__ == "__main__":
+    print(run())
