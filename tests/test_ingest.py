@@ -12,8 +12,10 @@ from chalicelib import keys
 from chalicelib.ingest import Outcome, ingest_envelopes
 from chalicelib.ses_events import parse_envelope, parse_event
 from chalicelib.tables import (
+    AGGREGATE_SK,
     CounterModel,
     EventModel,
+    MessageEventModel,
     MessageModel,
     QuarantineModel,
     SuppressionModel,
@@ -55,11 +57,23 @@ def run(t: TestTenant, *names_or_raws: Any) -> list[Outcome]:
 
 
 def message(t: TestTenant, message_id: str) -> MessageModel:
-    return MessageModel.get(keys.message_pk(t.tenant_id, message_id), consistent_read=True)
+    pk = keys.message_pk(t.tenant_id, message_id)
+    return MessageModel.get(pk, AGGREGATE_SK, consistent_read=True)
 
 
-def timeline(t: TestTenant, message_id: str) -> list[EventModel]:
-    return list(EventModel.by_message.query(keys.message_pk(t.tenant_id, message_id)))
+def timeline(t: TestTenant, message_id: str) -> list[MessageEventModel]:
+    pk = keys.message_pk(t.tenant_id, message_id)
+    return list(MessageEventModel.query(pk, MessageEventModel.sk.startswith("E#")))
+
+
+def rows(t: TestTenant, message_id: str) -> list[EventModel]:
+    """The message's rows in the tenant's time-ordered view (all shards)."""
+    return [
+        row
+        for shard in range(t.ref.write_shards)
+        for row in EventModel.query(keys.events_pk(t.tenant_id, shard))
+        if row.message_id == message_id
+    ]
 
 
 def counters(t: TestTenant) -> dict[str, int]:
@@ -88,6 +102,7 @@ def snapshot(t: TestTenant, message_ids: list[str]) -> dict[str, Any]:
             "clicks": m.clicks,
             "body": json.dumps(m.body, sort_keys=True),
             "timeline": sorted(e.sk for e in timeline(t, mid)),
+            "rows": sorted(r.sk for r in rows(t, mid)),
         }
     out["suppressed"] = sorted(suppressed(t))
     return out
@@ -97,10 +112,13 @@ def snapshot(t: TestTenant, message_ids: list[str]) -> dict[str, Any]:
 def test_each_event_type_is_stored_with_its_status(tenant: TestTenant, name: str) -> None:
     assert run(tenant, name) == [Outcome.STORED]
     event = parse_event(parse_envelope(load_event(name)))
-    rows = timeline(tenant, event.mail.message_id)
-    assert {r.status for r in rows} == {event.status.value}
-    assert len(rows) == max(1, len(event.recipients))
-    assert counters(tenant)[event.status.value] == len(rows)
+    entries = timeline(tenant, event.mail.message_id)
+    assert [e.status for e in entries] == [event.status.value]
+    view = rows(tenant, event.mail.message_id)
+    assert {r.status for r in view} == {event.status.value}
+    assert len(view) == max(1, len(event.recipients))
+    assert {r.recipient for r in view} == (set(event.recipients) or {None})
+    assert counters(tenant)[event.status.value] == len(view)
     assert message(tenant, event.mail.message_id).events == 1
 
 
@@ -194,6 +212,7 @@ def test_unknown_account_stores_nothing_and_is_logged(tenant: TestTenant, caplog
     assert lines and lines[0]["account"] == "999988887777" and lines[0]["UnknownAccountEvents"] == 1
     event = parse_event(parse_envelope(raw))
     assert MessageModel.count(keys.message_pk(tenant.tenant_id, event.mail.message_id)) == 0
+    assert counters(tenant) == {}
 
 
 def test_tenant_is_decided_by_envelope_account_only(settings: Any) -> None:
@@ -260,7 +279,8 @@ def test_oversized_field_is_quarantined(tenant: TestTenant) -> None:
 
 def test_events_carry_ttl_from_retention(tenant: TestTenant, settings: Any) -> None:
     run(tenant, "delivery")
-    row = timeline(tenant, MESSAGE_A)[0]
+    row = rows(tenant, MESSAGE_A)[0]
+    assert timeline(tenant, MESSAGE_A)[0].expires_at == row.expires_at
     event_time = parse_event(parse_envelope(load_event("delivery"))).timestamp
     # TTL is stored in whole seconds.
     assert abs((row.expires_at - event_time).total_seconds() - settings.retention_seconds) < 1

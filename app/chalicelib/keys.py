@@ -55,6 +55,10 @@ def message_pk(tenant_id: str, message_id: str) -> str:
     return f"T#{tenant_id}#M#{message_id}"
 
 
+def message_event_sk(ts: datetime, event_key: str) -> str:
+    return f"E#{iso_ms(ts)}#{event_key}"
+
+
 def counter_pk(tenant_id: str, shard: int) -> str:
     return f"T#{tenant_id}#C#{shard}"
 

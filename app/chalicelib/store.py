@@ -2,15 +2,21 @@
 keeps unreadable events in quarantine. PynamoDB and botocore errors stop here and leave as the
 exceptions of `errors.py`.
 
-Exactly once: every event is written in ONE transaction made of
-- its event rows (one per recipient), each conditional on not existing — the deduplication key is
-  derived from the SES record itself, so a redelivery 24 hours later is still caught;
-- the message aggregate, read first and written back under its version (optimistic locking);
-- the hourly counter of its status (+ the daily link counter for a click);
-- the suppression entries it causes.
-Either all of it is stored or none of it: a duplicate cancels the whole transaction, a lost race
-on the aggregate re-reads and retries, throttling raises TransientStorageError for the caller to
-retry. Counters therefore count each event once, whatever the number of deliveries.
+Exactly once. An event's identity is a digest of its SES record (see `ses_events.event_key`), so
+a redelivery a day later is still recognised. Recording an event:
+1. if its entry already exists in its message partition, it is a duplicate: nothing is written;
+2. its rows for the time, status and recipient views are put (one per recipient). They are pure
+   projections of the event: writing them twice writes the same thing;
+3. ONE transaction writes the event's entry in its message partition, conditional on not existing
+   (the deduplication record, and the message timeline), the message aggregate under its version
+   (optimistic locking), the hourly counter of its status (+ the daily counter of a clicked
+   link), and the suppression entries it causes.
+All of step 3 is stored or none of it: a concurrent duplicate cancels it, a lost race on the
+aggregate re-reads and retries, throttling raises TransientStorageError for the caller to retry.
+A crash between 2 and 3 is repaired by the retry. Counters count each event once.
+
+Rows stay outside the transaction because a transactional write costs twice the capacity, for
+the item and for each of its index entries; see BENCHMARKS in the README for the figures.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import keys
@@ -48,10 +55,12 @@ from chalicelib.ses_events import (
 from chalicelib.settings import Settings
 from chalicelib.status import Status
 from chalicelib.tables import (
+    AGGREGATE_SK,
     AccountModel,
     CounterModel,
     EventModel,
     LinkCounterModel,
+    MessageEventModel,
     MessageModel,
     QuarantineModel,
     SuppressionModel,
@@ -59,6 +68,7 @@ from chalicelib.tables import (
 )
 
 log = logging.getLogger(__name__)
+_M = TypeVar("_M", bound=Model)
 
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
@@ -143,24 +153,43 @@ class EventStore:
     def _record_once(self, tenant: TenantRef, event: SesEvent) -> Recorded:
         tid = tenant.tenant_id
         message_pk = keys.message_pk(tid, event.mail.message_id)
-        current = self._load_message(message_pk)
+        entry_sk = keys.message_event_sk(event.timestamp, event.key)
+        if self._exists(MessageEventModel, message_pk, entry_sk):
+            return Recorded.DUPLICATE
+        current = self._load(MessageModel, message_pk, AGGREGATE_SK)
         live = current is not None and (
             current.expires_at is None or current.expires_at > self._clock()
         )
         # An expired aggregate (TTL deletion lags) starts afresh but keeps its version.
         state = apply(_state_of(current) if live else None, event)
-
         shard = keys.shard_of(event.key, tenant.write_shards)
-        rows = self._event_rows(tid, shard, message_pk, event)
-        message = _message_item(message_pk, state, current, self._expiry(state.sent_at))
 
+        # 1. The time/status/recipient rows: idempotent projections, written first so that a
+        #    crash before step 2 leaves nothing a retry would not rewrite identically.
+        self._put_rows(self._event_rows(tid, shard, event))
+
+        # 2. One transaction: the event's entry in its message partition (the dedup record),
+        #    the aggregate under its version, the counters, the suppression entries.
         txn = TransactWrite(connection=self._txn_connection())
-        for row in rows:
-            txn.save(row, condition=EventModel.pk.does_not_exist())
-        txn.save(message)
+        txn.save(
+            MessageEventModel(
+                message_pk,
+                entry_sk,
+                event_key=event.key,
+                event_type=event.event_type.value,
+                status=event.status.value,
+                occurred_at=keys.iso_ms(event.timestamp),
+                recipients=set(event.recipients) or None,
+                shard=shard,
+                detail=event_detail(event, None) or None,
+                expires_at=self._expiry(event.timestamp),
+            ),
+            condition=MessageEventModel.sk.does_not_exist(),
+        )
+        txn.save(_message_item(message_pk, state, current, self._expiry(state.sent_at)))
         txn.update(
             CounterModel(keys.counter_pk(tid, shard), keys.counter_sk(event.timestamp)),
-            actions=self._counter_actions(event, len(rows)),
+            actions=self._counter_actions(event, max(1, len(event.recipients))),
             add_version_condition=False,
         )
         if isinstance(event.detail, Click):
@@ -182,36 +211,46 @@ class EventStore:
             with txn:
                 pass
         except TransactWriteError as exc:
-            return self._cancelled(exc, n_rows=len(rows), message=event.mail.message_id)
+            return self._cancelled(exc, message=event.mail.message_id)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
         return Recorded.STORED
 
-    def _cancelled(self, exc: TransactWriteError, *, n_rows: int, message: str) -> Recorded:
-        reasons = exc.cancellation_reasons
-        codes = [r.code if r else None for r in reasons]
-        if any(code == "ConditionalCheckFailed" for code in codes[:n_rows]):
-            return Recorded.DUPLICATE
-        if n_rows < len(codes) and codes[n_rows] == "ConditionalCheckFailed":
+    def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
+        codes = [r.code if r else None for r in exc.cancellation_reasons]
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            return Recorded.DUPLICATE  # a concurrent delivery of the same event won
+        if codes[1:2] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
             raise ConcurrentUpdate(f"message {message} changed since it was read")
-        if "TransactionConflict" in codes:
-            raise ConcurrentUpdate(f"message {message}: concurrent transaction")
         if exc.cause_response_code == "ValidationException" or "ValidationError" in codes:
             raise MalformedEvent(f"DynamoDB refused the event: {exc.cause_response_message}")
         raise TransientStorageError(f"event write failed ({exc.cause_response_code}): {codes}")
 
-    def _load_message(self, message_pk: str) -> MessageModel | None:
+    @staticmethod
+    def _load(model: type[_M], hash_key: str, range_key: str) -> _M | None:
         try:
-            item = MessageModel.get(message_pk, consistent_read=True)
+            return model.get(hash_key, range_key, consistent_read=True)
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
-            raise TransientStorageError(f"message read failed: {exc}") from exc
-        return item
+            raise TransientStorageError(f"{model.Meta.table_name} read failed: {exc}") from exc
 
-    def _event_rows(
-        self, tid: str, shard: int, message_pk: str, event: SesEvent
-    ) -> list[EventModel]:
+    def _exists(self, model: type[Model], hash_key: str, range_key: str) -> bool:
+        return self._load(model, hash_key, range_key) is not None
+
+    @staticmethod
+    def _put_rows(rows: list[EventModel]) -> None:
+        try:
+            if len(rows) == 1:
+                rows[0].save()
+            else:
+                with EventModel.batch_write() as batch:
+                    for row in rows:
+                        batch.save(row)
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"event rows write failed: {exc}") from exc
+
+    def _event_rows(self, tid: str, shard: int, event: SesEvent) -> list[EventModel]:
         mail = event.mail
         user_tags = {k: list(v) for k, v in mail.tags.items() if not k.startswith("ses:")}
         expires = self._expiry(event.timestamp)
@@ -223,7 +262,6 @@ class EventStore:
                     keys.event_sk(event.timestamp, event.key, index),
                     status_pk=keys.status_pk(tid, event.status, shard),
                     recipient_pk=keys.recipient_pk(tid, address) if address else None,
-                    message_pk=message_pk,
                     event_key=event.key,
                     event_type=event.event_type.value,
                     status=event.status.value,
@@ -324,14 +362,18 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     d = event.detail
     out: dict[str, Any]
     if isinstance(d, Bounce):
-        mine = next((b for b in d.bounced if b.address == address), None)
-        out = {
-            "bounce_type": d.bounce_type,
-            "bounce_subtype": d.bounce_subtype,
-            "status": mine.status if mine else None,
-            "diagnostic_code": mine.diagnostic_code if mine else None,
-            "action": mine.action if mine else None,
-        }
+        out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
+        for b in d.bounced:
+            if address is None or b.address == address:
+                facts = {
+                    "status": b.status,
+                    "diagnostic_code": b.diagnostic_code,
+                    "action": b.action,
+                }
+                if address is None:  # the message timeline keeps every recipient's facts
+                    out.setdefault("recipients", {})[b.address] = facts
+                else:
+                    out.update(facts)
     elif isinstance(d, Complaint):
         out = {"feedback_type": d.feedback_type, "subtype": d.subtype, "user_agent": d.user_agent}
     elif isinstance(d, Open):
@@ -380,6 +422,7 @@ def _message_item(
 ) -> MessageModel:
     item = MessageModel(
         pk,
+        AGGREGATE_SK,
         message_id=state.message_id,
         source=state.source,
         subject=state.subject,

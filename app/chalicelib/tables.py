@@ -11,8 +11,9 @@ Tables (partition key / sort key -> what it serves):
 - events       T#t#S#shard / time#event#n -> a tenant's events, newest first, in a range
   - by_status     T#t#STATUS#S#shard / time... -> the same, of one status
   - by_recipient  T#t#R#address / time... -> one recipient's history
-  - by_message    T#t#M#message / time... -> one message's timeline
-- messages     T#t#M#message -> the message aggregate
+- messages     T#t#M#message / AGG -> the message aggregate
+               T#t#M#message / E#time#event -> one entry per event: the message's timeline, and
+               the record that the event was applied (written with the aggregate, once)
 - counters     T#t#C#shard / H#hour -> per-status hourly counts;
                T#t#L#day#shard / link -> clicks per link per day
 - suppression  T#t / address -> the tenant's suppression list
@@ -94,18 +95,11 @@ class _ByRecipient(GlobalSecondaryIndex["EventModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _ByMessage(GlobalSecondaryIndex["EventModel"]):
-    class Meta:
-        index_name = "by_message"
-        projection = AllProjection()
-
-    message_pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
 class EventModel(Model):
-    """One row per (event, recipient). An open or click SES cannot attribute to one recipient
-    has a single row without recipient (and so no by_recipient entry)."""
+    """One row per (event, recipient), for the time, status and recipient views. An open or
+    click SES cannot attribute to one recipient has one row without recipient (and so no
+    by_recipient entry). Rows are projections of the message partition: rewriting one with the
+    same content is harmless, so they are written outside the ingest transaction."""
 
     class Meta(_Meta):
         table_name = "events"
@@ -114,10 +108,8 @@ class EventModel(Model):
     sk = UnicodeAttribute(range_key=True)
     status_pk = UnicodeAttribute()
     recipient_pk = UnicodeAttribute(null=True)
-    message_pk = UnicodeAttribute()
     by_status = _ByStatus()
     by_recipient = _ByRecipient()
-    by_message = _ByMessage()
 
     event_key = UnicodeAttribute()
     event_type = UnicodeAttribute()
@@ -132,11 +124,17 @@ class EventModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+AGGREGATE_SK = "AGG"
+
+
 class MessageModel(Model):
+    """The message aggregate (sk = AGG)."""
+
     class Meta(_Meta):
         table_name = "messages"
 
     pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=AGGREGATE_SK)
     message_id = UnicodeAttribute()
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
@@ -150,6 +148,25 @@ class MessageModel(Model):
     # destination, tags, per-recipient states, per-link clicks: one compact JSON document.
     body = JSONAttribute()
     version = VersionAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class MessageEventModel(Model):
+    """One entry per event in its message's partition (sk = E#time#event): the timeline, and
+    the event's deduplication record (conditional put in the ingest transaction)."""
+
+    class Meta(_Meta):
+        table_name = "messages"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_key = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    recipients = UnicodeSetAttribute(null=True)
+    shard = NumberAttribute()
+    detail = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -237,7 +254,7 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "quarantine": QuarantineModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
-_SHARED: dict[type[Model], str] = {LinkCounterModel: "counters"}
+_SHARED: dict[type[Model], str] = {LinkCounterModel: "counters", MessageEventModel: "messages"}
 
 _TTL_TABLES = {"events", "messages", "counters", "quarantine"}
 
