@@ -133,6 +133,9 @@ class CapacityMeter:
 
 
 def _capacity(messages: int) -> dict[str, Any]:
+    from chalicelib import logs
+
+    logs.silence_metrics()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     from tests.support import make_tenant

@@ -27,7 +27,9 @@ print(len(created), ",".join(heavy))
 def test_importing_the_app_creates_no_client_and_loads_no_grpc_momento_or_pynamodb() -> None:
     out = subprocess.run(
         [sys.executable, "-c", _PROBE.format(app=str(ROOT / "app"), root=str(ROOT))],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split(" ", 1)
     assert out[0] == "0"
     assert out[1].strip() == ""
@@ -36,8 +38,9 @@ def test_importing_the_app_creates_no_client_and_loads_no_grpc_momento_or_pynamo
 def test_ingest_function_stores_one_envelope(
     tenant: TestTenant, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app
     from chalicelib import runtime
+
+    import app
 
     monkeypatch.setenv("SESAMI_TABLE_PREFIX", settings.table_prefix)
     monkeypatch.setenv("SESAMI_DYNAMODB_ENDPOINT", settings.dynamodb_endpoint)

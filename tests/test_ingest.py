@@ -203,12 +203,13 @@ def test_other_detail_types_are_ignored_and_store_nothing(tenant: TestTenant) ->
     assert counters(tenant) == {}
 
 
-def test_unknown_account_stores_nothing_and_is_logged(tenant: TestTenant, caplog: Any) -> None:
+def test_unknown_account_stores_nothing_and_is_logged(tenant: TestTenant, capsys: Any) -> None:
     raw = load_event("unknown_account")
-    with caplog.at_level("WARNING", logger="sesami"):
-        report = ingest_envelopes([raw], tenants=tenant.directory, store=tenant.store)
+    capsys.readouterr()
+    report = ingest_envelopes([raw], tenants=tenant.directory, store=tenant.store)
     assert report.outcomes == [Outcome.UNKNOWN_ACCOUNT]
-    lines = [json.loads(r.message) for r in caplog.records if "UnknownAccountEvents" in r.message]
+    printed = capsys.readouterr().out.splitlines()
+    lines = [json.loads(line) for line in printed if "UnknownAccountEvents" in line]
     assert lines and lines[0]["account"] == "999988887777" and lines[0]["UnknownAccountEvents"] == 1
     event = parse_event(parse_envelope(raw))
     assert MessageModel.count(keys.message_pk(tenant.tenant_id, event.mail.message_id)) == 0

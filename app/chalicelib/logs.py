@@ -1,25 +1,30 @@
 """Structured log lines. Counts are written in CloudWatch Embedded Metric Format, so a count in a
-log line is also a CloudWatch metric without any API call from the function."""
+log line is also a CloudWatch metric without any API call from the function.
+
+EMF lines must be bare JSON, so they go straight to stdout (Lambda ships each line to CloudWatch
+Logs), not through a logging handler: Chalice formats its app logger's records with a prefix."""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 METRICS_NAMESPACE = "SESami"
-_log = logging.getLogger("sesami")
+_enabled = True
 
 
-def emit(message: str, fields: Mapping[str, Any] | None = None, **kw: Any) -> None:
-    """One JSON log line: `{"message": ..., **fields}`."""
-    _log.warning(json.dumps({"message": message, **(fields or {}), **kw}, default=str))
+def silence_metrics() -> None:
+    """For local tools that ingest thousands of events: no metric lines on their terminal."""
+    global _enabled
+    _enabled = False
 
 
 def metric(name: str, value: float, dimensions: Mapping[str, str], **context: Any) -> None:
     """One EMF log line carrying metric `name` with `dimensions` and extra context fields."""
+    if not _enabled:
+        return
     line = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
@@ -35,4 +40,4 @@ def metric(name: str, value: float, dimensions: Mapping[str, str], **context: An
         **dimensions,
         **context,
     }
-    _log.warning(json.dumps(line, default=str))
+    print(json.dumps(line, default=str), flush=True)
