@@ -77,6 +77,34 @@ def _envelope(
     }
 
 
+def _bounce(
+    account: str, mail: dict[str, Any], recipient: str, at: datetime, *, permanent: bool
+) -> dict[str, Any]:
+    """A Permanent/General (5.1.1) or a Transient/MailboxFull bounce — the latter with the 5.x.x
+    code real transient bounces carry."""
+    kind, subtype, status, code = (
+        ("Permanent", "General", "5.1.1", "smtp; 550 5.1.1 user unknown")
+        if permanent
+        else ("Transient", "MailboxFull", "5.2.2", "smtp; 552 5.2.2 Mailbox full")
+    )
+    bounce = {
+        "feedbackId": f"{mail['messageId'][:16]}-{uuid.uuid4()}-000000",
+        "bounceType": kind,
+        "bounceSubType": subtype,
+        "bouncedRecipients": [
+            {
+                "emailAddress": recipient,
+                "action": "failed",
+                "status": status,
+                "diagnosticCode": code,
+            }
+        ],
+        "timestamp": iso(at),
+        "reportingMTA": "dns; a8-41.smtp-out.amazonses.com",
+    }
+    return _envelope(account, "Bounce", at, {"mail": mail, "bounce": bounce})
+
+
 def message_events(
     rng: random.Random,
     account: str,
@@ -114,58 +142,10 @@ def message_events(
     t = sent_at + timedelta(milliseconds=rng.randint(400, 3000))
     roll = rng.random()
     if roll < p.permanent_bounce:
-        out.append(
-            _envelope(
-                account,
-                "Bounce",
-                t,
-                {
-                    "mail": mail,
-                    "bounce": {
-                        "feedbackId": f"{message_id[:16]}-{uuid.uuid4()}-000000",
-                        "bounceType": "Permanent",
-                        "bounceSubType": "General",
-                        "bouncedRecipients": [
-                            {
-                                "emailAddress": recipient,
-                                "action": "failed",
-                                "status": "5.1.1",
-                                "diagnosticCode": "smtp; 550 5.1.1 user unknown",
-                            }
-                        ],
-                        "timestamp": iso(t),
-                        "reportingMTA": "dns; a8-41.smtp-out.amazonses.com",
-                    },
-                },
-            )
-        )
+        out.append(_bounce(account, mail, recipient, t, permanent=True))
         return out
     if roll < p.permanent_bounce + p.transient_bounce:
-        out.append(
-            _envelope(
-                account,
-                "Bounce",
-                t,
-                {
-                    "mail": mail,
-                    "bounce": {
-                        "feedbackId": f"{message_id[:16]}-{uuid.uuid4()}-000000",
-                        "bounceType": "Transient",
-                        "bounceSubType": "MailboxFull",
-                        "bouncedRecipients": [
-                            {
-                                "emailAddress": recipient,
-                                "action": "failed",
-                                "status": "5.2.2",
-                                "diagnosticCode": "smtp; 552 5.2.2 Mailbox full",
-                            }
-                        ],
-                        "timestamp": iso(t),
-                        "reportingMTA": "dns; a8-41.smtp-out.amazonses.com",
-                    },
-                },
-            )
-        )
+        out.append(_bounce(account, mail, recipient, t, permanent=False))
         t += timedelta(minutes=rng.randint(5, 90))
     elif roll < p.permanent_bounce + p.transient_bounce + p.delay:
         out.append(
