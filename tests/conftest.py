@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +64,3 @@ def tenant(settings: Any) -> Any:
     from tests.support import make_tenant
 
     return make_tenant(settings)
-
-
-@pytest.fixture
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_account_id() -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(12))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chalicelib.errors import ConfigurationError
 
@@ -31,7 +31,6 @@ class Settings:
     # None in AWS; the DynamoDB Local / moto URL on a developer's machine.
     dynamodb_endpoint: str | None = None
     tenant_cache_seconds: float = DEFAULT_TENANT_CACHE_SECONDS
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:

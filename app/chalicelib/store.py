@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,7 +66,6 @@ from chalicelib.tables import (
     TenantModel,
 )
 
-log = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=Model)
 
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
