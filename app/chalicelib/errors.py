@@ -4,9 +4,17 @@ adapters catches a botocore or PynamoDB exception by name.
     SesamiError
     ├── MalformedEvent        an ingested event that can never be stored (kept in quarantine)
     ├── ConfigurationError    a setting is missing or has the wrong shape
-    └── StorageError          the store refused or failed a write
-        ├── TransientStorageError   throttling, timeouts, 5xx: raise so the caller retries
-        └── ConcurrentUpdate        an optimistic write lost a race; re-read and try again
+    ├── StorageError          the store refused or failed a write
+    │   ├── TransientStorageError   throttling, timeouts, 5xx: raise so the caller retries
+    │   └── ConcurrentUpdate        an optimistic write lost a race; re-read and try again
+    ├── CacheUnavailable      the credential cache (Momento) failed or timed out: fall back to STS
+    └── RequestError          the caller's request cannot be served; each maps to an HTTP status
+        ├── InvalidRequest    400: bad input (names the field)
+        ├── Unauthorized      401: missing or invalid token
+        ├── Forbidden         403: authenticated, not allowed
+        ├── NotFound          404
+        ├── Conflict          409: e.g. an AWS account already bound to another tenant
+        └── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
 """
 
 from __future__ import annotations
@@ -39,3 +47,43 @@ class TransientStorageError(StorageError):
 
 class ConcurrentUpdate(StorageError):
     """An optimistic (versioned) write lost a race with another writer."""
+
+
+class CacheUnavailable(SesamiError):
+    """The second-level credential cache failed or timed out. Callers fall back to STS."""
+
+
+class RequestError(SesamiError):
+    """An error the API reports to its caller. `code` is stable and machine-readable."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(RequestError):
+    status, code = 400, "invalid_request"
+
+
+class Unauthorized(RequestError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(RequestError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(RequestError):
+    status, code = 404, "not_found"
+
+
+class Conflict(RequestError):
+    status, code = 409, "conflict"
+
+
+class RoleAccessDenied(RequestError):
+    status, code = 422, "role_access_denied"
