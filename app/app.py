@@ -1,5 +1,5 @@
-"""SESami's Chalice app: it only declares. Routes and functions parse their input, call one
-service in `chalicelib`, and return."""
+"""SESami's Chalice app: it only declares. Routes live in Blueprints under chalicelib/routes;
+each parses its input, calls one service in `chalicelib`, and returns."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalicelib import runtime
+from chalicelib.routes import account
 
-app = Chalice(app_name="sesami")
+# Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
+app = Chalice(app_name="sesami", configure_logs=False)
+app.register_blueprint(account.api.blueprint)
 
 
 @app.lambda_function(name="ingest")

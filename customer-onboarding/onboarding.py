@@ -3,7 +3,8 @@
 - an IAM role SESami assumes (with its external ID) to send mail and manage suppression;
 - an SESv2 configuration set whose events go to the account's default EventBridge bus;
 - a rule on the default bus forwarding those events to SESami's bus, through a role that
-  may only put events on that bus.
+  may only put events on that bus, retrying for a day and then keeping what never got through
+  in a dead-letter queue in this account.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ EVENT_DESTINATION_NAME = "sesami-eventbridge"
 ROLE_PATH = "/sesami/"
 # SESami reaches this role by role chaining (its Lambda assumes it), which caps sessions at 1 h.
 MAX_SESSION_SECONDS = 3600
+
+# The forwarding target's retry policy: EventBridge's maximum (a day, 185 attempts), spelled out
+# so that it is part of the stack, not a default that could change under it.
+RETRY_MAX_EVENT_AGE_SECONDS = 86400
+RETRY_MAX_ATTEMPTS = 185
+# SQS's maximum retention (14 days): the longest time to notice and deal with dead letters.
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 
 MIN_EXTERNAL_ID_LENGTH = 32  # SESami issues >= 128 random bits; anything shorter is not ours.
 MAX_EXTERNAL_ID_LENGTH = 1224  # STS limit for ExternalId.
@@ -150,6 +158,8 @@ class CustomerOnboarding(pulumi.ComponentResource):
     external_id: pulumi.Output[str]
     configuration_set_name: pulumi.Output[str]
     rule_arn: pulumi.Output[str]
+    dead_letter_queue_url: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
     region: pulumi.Output[str]
     account_id: pulumi.Output[str]
 
@@ -207,6 +217,23 @@ class CustomerOnboarding(pulumi.ComponentResource):
             policy=_json(policies.forward_to_bus_policy(args.sesami_event_bus_arn)),
             opts=child,
         )
+        # What the SESami bus refuses (e.g. before PUT /account added this account to its policy)
+        # or what outlives the retry policy lands here instead of being dropped.
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-dead-letters",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            tags=TAGS,
+            opts=child,
+        )
+        self.dead_letter_queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-dead-letters",
+            queue_url=self.dead_letter_queue.url,
+            policy=pulumi.Output.all(self.dead_letter_queue.arn, self.rule.arn).apply(
+                lambda arns: _json(policies.dead_letter_queue_policy(arns[0], arns[1]))
+            ),
+            opts=child,
+        )
         self.target = aws.cloudwatch.EventTarget(
             f"{name}-sesami-bus",
             rule=self.rule.name,
@@ -214,8 +241,19 @@ class CustomerOnboarding(pulumi.ComponentResource):
             target_id="sesami-event-bus",
             arn=args.sesami_event_bus_arn,
             role_arn=self.forwarder_role.arn,
-            # The role must be able to PutEvents before the first event is forwarded.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.forwarder_policy]),
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=RETRY_MAX_EVENT_AGE_SECONDS,
+                maximum_retry_attempts=RETRY_MAX_ATTEMPTS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=self.dead_letter_queue.arn,
+            ),
+            # Before the first event is forwarded, the role must be able to PutEvents and
+            # EventBridge must be able to write to the dead-letter queue.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.forwarder_policy, self.dead_letter_queue_policy],
+            ),
         )
 
         self.access_role = aws.iam.Role(
@@ -259,12 +297,16 @@ class CustomerOnboarding(pulumi.ComponentResource):
         self.external_id = pulumi.Output.secret(args.external_id)
         self.configuration_set_name = self.configuration_set.configuration_set_name
         self.rule_arn = self.rule.arn
+        self.dead_letter_queue_url = self.dead_letter_queue.url
+        self.dead_letter_queue_arn = self.dead_letter_queue.arn
         self.register_outputs(
             {
                 "roleArn": self.role_arn,
                 "externalId": self.external_id,
                 "configurationSetName": self.configuration_set_name,
                 "ruleArn": self.rule_arn,
+                "deadLetterQueueUrl": self.dead_letter_queue_url,
+                "deadLetterQueueArn": self.dead_letter_queue_arn,
                 "region": self.region,
                 "accountId": self.account_id,
             }

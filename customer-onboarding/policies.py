@@ -179,3 +179,19 @@ def eventbridge_trust_policy() -> PolicyDocument:
 def forward_to_bus_policy(sesami_event_bus_arn: str) -> PolicyDocument:
     """The forwarder role may put events on the SESami bus and nowhere else."""
     return _document(_allow("PutEventsOnSesamiBus", ["events:PutEvents"], [sesami_event_bus_arn]))
+
+
+def dead_letter_queue_policy(queue_arn: str, forwarding_rule_arn: str) -> PolicyDocument:
+    """EventBridge may drop into the dead-letter queue what the forwarding rule could not deliver
+    to the SESami bus, and nothing else may use this policy: the service principal alone is not
+    enough (any rule of any account would match it), so the rule's ARN is the condition."""
+    return _document(
+        {
+            "Sid": "EventBridgeDeadLettersOfForwardingRule",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["sqs:SendMessage"],
+            "Resource": [queue_arn],
+            "Condition": {"ArnEquals": {"aws:SourceArn": forwarding_rule_arn}},
+        }
+    )

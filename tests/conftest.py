@@ -45,6 +45,16 @@ def ddb_endpoint() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server (STS, SES, Cognito, EventBridge, IAM) on a loopback port, one per module:
+    moto keeps state process-wide, so modules do not share one."""
+    from devstack.moto_server import MotoServer
+
+    with MotoServer() as server:
+        yield server.endpoint
+
+
 @pytest.fixture(scope="session")
 def settings(ddb_endpoint: str) -> Any:
     from chalicelib import tables

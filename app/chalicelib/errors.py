@@ -14,7 +14,8 @@ adapters catches a botocore or PynamoDB exception by name.
         ├── Forbidden         403: authenticated, not allowed
         ├── NotFound          404
         ├── Conflict          409: e.g. an AWS account already bound to another tenant
-        └── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
+        ├── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
+        └── ServiceUnavailable 503: a service SESami depends on is down (e.g. the pool's JWKS)
 """
 
 from __future__ import annotations
@@ -87,3 +88,7 @@ class Conflict(RequestError):
 
 class RoleAccessDenied(RequestError):
     status, code = 422, "role_access_denied"
+
+
+class ServiceUnavailable(RequestError):
+    status, code = 503, "service_unavailable"

@@ -44,3 +44,141 @@ def ingest(envelopes: list[Any]) -> IngestReport:
     from chalicelib.ingest import ingest_envelopes
 
     return ingest_envelopes(envelopes, tenants=tenant_directory(), store=event_store())
+
+
+# ---------------------------------------------------------------------------- API side
+
+if TYPE_CHECKING:
+    from chalice.app import Request
+
+    from chalicelib.accounts import AccountService, Verifier
+    from chalicelib.auth import TokenVerifier
+    from chalicelib.credentials import AwsCredentials, TenantCredentials
+    from chalicelib.tenants import Membership, TenantService
+
+
+def aws_client(
+    service: str, credentials: AwsCredentials | None = None, region: str | None = None
+) -> Any:
+    """A boto3 client for SESami's own account (credentials None) or a tenant's (assumed role).
+    On the local stack every AWS API but DynamoDB is moto's server."""
+    import boto3
+    from botocore.config import Config
+
+    s = settings()
+    kwargs: dict[str, Any] = dict(credentials.boto3_kwargs()) if credentials else {}
+    return boto3.client(
+        service,
+        region_name=region or s.region,
+        endpoint_url=s.aws_endpoint,
+        config=Config(retries={"mode": "standard", "max_attempts": 4}),
+        **kwargs,
+    )
+
+
+@functools.cache
+def token_verifier() -> TokenVerifier:
+    from chalicelib.auth import AuthConfig, TokenVerifier
+
+    s = settings()
+    return TokenVerifier(
+        AuthConfig(
+            region=s.region,
+            user_pool_id=s.user_pool_id,
+            client_ids=frozenset(s.user_pool_client_ids),
+            jwks_url=s.jwks_url or "",
+        )
+    )
+
+
+@functools.cache
+def tenant_service() -> TenantService:
+    from chalicelib.tenants import CognitoUserDirectory, TenantService
+
+    return TenantService(CognitoUserDirectory(aws_client("cognito-idp"), settings().user_pool_id))
+
+
+def authenticate(request: Request) -> Membership:
+    """The caller's tenant membership, from a token this app verified itself."""
+    from chalicelib.tenants import Caller
+
+    claims = token_verifier().verify(request.headers.get("authorization"))
+    caller = Caller(
+        sub=claims.sub,
+        email=claims.email,
+        username=claims.username,
+        tenant_id=claims.tenant_id,
+        tenant_role=claims.tenant_role,
+    )
+    return tenant_service().membership(caller)
+
+
+@functools.cache
+def credentials() -> TenantCredentials:
+    from datetime import timedelta
+
+    from chalicelib.credentials import (
+        TenantCredentials,
+        make_sts_client,
+        momento_cache_from_settings,
+    )
+    from chalicelib.errors import ConfigurationError
+
+    s = settings()
+    if not s.credentials_key:
+        raise ConfigurationError("SESAMI_CREDENTIALS_KEY is required to act in tenant accounts")
+    second_level = momento_cache_from_settings(
+        s.momento_api_key,
+        s.momento_local,
+        s.momento_cache,
+        timedelta(milliseconds=500),
+        api_endpoint=s.momento_endpoint,
+    )
+    return TenantCredentials(
+        lambda: make_sts_client(s.region, s.aws_endpoint),
+        second_level=second_level,
+        encryption_key=s.credentials_key,
+    )
+
+
+def platform() -> Any:
+    from chalicelib.accounts import PlatformInfo
+
+    s = settings()
+    return PlatformInfo(
+        account_id=s.account_id,
+        event_bus_arn=s.event_bus_arn,
+        region=s.region,
+        skip_external_id_refusal_check=s.skip_external_id_check,
+    )
+
+
+@functools.cache
+def account_service() -> AccountService:
+    from chalicelib.accounts import AccountService, EventBridgeBusPolicy
+
+    s = settings()
+    bus = EventBridgeBusPolicy(aws_client("events"), s.event_bus_name)
+    return AccountService(platform(), credentials(), bus)
+
+
+@functools.cache
+def verifier() -> Verifier:
+    from chalicelib.accounts import Verifier
+
+    return Verifier(platform(), credentials(), aws_client)
+
+
+def reset() -> None:
+    """Forget every cached object (tests change settings between cases)."""
+    for cached in (
+        settings,
+        tenant_directory,
+        event_store,
+        token_verifier,
+        tenant_service,
+        credentials,
+        account_service,
+        verifier,
+    ):
+        cached.cache_clear()

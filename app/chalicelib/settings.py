@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.errors import ConfigurationError
 
@@ -17,6 +17,18 @@ ENV_DYNAMODB_ENDPOINT = "SESAMI_DYNAMODB_ENDPOINT"
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_TENANT_CACHE_SECONDS = "SESAMI_TENANT_CACHE_SECONDS"
+ENV_ACCOUNT_ID = "SESAMI_ACCOUNT_ID"
+ENV_EVENT_BUS_ARN = "SESAMI_EVENT_BUS_ARN"
+ENV_USER_POOL_ID = "SESAMI_USER_POOL_ID"
+ENV_USER_POOL_CLIENT_IDS = "SESAMI_USER_POOL_CLIENT_IDS"  # comma-separated
+ENV_JWKS_URL = "SESAMI_JWKS_URL"
+ENV_AWS_ENDPOINT = "SESAMI_AWS_ENDPOINT"  # local stack: moto's server for STS/SES/Cognito/events
+ENV_SKIP_EXTERNAL_ID_CHECK = "SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK"
+ENV_MOMENTO_API_KEY = "SESAMI_MOMENTO_API_KEY"
+ENV_MOMENTO_ENDPOINT = "SESAMI_MOMENTO_ENDPOINT"  # Momento region endpoint (v2 API keys)
+ENV_MOMENTO_LOCAL = "SESAMI_MOMENTO_LOCAL"  # host:port of the local Momento server
+ENV_MOMENTO_CACHE = "SESAMI_MOMENTO_CACHE"
+ENV_CREDENTIALS_KEY = "SESAMI_CREDENTIALS_KEY"  # 32 bytes, hex: encrypts cached STS credentials
 
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
@@ -31,6 +43,18 @@ class Settings:
     # None in AWS; the DynamoDB Local / moto URL on a developer's machine.
     dynamodb_endpoint: str | None = None
     tenant_cache_seconds: float = DEFAULT_TENANT_CACHE_SECONDS
+    account_id: str = "000000000000"
+    event_bus_arn: str = "arn:aws:events:us-east-1:000000000000:event-bus/sesami"
+    user_pool_id: str = ""
+    user_pool_client_ids: tuple[str, ...] = ()
+    jwks_url: str | None = None
+    aws_endpoint: str | None = None
+    skip_external_id_check: bool = False
+    momento_api_key: str | None = field(default=None, repr=False)
+    momento_endpoint: str | None = None
+    momento_local: str | None = None
+    momento_cache: str = "sesami"
+    credentials_key: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -39,6 +63,10 @@ class Settings:
             )
         if not self.table_prefix or len(self.table_prefix) > 200:
             raise ConfigurationError(f"{ENV_TABLE_PREFIX} must be 1-200 characters")
+
+    @property
+    def event_bus_name(self) -> str:
+        return self.event_bus_arn.rsplit("/", 1)[-1]
 
     @property
     def retention_seconds(self) -> int:
@@ -60,4 +88,30 @@ class Settings:
             retention_days=retention,
             dynamodb_endpoint=env.get(ENV_DYNAMODB_ENDPOINT) or None,
             tenant_cache_seconds=cache_s,
+            account_id=env.get(ENV_ACCOUNT_ID, "000000000000"),
+            event_bus_arn=env.get(ENV_EVENT_BUS_ARN, Settings.event_bus_arn),
+            user_pool_id=env.get(ENV_USER_POOL_ID, ""),
+            user_pool_client_ids=tuple(
+                c.strip() for c in env.get(ENV_USER_POOL_CLIENT_IDS, "").split(",") if c.strip()
+            ),
+            jwks_url=env.get(ENV_JWKS_URL) or None,
+            aws_endpoint=env.get(ENV_AWS_ENDPOINT) or None,
+            skip_external_id_check=env.get(ENV_SKIP_EXTERNAL_ID_CHECK, "").lower() in ("1", "true"),
+            momento_api_key=env.get(ENV_MOMENTO_API_KEY) or None,
+            momento_endpoint=env.get(ENV_MOMENTO_ENDPOINT) or None,
+            momento_local=env.get(ENV_MOMENTO_LOCAL) or None,
+            momento_cache=env.get(ENV_MOMENTO_CACHE, "sesami"),
+            credentials_key=_hex_key(env.get(ENV_CREDENTIALS_KEY, "")),
         )
+
+
+def _hex_key(raw: str) -> bytes:
+    if not raw:
+        return b""
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ConfigurationError(f"{ENV_CREDENTIALS_KEY} must be hex") from None
+    if len(key) != 32:
+        raise ConfigurationError(f"{ENV_CREDENTIALS_KEY} must be 32 bytes (64 hex characters)")
+    return key

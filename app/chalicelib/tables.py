@@ -7,6 +7,7 @@ it, so the three can never disagree.
 Tables (partition key / sort key -> what it serves):
 
 - tenants      tenant_id -> a tenant and its settings
+- users        sub -> the tenant a signed-up user belongs to (bound once, conditionally)
 - accounts     account_id -> the one tenant an AWS account belongs to
 - events       T#t#S#shard / time#event#n -> a tenant's events, newest first, in a range
   - by_status     T#t#STATUS#S#shard / time... -> the same, of one status
@@ -63,6 +64,22 @@ class TenantModel(Model):
     configuration_set = UnicodeAttribute(null=True)
     # How many partitions the tenant's time-ordered writes are spread over; only ever raised.
     write_shards = NumberAttribute(default=1)
+    canary_message_id = UnicodeAttribute(null=True)
+    canary_sent_at = UTCDateTimeAttribute(null=True)
+
+
+class UserModel(Model):
+    """A Cognito user (by `sub`) -> its tenant. Written with a condition, so that two first
+    requests of one user racing each other cannot create two tenants."""
+
+    class Meta(_Meta):
+        table_name = "users"
+
+    sub = UnicodeAttribute(hash_key=True)
+    tenant_id = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(default="admin")  # admin | member
+    created_at = UTCDateTimeAttribute()
 
 
 class AccountModel(Model):
@@ -246,6 +263,7 @@ class QuarantineModel(Model):
 # Tables in creation order, by their logical name (the suffix after the stage prefix).
 TABLE_MODELS: dict[str, type[Model]] = {
     "tenants": TenantModel,
+    "users": UserModel,
     "accounts": AccountModel,
     "events": EventModel,
     "messages": MessageModel,

@@ -69,6 +69,8 @@ CONFIGURATION_SET = "aws:sesv2/configurationSet:ConfigurationSet"
 EVENT_DESTINATION = "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 
 
 # --- Mocks ------------------------------------------------------------------------------------
@@ -95,7 +97,8 @@ class Registered:
 
 
 class AwsMocks(pulumi.runtime.Mocks):
-    """Answers like AWS would: autonamed resources get a suffix, roles/rules/sets get ARNs."""
+    """Answers like AWS would: autonamed resources get a suffix; roles, rules, sets and queues
+    get ARNs (queues a URL too)."""
 
     def __init__(self) -> None:
         self.resources: list[Registered] = []
@@ -118,6 +121,13 @@ class AwsMocks(pulumi.runtime.Mocks):
             )
         elif args.typ == ROLE_POLICY:
             resource_id = f"{state['role']}:{physical_name}"
+        elif args.typ == QUEUE:
+            state["name"] = physical_name
+            state["arn"] = f"arn:aws:sqs:{REGION}:{CUSTOMER_ACCOUNT}:{physical_name}"
+            state["url"] = f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/{physical_name}"
+            resource_id = state["url"]
+        elif args.typ == QUEUE_POLICY:
+            resource_id = state["queueUrl"]
         self.resources.append(Registered(args.typ, args.name, state))
         return resource_id, state
 
@@ -163,10 +173,15 @@ class Deployment:
     def trust_policy(self, purpose: str) -> dict[str, Any]:
         return json.loads(plain(self.role(purpose).state["assumeRolePolicy"]))
 
+    def queue_policy(self) -> dict[str, Any]:
+        return json.loads(self.mocks.one(QUEUE_POLICY).state["policy"])
+
     def all_policy_documents(self) -> list[dict[str, Any]]:
-        return [json.loads(r.state["policy"]) for r in self.mocks.of_type(ROLE_POLICY)] + [
-            json.loads(plain(r.state["assumeRolePolicy"])) for r in self.mocks.of_type(ROLE)
-        ]
+        return (
+            [json.loads(r.state["policy"]) for r in self.mocks.of_type(ROLE_POLICY)]
+            + [json.loads(plain(r.state["assumeRolePolicy"])) for r in self.mocks.of_type(ROLE)]
+            + [json.loads(r.state["policy"]) for r in self.mocks.of_type(QUEUE_POLICY)]
+        )
 
 
 def _use_mocks() -> AwsMocks:
@@ -198,6 +213,8 @@ def deploy(args: Any) -> Deployment:
             "externalId": component.external_id,
             "configurationSetName": component.configuration_set_name,
             "ruleArn": component.rule_arn,
+            "deadLetterQueueUrl": component.dead_letter_queue_url,
+            "deadLetterQueueArn": component.dead_letter_queue_arn,
             "region": component.region,
             "accountId": component.account_id,
             "trustPolicy": component.access_role.assume_role_policy,
@@ -276,12 +293,15 @@ def test_external_id_and_the_trust_policy_holding_it_stay_secret(deployed: Deplo
 
 def test_no_statement_grants_a_wildcard_action(deployed: Deployment) -> None:
     documents = deployed.all_policy_documents()
-    assert len(documents) == 4  # two role policies, two trust policies
+    # two role policies, two trust policies, the dead-letter queue's policy
+    assert len(documents) == 5
 
     for document in documents:
         for statement in _statements(document):
             assert "NotAction" not in statement
+            assert "NotPrincipal" not in statement
             assert statement["Effect"] == "Allow"
+            assert statement.get("Principal") != "*"
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, f"wildcard action {action!r} in {statement}"
                 assert action != "ses:*"
@@ -398,6 +418,49 @@ def test_target_is_sesami_bus_through_the_forwarder_role(deployed: Deployment) -
     assert target["rule"] == rule["name"]
     assert target["eventBusName"] == "default"
     assert target["roleArn"] == forwarder["arn"]
+
+
+def test_target_retries_for_a_day_then_dead_letters_to_the_queue(deployed: Deployment) -> None:
+    target = deployed.mocks.one(EVENT_TARGET).state
+    queue = deployed.mocks.one(QUEUE).state
+
+    assert target["retryPolicy"] == {
+        "maximumEventAgeInSeconds": 86400,
+        "maximumRetryAttempts": 185,
+    }
+    assert target["deadLetterConfig"] == {"arn": queue["arn"]}
+    assert queue["arn"].startswith(f"arn:aws:sqs:{REGION}:{CUSTOMER_ACCOUNT}:")
+
+
+def test_dead_letter_queue_is_encrypted_and_keeps_messages_fourteen_days(
+    deployed: Deployment,
+) -> None:
+    queue = deployed.mocks.one(QUEUE).state
+
+    assert queue["sqsManagedSseEnabled"] is True
+    assert queue["messageRetentionSeconds"] == 1209600
+    assert not queue.get("fifoQueue")  # EventBridge dead-letter queues must be standard queues
+    assert queue["tags"] == {"managed-by": "sesami-customer-onboarding"}
+    assert deployed.outputs["deadLetterQueueUrl"] == queue["url"]
+    assert deployed.outputs["deadLetterQueueArn"] == queue["arn"]
+
+
+def test_only_eventbridge_for_the_forwarding_rule_may_send_to_the_dead_letter_queue(
+    deployed: Deployment,
+) -> None:
+    queue = deployed.mocks.one(QUEUE).state
+    rule_arn = deployed.mocks.one(EVENT_RULE).state["arn"]
+    queue_policy = deployed.mocks.one(QUEUE_POLICY).state
+
+    assert queue_policy["queueUrl"] == queue["url"]
+    document = deployed.queue_policy()
+    assert document["Version"] == "2012-10-17"
+    [statement] = _statements(document)
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
+    assert _as_list(statement["Resource"]) == [queue["arn"]]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
 
 
 def test_forwarder_role_may_only_put_events_on_the_sesami_bus(deployed: Deployment) -> None:
@@ -582,12 +645,17 @@ def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
                 "externalId",
                 "configurationSetName",
                 "ruleArn",
+                "deadLetterQueueUrl",
+                "deadLetterQueueArn",
                 "region",
                 "accountId",
             }
             assert await exported["externalId"].is_secret()
             assert await exported["configurationSetName"].future() == "sesami-events"
             assert await exported["accountId"].future() == CUSTOMER_ACCOUNT
+            assert await exported["deadLetterQueueUrl"].future() == (
+                f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/sesami-dead-letters-7c1f3e2"
+            )
 
         return check()
 
@@ -689,3 +757,22 @@ def test_default_bus_builder_names_the_default_bus() -> None:
         policies.default_event_bus_arn("aws", "us-east-1", "123456789012")
         == "arn:aws:events:us-east-1:123456789012:event-bus/default"
     )
+
+
+def test_dead_letter_queue_policy_builder_admits_eventbridge_for_one_rule_only() -> None:
+    queue = "arn:aws:sqs:us-east-1:123456789012:sesami-dead-letters"
+    rule = "arn:aws:events:us-east-1:123456789012:rule/sesami-forward"
+
+    assert policies.dead_letter_queue_policy(queue, rule) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeDeadLettersOfForwardingRule",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["sqs:SendMessage"],
+                "Resource": [queue],
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+            }
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Chalice Blueprints, one per resource."""

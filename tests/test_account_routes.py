@@ -1,0 +1,272 @@
+"""The account routes through Chalice's test client, with real tokens from moto's Cognito, STS
+and EventBridge on moto's server, and storage on DynamoDB Local.
+
+moto ignores ExternalId in AssumeRole, so these tests run with the local-stack relaxation
+(SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK); the refusal itself is tested with fakes and botocore's
+Stubber in test_tenants_accounts.py and test_credentials.py."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+SESAMI_ACCOUNT = "444455556666"  # the platform; moto's resources live in 123456789012
+MOTO_ACCOUNT = "123456789012"
+PASSWORD = "Correct-Horse-9-battery"
+
+
+@pytest.fixture(scope="module")
+def moto(moto_endpoint: str) -> str:
+    return moto_endpoint
+
+
+def client(moto: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=moto, region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def pool(moto: str) -> dict[str, str]:
+    idp = client(moto, "cognito-idp")
+    pool_id = idp.create_user_pool(
+        PoolName="sesami-test",
+        Schema=[
+            {"Name": "tenant_id", "AttributeDataType": "String", "Mutable": True},
+            {"Name": "tenant_role", "AttributeDataType": "String", "Mutable": True},
+        ],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="dashboard",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    bus_arn = client(moto, "events").create_event_bus(Name="sesami")["EventBusArn"]
+    return {"pool_id": pool_id, "client_id": client_id, "bus_arn": bus_arn}
+
+
+@pytest.fixture
+def api(
+    settings: Any, moto: str, pool: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Client]:
+    from chalicelib import runtime
+
+    import app
+
+    env = {
+        "SESAMI_TABLE_PREFIX": settings.table_prefix,
+        "SESAMI_DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+        "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
+        "SESAMI_EVENT_BUS_ARN": pool["bus_arn"],
+        "SESAMI_USER_POOL_ID": pool["pool_id"],
+        "SESAMI_USER_POOL_CLIENT_IDS": pool["client_id"],
+        "SESAMI_JWKS_URL": f"{moto}/{pool['pool_id']}/.well-known/jwks.json",
+        "SESAMI_AWS_ENDPOINT": moto,
+        "SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK": "true",
+        "SESAMI_CREDENTIALS_KEY": secrets.token_hex(32),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runtime.reset()
+    with Client(app.app) as test_client:
+        yield test_client
+    runtime.reset()
+
+
+def sign_in(moto: str, pool: dict[str, str], email: str | None = None) -> str:
+    """A confirmed user's id token, from moto's Cognito."""
+    idp = client(moto, "cognito-idp")
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool["pool_id"],
+        Username=email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": email},
+            {"Name": "email_verified", "Value": "true"},
+        ],
+    )
+    idp.admin_set_user_password(
+        UserPoolId=pool["pool_id"], Username=email, Password=PASSWORD, Permanent=True
+    )
+    auth = idp.initiate_auth(
+        ClientId=pool["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    )
+    return str(auth["AuthenticationResult"]["IdToken"])
+
+
+def call(api: Client, method: str, path: str, token: str | None, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    raw = json.dumps(body) if body is not None else None
+    return getattr(api.http, method.lower())(path, headers=headers, body=raw)
+
+
+def make_role(moto: str, name: str | None = None) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = client(moto, "iam").create_role(
+        RoleName=name or f"SESamiAccess{uuid.uuid4().hex[:6]}",
+        Path="/sesami/",
+        AssumeRolePolicyDocument=json.dumps(trust),
+    )
+    return str(role["Role"]["Arn"])
+
+
+def test_every_private_route_refuses_a_missing_or_bad_token(api: Client) -> None:
+    from chalicelib.api import PUBLIC_ROUTES
+
+    import app
+
+    checked = 0
+    for path, methods in app.app.routes.items():
+        for method in methods:
+            if (method, path) in PUBLIC_ROUTES:
+                continue
+            concrete = path.replace("{", "x").replace("}", "")
+            for token in (None, "not-a-jwt"):
+                response = call(api, method, concrete, token, {} if method != "GET" else None)
+                assert response.status_code == 401, (method, path, token)
+                error = response.json_body["error"]
+                assert error["code"] == "unauthorized" and error["message"]
+            checked += 1
+    assert checked >= 5
+
+
+def test_first_call_creates_the_tenant_and_sets_the_cognito_attribute(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool, email := f"owner-{uuid.uuid4().hex[:6]}@example.com")
+    first = call(api, "GET", "/account", token)
+    assert first.status_code == 200
+    body = first.json_body
+    assert body["connected"] is False and body["external_id"].startswith("sesami-")
+    user = client(moto, "cognito-idp").admin_get_user(UserPoolId=pool["pool_id"], Username=email)
+    attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert attrs["custom:tenant_id"] == body["tenant_id"]
+    assert attrs["custom:tenant_role"] == "admin"
+    assert call(api, "GET", "/account", token).json_body == body  # same tenant, same external ID
+
+
+def test_connect_account_binds_it_and_allows_it_on_the_bus(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool)
+    role_arn = make_role(moto)
+    response = call(api, "PUT", "/account", token, {"role_arn": role_arn, "region": "us-east-1"})
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["account_id"] == MOTO_ACCOUNT
+    policy = client(moto, "events").describe_event_bus(Name="sesami").get("Policy", "{}")
+    tenant_id = response.json_body["tenant_id"]
+    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    assert statements[f"sesami-tenant-{tenant_id}"]["Principal"] == {
+        "AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"
+    }
+
+
+def test_second_tenant_cannot_take_a_bound_account(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    from chalicelib.tables import AccountModel
+
+    AccountModel(MOTO_ACCOUNT).delete()  # earlier tests bound it
+    first, second = sign_in(moto, pool), sign_in(moto, pool)
+    role_arn = make_role(moto)
+    assert call(api, "PUT", "/account", first, {"role_arn": role_arn}).status_code == 200
+    refused = call(api, "PUT", "/account", second, {"role_arn": role_arn})
+    assert refused.status_code == 409
+    assert "already connected to another SESami tenant" in refused.json_body["error"]["message"]
+    assert call(api, "GET", "/account", second).json_body["connected"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"role_arn": "arn:aws:iam::12:role/sesami/X"}, "role_arn"),
+        ({"role_arn": "arn:aws:iam::123456789012:role/NoPath"}, "role_arn"),
+        ({"role_arn": "arn:aws:iam::123456789012:role/sesami/X", "region": "mars-1"}, "region"),
+        (
+            {"role_arn": "arn:aws:iam::123456789012:role/sesami/X", "configuration_set": "a b"},
+            "configuration_set",
+        ),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
+    api: Client, moto: str, pool: dict[str, str], body: dict[str, str], field: str
+) -> None:
+    token = sign_in(moto, pool)
+    response = call(api, "PUT", "/account", token, body)
+    assert response.status_code == 400
+    assert response.json_body["error"]["details"] == {"field": field}
+    assert call(api, "GET", "/account", token).json_body["connected"] is False
+
+
+def test_body_that_is_not_json_is_a_400(api: Client, moto: str, pool: dict[str, str]) -> None:
+    token = sign_in(moto, pool)
+    response = api.http.put(
+        "/account",
+        headers={"Authorization": token, "Content-Type": "application/json"},
+        body="{not json",
+    )
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "invalid_request"
+
+
+def test_onboarding_gives_the_commands_with_this_tenants_values(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool)
+    external_id = call(api, "GET", "/account", token).json_body["external_id"]
+    info = call(api, "GET", "/account/onboarding", token).json_body
+    assert info["external_id"] == external_id
+    assert info["sesami_account_id"] == SESAMI_ACCOUNT
+    assert any(external_id in c and "--secret" in c for c in info["commands"])
+
+
+def test_checklist_reports_ok_only_for_what_it_checked(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    from chalicelib.tables import AccountModel
+
+    AccountModel(MOTO_ACCOUNT).delete()
+    token = sign_in(moto, pool)
+    role_arn = make_role(moto)
+    assert call(api, "PUT", "/account", token, {"role_arn": role_arn}).status_code == 200
+    result = call(api, "GET", "/verify-sts", token).json_body
+    checks = {c["id"]: c for c in result["checks"]}
+    assert checks["role_assumable"]["status"] == "ok"
+    assert checks["role_requires_external_id"]["status"] == "not_checked"
+    assert "ignores external IDs" in checks["role_requires_external_id"]["message"]
+    assert checks["last_event"]["status"] == "failed"  # nothing ingested for this tenant
+    assert checks["forwarding_rule"]["status"] == "failed"  # no rule created yet
+    assert checks["canary"]["status"] == "not_checked"
+    assert result["ok"] is False
+    for check in checks.values():
+        assert check["status"] in ("ok", "failed", "not_checked") and check["message"]
+
+
+def test_invite_by_admin_only(api: Client, moto: str, pool: dict[str, str]) -> None:
+    admin = sign_in(moto, pool)
+    call(api, "GET", "/account", admin)
+    invitee = f"colleague-{uuid.uuid4().hex[:6]}@example.com"
+    response = call(api, "POST", "/account/users", admin, {"email": invitee})
+    assert response.status_code == 201
+    user = client(moto, "cognito-idp").admin_get_user(UserPoolId=pool["pool_id"], Username=invitee)
+    attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert attrs["custom:tenant_role"] == "member"
