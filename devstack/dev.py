@@ -1,12 +1,10 @@
 """`make dev`: SESami's local stack on loopback, with demo data.
 
-Starts Amazon DynamoDB Local (data kept in .dev/dynamodb between runs) and the local Momento
-server, creates the tables from the production table description, registers a demo tenant with
-a demo AWS account, and seeds ~30 days of realistic SES traffic through the real ingest code.
-Ctrl-C stops everything it started; running it again reuses the data.
-
-The REST API and the dashboard (and moto's STS/SES/Cognito) join this stack as they are built;
-until then it prints how to reach the data and the ingest path.
+Starts Amazon DynamoDB Local (data kept in .dev/dynamodb between runs), moto's server (STS, SES,
+Cognito, EventBridge, IAM), the local Momento server, and the API on http://127.0.0.1:8000.
+Provisions tables, the user pool and the event bus from the production definitions, a demo
+tenant whose AWS account is connected, a demo user, and seeds ~30 days of realistic SES traffic
+through the real ingest code. Ctrl-C stops everything it started; running it again works.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
@@ -31,12 +30,18 @@ from chalicelib.store import EventStore, TenantDirectory  # noqa: E402
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables  # noqa: E402
 from devstack.momento_local.server import MomentoLocalServer  # noqa: E402
+from devstack.moto_server import MotoServer  # noqa: E402
 from devstack.traffic import traffic  # noqa: E402
 
 DEMO_TENANT = "demo"
-DEMO_ACCOUNT = "111122223333"
+DEMO_ACCOUNT = "123456789012"  # moto's account: the demo customer's resources live there
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "Sesami-demo-2026"  # noqa: S105 - local demo login, printed on start
+SESAMI_ACCOUNT = "444455556666"
+API_PORT = int(os.environ.get("SESAMI_DEV_PORT", "8000"))
 DDB_PORT = int(os.environ.get("SESAMI_DEV_DYNAMODB_PORT", "8001"))
 MOMENTO_PORT = int(os.environ.get("SESAMI_DEV_MOMENTO_PORT", "8002"))
+MOTO_PORT = int(os.environ.get("SESAMI_DEV_MOTO_PORT", "8003"))
 SEED_MESSAGES = int(os.environ.get("SESAMI_DEV_MESSAGES", "3000"))
 
 
@@ -47,6 +52,7 @@ def step(text: str) -> None:
 def ensure_demo_tenant() -> bool:
     """Create the demo tenant and bind the demo account. Returns False if it already existed."""
     from chalicelib.tables import AccountModel, TenantModel
+    from chalicelib.tenants import new_external_id
 
     try:
         TenantModel.get(DEMO_TENANT)
@@ -57,12 +63,68 @@ def ensure_demo_tenant() -> bool:
     TenantModel(
         DEMO_TENANT,
         name="Demo Co",
-        external_id="sesami-demo-external-id-not-secret",
+        external_id=new_external_id(),
         created_at=now,
         account_id=DEMO_ACCOUNT,
+        region="us-east-1",
+        configuration_set="sesami-events",
     ).save()
     AccountModel(DEMO_ACCOUNT, tenant_id=DEMO_TENANT, bound_at=now).save()
     return True
+
+
+def provision_aws(moto_endpoint: str) -> dict[str, str]:
+    """moto's state lives in memory: provision it on every start. Returns the app's settings."""
+    from chalicelib.tables import TenantModel, UserModel
+
+    from devstack import provision
+
+    identity = provision.user_pool(moto_endpoint)
+    bus_arn = provision.event_bus(moto_endpoint)
+    sub = provision.user(moto_endpoint, identity, DEMO_EMAIL, DEMO_PASSWORD)
+    tenant = TenantModel.get(DEMO_TENANT)
+    role_arn = provision.customer_role(moto_endpoint, SESAMI_ACCOUNT, tenant.external_id)
+    tenant.update(actions=[TenantModel.role_arn.set(role_arn)])
+    for gap in provision.customer_ses_setup(moto_endpoint, bus_arn, "sesami-events"):
+        step(f"  (moto has no {gap}: the checklist reports it not_checked)")
+    # The user gets a new sub on every start: bind it to the demo tenant, as an admin.
+    UserModel(
+        sub, tenant_id=DEMO_TENANT, email=DEMO_EMAIL, role="admin", created_at=datetime.now(UTC)
+    ).save()
+    provision.aws(moto_endpoint, "cognito-idp").admin_update_user_attributes(
+        UserPoolId=identity.pool_id,
+        Username=DEMO_EMAIL,
+        UserAttributes=[
+            {"Name": "custom:tenant_id", "Value": DEMO_TENANT},
+            {"Name": "custom:tenant_role", "Value": "admin"},
+        ],
+    )
+    provision.aws(moto_endpoint, "events").put_permission(
+        EventBusName="sesami",
+        Action="events:PutEvents",
+        Principal=DEMO_ACCOUNT,
+        StatementId=f"sesami-tenant-{DEMO_TENANT}",
+    )
+    return {
+        "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
+        "SESAMI_EVENT_BUS_ARN": bus_arn,
+        "SESAMI_USER_POOL_ID": identity.pool_id,
+        "SESAMI_USER_POOL_CLIENT_IDS": identity.client_id,
+        "SESAMI_JWKS_URL": identity.jwks_url,
+        "SESAMI_AWS_ENDPOINT": moto_endpoint,
+    }
+
+
+def serve_api(port: int) -> Any:
+    """The Chalice app on 127.0.0.1:port (Chalice's local server, in a thread)."""
+    from chalice.config import Config
+    from chalice.local import LocalDevServer
+
+    import app as chalice_app
+
+    server = LocalDevServer(chalice_app.app, Config(), "127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def seed(settings: Settings, stop: threading.Event) -> None:
@@ -83,37 +145,85 @@ def seed(settings: Settings, stop: threading.Event) -> None:
     step(f"demo data ready: {done + len(batch)} events for {SEED_MESSAGES} messages")
 
 
+def _in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def main() -> None:
+    import secrets
+
+    from chalicelib import runtime
+
     logs.silence_metrics()  # seeding would print one metric line per batch
+    busy = [port for port in (API_PORT, DDB_PORT, MOMENTO_PORT, MOTO_PORT) if _in_use(port)]
+    if busy:
+        sys.exit(
+            f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (is another `make dev` "
+            "running?). Stop it, or choose ports with SESAMI_DEV_PORT, SESAMI_DEV_DYNAMODB_PORT, "
+            "SESAMI_DEV_MOMENTO_PORT and SESAMI_DEV_MOTO_PORT."
+        )
     stop = threading.Event()
     step(f"starting Amazon DynamoDB Local on 127.0.0.1:{DDB_PORT} (data in .dev/dynamodb)")
     ddb = DynamoDBLocal(DDB_PORT, in_memory=False, db_path=ROOT / ".dev" / "dynamodb")
     ddb.start()
     momento = MomentoLocalServer(port=MOMENTO_PORT)
+    moto = MotoServer(MOTO_PORT)
+    api = None
     try:
         step(f"starting the local Momento server on 127.0.0.1:{momento.start()}")
+        step(f"starting moto's server (STS, SES, Cognito, EventBridge, IAM) on {moto.start()}")
         settings = Settings(table_prefix="sesami-dev-", dynamodb_endpoint=ddb.endpoint)
         step("creating tables from chalicelib.tables.table_specs()")
         create_tables(settings)
         tables.configure(settings)
         seeder = None
         if ensure_demo_tenant():
-            step(f"seeding ~30 days of traffic for tenant '{DEMO_TENANT}' (account {DEMO_ACCOUNT})")
+            step(f"seeding ~30 days of traffic for tenant '{DEMO_TENANT}' in the background")
             seeder = threading.Thread(target=seed, args=(settings, stop), daemon=True)
             seeder.start()
         else:
             step("demo tenant exists: reusing its data")
+        step("provisioning the user pool, the event bus and the demo customer's role in moto")
+        env = provision_aws(moto.endpoint)
+        env.update(
+            SESAMI_TABLE_PREFIX=settings.table_prefix,
+            SESAMI_DYNAMODB_ENDPOINT=ddb.endpoint,
+            SESAMI_MOMENTO_LOCAL=f"127.0.0.1:{MOMENTO_PORT}",
+            SESAMI_CREDENTIALS_KEY=secrets.token_hex(32),
+            # moto's STS ignores ExternalId, so a role cannot prove it refuses SESami without it.
+            SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK="true",
+        )
+        os.environ.update(env)
+        runtime.reset()
+        api = serve_api(API_PORT)
+        url = f"http://127.0.0.1:{API_PORT}"
+        from devstack import provision
+
+        identity = provision.Identity(
+            env["SESAMI_USER_POOL_ID"], env["SESAMI_USER_POOL_CLIENT_IDS"], env["SESAMI_JWKS_URL"]
+        )
+        token = provision.id_token(moto.endpoint, identity, DEMO_EMAIL, DEMO_PASSWORD)
+        (ROOT / ".dev").mkdir(exist_ok=True)
+        (ROOT / ".dev" / "token").write_text(token)
         print(
             f"""
-SESami local stack
+SESami is running
+  API              {url}
+  login            {DEMO_EMAIL} / {DEMO_PASSWORD}   (tenant '{DEMO_TENANT}')
+  a token          .dev/token (an id token for the demo user, valid one hour)
+  try              curl -s -H "Authorization: Bearer $(cat .dev/token)" {url}/account
+                   curl -s -H "Authorization: Bearer $(cat .dev/token)" {url}/verify-sts
   DynamoDB Local   {ddb.endpoint}   (tables sesami-dev-*)
-  Momento (local)  127.0.0.1:{MOMENTO_PORT}
-  demo tenant      {DEMO_TENANT}, AWS account {DEMO_ACCOUNT}
-  try:             AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws dynamodb scan \\
-                     --endpoint-url {ddb.endpoint} --region us-east-1 \\
-                     --table-name sesami-dev-suppression
-Not yet part of the stack: the REST API, the dashboard and its login (they arrive with the API
-and dashboard work). Ctrl-C stops everything.""",
+  moto             {moto.endpoint}   Momento (local) 127.0.0.1:{MOMENTO_PORT}
+The dashboard joins this stack with the dashboard work. Ctrl-C stops everything.""",
             flush=True,
         )
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -127,6 +237,9 @@ and dashboard work). Ctrl-C stops everything.""",
             seeder.join(timeout=10)
     finally:
         step("stopping")
+        if api is not None:
+            api.server.shutdown()
+        moto.stop()
         momento.stop()
         ddb.stop()
 

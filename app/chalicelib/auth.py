@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 TENANT_ATTRIBUTE = "custom:tenant_id"
 TENANT_ROLE_ATTRIBUTE = "custom:tenant_role"
+# The user pool's custom attributes (schema names). Only SESami's admin calls write them; the
+# infrastructure gives no app client write access to them (invariant 4).
+CUSTOM_ATTRIBUTES = ("tenant_id", "tenant_role")
 TENANT_ROLES = frozenset({"admin", "member"})
 TOKEN_USES = frozenset({"id", "access"})
 

@@ -22,11 +22,10 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from chalicelib.auth import TENANT_ATTRIBUTE, TENANT_ROLE_ATTRIBUTE
 from chalicelib.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from chalicelib.tables import TenantModel, UserModel
 
-TENANT_ATTRIBUTE = "custom:tenant_id"
-TENANT_ROLE_ATTRIBUTE = "custom:tenant_role"
 EXTERNAL_ID_BYTES = 24  # 192 bits
 
 
