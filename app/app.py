@@ -7,11 +7,12 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalicelib import runtime
-from chalicelib.routes import account
+from chalicelib.routes import account, meta
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-app.register_blueprint(account.api.blueprint)
+for routes in (meta, account):
+    app.register_blueprint(routes.api.blueprint)
 
 
 @app.lambda_function(name="ingest")

@@ -44,8 +44,7 @@ def test_ingest_function_stores_one_envelope(
 
     monkeypatch.setenv("SESAMI_TABLE_PREFIX", settings.table_prefix)
     monkeypatch.setenv("SESAMI_DYNAMODB_ENDPOINT", settings.dynamodb_endpoint)
-    for cached in (runtime.settings, runtime.tenant_directory, runtime.event_store):
-        cached.cache_clear()
+    runtime.reset()
     raw = for_account(load_event("send"), tenant.account_id)
     assert app.ingest(raw, None) == {"stored": 1}
     assert app.ingest(raw, None) == {"duplicate": 1}

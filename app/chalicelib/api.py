@@ -7,7 +7,9 @@ errors become HTTP responses.
     @api.route("/openapi.json", methods=["GET"], public=True)
 
 Every error body has one shape: `{"error": {"code", "message", "details"}}`. A route that is not
-`public=True` verifies the caller's token itself (invariant 5) before its body runs.
+`public=True` verifies the caller's token itself (invariant 5) before its body runs. Each route
+also declares its documentation (summary, parameters, body and response schemas); `openapi.py`
+builds `GET /openapi.json` from these declarations, so the document cannot miss a route.
 """
 
 from __future__ import annotations
@@ -26,6 +28,35 @@ JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # Public routes, by (method, path): every other route must authenticate. Tests and the
 # infrastructure read this to put every other route behind the Cognito authorizer.
 PUBLIC_ROUTES: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter, for the OpenAPI document. `schema` is JSON Schema."""
+
+    name: str
+    schema: dict[str, Any]
+    where: str = "query"  # query | path | header
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str
+    summary: str
+    public: bool
+    status: int
+    params: tuple[Param, ...]
+    body: dict[str, Any] | None
+    response: dict[str, Any] | None
+    errors: tuple[int, ...]
+    content_type: str
+
+
+# Every declared route's documentation, in declaration order.
+ROUTE_DOCS: list[RouteDoc] = []
 
 
 def error_response(exc: RequestError) -> Response:
@@ -74,7 +105,18 @@ class Api:
         self._authenticate = authenticate
 
     def route(
-        self, path: str, *, methods: list[str], public: bool = False, status: int = 200
+        self,
+        path: str,
+        *,
+        methods: list[str],
+        summary: str,
+        public: bool = False,
+        status: int = 200,
+        params: tuple[Param, ...] = (),
+        body: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+        errors: tuple[int, ...] = (400,),
+        content_type: str = "application/json",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
@@ -93,6 +135,26 @@ class Api:
 
             if public:
                 PUBLIC_ROUTES.update((m, path) for m in methods)
+            path_params = tuple(
+                Param(name[1:-1], {"type": "string"}, where="path", required=True)
+                for name in path.split("/")
+                if name.startswith("{")
+            )
+            for method in methods:
+                ROUTE_DOCS.append(
+                    RouteDoc(
+                        method,
+                        path,
+                        summary,
+                        public,
+                        status,
+                        path_params + params,
+                        body,
+                        response,
+                        errors,
+                        content_type,
+                    )
+                )
             self.blueprint.route(path, methods=methods)(view)
             return fn
 

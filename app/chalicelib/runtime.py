@@ -8,7 +8,8 @@ grpc/momento). Importing `app.py` therefore costs little more than importing Cha
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from chalicelib.ingest import IngestReport
@@ -16,7 +17,18 @@ if TYPE_CHECKING:
     from chalicelib.store import EventStore, TenantDirectory
 
 
-@functools.cache
+_CACHED: list[Any] = []
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _cached(fn: _F) -> _F:
+    """functools.cache, remembered so that `reset()` can clear it."""
+    wrapped = functools.cache(fn)
+    _CACHED.append(wrapped)
+    return wrapped  # type: ignore[return-value]
+
+
+@_cached
 def settings() -> Settings:
     from chalicelib import tables
     from chalicelib.settings import Settings
@@ -26,14 +38,14 @@ def settings() -> Settings:
     return value
 
 
-@functools.cache
+@_cached
 def tenant_directory() -> TenantDirectory:
     from chalicelib.store import TenantDirectory
 
     return TenantDirectory(ttl_seconds=settings().tenant_cache_seconds)
 
 
-@functools.cache
+@_cached
 def event_store() -> EventStore:
     from chalicelib.store import EventStore
 
@@ -76,7 +88,7 @@ def aws_client(
     )
 
 
-@functools.cache
+@_cached
 def token_verifier() -> TokenVerifier:
     from chalicelib.auth import AuthConfig, TokenVerifier
 
@@ -91,7 +103,7 @@ def token_verifier() -> TokenVerifier:
     )
 
 
-@functools.cache
+@_cached
 def tenant_service() -> TenantService:
     from chalicelib.tenants import CognitoUserDirectory, TenantService
 
@@ -113,7 +125,7 @@ def authenticate(request: Request) -> Membership:
     return tenant_service().membership(caller)
 
 
-@functools.cache
+@_cached
 def credentials() -> TenantCredentials:
     from datetime import timedelta
 
@@ -153,7 +165,7 @@ def platform() -> Any:
     )
 
 
-@functools.cache
+@_cached
 def account_service() -> AccountService:
     from chalicelib.accounts import AccountService, EventBridgeBusPolicy
 
@@ -162,23 +174,25 @@ def account_service() -> AccountService:
     return AccountService(platform(), credentials(), bus)
 
 
-@functools.cache
+@_cached
 def verifier() -> Verifier:
     from chalicelib.accounts import Verifier
 
     return Verifier(platform(), credentials(), aws_client)
 
 
+@_cached
+def signer() -> Any:
+    from chalicelib.errors import ConfigurationError
+    from chalicelib.tokens import Signer
+
+    key = settings().signing_key
+    if not key:
+        raise ConfigurationError("SESAMI_SIGNING_KEY is required (cursors, unsubscribe links)")
+    return Signer(key)
+
+
 def reset() -> None:
     """Forget every cached object (tests change settings between cases)."""
-    for cached in (
-        settings,
-        tenant_directory,
-        event_store,
-        token_verifier,
-        tenant_service,
-        credentials,
-        account_service,
-        verifier,
-    ):
+    for cached in _CACHED:
         cached.cache_clear()

@@ -29,6 +29,8 @@ ENV_MOMENTO_ENDPOINT = "SESAMI_MOMENTO_ENDPOINT"  # Momento region endpoint (v2 
 ENV_MOMENTO_LOCAL = "SESAMI_MOMENTO_LOCAL"  # host:port of the local Momento server
 ENV_MOMENTO_CACHE = "SESAMI_MOMENTO_CACHE"
 ENV_CREDENTIALS_KEY = "SESAMI_CREDENTIALS_KEY"  # 32 bytes, hex: encrypts cached STS credentials
+ENV_SIGNING_KEY = "SESAMI_SIGNING_KEY"  # 32 bytes, hex: signs cursors and unsubscribe links
+ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe links point here)
 
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
@@ -55,6 +57,8 @@ class Settings:
     momento_local: str | None = None
     momento_cache: str = "sesami"
     credentials_key: bytes = field(default=b"", repr=False)
+    signing_key: bytes = field(default=b"", repr=False)
+    public_url: str = "http://127.0.0.1:8000"
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -101,17 +105,19 @@ class Settings:
             momento_endpoint=env.get(ENV_MOMENTO_ENDPOINT) or None,
             momento_local=env.get(ENV_MOMENTO_LOCAL) or None,
             momento_cache=env.get(ENV_MOMENTO_CACHE, "sesami"),
-            credentials_key=_hex_key(env.get(ENV_CREDENTIALS_KEY, "")),
+            credentials_key=_hex_key(env.get(ENV_CREDENTIALS_KEY, ""), ENV_CREDENTIALS_KEY),
+            signing_key=_hex_key(env.get(ENV_SIGNING_KEY, ""), ENV_SIGNING_KEY),
+            public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
         )
 
 
-def _hex_key(raw: str) -> bytes:
+def _hex_key(raw: str, name: str) -> bytes:
     if not raw:
         return b""
     try:
         key = bytes.fromhex(raw)
     except ValueError:
-        raise ConfigurationError(f"{ENV_CREDENTIALS_KEY} must be hex") from None
+        raise ConfigurationError(f"{name} must be hex") from None
     if len(key) != 32:
-        raise ConfigurationError(f"{ENV_CREDENTIALS_KEY} must be 32 bytes (64 hex characters)")
+        raise ConfigurationError(f"{name} must be 32 bytes (64 hex characters)")
     return key

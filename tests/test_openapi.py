@@ -1,0 +1,43 @@
+"""The OpenAPI document describes every route the app serves, and is a valid OpenAPI 3 document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.test import Client
+from openapi_spec_validator import validate
+
+
+def test_every_route_is_in_the_document_and_nothing_else() -> None:
+    import app
+    from chalicelib import openapi
+
+    served = {(m, p) for p, methods in app.app.routes.items() for m in methods}
+    doc = openapi.document()
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert served == documented
+
+
+def test_document_is_valid_openapi_3() -> None:
+    from chalicelib import openapi
+
+    validate(openapi.document("http://127.0.0.1:8000"))
+
+
+def test_public_routes_are_exactly_the_intended_few() -> None:
+    from chalicelib.api import PUBLIC_ROUTES
+
+    assert {path for _, path in PUBLIC_ROUTES} <= {"/openapi.json", "/unsubscribe/{token}"}
+    assert ("GET", "/openapi.json") in PUBLIC_ROUTES
+
+
+def test_openapi_json_is_served_without_a_token(monkeypatch: Any) -> None:
+    import app
+    from chalicelib import runtime
+
+    runtime.reset()
+    with Client(app.app) as client:
+        response = client.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json_body["openapi"].startswith("3.")
+    assert "/account" in response.json_body["paths"]
