@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,19 @@ def settings(ddb_endpoint: str) -> Any:
     create_tables(value)
     tables.configure(value)
     return value
+
+
+@pytest.fixture
+def app_settings(settings: Any) -> Iterator[Any]:
+    """The app's own settings (runtime.settings()) for one test: the session's tables, signing
+    and credential keys. Tests derive from it with `runtime.use(replace(value, ...))`."""
+    from chalicelib import runtime, tables
+
+    value = replace(settings, signing_key=b"s" * 32, credentials_key=b"c" * 32)
+    runtime.use(value)
+    yield value
+    runtime.use(None)
+    tables.configure(settings)
 
 
 @pytest.fixture

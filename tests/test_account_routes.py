@@ -8,9 +8,9 @@ Stubber in test_tenants_accounts.py and test_credentials.py."""
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -51,31 +51,25 @@ def pool(moto: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def api(
-    settings: Any, moto: str, pool: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Client]:
+def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
     from chalicelib import runtime
 
     import app
 
-    env = {
-        "SESAMI_TABLE_PREFIX": settings.table_prefix,
-        "SESAMI_DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-        "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
-        "SESAMI_EVENT_BUS_ARN": pool["bus_arn"],
-        "SESAMI_USER_POOL_ID": pool["pool_id"],
-        "SESAMI_USER_POOL_CLIENT_IDS": pool["client_id"],
-        "SESAMI_JWKS_URL": f"{moto}/{pool['pool_id']}/.well-known/jwks.json",
-        "SESAMI_AWS_ENDPOINT": moto,
-        "SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK": "true",
-        "SESAMI_CREDENTIALS_KEY": secrets.token_hex(32),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    runtime.reset()
+    runtime.use(
+        replace(
+            app_settings,
+            account_id=SESAMI_ACCOUNT,
+            event_bus_arn=pool["bus_arn"],
+            user_pool_id=pool["pool_id"],
+            user_pool_client_ids=(pool["client_id"],),
+            jwks_url=f"{moto}/{pool['pool_id']}/.well-known/jwks.json",
+            aws_endpoint=moto,
+            skip_external_id_check=True,
+        )
+    )
     with Client(app.app) as test_client:
         yield test_client
-    runtime.reset()
 
 
 def sign_in(moto: str, pool: dict[str, str], email: str | None = None) -> str:

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 from tests.conftest import ROOT, load_event
 from tests.support import TestTenant, for_account
 
@@ -35,16 +33,9 @@ def test_importing_the_app_creates_no_client_and_loads_no_grpc_momento_or_pynamo
     assert out[1].strip() == ""
 
 
-def test_ingest_function_stores_one_envelope(
-    tenant: TestTenant, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib import runtime
-
+def test_ingest_function_stores_one_envelope(tenant: TestTenant, app_settings: Any) -> None:
     import app
 
-    monkeypatch.setenv("SESAMI_TABLE_PREFIX", settings.table_prefix)
-    monkeypatch.setenv("SESAMI_DYNAMODB_ENDPOINT", settings.dynamodb_endpoint)
-    runtime.reset()
     raw = for_account(load_event("send"), tenant.account_id)
     assert app.ingest(raw, None) == {"stored": 1}
     assert app.ingest(raw, None) == {"duplicate": 1}

@@ -28,12 +28,22 @@ def _cached(fn: _F) -> _F:
     return wrapped  # type: ignore[return-value]
 
 
+_explicit: list[Settings] = []
+
+
+def use(value: Settings | None) -> None:
+    """Run with these settings instead of the environment's (tests, the local stack); None goes
+    back to the environment. Every cached object is rebuilt."""
+    _explicit[:] = [value] if value is not None else []
+    reset()
+
+
 @_cached
 def settings() -> Settings:
     from chalicelib import tables
     from chalicelib.settings import Settings
 
-    value = Settings.from_env()
+    value = _explicit[0] if _explicit else Settings.from_env()
     tables.configure(value)
     return value
 
