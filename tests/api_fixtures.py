@@ -1,0 +1,105 @@
+"""Fixtures for API tests: moto's Cognito (a real user pool issuing real tokens), an event bus,
+and the Chalice app through `chalice.test.Client`, on the session's DynamoDB Local tables.
+
+    def test_something(api, pool, moto):
+        token = sign_in(moto, pool)
+        response = call(api, "GET", "/account", token)
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+SESAMI_ACCOUNT = "444455556666"  # the platform; moto's resources live in 123456789012
+MOTO_ACCOUNT = "123456789012"
+PASSWORD = "Correct-Horse-9-battery"
+
+
+@pytest.fixture(scope="module")
+def moto(moto_endpoint: str) -> str:
+    return moto_endpoint
+
+
+def client(moto: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=moto, region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def pool(moto: str) -> dict[str, str]:
+    idp = client(moto, "cognito-idp")
+    pool_id = idp.create_user_pool(
+        PoolName="sesami-test",
+        Schema=[
+            {"Name": "tenant_id", "AttributeDataType": "String", "Mutable": True},
+            {"Name": "tenant_role", "AttributeDataType": "String", "Mutable": True},
+        ],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="dashboard",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    bus_arn = client(moto, "events").create_event_bus(Name="sesami")["EventBusArn"]
+    return {"pool_id": pool_id, "client_id": client_id, "bus_arn": bus_arn}
+
+
+@pytest.fixture
+def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
+    from chalicelib import runtime
+
+    import app
+
+    runtime.use(
+        replace(
+            app_settings,
+            account_id=SESAMI_ACCOUNT,
+            event_bus_arn=pool["bus_arn"],
+            user_pool_id=pool["pool_id"],
+            user_pool_client_ids=(pool["client_id"],),
+            jwks_url=f"{moto}/{pool['pool_id']}/.well-known/jwks.json",
+            aws_endpoint=moto,
+            skip_external_id_check=True,
+        )
+    )
+    with Client(app.app) as test_client:
+        yield test_client
+
+
+def sign_in(moto: str, pool: dict[str, str], email: str | None = None) -> str:
+    """A confirmed user's id token, from moto's Cognito."""
+    idp = client(moto, "cognito-idp")
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool["pool_id"],
+        Username=email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": email},
+            {"Name": "email_verified", "Value": "true"},
+        ],
+    )
+    idp.admin_set_user_password(
+        UserPoolId=pool["pool_id"], Username=email, Password=PASSWORD, Permanent=True
+    )
+    auth = idp.initiate_auth(
+        ClientId=pool["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    )
+    return str(auth["AuthenticationResult"]["IdToken"])
+
+
+def call(api: Client, method: str, path: str, token: str | None, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    raw = json.dumps(body) if body is not None else None
+    return getattr(api.http, method.lower())(path, headers=headers, body=raw)
