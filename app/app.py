@@ -7,11 +7,11 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalicelib import runtime
-from chalicelib.routes import account, meta
+from chalicelib.routes import account, events, meta
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-for routes in (meta, account):
+for routes in (meta, account, events):
     app.register_blueprint(routes.api.blueprint)
 
 

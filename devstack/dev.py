@@ -132,7 +132,9 @@ def seed(settings: Settings, stop: threading.Event) -> None:
     start = datetime.now(UTC) - timedelta(days=30)
     batch: list[dict[str, object]] = []
     done = 0
-    for envelope in traffic(DEMO_ACCOUNT, SEED_MESSAGES, start=start, span=timedelta(days=30)):
+    for envelope in traffic(
+        DEMO_ACCOUNT, SEED_MESSAGES, start=start, span=timedelta(days=30), until=datetime.now(UTC)
+    ):
         if stop.is_set():
             return
         batch.append(envelope)

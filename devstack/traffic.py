@@ -264,11 +264,15 @@ def traffic(
     span: timedelta = timedelta(days=1),
     seed: int = 1,
     profile: Profile | None = None,
+    until: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`messages` messages sent evenly over `span` from `start`, with all their events."""
+    """`messages` messages sent evenly over `span` from `start`, with all their events; events
+    that would happen after `until` (opens hours later, say) are not produced."""
     rng = random.Random(seed)
     start = start or datetime.now(UTC) - span
     step = span / max(1, messages)
     for i in range(messages):
         recipient = f"user{rng.randint(1, max(10, messages // 2))}@example.com"
-        yield from message_events(rng, account, recipient, start + step * i, profile)
+        for envelope in message_events(rng, account, recipient, start + step * i, profile):
+            if until is None or datetime.fromisoformat(envelope["time"]) <= until:
+                yield envelope

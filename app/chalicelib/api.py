@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,13 @@ from typing import Any
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib.errors import InvalidRequest, RequestError, Unauthorized
+
+log = logging.getLogger("sesami.api")
+
+
+class InternalError(RequestError):
+    status, code = 500, "internal_error"
+
 
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # Public routes, by (method, path): every other route must authenticate. Tests and the
@@ -127,6 +135,11 @@ class Api:
                     result = fn(RequestContext(request, membership), **params)
                 except RequestError as exc:
                     return error_response(exc)
+                except Exception:
+                    # A bug, not the caller's fault: logged with its traceback, answered in the
+                    # one error shape without internals.
+                    log.exception("unhandled error in %s %s", request.method, path)
+                    return error_response(InternalError("internal error; it has been logged"))
                 if isinstance(result, Response):
                     return result
                 return Response(

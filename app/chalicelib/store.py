@@ -269,6 +269,7 @@ class EventStore:
                     source=mail.source,
                     subject=(mail.subject or "")[:256] or None,
                     tags=user_tags or None,
+                    tag_pairs={f"{k}={v}" for k, vs in user_tags.items() for v in vs} or None,
                     detail=event_detail(event, address) or None,
                     expires_at=expires,
                 )

@@ -137,6 +137,7 @@ class EventModel(Model):
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
     tags = JSONAttribute(null=True)
+    tag_pairs = UnicodeSetAttribute(null=True)  # "name=value", for the tag filter
     detail = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -229,7 +230,8 @@ class SuppressionModel(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     address = UnicodeAttribute(range_key=True)
-    reason = UnicodeAttribute()  # BOUNCE | COMPLAINT | MANUAL: what first put it here
+    # BOUNCE | COMPLAINT | MANUAL | UNSUBSCRIBED: what first put it here; `reasons` has them all.
+    reason = UnicodeAttribute()
     reasons = UnicodeSetAttribute(null=True)
     bounce_type = UnicodeAttribute(null=True)
     bounce_subtype = UnicodeAttribute(null=True)
@@ -240,6 +242,15 @@ class SuppressionModel(Model):
     created_at = UnicodeAttribute()
     created_by = UnicodeAttribute(null=True)
     occurrences = NumberAttribute(default=1)
+    # Written by the suppression-list API (chalicelib.suppression), never by ingest:
+    note = UnicodeAttribute(null=True)  # the latest reason a person gave, free text
+    history = JSONAttribute(null=True)  # the last 50 changes: [{at, by, action, why}]
+    # Guards the history's read-modify-write. Not a VersionAttribute: that would put a version
+    # condition on ingest's transactional updates of the same item.
+    revision = NumberAttribute(null=True)
+    # Tombstones only (partition T#<tenant>#REMOVED): who removed the address, and when.
+    removed_at = UnicodeAttribute(null=True)
+    removed_by = UnicodeAttribute(null=True)
 
 
 class QuarantineModel(Model):

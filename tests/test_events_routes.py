@@ -1,0 +1,234 @@
+"""Reading history through the API: events (filters, pagination, cursors bound to the tenant,
+CSV), one message, one recipient, links, stats — against DynamoDB Local with real ingest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.ingest import ingest_envelopes
+from chalicelib.queries import EventQuery, TimeRange, list_events
+from chalicelib.ses_events import parse_envelope, parse_event
+from chalicelib.status import Status
+from chalicelib.store import EventStore, TenantDirectory
+from chalicelib.tables import AccountModel, TenantModel
+from chalicelib.tokens import Signer
+from devstack.traffic import traffic
+from tests.api_fixtures import call, sign_in
+
+
+def onboard(
+    api: Any, moto: str, pool: dict[str, str], settings: Any, *, shards: int = 1, messages: int = 60
+) -> dict[str, Any]:
+    """A signed-in tenant whose account has sent `messages` messages over the last two days."""
+    token = sign_in(moto, pool)
+    tenant_id = call(api, "GET", "/account", token).json_body["tenant_id"]
+    account = "".join(secrets.choice("0123456789") for _ in range(12))
+    AccountModel(account, tenant_id=tenant_id, bound_at=datetime.now(UTC)).save()
+    TenantModel(tenant_id).update(actions=[TenantModel.write_shards.set(shards)])
+    envelopes = list(
+        traffic(
+            account,
+            messages,
+            start=datetime.now(UTC) - timedelta(days=2),
+            span=timedelta(days=1),
+            seed=messages + shards,
+            until=datetime.now(UTC) - timedelta(minutes=1),
+        )
+    )
+    ingest_envelopes(envelopes, tenants=TenantDirectory(0), store=EventStore(settings))
+    events = [parse_event(parse_envelope(e)) for e in envelopes]
+    return {"token": token, "tenant_id": tenant_id, "events": events, "envelopes": envelopes}
+
+
+def all_pages(api: Any, token: str, query: str, limit: int = 7) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(1000):
+        url = f"/events?{query}&limit={limit}" + (f"&next={cursor}" if cursor else "")
+        body = call(api, "GET", url, token).json_body
+        assert "events" in body, body
+        items += body["events"]
+        cursor = body["next"]
+        if cursor is None:
+            return items
+    raise AssertionError("pagination did not end")
+
+
+def expected_rows(events: list[Any], keep: Any = lambda e, r: True) -> int:
+    return sum(1 for e in events for r in (e.recipients or (None,)) if keep(e, r))
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_every_event_row_once_newest_first_across_pages(
+    api: Any, moto: str, pool: dict[str, str], settings: Any, shards: int
+) -> None:
+    t = onboard(api, moto, pool, settings, shards=shards)
+    items = all_pages(api, t["token"], "range=7d")
+    assert len(items) == expected_rows(t["events"])
+    assert len({i["id"] for i in items}) == len(items)
+    times = [i["at"] for i in items]
+    assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_status_filter_one_or_several(
+    api: Any, moto: str, pool: dict[str, str], settings: Any, shards: int
+) -> None:
+    t = onboard(api, moto, pool, settings, shards=shards)
+    opened = all_pages(api, t["token"], "range=7d&status=OPENED")
+    assert {i["status"] for i in opened} == {"OPENED"}
+    assert len(opened) == expected_rows(t["events"], lambda e, r: e.status is Status.OPENED)
+    several = all_pages(api, t["token"], "range=7d&status=BOUNCED,CLICKED")
+    wanted = {Status.BOUNCED, Status.CLICKED}
+    assert len(several) == expected_rows(t["events"], lambda e, r: e.status in wanted)
+    times = [i["at"] for i in several]
+    assert times == sorted(times, reverse=True)
+
+
+def test_recipient_and_tag_filters(
+    api: Any, moto: str, pool: dict[str, str], settings: Any
+) -> None:
+    t = onboard(api, moto, pool, settings)
+    who = Counter(r for e in t["events"] for r in e.recipients).most_common(1)[0][0]
+    mine = all_pages(api, t["token"], f"range=7d&recipient={who}")
+    assert {i["recipient"] for i in mine} == {who}
+    assert len(mine) == expected_rows(t["events"], lambda e, r: r == who)
+    campaign = t["events"][0].mail.tags["campaign"][0]
+    tagged = all_pages(api, t["token"], f"range=7d&tag=campaign:{campaign}")
+    assert tagged and all(i["tags"]["campaign"] == [campaign] for i in tagged)
+    assert len(tagged) == expected_rows(
+        t["events"], lambda e, r: e.mail.tags.get("campaign") == (campaign,)
+    )
+
+
+def test_single_source_queries_read_only_what_they_return(settings: Any) -> None:
+    from tests.support import make_tenant
+
+    tenant = make_tenant(settings)
+    envelopes = list(
+        traffic(
+            tenant.account_id,
+            40,
+            start=datetime.now(UTC) - timedelta(hours=30),
+            span=timedelta(hours=24),
+            seed=9,
+        )
+    )
+    ingest_envelopes(envelopes, tenants=tenant.directory, store=tenant.store)
+    now = datetime.now(UTC)
+    span = TimeRange.parse(None, None, "7d", now=now, retention_days=365)
+    signer = Signer(b"k" * 32)
+    for statuses in ((), (Status.DELIVERED,)):
+        q = EventQuery(tenant.tenant_id, 1, span, statuses=statuses)
+        page = list_events(q, limit=25, signer=signer)
+        assert len(page.items) == 25 and page.items_read == 25
+
+
+def test_cursor_of_another_tenant_or_tampered_is_a_400(
+    api: Any, moto: str, pool: dict[str, str], settings: Any
+) -> None:
+    a = onboard(api, moto, pool, settings, messages=20)
+    b = onboard(api, moto, pool, settings, messages=20)
+    cursor = call(api, "GET", "/events?range=7d&limit=5", a["token"]).json_body["next"]
+    assert cursor
+    stolen = call(api, "GET", f"/events?range=7d&limit=5&next={cursor}", b["token"])
+    assert stolen.status_code == 400 and stolen.json_body["error"]["details"] == {"field": "next"}
+    body, mac = cursor.split(".")
+    tampered = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + mac
+    bad = call(api, "GET", f"/events?range=7d&limit=5&next={tampered}", a["token"])
+    assert bad.status_code == 400
+    other_filter = call(api, "GET", f"/events?range=7d&status=SENT&next={cursor}", a["token"])
+    assert other_filter.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=TELEPORTED", "status"),
+        ("range=2w", "range"),
+        ("from=yesterday", "from"),
+        ("from=2026-11-10T00:00:00Z&to=2026-11-01T00:00:00Z", "from"),
+        ("limit=500", "limit"),
+        ("limit=0", "limit"),
+        ("tag=campaign", "tag"),
+        ("recipient=nobody", "recipient"),
+        ("range=7d&from=2026-11-01T00:00:00Z", "range"),
+        ("format=xml", "format"),
+    ],
+)
+def test_bad_filters_are_400s_naming_the_field(
+    api: Any, moto: str, pool: dict[str, str], query: str, field: str
+) -> None:
+    token = sign_in(moto, pool)
+    response = call(api, "GET", f"/events?{query}", token)
+    assert response.status_code == 400, response.json_body
+    assert response.json_body["error"]["details"] == {"field": field}
+
+
+def test_csv_export_has_every_row(api: Any, moto: str, pool: dict[str, str], settings: Any) -> None:
+    t = onboard(api, moto, pool, settings, messages=30)
+    response = api.http.get(
+        "/events?range=7d&format=csv", headers={"Authorization": f"Bearer {t['token']}"}
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.body.decode())))
+    assert len(rows) == expected_rows(t["events"])
+    assert {"at", "status", "recipient", "message_id"} <= set(rows[0])
+
+
+def test_message_detail_and_isolation(
+    api: Any, moto: str, pool: dict[str, str], settings: Any
+) -> None:
+    t = onboard(api, moto, pool, settings, messages=20)
+    other = sign_in(moto, pool)
+    by_message = Counter(e.mail.message_id for e in t["events"])
+    message_id, n = by_message.most_common(1)[0]
+    detail = call(api, "GET", f"/messages/{message_id}", t["token"]).json_body
+    assert len(detail["events"]) == n
+    assert [e["at"] for e in detail["events"]] == sorted(e["at"] for e in detail["events"])
+    opens = [
+        e for e in t["events"] if e.mail.message_id == message_id and e.status is Status.OPENED
+    ]
+    assert detail["opens"]["count"] == len(opens)
+    assert sum(u["count"] for u in detail["opens"]["user_agents"]) == len(opens)
+    assert call(api, "GET", f"/messages/{message_id}", other).status_code == 404
+    assert call(api, "GET", "/messages/nope", t["token"]).status_code == 404
+
+
+def test_recipient_history(api: Any, moto: str, pool: dict[str, str], settings: Any) -> None:
+    t = onboard(api, moto, pool, settings, messages=40)
+    who = Counter(r for e in t["events"] for r in e.recipients).most_common(1)[0][0]
+    body = call(api, "GET", f"/recipients/{who}", t["token"]).json_body
+    messages = {e.mail.message_id for e in t["events"] if who in e.recipients}
+    assert {m["message_id"] for m in body["messages"]} == messages
+    opens = sum(1 for e in t["events"] if who in e.recipients and e.status is Status.OPENED)
+    assert body["totals"]["opens"] == opens
+    other = sign_in(moto, pool)
+    assert call(api, "GET", f"/recipients/{who}", other).json_body["messages"] == []
+
+
+def test_links_and_stats(api: Any, moto: str, pool: dict[str, str], settings: Any) -> None:
+    t = onboard(api, moto, pool, settings, messages=80)
+    links = call(api, "GET", "/links?range=7d&top=3", t["token"]).json_body
+    clicks = Counter(e.detail.link for e in t["events"] if e.status is Status.CLICKED)
+    assert links["total_clicks"] == sum(clicks.values())
+    assert [x["url"] for x in links["links"]] == [u for u, _ in clicks.most_common(3)] or [
+        x["clicks"] for x in links["links"]
+    ] == [n for _, n in clicks.most_common(3)]
+    stats = call(api, "GET", "/stats?range=7d", t["token"]).json_body
+    rows = Counter(e.status.value for e in t["events"] for _ in (e.recipients or (None,)))
+    for status, n in rows.items():
+        assert stats["totals"][status] == n
+    assert sum(b["DELIVERED"] for b in stats["series"]) == rows["DELIVERED"]
+    assert stats["interval"] == "day" and len(stats["series"]) == 8
+    hard = sum(1 for e in t["events"] if e.status is Status.BOUNCED and e.detail.permanent)
+    assert stats["rates"]["bounce"]["value"] == round(hard / rows["SENT"], 5)
+    assert stats["rates"]["bounce"]["state"] in ("ok", "warning", "at_risk")
