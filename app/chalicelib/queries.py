@@ -239,15 +239,19 @@ def list_events(
         if next_upper is not None:
             source.upper = next_upper
 
-    share = max(1, math.ceil(limit / max(1, len(sources))))
+    # With one source, read exactly the page. With several, start each at half its even share
+    # and top up with shares of what is still missing: what is read but not returned (and so
+    # read again for the next page) stays a few items per source.
+    n = max(1, len(sources))
+    first = limit if n == 1 else max(1, math.ceil(limit / n / 2))
     for source in sources:
-        refill(source, share)
+        refill(source, first)
     out: list[EventModel] = []
     returned_upper: dict[str, str] = {}
     while len(out) < limit:
         for source in sources:  # an empty buffer may hide the newest item: refill it first
             if not source.buffer and source.more:
-                refill(source, max(1, min(share, limit - len(out))))
+                refill(source, max(1, math.ceil((limit - len(out)) / n)))
         live = [s for s in sources if s.buffer]
         if not live:
             break
