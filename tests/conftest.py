@@ -49,11 +49,17 @@ def ddb_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """moto's server (STS, SES, Cognito, EventBridge, IAM) on a loopback port, one per module:
-    moto keeps state process-wide, so modules do not share one."""
+    """moto's server (STS, SES, Cognito, EventBridge, IAM) on a loopback port, one per module.
+    moto keeps its backends process-wide (a new server sees an old one's resources), so each
+    module starts from a reset moto."""
+    import urllib.request
+
     from devstack.moto_server import MotoServer
 
     with MotoServer() as server:
+        reset = urllib.request.Request(f"{server.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        # Loopback emulator URL built above, never user input.
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310
         yield server.endpoint
 
 

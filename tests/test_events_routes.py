@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from chalicelib.ingest import ingest_envelopes
 from chalicelib.queries import EventQuery, TimeRange, list_events
 from chalicelib.ses_events import parse_envelope, parse_event
@@ -19,6 +18,7 @@ from chalicelib.status import Status
 from chalicelib.store import EventStore, TenantDirectory
 from chalicelib.tables import AccountModel, TenantModel
 from chalicelib.tokens import Signer
+
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in
 
