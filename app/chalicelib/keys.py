@@ -47,6 +47,11 @@ def status_pk(tenant_id: str, status: Status, shard: int) -> str:
     return f"T#{tenant_id}#{status.value}#S#{shard}"
 
 
+def tag_pk(tenant_id: str, pair: str, shard: int) -> str:
+    """Partition of the rows carrying one `name=value` tag (a view, like the GSIs)."""
+    return f"T#{tenant_id}#G#{pair}#S#{shard}"
+
+
 def recipient_pk(tenant_id: str, address: str) -> str:
     return f"T#{tenant_id}#R#{address.lower()}"
 

@@ -189,13 +189,19 @@ def _sources(
 
         return fetch
 
+    status_filter = EventModel.status.is_in(*[s.value for s in q.statuses]) if q.statuses else None
     if q.recipient is not None:
-        status_filter = None
-        if q.statuses:
-            status_filter = EventModel.status.is_in(*[s.value for s in q.statuses])
         pk = keys.recipient_pk(q.tenant_id, q.recipient)
         return [("r", runner(EventModel.by_recipient.query, pk, status_filter))]
     out = []
+    if q.tag is not None:
+        # The tag view's partitions hold exactly the tagged rows: the tag is no filter there.
+        condition_filter = None
+        pair = f"{q.tag[0]}={q.tag[1]}"
+        for shard in range(q.shards):
+            pk = keys.tag_pk(q.tenant_id, pair, shard)
+            out.append((f"tag:{shard}", runner(EventModel.query, pk, status_filter)))
+        return out
     for shard in range(q.shards):
         if q.statuses:
             for status in q.statuses:
@@ -239,11 +245,11 @@ def list_events(
         if next_upper is not None:
             source.upper = next_upper
 
-    # With one source, read exactly the page. With several, start each at half its even share
+    # With one source, read exactly the page. With several, start each at a quarter of its even share
     # and top up with shares of what is still missing: what is read but not returned (and so
     # read again for the next page) stays a few items per source.
     n = max(1, len(sources))
-    first = limit if n == 1 else max(1, math.ceil(limit / n / 2))
+    first = limit if n == 1 else max(1, math.ceil(limit / n / 4))
     for source in sources:
         refill(source, first)
     out: list[EventModel] = []

@@ -274,7 +274,14 @@ class EventStore:
                     expires_at=expires,
                 )
             )
-        return rows
+        # The tag view: a copy of each row per user tag, in that tag's partition, without the
+        # index keys (so it appears in no other view). Filtering by tag then reads only matches.
+        views = []
+        for row in rows:
+            for pair in sorted(row.tag_pairs or ()):
+                view = EventModel(keys.tag_pk(tid, pair, shard), row.sk, **_copy_fields(row))
+                views.append(view)
+        return rows + views
 
     def _counter_actions(self, event: SesEvent, n: int) -> list[Action]:
         actions: list[Action] = [
@@ -406,6 +413,26 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     else:
         out = {}
     return {k: v for k, v in out.items() if v not in (None, {}, [])}
+
+
+_VIEW_FIELDS = (
+    "event_key",
+    "event_type",
+    "status",
+    "occurred_at",
+    "message_id",
+    "recipient",
+    "source",
+    "subject",
+    "tags",
+    "tag_pairs",
+    "detail",
+    "expires_at",
+)
+
+
+def _copy_fields(row: EventModel) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _VIEW_FIELDS}
 
 
 def _iso(ts: datetime | None) -> str | None:

@@ -10,6 +10,8 @@ Tables (partition key / sort key -> what it serves):
 - users        sub -> the tenant a signed-up user belongs to (bound once, conditionally)
 - accounts     account_id -> the one tenant an AWS account belongs to
 - events       T#t#S#shard / time#event#n -> a tenant's events, newest first, in a range
+               T#t#G#name=value#S#shard / time... -> the same, carrying one tag (a copy
+               of the row without index keys, one per user tag)
   - by_status     T#t#STATUS#S#shard / time... -> the same, of one status
   - by_recipient  T#t#R#address / time... -> one recipient's history
 - messages     T#t#M#message / AGG -> the message aggregate
@@ -123,7 +125,7 @@ class EventModel(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    status_pk = UnicodeAttribute()
+    status_pk = UnicodeAttribute(null=True)  # absent on tag-view rows: they are not in the GSIs
     recipient_pk = UnicodeAttribute(null=True)
     by_status = _ByStatus()
     by_recipient = _ByRecipient()
