@@ -245,8 +245,8 @@ def list_events(
         if next_upper is not None:
             source.upper = next_upper
 
-    # With one source, read exactly the page. With several, start each at a quarter of its even share
-    # and top up with shares of what is still missing: what is read but not returned (and so
+    # With one source, read exactly the page. With several, start each at a quarter of its even
+    # share and top up with shares of what is still missing: what is read but not returned (and so
     # read again for the next page) stays a few items per source.
     n = max(1, len(sources))
     first = limit if n == 1 else max(1, math.ceil(limit / n / 4))

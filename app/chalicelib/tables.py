@@ -21,6 +21,8 @@ Tables (partition key / sort key -> what it serves):
                T#t#L#day#shard / link -> clicks per link per day
 - suppression  T#t / address -> the tenant's suppression list
 - quarantine   Q#day / digest -> events that could not be read, kept raw
+- sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
+               batches and their per-recipient results
 """
 
 from __future__ import annotations
@@ -273,6 +275,34 @@ class QuarantineModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class IdempotencyModel(Model):
+    """An `Idempotency-Key` of POST /mail, per tenant, kept 24 hours (sending table)."""
+
+    class Meta(_Meta):
+        table_name = "sending"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="IK")
+    fingerprint = UnicodeAttribute()
+    state = UnicodeAttribute()  # in_progress | done
+    claimed_at = UTCDateTimeAttribute()
+    status_code = NumberAttribute(null=True)
+    response = JSONAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class BatchModel(Model):
+    """A bulk batch's summary (sk B) or one page of its per-recipient results (sk R#nnnn)."""
+
+    class Meta(_Meta):
+        table_name = "sending"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    doc = JSONAttribute()
+    expires_at = TTLAttribute()
+
+
 # Tables in creation order, by their logical name (the suffix after the stage prefix).
 TABLE_MODELS: dict[str, type[Model]] = {
     "tenants": TenantModel,
@@ -283,11 +313,16 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "counters": CounterModel,
     "suppression": SuppressionModel,
     "quarantine": QuarantineModel,
+    "sending": IdempotencyModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
-_SHARED: dict[type[Model], str] = {LinkCounterModel: "counters", MessageEventModel: "messages"}
+_SHARED: dict[type[Model], str] = {
+    LinkCounterModel: "counters",
+    MessageEventModel: "messages",
+    BatchModel: "sending",
+}
 
-_TTL_TABLES = {"events", "messages", "counters", "quarantine"}
+_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending"}
 
 
 def configure(settings: Settings) -> None:

@@ -1,0 +1,407 @@
+"""Sending mail through the tenant's own SES account: POST /mail, POST /mail/bulk and
+GET /mail/bulk/{id}.
+
+    sending_input   reads and checks requests (addresses, header safety, sizes)
+    sending_bulk    reads and checks bulk requests (templates, per-recipient variables)
+    sending_ses     the SES interface, its SESv2 adapter, pacing
+    sending_store   DynamoDB: suppression check, the message recorded at send time,
+                    idempotency records, bulk batches
+    sending         this module: the service that ties them together
+
+A send: the tenant must have connected its account (409 otherwise); the body is checked (400
+naming the field); every recipient is looked up in the tenant's suppression list (refused, or
+skipped with `skip_suppressed`); SESv2 SendEmail runs in the customer's account with the
+assumed role, the tenant's configuration set and tags that tie events back (`sesami-tenant`,
+and `sesami-batch` for bulk mail); the message is recorded at once (see sending_store).
+
+Bulk mail: SES templates and bulk send are not used: SESami renders `{{name}}` placeholders
+itself (values HTML-escaped in html) and sends one SendEmail per recipient, paced to the
+account's MaxSendRate, each with RFC 8058 one-click `List-Unsubscribe` headers pointing at
+SESami. A request has a time budget (`BULK_TIME_BUDGET_SECONDS`, under API Gateway's 29 s):
+recipients it cannot reach in time are reported `not_sent`, never silently dropped.
+
+`Idempotency-Key`: the key is claimed with the body's fingerprint before anything is sent;
+the same key and body within 24 h replays the stored response (header `Idempotent-Replayed`)
+without sending again; the same key with another body is a 409. A request that fails releases
+its key, so that the caller can retry with it.
+
+Errors raised here besides `errors.py`'s own: AccountNotConnected (409),
+RecipientsSuppressed (400), sending_store.IdempotencyKeyReused / IdempotencyKeyInUse (409),
+sending_ses.SesRefused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import keys
+from chalicelib.accounts import DEFAULT_CONFIGURATION_SET
+from chalicelib.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    TransientStorageError,
+)
+from chalicelib.sending_bulk import BulkRecipient, BulkRequest, escape_html, parse_bulk
+from chalicelib.sending_input import MailRequest, parse_mail
+from chalicelib.sending_ses import OutgoingEmail, Pacer, SendRate, Ses, SesRefused, SesV2
+from chalicelib.sending_store import Replay, SendingStore, Suppressed
+from chalicelib.settings import Settings
+
+log = logging.getLogger("sesami.sending")
+
+BULK_TIME_BUDGET_SECONDS = 25.0
+TENANT_TAG, BATCH_TAG = "sesami-tenant", "sesami-batch"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class AccountNotConnected(Conflict):
+    code = "account_not_connected"
+
+
+class RecipientsSuppressed(InvalidRequest):
+    code = "recipients_suppressed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+SesFor = Callable[[Any], Ses]  # tenant (TenantModel) -> SES in its account
+
+
+class MailService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SendingStore,
+        ses_for: SesFor,
+        signer: Any,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        bulk_budget_seconds: float = BULK_TIME_BUDGET_SECONDS,
+    ) -> None:
+        self._settings, self._store, self._ses_for, self._signer = settings, store, ses_for, signer
+        self._clock, self._sleep, self._budget = clock, sleep, bulk_budget_seconds
+
+    # ------------------------------------------------------------------ POST /mail
+
+    def send(self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None) -> Outcome:
+        _require_connected(tenant)
+        request = parse_mail(body)
+        return self._once(
+            tenant,
+            idempotency_key,
+            "POST /mail",
+            body,
+            run=lambda: self._send_mail(tenant, request),
+            stored=lambda outcome: outcome.body,
+            replay=lambda prior: Outcome(prior.status_code, prior.response, replayed=True),
+        )
+
+    def _send_mail(self, tenant: Any, request: MailRequest) -> Outcome:
+        tid = tenant.tenant_id
+        suppressed = self._guard(
+            lambda: self._store.suppressed(tid, (a.address for a in request.recipients))
+        )
+        listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
+        if listed and not request.skip_suppressed:
+            raise RecipientsSuppressed(
+                f"{len(listed)} recipient(s) are on the suppression list; nothing was sent. "
+                "Remove them, or send with skip_suppressed: true",
+                details={"suppressed": listed},
+            )
+        to, cc, bcc = (
+            tuple(a for a in group if a.key not in suppressed)
+            for group in (request.to, request.cc, request.bcc)
+        )
+        if not (to or cc or bcc):
+            raise RecipientsSuppressed(
+                "every recipient is on the suppression list; nothing was sent",
+                details={"suppressed": listed},
+            )
+        config_set = _config_set(tenant, request.configuration_set)
+        tags = ((TENANT_TAG, _tag_value(tid)), *request.tags)
+        email = OutgoingEmail(
+            sender=request.sender.header(),
+            subject=request.subject,
+            html=request.html,
+            text=request.text,
+            to=tuple(a.header() for a in to),
+            cc=tuple(a.header() for a in cc),
+            bcc=tuple(a.header() for a in bcc),
+            reply_to=tuple(a.header() for a in request.reply_to),
+            tags=tags,
+            configuration_set=config_set,
+        )
+        message_id = self._ses_for(tenant).send(email)
+        sent_to = [a.address for a in (*to, *cc, *bcc)]
+        recorded = self._store.record_sent(
+            tid,
+            message_id,
+            source=request.sender.header(),
+            subject=request.subject,
+            destination=sent_to,
+            tags={**dict(tags), "ses:configuration-set": config_set},
+        )
+        return Outcome(
+            200,
+            {
+                "message_id": message_id,
+                "status": "sent",
+                "configuration_set": config_set,
+                "recipients": sent_to,
+                "skipped": listed,
+                "recorded": recorded,
+            },
+        )
+
+    # ------------------------------------------------------------------ POST /mail/bulk
+
+    def send_bulk(
+        self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> Outcome:
+        _require_connected(tenant)
+        request = parse_bulk(body)
+        return self._once(
+            tenant,
+            idempotency_key,
+            "POST /mail/bulk",
+            body,
+            run=lambda: self._send_bulk(tenant, request),
+            stored=lambda outcome: {"batch_id": outcome.body["batch_id"]},
+            replay=lambda prior: Outcome(
+                prior.status_code,
+                self.batch(tenant, str(prior.response.get("batch_id"))),
+                replayed=True,
+            ),
+        )
+
+    def _send_bulk(self, tenant: Any, request: BulkRequest) -> Outcome:
+        tid = tenant.tenant_id
+        batch_id = uuid.uuid4().hex
+        created_at = keys.iso_ms(datetime.now(UTC))
+        suppressed = self._guard(
+            lambda: self._store.suppressed(tid, (r.to.address for r in request.recipients))
+        )
+        ses = self._ses_for(tenant)
+        rate = ses.send_rate()
+        config_set = _config_set(tenant, request.configuration_set)
+        results = self._deliver(tenant, request, batch_id, config_set, ses, rate, suppressed)
+        counts = {s: 0 for s in ("sent", "suppressed", "failed", "not_sent")}
+        for result in results:
+            counts[result["status"]] += 1
+        summary: dict[str, Any] = {
+            "batch_id": batch_id,
+            "status": "complete" if counts["not_sent"] == 0 else "incomplete",
+            "created_at": created_at,
+            "configuration_set": config_set,
+            "counts": counts,
+            "send_rate": rate.view(),
+        }
+        try:
+            self._store.save_batch(tid, batch_id, summary, results)
+        except TransientStorageError:
+            # The mail is out: failing now would invite a retry that sends it all again.
+            log.exception("bulk batch %s was sent but could not be stored", batch_id)
+            summary["stored"] = False
+        return Outcome(201, {**summary, "results": results})
+
+    def _deliver(
+        self,
+        tenant: Any,
+        request: BulkRequest,
+        batch_id: str,
+        config_set: str,
+        ses: Ses,
+        rate: SendRate,
+        suppressed: Mapping[str, Suppressed],
+    ) -> list[dict[str, Any]]:
+        """Send to each recipient in order, paced; one result per recipient."""
+        pacer = Pacer(rate.per_second, self._clock, self._sleep)
+        start = self._clock()
+        stopped: str | None = None
+        results: list[dict[str, Any]] = []
+        tags = {TENANT_TAG: _tag_value(tenant.tenant_id), BATCH_TAG: batch_id, **dict(request.tags)}
+        for recipient in request.recipients:
+            address = recipient.to.address
+            if recipient.to.key in suppressed:
+                view = suppressed[recipient.to.key].view()
+                results.append({**view, "address": address, "status": "suppressed"})
+                continue
+            if stopped is None and self._clock() - start + pacer.interval > self._budget:
+                stopped = (
+                    f"the request's time budget ({self._budget:g} s at "
+                    f"{rate.per_second:g} messages per second) ran out; send these again"
+                )
+            if stopped is not None:
+                results.append({"address": address, "status": "not_sent", "error": stopped})
+                continue
+            pacer.wait()
+            email = self._bulk_email(tenant, request, recipient, tags, config_set)
+            try:
+                message_id = ses.send(email)
+            except SesRefused as exc:
+                results.append({"address": address, "status": "failed", "error": exc.message})
+                if not exc.per_message:
+                    stopped = f"not sent: SES refused the account's sending ({exc.message})"
+                continue
+            except ServiceUnavailable as exc:
+                results.append({"address": address, "status": "failed", "error": exc.message})
+                stopped = f"not sent: SES was unavailable ({exc.message})"
+                continue
+            self._store.record_sent(
+                tenant.tenant_id,
+                message_id,
+                source=request.sender.header(),
+                subject=email.subject,
+                destination=[address],
+                tags={**tags, "ses:configuration-set": config_set},
+            )
+            results.append({"address": address, "status": "sent", "message_id": message_id})
+        return results
+
+    def _bulk_email(
+        self,
+        tenant: Any,
+        request: BulkRequest,
+        recipient: BulkRecipient,
+        tags: Mapping[str, str],
+        config_set: str,
+    ) -> OutgoingEmail:
+        values = recipient.variables
+        token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": recipient.to.key})
+        return OutgoingEmail(
+            sender=request.sender.header(),
+            subject=request.subject.render(values),
+            html=request.html.render(values, escape_html) if request.html else None,
+            text=request.text.render(values) if request.text else None,
+            to=(recipient.to.header(),),
+            reply_to=tuple(a.header() for a in request.reply_to),
+            headers=(
+                ("List-Unsubscribe", f"<{self._settings.public_url}/unsubscribe/{token}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ),
+            tags=tuple(tags.items()),
+            configuration_set=config_set,
+        )
+
+    # ------------------------------------------------------------------ GET /mail/bulk/{id}
+
+    def batch(self, tenant: Any, batch_id: str) -> dict[str, Any]:
+        found = (
+            self._guard(lambda: self._store.load_batch(tenant.tenant_id, batch_id))
+            if _BATCH_ID.match(batch_id)
+            else None
+        )
+        if found is None:
+            raise NotFound(f"no bulk batch {batch_id[:64]!r}", details={"batch_id": batch_id[:64]})
+        summary, results = found
+        return {**summary, "results": results}
+
+    # ------------------------------------------------------------------ idempotency
+
+    def _once(
+        self,
+        tenant: Any,
+        key: str | None,
+        scope: str,
+        body: Mapping[str, Any],
+        *,
+        run: Callable[[], Outcome],
+        stored: Callable[[Outcome], dict[str, Any]],
+        replay: Callable[[Replay], Outcome],
+    ) -> Outcome:
+        if key is None:
+            return run()
+        key = key.strip()
+        if not _IDEMPOTENCY_KEY.match(key):
+            raise InvalidRequest(
+                "the Idempotency-Key header must be 1-255 visible ASCII characters",
+                details={"field": "Idempotency-Key"},
+            )
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
+        tid = tenant.tenant_id
+        prior = self._guard(lambda: self._store.claim(tid, key, fingerprint))
+        if prior is not None:
+            return replay(prior)
+        try:
+            outcome = run()
+        except BaseException:
+            self._store.release(tid, key, fingerprint)
+            raise
+        self._store.complete(tid, key, outcome.status, stored(outcome))
+        return outcome
+
+    @staticmethod
+    def _guard(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except TransientStorageError as exc:
+            raise ServiceUnavailable(
+                f"SESami's storage is unavailable, retry later: {exc}"
+            ) from exc
+
+
+def _require_connected(tenant: Any) -> None:
+    if not tenant.role_arn:
+        raise AccountNotConnected(
+            "connect your AWS account first (PUT /account): SESami sends with SES in your "
+            "account, through the role the onboarding stack created"
+        )
+
+
+def _config_set(tenant: Any, requested: str | None) -> str:
+    return requested or tenant.configuration_set or DEFAULT_CONFIGURATION_SET
+
+
+def _tag_value(text: str) -> str:
+    """SES tag values are [A-Za-z0-9_-]{1,256}."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:256] or "-"
+
+
+# ---------------------------------------------------------------------------- wiring
+
+_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
+_MAX_CLIENTS = 64
+
+
+def _ses_for(tenant: Any) -> Ses:
+    """SES in the tenant's account: assumed-role credentials (cached by runtime.credentials())
+    and one boto3 client per (endpoint, region, credentials), built on first use."""
+    from chalicelib import runtime
+
+    settings = runtime.settings()
+    region = tenant.region or settings.region
+    creds = runtime.credentials().get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
+    key = (settings.aws_endpoint, region, creds.access_key_id)
+    client = _CLIENTS.get(key)
+    if client is None:
+        if len(_CLIENTS) >= _MAX_CLIENTS:
+            _CLIENTS.pop(next(iter(_CLIENTS)))  # credentials rotate hourly: drop the oldest
+        client = _CLIENTS[key] = runtime.aws_client("sesv2", creds, region)
+    return SesV2(client)
+
+
+def service() -> MailService:
+    """The service for this request, from the instance's cached runtime objects."""
+    from chalicelib import runtime
+
+    settings = runtime.settings()
+    return MailService(settings, SendingStore(settings), _ses_for, runtime.signer())
