@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
 from chalice.test import Client
 
@@ -29,6 +28,8 @@ def moto(moto_endpoint: str) -> str:
 
 
 def client(moto: str, service: str) -> Any:
+    import boto3  # here: the Pulumi environment also loads this plugin, and has no boto3
+
     return boto3.client(service, endpoint_url=moto, region_name="us-east-1")
 
 
