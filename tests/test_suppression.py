@@ -19,13 +19,13 @@ from chalice.test import Client
 from chalicelib import keys, runtime
 from chalicelib.errors import RoleAccessDenied
 from chalicelib.ingest import ingest_envelopes
+from chalicelib.keys import removed_pk
 from chalicelib.store import EventStore, TenantDirectory
 from chalicelib.suppression import (
     HISTORY_KEPT,
     SesV2SuppressionList,
     SuppressionService,
     SuppressionSync,
-    removed_pk,
 )
 from chalicelib.tables import AccountModel, SuppressionModel
 

@@ -82,3 +82,8 @@ def link_sk(url: str) -> str:
 
 def tenant_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}"
+
+
+def removed_pk(tenant_id: str) -> str:
+    """The tenant's suppression tombstones (removed addresses, with their history)."""
+    return f"{tenant_pk(tenant_id)}#REMOVED"

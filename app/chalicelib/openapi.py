@@ -28,7 +28,7 @@ _ERROR_TEXT = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict",
-    422: "SESami cannot use the customer's role",
+    422: "SESami or SES cannot act in the customer's account (role, SES refusal)",
     503: "A service SESami depends on is unavailable",
 }
 

@@ -2,7 +2,7 @@
 records and bulk batches. PynamoDB errors stop here and leave as `errors.py` exceptions.
 
 Recording a sent message. SESami writes the message aggregate (MessageModel, sk=AGG) as soon as
-SES accepts the message, built with store.py's own mapping (`_message_item`) from a
+SES accepts the message, built with store.py's own mapping (`message_item`) from a
 `MessageState` in status SENT with `events = 0`, so GET /messages/{id} shows it before SES's Send
 event arrives. The write is conditional on the aggregate not existing: if the Send event won the
 race, ingest's aggregate is kept as it is. Nothing else is written: no event entry in the message
@@ -35,7 +35,7 @@ from chalicelib.aggregate import MessageState, RecipientState
 from chalicelib.errors import Conflict, TransientStorageError
 from chalicelib.settings import Settings
 from chalicelib.status import Status, rank
-from chalicelib.store import _message_item
+from chalicelib.store import message_item
 from chalicelib.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
 
 log = logging.getLogger("sesami.sending")
@@ -149,7 +149,7 @@ class SendingStore:
         pk = keys.message_pk(tenant_id, message_id)
         expires = now + timedelta(seconds=self._settings.retention_seconds)
         try:
-            _message_item(pk, state, None, expires).save(condition=MessageModel.pk.does_not_exist())
+            message_item(pk, state, None, expires).save(condition=MessageModel.pk.does_not_exist())
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 log.warning("could not record sent message %s: %s", message_id, exc)

@@ -184,7 +184,7 @@ class EventStore:
             ),
             condition=MessageEventModel.sk.does_not_exist(),
         )
-        txn.save(_message_item(message_pk, state, current, self._expiry(state.sent_at)))
+        txn.save(message_item(message_pk, state, current, self._expiry(state.sent_at)))
         txn.update(
             CounterModel(keys.counter_pk(tid, shard), keys.counter_sk(event.timestamp)),
             actions=self._counter_actions(event, max(1, len(event.recipients))),
@@ -443,7 +443,7 @@ def _dt(raw: str | None) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else None
 
 
-def _message_item(
+def message_item(
     pk: str, state: MessageState, current: MessageModel | None, expires: datetime
 ) -> MessageModel:
     item = MessageModel(

@@ -87,11 +87,6 @@ MAX_FAILURES = 20
 _T = TypeVar("_T")
 
 
-def removed_pk(tenant_id: str) -> str:
-    """The tenant's tombstone partition. (Belongs in keys.py with the other key builders.)"""
-    return f"{keys.tenant_pk(tenant_id)}#REMOVED"
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -272,7 +267,7 @@ class SuppressionService:
         query = {"q": prefix, "r": wanted, "d": tombstones}  # what a cursor is bound to
         size = _limit(limit)
         after = self._cursor_position(tenant_id, query, cursor)
-        pk = removed_pk(tenant_id) if tombstones else keys.tenant_pk(tenant_id)
+        pk = keys.removed_pk(tenant_id) if tombstones else keys.tenant_pk(tenant_id)
         by_address = SuppressionModel.address.startswith(prefix) if prefix else None
         by_reason = (
             (SuppressionModel.reason == wanted) | SuppressionModel.reasons.contains(wanted)
@@ -330,7 +325,7 @@ class SuppressionService:
         """The entry with its history; else the tombstone (who removed it, when); else 404."""
         address = normalize_address(email)
         item = self._load(keys.tenant_pk(tenant_id), address) or self._load(
-            removed_pk(tenant_id), address
+            keys.removed_pk(tenant_id), address
         )
         if item is None:
             raise NotFound(f"{address} is not on the suppression list and never was")
@@ -411,7 +406,7 @@ class SuppressionService:
             removed = {
                 i.address: i.removed_at or ""
                 for i in SuppressionModel.query(
-                    removed_pk(tenant_id), attributes_to_get=["address", "removed_at"]
+                    keys.removed_pk(tenant_id), attributes_to_get=["address", "removed_at"]
                 )
             }
         except PynamoDBException as exc:
@@ -434,7 +429,7 @@ class SuppressionService:
         record = self._record(by, "removed_from_ses", "deleted from the SES suppression list")
 
         def attempt() -> SuppressionModel | bool | None:
-            tomb = self._load(removed_pk(tenant_id), address)
+            tomb = self._load(keys.removed_pk(tenant_id), address)
             return True if tomb is None else self._update(tenant_id, tomb, [], record)
 
         self._retry(attempt)
@@ -467,7 +462,7 @@ class SuppressionService:
         if history:
             return history
         # Made by ingest: start with its origin, after the history of an earlier removal.
-        tomb = None if item.removed_at else self._load(removed_pk(tenant_id), item.address)
+        tomb = None if item.removed_at else self._load(keys.removed_pk(tenant_id), item.address)
         return (_stored_history(tomb) if tomb else []) + [_origin(item)]
 
     def _create(
@@ -480,7 +475,7 @@ class SuppressionService:
     ) -> SuppressionModel | None:
         """A new entry that carries the history of the address's tombstone (and replaces it).
         None if an entry appeared or the tombstone changed meanwhile: the caller re-reads."""
-        tomb = self._load(removed_pk(tenant_id), address)
+        tomb = self._load(keys.removed_pk(tenant_id), address)
         history = (_stored_history(tomb) or [_origin(tomb)]) if tomb else []
         item = SuppressionModel(
             keys.tenant_pk(tenant_id),
@@ -543,7 +538,7 @@ class SuppressionService:
         history = [*self._history_for_change(tenant_id, item), record][-HISTORY_KEPT:]
         # An older tombstone is replaced: this entry's history already carries it.
         tomb = SuppressionModel(
-            removed_pk(tenant_id), item.address, history=history, revision=1, **kept
+            keys.removed_pk(tenant_id), item.address, history=history, revision=1, **kept
         )
         try:
             with TransactWrite(connection=self._connection()) as txn:

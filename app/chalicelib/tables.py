@@ -19,7 +19,8 @@ Tables (partition key / sort key -> what it serves):
                the record that the event was applied (written with the aggregate, once)
 - counters     T#t#C#shard / H#hour -> per-status hourly counts;
                T#t#L#day#shard / link -> clicks per link per day
-- suppression  T#t / address -> the tenant's suppression list
+- suppression  T#t / address -> the tenant's suppression list;
+               T#t#REMOVED / address -> removed addresses (tombstones with their history)
 - quarantine   Q#day / digest -> events that could not be read, kept raw
 - sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
                batches and their per-recipient results

@@ -48,6 +48,13 @@ class Caller:
 class Membership:
     tenant: TenantModel
     role: str  # admin | member
+    caller: Caller | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who acts, for histories: the caller's email, else username, else sub."""
+        c = self.caller
+        return str(c.email or c.username or c.sub) if c else "unknown"
 
 
 class UserDirectory(Protocol):
@@ -107,14 +114,14 @@ class TenantService:
         """The caller's tenant; created on first use for a user who has none."""
         try:
             user = UserModel.get(caller.sub, consistent_read=True)
-            return Membership(self._tenant(user.tenant_id), user.role)
+            return Membership(self._tenant(user.tenant_id), user.role, caller)
         except DoesNotExist:
             pass
         if caller.tenant_id:  # invited: SESami set the attribute, the user just binds to it
             tenant = self._tenant(caller.tenant_id)
             role = caller.tenant_role if caller.tenant_role in ("admin", "member") else "member"
             bound = self._bind(caller, tenant.tenant_id, role)
-            return Membership(self._tenant(bound.tenant_id), bound.role)
+            return Membership(self._tenant(bound.tenant_id), bound.role, caller)
         if not create:
             raise NotFound("this user has no SESami tenant yet")
         now = self._clock()
@@ -126,9 +133,9 @@ class TenantService:
         if bound.tenant_id != tenant.tenant_id:
             # A concurrent first call bound the user first: drop ours, use theirs.
             tenant.delete()
-            return Membership(self._tenant(bound.tenant_id), bound.role)
+            return Membership(self._tenant(bound.tenant_id), bound.role, caller)
         self._directory.set_tenant(caller.username or caller.sub, tenant.tenant_id, "admin")
-        return Membership(tenant, "admin")
+        return Membership(tenant, "admin", caller)
 
     def invite(self, membership: Membership, email: str) -> None:
         if membership.role != "admin":
