@@ -15,8 +15,12 @@ Idempotency and batches live in the `sending` table (tables.IdempotencyModel, Ba
 keyed by the tenant like every other table (invariant 7):
 
     T#t#IK#<sha256(key)> / IK          an Idempotency-Key: body fingerprint, state, response (24 h)
-    T#t#B#<batch> / B                  a bulk batch: summary
-    T#t#B#<batch> / R#0000, R#0001...  its per-recipient results, 100 per item (retention)
+    T#t#B#<batch> / B                  a bulk batch: summary and progress (compare-and-swap)
+    T#t#B#<batch> / D#0000, D#0001...  the job: template, sender, tags, recipients and their
+                                       variables, as JSON text in chunks of 100,000 ASCII
+                                       characters (under 200 KB stored, whatever the escaping)
+    T#t#B#<batch> / A#0000, A#0001...  the recipients' addresses, 100 per item
+    T#t#B#<batch> / R#0000, R#0001...  one result per recipient, by index (all until retention)
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    UpdateError,
+)
 
 from chalicelib import keys
 from chalicelib.aggregate import MessageState, RecipientState
@@ -43,7 +53,8 @@ log = logging.getLogger("sesami.sending")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A claim older than this was left by a request that died (Lambda's limit is 15 minutes).
 IDEMPOTENCY_LEASE = timedelta(minutes=15)
-RESULTS_PER_ITEM = 100
+JOB_CHUNK_CHARS = 100_000
+ADDRESSES_PER_ITEM = 100
 MAX_SUBJECT_STORED = 998
 
 
@@ -253,41 +264,112 @@ class SendingStore:
 
     # ------------------------------------------------------------------ batches
 
-    def save_batch(
-        self, tenant_id: str, batch_id: str, summary: dict[str, Any], results: list[dict[str, Any]]
+    def create_batch(
+        self,
+        tenant_id: str,
+        batch_id: str,
+        summary: dict[str, Any],
+        job: str,
+        addresses: list[str],
+        results: Mapping[int, dict[str, Any]],
     ) -> None:
+        """Store a new batch: the job (JSON text in chunks), the addresses in pages, the results
+        known at once (suppressed), then the summary, last, so that a half-written batch is
+        never visible (its items expire)."""
         pk = batch_pk(tenant_id, batch_id)
-        expires = self._clock() + timedelta(seconds=self._settings.retention_seconds)
-        items = [BatchModel(pk, "B", doc=summary, expires_at=expires)]
-        for page in range(0, len(results), RESULTS_PER_ITEM):
-            items.append(
-                BatchModel(
-                    pk,
-                    f"R#{page // RESULTS_PER_ITEM:04d}",
-                    doc={"results": results[page : page + RESULTS_PER_ITEM]},
-                    expires_at=expires,
-                )
-            )
+        expires = self._expires()
+        items = [
+            BatchModel(pk, f"D#{n:04d}", doc={"part": job[i : i + JOB_CHUNK_CHARS]})
+            for n, i in enumerate(range(0, len(job), JOB_CHUNK_CHARS))
+        ]
+        items += [
+            BatchModel(pk, f"A#{n:04d}", doc={"addresses": addresses[i : i + ADDRESSES_PER_ITEM]})
+            for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
+        ]
+        items += [BatchModel(pk, _result_sk(i), doc=r) for i, r in results.items()]
         try:
             with BatchModel.batch_write() as batch:
                 for item in items:
+                    item.expires_at = expires
                     batch.save(item)
+            BatchModel(pk, "B", doc=summary, expires_at=expires).save()
         except PynamoDBException as exc:
             raise TransientStorageError(f"batch write failed: {exc}") from exc
 
-    def load_batch(
-        self, tenant_id: str, batch_id: str
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """(summary, results) of the tenant's batch, or None: another tenant's batch is simply
-        not in this tenant's partition."""
-        summary: dict[str, Any] | None = None
-        results: list[dict[str, Any]] = []
+    def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
         try:
-            for item in BatchModel.query(batch_pk(tenant_id, batch_id), consistent_read=True):
-                if item.sk == "B":
-                    summary = dict(item.doc)
-                else:
-                    results.extend(item.doc.get("results", []))
+            item = BatchModel.get(batch_pk(tenant_id, batch_id), "B", consistent_read=True)
+        except DoesNotExist:
+            return None
         except PynamoDBException as exc:
             raise TransientStorageError(f"batch read failed: {exc}") from exc
-        return None if summary is None else (summary, results)
+        return dict(item.doc)
+
+    def replace_summary(
+        self, tenant_id: str, batch_id: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        """Compare-and-swap of the summary: False when it is no longer `old` (another worker
+        changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
+        condition compares the stored text with the text of `old`."""
+        item = BatchModel(batch_pk(tenant_id, batch_id), "B")
+        try:
+            item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise TransientStorageError(f"batch update failed: {exc}") from exc
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch update failed: {exc}") from exc
+        return True
+
+    def batch_job(self, tenant_id: str, batch_id: str) -> str:
+        return "".join(
+            str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#")
+        )
+
+    def record_result(
+        self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
+    ) -> None:
+        item = BatchModel(
+            batch_pk(tenant_id, batch_id), _result_sk(index), doc=result, expires_at=self._expires()
+        )
+        try:
+            item.save()
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch result write failed: {exc}") from exc
+
+    def load_batch(
+        self, tenant_id: str, batch_id: str
+    ) -> tuple[dict[str, Any], list[str], dict[int, dict[str, Any]]] | None:
+        """(summary, addresses, results by recipient index) of the tenant's batch, or None:
+        another tenant's batch is simply not in this tenant's partition."""
+        summary = self.batch_summary(tenant_id, batch_id)
+        if summary is None:
+            return None
+        addresses: list[str] = []
+        for _, doc in self._pages(tenant_id, batch_id, "A#"):
+            addresses.extend(doc["addresses"])
+        results = {
+            int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")
+        }
+        return summary, addresses, results
+
+    def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:
+        try:
+            return [
+                (item.sk, item.doc)
+                for item in BatchModel.query(
+                    batch_pk(tenant_id, batch_id),
+                    BatchModel.sk.startswith(prefix),
+                    consistent_read=True,
+                )
+            ]
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch read failed: {exc}") from exc
+
+    def _expires(self) -> datetime:
+        return self._clock() + timedelta(seconds=self._settings.retention_seconds)
+
+
+def _result_sk(index: int) -> str:
+    return f"R#{index:04d}"

@@ -1,0 +1,189 @@
+"""SESami's event path: the custom bus customers' default buses forward SES events to, the rule
+that hands `aws.ses` events to the ingest function (24 h of retries, then an encrypted DLQ), and
+the alarms that say when events are being lost.
+
+The bus's resource policy is NOT declared here. The API adds one `events:PutEvents` statement per
+tenant at onboarding (`events:PutPermission`, `chalicelib.accounts.EventBridgeBusPolicy`); an
+`aws.cloudwatch.EventBusPolicy` resource owns the whole document and would erase those statements
+on the next `pulumi up`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+with warnings.catch_warnings():
+    # pulumi-aws 7.x warns on import of its lambda module about a resource SESami does not use.
+    warnings.filterwarnings(
+        "ignore", message=r".*MicrovmsImage has been deprecated", category=DeprecationWarning
+    )
+    # pulumi_aws modules load lazily: taking the class out is what runs the import.
+    from pulumi_aws.lambda_ import Permission as LambdaPermission
+
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+DLQ_RETENTION_SECONDS = 14 * 86_400  # SQS's maximum: two weeks to notice and redrive.
+# EventBridge's maximums: keep retrying a failing ingest function for a full day.
+MAX_EVENT_AGE_SECONDS = 86_400
+MAX_RETRY_ATTEMPTS = 185
+ALARM_PERIOD_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class EventsArgs:
+    bus_name: str
+    # The ingest Lambda is built from `chalice package` by a later component; until then
+    # `__main__.py` passes its ARN and name in from config.
+    ingest_function_arn: pulumi.Input[str]
+    ingest_function_name: pulumi.Input[str]
+    alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+
+
+def ses_event_pattern() -> dict[str, Any]:
+    """Pure: every SES event on the bus. The tenant is decided later from the envelope's
+    `account`, so the pattern does not filter by account (registered tenants change at runtime)."""
+    return {"source": ["aws.ses"]}
+
+
+def dlq_policy(queue_arn: str, rule_arn: str) -> dict[str, Any]:
+    """Pure: only EventBridge, and only for the ingest rule, may put messages in the DLQ."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "IngestRuleDeadLetters",
+                "Effect": "Allow",
+                "Principal": {"Service": EVENTS_PRINCIPAL},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
+def alarm_args(
+    *,
+    description: str,
+    namespace: str,
+    metric_name: str,
+    dimensions: dict[str, pulumi.Input[str]],
+    statistic: str,
+    alarm_actions: Sequence[pulumi.Input[str]],
+) -> dict[str, Any]:
+    """Pure: a "this is ≥ 1 in any 5-minute window" alarm; no data means nothing went wrong."""
+    return {
+        "alarm_description": description,
+        "namespace": namespace,
+        "metric_name": metric_name,
+        "dimensions": dimensions,
+        "statistic": statistic,
+        "period": ALARM_PERIOD_SECONDS,
+        "evaluation_periods": 1,
+        "comparison_operator": "GreaterThanOrEqualToThreshold",
+        "threshold": 1,
+        "treat_missing_data": "notBreaching",
+        "alarm_actions": list(alarm_actions),
+        "ok_actions": list(alarm_actions),
+    }
+
+
+class SesamiEvents(pulumi.ComponentResource):
+    bus: aws.cloudwatch.EventBus
+    dead_letters: aws.sqs.Queue
+    rule: aws.cloudwatch.EventRule
+    target: aws.cloudwatch.EventTarget
+
+    def __init__(
+        self, name: str, args: EventsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sesami:events:Events", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # No EventBusPolicy: the API manages per-tenant statements (see the module docstring).
+        self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=args.bus_name, opts=child)
+        self.dead_letters = aws.sqs.Queue(
+            f"{name}-ingest-dlq",
+            name=f"{args.bus_name}-ingest-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            opts=child,
+        )
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-ses",
+            name=f"{args.bus_name}-ses-to-ingest",
+            description="Every SES event forwarded by a tenant's account goes to ingest.",
+            event_bus_name=self.bus.name,
+            event_pattern=json.dumps(ses_event_pattern()),
+            opts=child,
+        )
+        self.queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-ingest-dlq-policy",
+            queue_url=self.dead_letters.url,
+            policy=pulumi.Output.all(self.dead_letters.arn, self.rule.arn).apply(
+                lambda arns: json.dumps(dlq_policy(arns[0], arns[1]))
+            ),
+            opts=child,
+        )
+        self.permission = LambdaPermission(
+            f"{name}-ingest-invoke",
+            action="lambda:InvokeFunction",
+            function=args.ingest_function_name,
+            principal=EVENTS_PRINCIPAL,
+            source_arn=self.rule.arn,
+            opts=child,
+        )
+        self.target = aws.cloudwatch.EventTarget(
+            f"{name}-ingest",
+            rule=self.rule.name,
+            event_bus_name=self.bus.name,
+            target_id="ingest",
+            arn=args.ingest_function_arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+                maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=self.dead_letters.arn
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.permission, self.queue_policy]
+            ),
+        )
+        self.dlq_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-ingest-dlq-depth",
+            **alarm_args(
+                description="SES events EventBridge could not deliver to ingest are in the DLQ.",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": self.dead_letters.name},
+                statistic="Maximum",
+                alarm_actions=args.alarm_actions,
+            ),
+            opts=child,
+        )
+        self.ingest_errors_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-ingest-errors",
+            **alarm_args(
+                description="The ingest function failed; EventBridge is retrying SES events.",
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                dimensions={"FunctionName": args.ingest_function_name},
+                statistic="Sum",
+                alarm_actions=args.alarm_actions,
+            ),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "bus_arn": self.bus.arn,
+                "bus_name": self.bus.name,
+                "dlq_url": self.dead_letters.url,
+                "rule_arn": self.rule.arn,
+            }
+        )

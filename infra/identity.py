@@ -1,0 +1,146 @@
+"""SESami's Cognito user pool and the dashboard's app client.
+
+Security invariant 4: no app client may write an attribute that binds a user to a tenant. Those
+attributes (`chalicelib.auth.CUSTOM_ATTRIBUTES`) are set only by SESami's admin API calls
+(AdminCreateUser / AdminUpdateUserAttributes), which ignore client write permissions. moto does not
+enforce WriteAttributes, so the tests assert this on the program's arguments."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+
+from chalicelib.auth import CUSTOM_ATTRIBUTES
+
+# Standard attributes a signed-in user may edit about themselves. Never a custom attribute:
+# every custom attribute SESami declares is a tenant binding.
+SELF_SERVICE_ATTRIBUTES = ("email", "name", "given_name", "family_name", "locale", "zoneinfo")
+READABLE_STANDARD_ATTRIBUTES = (*SELF_SERVICE_ATTRIBUTES, "email_verified")
+AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    pool_name: str
+    deletion_protection: bool = True
+    # The API's "create tenant" flow lets a signed-up user without a tenant become its admin.
+    self_sign_up: bool = True
+
+
+def custom_attribute_names() -> tuple[str, ...]:
+    """The attributes as Cognito spells them in tokens and client permissions."""
+    return tuple(f"custom:{name}" for name in CUSTOM_ATTRIBUTES)
+
+
+def client_write_attributes() -> list[str]:
+    """Pure: what the dashboard client may write. Excludes every tenant binding (invariant 4)."""
+    forbidden = set(CUSTOM_ATTRIBUTES) | set(custom_attribute_names())
+    return [a for a in SELF_SERVICE_ATTRIBUTES if a not in forbidden]
+
+
+def client_read_attributes() -> list[str]:
+    """Pure: the dashboard reads the tenant binding (it is in the ID token anyway)."""
+    return [*READABLE_STANDARD_ATTRIBUTES, *custom_attribute_names()]
+
+
+def user_pool_args(args: IdentityArgs) -> dict[str, Any]:
+    """Pure: the aws.cognito.UserPool arguments."""
+    return {
+        "name": args.pool_name,
+        "username_attributes": ["email"],
+        "auto_verified_attributes": ["email"],
+        "user_attribute_update_settings": aws.cognito.UserPoolUserAttributeUpdateSettingsArgs(
+            # A changed address keeps the old one until the new one is verified.
+            attributes_require_verification_before_updates=["email"],
+        ),
+        "password_policy": aws.cognito.UserPoolPasswordPolicyArgs(
+            minimum_length=12,
+            require_uppercase=True,
+            require_lowercase=True,
+            require_numbers=True,
+            require_symbols=True,
+            temporary_password_validity_days=7,
+        ),
+        "schemas": [
+            aws.cognito.UserPoolSchemaArgs(
+                name=name,
+                attribute_data_type="String",
+                # Mutable so SESami's admin API can bind and re-bind users; not developer-only
+                # because the app reads them from the ID token.
+                mutable=True,
+                developer_only_attribute=False,
+                required=False,
+                string_attribute_constraints=aws.cognito.UserPoolSchemaStringAttributeConstraintsArgs(
+                    min_length="0", max_length="64"
+                ),
+            )
+            for name in CUSTOM_ATTRIBUTES
+        ],
+        "admin_create_user_config": aws.cognito.UserPoolAdminCreateUserConfigArgs(
+            allow_admin_create_user_only=not args.self_sign_up,
+        ),
+        "account_recovery_setting": aws.cognito.UserPoolAccountRecoverySettingArgs(
+            recovery_mechanisms=[
+                aws.cognito.UserPoolAccountRecoverySettingRecoveryMechanismArgs(
+                    name="verified_email", priority=1
+                )
+            ]
+        ),
+        "deletion_protection": "ACTIVE" if args.deletion_protection else "INACTIVE",
+    }
+
+
+def app_client_args(user_pool_id: pulumi.Input[str], args: IdentityArgs) -> dict[str, Any]:
+    """Pure: the dashboard's aws.cognito.UserPoolClient arguments (a public client)."""
+    return {
+        "name": f"{args.pool_name}-dashboard",
+        "user_pool_id": user_pool_id,
+        "generate_secret": False,
+        "explicit_auth_flows": list(AUTH_FLOWS),
+        "read_attributes": client_read_attributes(),
+        "write_attributes": client_write_attributes(),
+        "prevent_user_existence_errors": "ENABLED",
+        "enable_token_revocation": True,
+        "id_token_validity": 1,
+        "access_token_validity": 1,
+        "refresh_token_validity": 30,
+        "token_validity_units": aws.cognito.UserPoolClientTokenValidityUnitsArgs(
+            id_token="hours",  # noqa: S106 (time units, not secrets)
+            access_token="hours",  # noqa: S106
+            refresh_token="days",  # noqa: S106
+        ),
+    }
+
+
+class SesamiIdentity(pulumi.ComponentResource):
+    user_pool: aws.cognito.UserPool
+    dashboard_client: aws.cognito.UserPoolClient
+
+    def __init__(
+        self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sesami:identity:Identity", name, None, opts)
+        self.user_pool = aws.cognito.UserPool(
+            f"{name}-users",
+            **user_pool_args(args),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+        )
+        self.dashboard_client = aws.cognito.UserPoolClient(
+            f"{name}-dashboard",
+            **app_client_args(self.user_pool.id, args),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs(
+            {
+                "user_pool_id": self.user_pool.id,
+                "user_pool_arn": self.user_pool.arn,
+                "dashboard_client_id": self.dashboard_client.id,
+            }
+        )
