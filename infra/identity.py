@@ -23,7 +23,7 @@ from chalicelib.auth import CUSTOM_ATTRIBUTES
 # every custom attribute SESami declares is a tenant binding.
 SELF_SERVICE_ATTRIBUTES = ("email", "name", "given_name", "family_name", "locale", "zoneinfo")
 READABLE_STANDARD_ATTRIBUTES = (*SELF_SERVICE_ATTRIBUTES, "email_verified")
-AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
+AUTH_FLOWS = ("ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 
 
 @dataclass(frozen=True)

@@ -304,7 +304,8 @@ def test_bus_policy_is_left_to_the_api(deployed: Deployment) -> None:
 
 def _actions(document: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    for statement in document["Statement"]:
+    statements = document.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
         for key in ("Action", "NotAction"):
             value = statement.get(key, [])
             out += [value] if isinstance(value, str) else list(value)
