@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from chalicelib.accounts import DEFAULT_ROLE_NAME, ROLE_PATH
+from chalicelib.accounts import DEFAULT_ROLE_NAME, ROLE_PATH, SES_EVENT_TYPES
 from chalicelib.auth import CUSTOM_ATTRIBUTES
 
 REGION = "us-east-1"
@@ -121,18 +121,7 @@ def customer_ses_setup(endpoint: str, sesami_bus_arn: str, configuration_set: st
             EventDestinationName="sesami-eventbridge",
             EventDestination={
                 "Enabled": True,
-                "MatchingEventTypes": [
-                    "SEND",
-                    "REJECT",
-                    "BOUNCE",
-                    "COMPLAINT",
-                    "DELIVERY",
-                    "OPEN",
-                    "CLICK",
-                    "RENDERING_FAILURE",
-                    "DELIVERY_DELAY",
-                    "SUBSCRIPTION",
-                ],
+                "MatchingEventTypes": sorted(SES_EVENT_TYPES),
                 "EventBridgeDestination": {
                     "EventBusArn": sesami_bus_arn.rsplit(":", 1)[0] + ":event-bus/default"
                 },
