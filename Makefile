@@ -36,7 +36,7 @@ node_modules/.installed: package.json package-lock.json
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra
+	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra ops
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -20,3 +20,12 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, int]:
     """Target of the rule on SESami's event bus: one EventBridge envelope per invocation.
     Transient storage errors raise, so EventBridge/Lambda retry and the DLQ keeps the event."""
     return runtime.ingest([event]).counts()
+
+
+@app.lambda_function(name="bulk_worker")
+def bulk_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One slice of a bulk batch: `{"tenant_id", "batch_id", "next"}`, invoked asynchronously by
+    POST /mail/bulk and then by itself until the batch is sent (see chalicelib.sending_worker)."""
+    from chalicelib import sending
+
+    return sending.handle(event, context)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -106,6 +107,31 @@ def sent(wire: SesWire) -> Iterator[list[dict[str, Any]]]:
     wire.calls.clear()
     yield wire.calls
     wire.throttle = False
+
+
+class Runner:
+    """Bulk workers started by the API: recorded, and run inline unless `hold`."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.hold = hold
+
+    def start(self, event: dict[str, Any]) -> None:
+        from chalicelib import sending
+
+        self.events.append(dict(event))
+        if not self.hold:
+            sending.handle(event, None)
+
+
+@pytest.fixture(autouse=True)
+def runner() -> Iterator[Runner]:
+    from chalicelib import sending
+
+    runner = Runner()
+    sending.use_runner(runner)
+    yield runner
+    sending.use_runner(None)
 
 
 class Tenant:
@@ -460,17 +486,35 @@ def bulk(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
-    tenant: Tenant, sent: list[dict[str, Any]]
-) -> None:
-    from chalicelib import runtime
+def _wait_until_settled(tenant: Tenant, batch_id: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = tenant.post_get("GET", f"/mail/bulk/{batch_id}").json_body
+        if view["status"] in ("done", "incomplete") or time.monotonic() > deadline:
+            return view
+        time.sleep(0.1)
 
+
+def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
+    tenant: Tenant, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local stack's way: no worker function configured, the worker runs in a thread."""
+    from chalicelib import runtime, sending
+
+    sending.use_runner(None)
+    monkeypatch.delenv("SESAMI_BULK_WORKER_FUNCTION", raising=False)
+    assert isinstance(sending.runner(), sending.ThreadRunner)
     tenant.suppress("bounced@example.org")
     response = tenant.post_get("POST", "/mail/bulk", bulk())
-    assert response.status_code == 201, response.json_body
-    out = response.json_body
-    assert out["status"] == "complete"
-    assert out["counts"] == {"sent": 2, "suppressed": 1, "failed": 0, "not_sent": 0}
+    assert response.status_code == 202, response.json_body
+    queued = response.json_body
+    assert queued["status"] == "queued" and queued["progress"] == {"total": 3, "processed": 1}
+    assert [s["address"] for s in queued["skipped"]] == ["bounced@example.org"]
+    assert queued["skipped"][0]["reason"] == "BOUNCE"
+    out = _wait_until_settled(tenant, queued["batch_id"])
+    assert out["status"] == "done", out
+    assert out["counts"]["sent"] == 2 and out["counts"]["suppressed"] == 1
+    assert out["progress"] == {"total": 3, "processed": 3}
     assert out["send_rate"]["source"] == "default" and out["send_rate"]["per_second"] == 14
     assert "GetAccount is unavailable" in out["send_rate"]["note"]
     by_address = {r["address"]: r for r in out["results"]}
@@ -501,13 +545,73 @@ def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
     agg = MessageModel.get(keys.message_pk(tenant.id, message_id), AGGREGATE_SK)
     assert agg.subject == "Hello Alice" and agg.body["destination"] == ["alice@example.org"]
 
-    later = tenant.post_get("GET", f"/mail/bulk/{out['batch_id']}")
-    assert later.status_code == 200 and later.json_body == out
+
+class Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_big_batch_is_queued_then_sent_in_slices_each_recipient_once(
+    tenant: Tenant,
+    sent: list[dict[str, Any]],
+    runner: Runner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib import sending_worker
+
+    import app
+
+    monkeypatch.setattr(sending_worker, "MAX_PER_INVOCATION", 10)
+    runner.hold = True
+    tenant.suppress("r5@example.org")
+    tenant.suppress("r33@example.org")
+    began = time.monotonic()
+    response = tenant.post_get("POST", "/mail/bulk", bulk(recipients=_recipients(40)))
+    assert response.status_code == 202 and time.monotonic() - began < 5
+    assert sent == []  # nothing inside the request
+    batch_id = response.json_body["batch_id"]
+    assert runner.events == [{"tenant_id": tenant.id, "batch_id": batch_id, "next": 0}]
+    view = tenant.post_get("GET", f"/mail/bulk/{batch_id}").json_body
+    assert view["status"] == "queued" and view["counts"]["queued"] == 38
+    assert [s["address"] for s in response.json_body["skipped"]] == [
+        "r5@example.org",
+        "r33@example.org",
+    ]
+
+    runs = 0
+    while runner.events:
+        event = runner.events.pop(0)
+        before = len(sent)
+        outcome = app.bulk_worker(event, Context(60_000))
+        runs += 1
+        assert outcome["outcome"] == "sent" and len(sent) - before <= 10
+        # Lambda delivers the same event again: the slice is claimed, nothing more is sent.
+        assert app.bulk_worker(event, Context(60_000))["outcome"] == "duplicate"
+        assert len(sent) == before + outcome["sent"]
+        view = tenant.post_get("GET", f"/mail/bulk/{batch_id}").json_body
+        if runner.events:
+            assert view["status"] == "sending"
+            left = [i for i in range(outcome["next"], 40) if i not in (5, 33)]
+            assert view["counts"]["queued"] == len(left), view["counts"]
+    assert runs == 4
+    destinations = [c["Destination"]["ToAddresses"][0] for c in sent]
+    expected = [f"r{i}@example.org" for i in range(40) if i not in (5, 33)]
+    assert destinations == expected  # each exactly once, in order
+    assert view["status"] == "done"
+    assert view["progress"] == {"total": 40, "processed": 40}
+    assert view["counts"]["sent"] == 38 and view["counts"]["suppressed"] == 2
+    assert len({r["message_id"] for r in view["results"] if r["status"] == "sent"}) == 38
+    assert app.bulk_worker(event, Context(60_000))["outcome"] in ("duplicate", "finished")
+    assert len(sent) == 38
 
 
 def test_another_tenant_cannot_read_a_batch(
-    api: Client, moto: str, pool: dict[str, str], tenant: Tenant
+    api: Client, moto: str, pool: dict[str, str], tenant: Tenant, runner: Runner
 ) -> None:
+    runner.hold = True
     batch_id = tenant.post_get("POST", "/mail/bulk", bulk()).json_body["batch_id"]
     other = Tenant(api, moto, pool, connect=False)
     response = other.post_get("GET", f"/mail/bulk/{batch_id}")
@@ -520,7 +624,9 @@ def test_bulk_idempotency_replays_the_batch(tenant: Tenant, sent: list[dict[str,
     key = {"Idempotency-Key": "bulk-1"}
     first = tenant.post_get("POST", "/mail/bulk", bulk(), key)
     again = tenant.post_get("POST", "/mail/bulk", bulk(), key)
-    assert again.status_code == 201 and again.json_body == first.json_body
+    assert again.status_code == 202
+    assert again.json_body["batch_id"] == first.json_body["batch_id"]
+    assert again.json_body["status"] == "done"
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert len(sent) == 3
     other = tenant.post_get("POST", "/mail/bulk", bulk(tags={"campaign": "x"}), key)
@@ -682,7 +788,7 @@ def test_any_bulk_variable_in_the_subject_is_refused_or_safe(
         recipients=[{"to": "alice@example.org", "variables": {"first_name": name}}],
     )
     response = tenant.post_get("POST", "/mail/bulk", body)
-    assert response.status_code in (201, 400), response.json_body
+    assert response.status_code in (202, 400), response.json_body
     for params in wire.calls:
         for value in _header_values(params):
             assert _no_break(value), value
@@ -719,19 +825,39 @@ class FakeSes:
         return SendRate(self.rate, "ses")
 
 
-def _service(settings: Any, ses: FakeSes, clock: FakeClock, budget: float = 25.0) -> Any:
-    from chalicelib.sending import MailService
-    from chalicelib.tokens import Signer
+class Fakes:
+    """The service and the worker over a fake SES and clock; workers started are recorded."""
 
-    return MailService(
-        settings,
-        SendingStore(settings),
-        lambda tenant: ses,
-        Signer(b"k" * 32),
-        clock=clock,
-        sleep=clock.sleep,
-        bulk_budget_seconds=budget,
-    )
+    def __init__(self, settings: Any, ses: FakeSes, clock: FakeClock) -> None:
+        from chalicelib.sending import MailService
+        from chalicelib.sending_worker import BulkWorker
+        from chalicelib.tokens import Signer
+
+        self.tenant = _tenant_model()
+        self.runner = Runner(hold=True)
+        store, signer = SendingStore(settings), Signer(b"k" * 32)
+        self.service = MailService(settings, store, lambda tenant: ses, signer, runner=self.runner)
+        self.worker = BulkWorker(
+            store,
+            lambda tenant: ses,
+            signer,
+            self.runner,
+            "https://sesami.example",
+            tenant_for=lambda tid: self.tenant,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+
+    def post(self, n: int) -> str:
+        out = self.service.send_bulk(self.tenant, bulk(recipients=_recipients(n)), None)
+        assert out.status == 202
+        return str(out.body["batch_id"])
+
+    def view(self, batch_id: str) -> dict[str, Any]:
+        return dict(self.service.batch(self.tenant, batch_id))
+
+    def statuses(self, batch_id: str) -> list[str]:
+        return [r["status"] for r in self.view(batch_id)["results"]]
 
 
 def _tenant_model() -> Any:
@@ -745,15 +871,21 @@ def _tenant_model() -> Any:
     )
 
 
-def test_bulk_is_paced_to_the_send_rate_and_stops_at_the_time_budget(settings: Any) -> None:
+def test_a_worker_is_paced_and_gives_back_what_its_budget_cannot_reach(settings: Any) -> None:
     clock, ses = FakeClock(), FakeSes(rate=2.0)
-    out = _service(settings, ses, clock, budget=1.2).send_bulk(
-        _tenant_model(), bulk(recipients=_recipients(5)), None
-    )
+    fakes = Fakes(settings, ses, clock)
+    batch_id = fakes.post(5)
+    outcome = fakes.worker.run(fakes.runner.events[0], remaining_ms=11_200)  # 1.2 s of budget
     assert clock.sleeps == [0.5, 0.5]  # three sends at 0, 0.5 and 1.0 s
-    assert [r["status"] for r in out.body["results"]] == ["sent"] * 3 + ["not_sent"] * 2
-    assert out.body["status"] == "incomplete" and "time budget" in out.body["results"][3]["error"]
-    assert out.body["send_rate"] == {"per_second": 2.0, "source": "ses", "note": None}
+    assert outcome["slice"] == [0, 3] and outcome["next"] == 3
+    assert fakes.statuses(batch_id) == ["sent"] * 3 + ["queued"] * 2
+    view = fakes.view(batch_id)
+    assert view["status"] == "sending"
+    assert view["send_rate"] == {"per_second": 2.0, "source": "ses", "note": None}
+    assert fakes.runner.events[-1]["next"] == 3
+    fakes.worker.run(fakes.runner.events[-1], remaining_ms=60_000)
+    assert fakes.statuses(batch_id) == ["sent"] * 5 and fakes.view(batch_id)["status"] == "done"
+    assert len(ses.sent) == 5 and len(fakes.runner.events) == 2
 
 
 def test_a_refused_message_fails_alone_a_refused_account_stops_the_batch(settings: Any) -> None:
@@ -763,19 +895,73 @@ def test_a_refused_message_fails_alone_a_refused_account_stops_the_batch(setting
             "paused", ses_code="SendingPausedException", per_message=False
         ),
     }
-    out = _service(settings, FakeSes(100.0, refuse), FakeClock()).send_bulk(
-        _tenant_model(), bulk(recipients=_recipients(5)), None
-    )
-    statuses = [r["status"] for r in out.body["results"]]
-    assert statuses == ["sent", "failed", "sent", "failed", "not_sent"]
+    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeClock())
+    batch_id = fakes.post(5)
+    fakes.worker.run(fakes.runner.events[0])
+    assert fakes.statuses(batch_id) == ["sent", "failed", "sent", "failed", "not_sent"]
+    assert fakes.view(batch_id)["status"] == "incomplete" and len(fakes.runner.events) == 1
 
 
 def test_ses_unavailable_in_a_batch_stops_it(settings: Any) -> None:
     refuse: dict[str, Exception] = {"r0@example.org": ServiceUnavailable("down")}
-    out = _service(settings, FakeSes(100.0, refuse), FakeClock()).send_bulk(
-        _tenant_model(), bulk(recipients=_recipients(3)), None
+    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeClock())
+    batch_id = fakes.post(3)
+    fakes.worker.run(fakes.runner.events[0])
+    assert fakes.statuses(batch_id) == ["failed", "not_sent", "not_sent"]
+
+
+def test_a_dead_workers_slice_is_unknown_never_sent_again(settings: Any) -> None:
+    """A worker killed inside its slice (timeout) leaves its claim open; once its deadline has
+    passed, the Lambda retry takes over after the slice: the unrecorded ones are unknown."""
+    clock, ses = FakeClock(), FakeSes(rate=100.0)
+    fakes = Fakes(settings, ses, clock)
+    batch_id = fakes.post(6)
+    store, tid = SendingStore(settings), fakes.tenant.tenant_id
+    doc = store.batch_summary(tid, batch_id)
+    assert doc is not None
+    dead = {**doc, "next": 3, "claim": {"start": 0, "end": 3, "deadline": 1.0, "done": False}}
+    assert store.replace_summary(tid, batch_id, doc, dead)
+    assert not store.replace_summary(tid, batch_id, doc, dead)  # the compare-and-swap
+    store.record_result(tid, batch_id, 0, {"address": "r0@example.org", "status": "sent"})
+    assert fakes.statuses(batch_id) == ["sent", "unknown", "unknown"] + ["queued"] * 3
+    outcome = fakes.worker.run(fakes.runner.events[0])  # the retry of the dead invocation
+    assert outcome["slice"] == [3, 6]
+    assert [e.to[0] for e in ses.sent] == ["r3@example.org", "r4@example.org", "r5@example.org"]
+    assert fakes.statuses(batch_id) == ["sent", "unknown", "unknown"] + ["sent"] * 3
+    assert fakes.view(batch_id)["status"] == "incomplete"
+
+
+def test_a_live_claim_keeps_other_invocations_out(settings: Any) -> None:
+    fakes = Fakes(settings, FakeSes(rate=100.0), FakeClock())
+    batch_id = fakes.post(2)
+    store, tid = SendingStore(settings), fakes.tenant.tenant_id
+    doc = store.batch_summary(tid, batch_id)
+    assert doc is not None
+    live = {**doc, "next": 2, "claim": {"start": 0, "end": 2, "deadline": 4e9, "done": False}}
+    assert store.replace_summary(tid, batch_id, doc, live)
+    assert fakes.worker.run(fakes.runner.events[0])["outcome"] == "claimed"
+    assert fakes.statuses(batch_id) == ["sending", "sending"]
+
+
+def test_the_lambda_runner_invokes_the_worker_asynchronously() -> None:
+    from chalicelib.sending_worker import LambdaRunner
+
+    client = boto3.client(
+        "lambda", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
     )
-    assert [r["status"] for r in out.body["results"]] == ["failed", "not_sent", "not_sent"]
+    event = {"tenant_id": "t", "batch_id": "b", "next": 0}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {
+                "FunctionName": "sesami-bulk_worker",
+                "InvocationType": "Event",
+                "Payload": json.dumps(event).encode(),
+            },
+        )
+        LambdaRunner(client, "sesami-bulk_worker").start(event)
+        stub.assert_no_pending_responses()
 
 
 # ---------------------------------------------------------------------------- adapter

@@ -6,6 +6,7 @@ GET /mail/bulk/{id}.
     sending_ses     the SES interface, its SESv2 adapter, pacing
     sending_store   DynamoDB: suppression check, the message recorded at send time,
                     idempotency records, bulk batches
+    sending_worker  the bulk worker (slices, at-most-once claims) and its runners
     sending         this module: the service that ties them together
 
 A send: the tenant must have connected its account (409 otherwise); the body is checked (400
@@ -17,8 +18,10 @@ and `sesami-batch` for bulk mail); the message is recorded at once (see sending_
 Bulk mail: SES templates and bulk send are not used: SESami renders `{{name}}` placeholders
 itself (values HTML-escaped in html) and sends one SendEmail per recipient, paced to the
 account's MaxSendRate, each with RFC 8058 one-click `List-Unsubscribe` headers pointing at
-SESami. A request has a time budget (`BULK_TIME_BUDGET_SECONDS`, under API Gateway's 29 s):
-recipients it cannot reach in time are reported `not_sent`, never silently dropped.
+SESami. POST /mail/bulk checks everything, stores the batch and answers 202 `queued` (the
+suppressed recipients are listed as skipped at once); the bulk worker (sending_worker) sends it
+in slices, each within one invocation's time budget, at most once per recipient. GET
+/mail/bulk/{id} shows the progress and one result per recipient.
 
 `Idempotency-Key`: the key is claimed with the body's fingerprint before anything is sent;
 the same key and body within 24 h replays the stored response (header `Idempotent-Replayed`)
@@ -35,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -52,15 +56,22 @@ from chalicelib.errors import (
     ServiceUnavailable,
     TransientStorageError,
 )
-from chalicelib.sending_bulk import BulkRecipient, BulkRequest, escape_html, parse_bulk
+from chalicelib.sending_bulk import BulkRequest, parse_bulk
 from chalicelib.sending_input import MailRequest, parse_mail
-from chalicelib.sending_ses import OutgoingEmail, Pacer, SendRate, Ses, SesRefused, SesV2
-from chalicelib.sending_store import Replay, SendingStore, Suppressed
+from chalicelib.sending_ses import OutgoingEmail, Ses, SesV2
+from chalicelib.sending_store import Replay, SendingStore
+from chalicelib.sending_worker import (
+    ENV_WORKER_FUNCTION,
+    BulkRunner,
+    BulkWorker,
+    LambdaRunner,
+    ThreadRunner,
+    batch_view,
+)
 from chalicelib.settings import Settings
 
 log = logging.getLogger("sesami.sending")
 
-BULK_TIME_BUDGET_SECONDS = 25.0
 TENANT_TAG, BATCH_TAG = "sesami-tenant", "sesami-batch"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -92,12 +103,11 @@ class MailService:
         ses_for: SesFor,
         signer: Any,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        bulk_budget_seconds: float = BULK_TIME_BUDGET_SECONDS,
+        runner: BulkRunner,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._settings, self._store, self._ses_for, self._signer = settings, store, ses_for, signer
-        self._clock, self._sleep, self._budget = clock, sleep, bulk_budget_seconds
+        self._runner, self._wall = runner, wall
 
     # ------------------------------------------------------------------ POST /mail
 
@@ -193,113 +203,65 @@ class MailService:
         )
 
     def _send_bulk(self, tenant: Any, request: BulkRequest) -> Outcome:
+        """Store the batch and start its worker: 202, nothing sent here."""
         tid = tenant.tenant_id
         batch_id = uuid.uuid4().hex
-        created_at = keys.iso_ms(datetime.now(UTC))
         suppressed = self._guard(
             lambda: self._store.suppressed(tid, (r.to.address for r in request.recipients))
         )
-        ses = self._ses_for(tenant)
-        rate = ses.send_rate()
         config_set = _config_set(tenant, request.configuration_set)
-        results = self._deliver(tenant, request, batch_id, config_set, ses, rate, suppressed)
-        counts = {s: 0 for s in ("sent", "suppressed", "failed", "not_sent")}
-        for result in results:
-            counts[result["status"]] += 1
+        tags = {TENANT_TAG: _tag_value(tid), BATCH_TAG: batch_id, **dict(request.tags)}
+        skipped: dict[int, dict[str, Any]] = {}
+        for i, r in enumerate(request.recipients):
+            if r.to.key in suppressed:
+                skipped[i] = {**suppressed[r.to.key].view(), "address": r.to.address}
+                skipped[i]["status"] = "suppressed"
+        job = {
+            "sender": request.sender.header(),
+            "reply_to": [a.header() for a in request.reply_to],
+            "subject": list(request.subject.parts),
+            "html": list(request.html.parts) if request.html else None,
+            "text": list(request.text.parts) if request.text else None,
+            "tags": list(tags.items()),
+            "recipients": [
+                [r.to.header(), r.to.address, r.to.key, dict(r.variables)]
+                for r in request.recipients
+            ],
+            "suppressed": sorted(skipped),
+        }
+        total = len(request.recipients)
+        everyone_skipped = len(skipped) == total
+        now = self._wall()
         summary: dict[str, Any] = {
             "batch_id": batch_id,
-            "status": "complete" if counts["not_sent"] == 0 else "incomplete",
-            "created_at": created_at,
+            "created_at": keys.iso_ms(datetime.now(UTC)),
             "configuration_set": config_set,
-            "counts": counts,
-            "send_rate": rate.view(),
+            "total": total,
+            "next": total if everyone_skipped else 0,
+            "claim": None,
+            "stopped": None,
+            "status": "finished" if everyone_skipped else "queued",
+            "send_rate": None,
+            "updated": now,
         }
-        try:
-            self._store.save_batch(tid, batch_id, summary, results)
-        except TransientStorageError:
-            # The mail is out: failing now would invite a retry that sends it all again.
-            log.exception("bulk batch %s was sent but could not be stored", batch_id)
-            summary["stored"] = False
-        return Outcome(201, {**summary, "results": results})
-
-    def _deliver(
-        self,
-        tenant: Any,
-        request: BulkRequest,
-        batch_id: str,
-        config_set: str,
-        ses: Ses,
-        rate: SendRate,
-        suppressed: Mapping[str, Suppressed],
-    ) -> list[dict[str, Any]]:
-        """Send to each recipient in order, paced; one result per recipient."""
-        pacer = Pacer(rate.per_second, self._clock, self._sleep)
-        start = self._clock()
-        stopped: str | None = None
-        results: list[dict[str, Any]] = []
-        tags = {TENANT_TAG: _tag_value(tenant.tenant_id), BATCH_TAG: batch_id, **dict(request.tags)}
-        for recipient in request.recipients:
-            address = recipient.to.address
-            if recipient.to.key in suppressed:
-                view = suppressed[recipient.to.key].view()
-                results.append({**view, "address": address, "status": "suppressed"})
-                continue
-            if stopped is None and self._clock() - start + pacer.interval > self._budget:
-                stopped = (
-                    f"the request's time budget ({self._budget:g} s at "
-                    f"{rate.per_second:g} messages per second) ran out; send these again"
-                )
-            if stopped is not None:
-                results.append({"address": address, "status": "not_sent", "error": stopped})
-                continue
-            pacer.wait()
-            email = self._bulk_email(tenant, request, recipient, tags, config_set)
-            try:
-                message_id = ses.send(email)
-            except SesRefused as exc:
-                results.append({"address": address, "status": "failed", "error": exc.message})
-                if not exc.per_message:
-                    stopped = f"not sent: SES refused the account's sending ({exc.message})"
-                continue
-            except ServiceUnavailable as exc:
-                results.append({"address": address, "status": "failed", "error": exc.message})
-                stopped = f"not sent: SES was unavailable ({exc.message})"
-                continue
-            self._store.record_sent(
-                tenant.tenant_id,
-                message_id,
-                source=request.sender.header(),
-                subject=email.subject,
-                destination=[address],
-                tags={**tags, "ses:configuration-set": config_set},
+        addresses = [r.to.address for r in request.recipients]
+        self._guard(
+            lambda: self._store.create_batch(
+                tid, batch_id, summary, json.dumps(job), addresses, skipped
             )
-            results.append({"address": address, "status": "sent", "message_id": message_id})
-        return results
-
-    def _bulk_email(
-        self,
-        tenant: Any,
-        request: BulkRequest,
-        recipient: BulkRecipient,
-        tags: Mapping[str, str],
-        config_set: str,
-    ) -> OutgoingEmail:
-        values = recipient.variables
-        token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": recipient.to.key})
-        return OutgoingEmail(
-            sender=request.sender.header(),
-            subject=request.subject.render(values),
-            html=request.html.render(values, escape_html) if request.html else None,
-            text=request.text.render(values) if request.text else None,
-            to=(recipient.to.header(),),
-            reply_to=tuple(a.header() for a in request.reply_to),
-            headers=(
-                ("List-Unsubscribe", f"<{self._settings.public_url}/unsubscribe/{token}>"),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-            ),
-            tags=tuple(tags.items()),
-            configuration_set=config_set,
         )
+        if not everyone_skipped:
+            try:
+                self._runner.start({"tenant_id": tid, "batch_id": batch_id, "next": 0})
+            except Exception as exc:
+                log.exception("bulk batch %s: could not start its worker", batch_id)
+                stop = {**summary, "stopped": f"not sent: the bulk worker did not start ({exc})"}
+                self._store.replace_summary(tid, batch_id, summary, stop)
+                raise ServiceUnavailable(
+                    "the bulk worker could not be started; nothing was sent, retry later"
+                ) from exc
+        view = batch_view(summary, addresses, skipped, now)
+        return Outcome(202, {**view, "skipped": list(skipped.values())})
 
     # ------------------------------------------------------------------ GET /mail/bulk/{id}
 
@@ -311,8 +273,8 @@ class MailService:
         )
         if found is None:
             raise NotFound(f"no bulk batch {batch_id[:64]!r}", details={"batch_id": batch_id[:64]})
-        summary, results = found
-        return {**summary, "results": results}
+        summary, addresses, results = found
+        return batch_view(summary, addresses, results, self._wall())
 
     # ------------------------------------------------------------------ idempotency
 
@@ -399,9 +361,60 @@ def _ses_for(tenant: Any) -> Ses:
     return SesV2(client)
 
 
+_RUNNER: list[BulkRunner] = []
+
+
+def use_runner(runner: BulkRunner | None) -> None:
+    """Start bulk workers with this runner instead of the environment's (tests)."""
+    _RUNNER[:] = [runner] if runner is not None else []
+
+
+def runner() -> BulkRunner:
+    """Lambda when SESAMI_BULK_WORKER_FUNCTION names the worker function, else a thread here."""
+    from chalicelib import runtime
+
+    if _RUNNER:
+        return _RUNNER[0]
+    function = os.environ.get(ENV_WORKER_FUNCTION, "").strip()
+    if function:
+        return LambdaRunner(runtime.aws_client("lambda"), function)
+    return ThreadRunner(handle)
+
+
 def service() -> MailService:
     """The service for this request, from the instance's cached runtime objects."""
     from chalicelib import runtime
 
     settings = runtime.settings()
-    return MailService(settings, SendingStore(settings), _ses_for, runtime.signer())
+    return MailService(
+        settings, SendingStore(settings), _ses_for, runtime.signer(), runner=runner()
+    )
+
+
+def _tenant(tenant_id: str) -> Any:
+    from chalicelib.tables import TenantModel
+
+    return TenantModel.get(tenant_id, consistent_read=True)
+
+
+def worker(max_per_invocation: int | None = None) -> BulkWorker:
+    from chalicelib import runtime
+
+    settings = runtime.settings()
+    return BulkWorker(
+        SendingStore(settings),
+        _ses_for,
+        runtime.signer(),
+        runner(),
+        settings.public_url,
+        tenant_for=_tenant,
+        max_per_invocation=max_per_invocation,
+    )
+
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The bulk_worker function (and ThreadRunner): one slice of one batch."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    outcome = worker().run(event, float(remaining()) if callable(remaining) else None)
+    log.info("bulk worker %s: %s", event.get("batch_id"), outcome)
+    return outcome

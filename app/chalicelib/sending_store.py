@@ -323,9 +323,7 @@ class SendingStore:
         return True
 
     def batch_job(self, tenant_id: str, batch_id: str) -> str:
-        return "".join(
-            str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#")
-        )
+        return "".join(str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#"))
 
     def record_result(
         self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
@@ -349,9 +347,7 @@ class SendingStore:
         addresses: list[str] = []
         for _, doc in self._pages(tenant_id, batch_id, "A#"):
             addresses.extend(doc["addresses"])
-        results = {
-            int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")
-        }
+        results = {int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")}
         return summary, addresses, results
 
     def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:

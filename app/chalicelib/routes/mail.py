@@ -126,31 +126,42 @@ BULK = {
         "configuration_set": _CONFIG_SET,
     },
 }
+_RESULT_STATUSES = ["sent", "suppressed", "failed", "not_sent", "unknown", "queued", "sending"]
 BATCH = {
     "type": "object",
     "properties": {
         "batch_id": _STR,
         "status": {
             "type": "string",
-            "enum": ["complete", "incomplete"],
-            "description": "incomplete: some recipients are not_sent (time budget, or SES "
-            "refused the account's sending); send to those again",
+            "enum": ["queued", "sending", "done", "incomplete"],
+            "description": "incomplete: some recipients are not_sent (SES refused the "
+            "account's sending, or the worker was lost: send to those again) or unknown (a "
+            "worker died while sending to them: SES may have sent them; never sent again)",
         },
         "created_at": _STR,
         "configuration_set": _STR,
+        "progress": {
+            "type": "object",
+            "properties": {"total": {"type": "integer"}, "processed": {"type": "integer"}},
+        },
         "counts": {
             "type": "object",
-            "properties": {
-                s: {"type": "integer"} for s in ("sent", "suppressed", "failed", "not_sent")
-            },
+            "properties": {s: {"type": "integer"} for s in _RESULT_STATUSES},
         },
         "send_rate": {
             "type": "object",
+            "nullable": True,
+            "description": "known once the first worker runs",
             "properties": {
                 "per_second": {"type": "number"},
                 "source": {"type": "string", "enum": ["ses", "default"]},
                 "note": {"type": "string", "nullable": True},
             },
+        },
+        "skipped": {
+            "type": "array",
+            "items": _SUPPRESSED,
+            "description": "POST only: the suppressed recipients, not sent",
         },
         "results": {
             "type": "array",
@@ -158,10 +169,7 @@ BATCH = {
                 "type": "object",
                 "properties": {
                     "address": _STR,
-                    "status": {
-                        "type": "string",
-                        "enum": ["sent", "suppressed", "failed", "not_sent"],
-                    },
+                    "status": {"type": "string", "enum": _RESULT_STATUSES},
                     "message_id": _STR,
                     "reason": _STR,
                     "error": _STR,
@@ -210,9 +218,10 @@ def send_mail(ctx: RequestContext) -> Response:
 @api.route(
     "/mail/bulk",
     methods=["POST"],
-    summary="Send one template to up to 1,000 recipients, paced to the account's send rate, "
-    "with one-click unsubscribe headers",
-    status=201,
+    summary="Queue one template for up to 1,000 recipients: sent in the background, paced to "
+    "the account's send rate, with one-click unsubscribe headers (follow it at GET "
+    "/mail/bulk/{batch_id})",
+    status=202,
     params=(IDEMPOTENCY_KEY,),
     body=BULK,
     response=BATCH,

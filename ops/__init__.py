@@ -1,0 +1,1 @@
+"""Operator tools for a running SESami (local stack or AWS)."""

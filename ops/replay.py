@@ -1,0 +1,147 @@
+"""Re-drive SES events through ingest: from files, or from the ingest dead-letter queue.
+
+    python -m ops.replay events/*.json                 # one EventBridge envelope per file
+    python -m ops.replay events.jsonl                  # or JSON lines
+    python -m ops.replay --as-account 123456789012 f.json   # rewrite the envelope `account`
+    python -m ops.replay --dlq https://sqs.../sesami-ingest-dlq
+
+Ingest is idempotent, so replaying is always safe: an event already stored is a `duplicate`.
+Each event's outcome is printed (stored, duplicate, quarantined, ignored, unknown_account), then
+the counts. From the DLQ, a message is deleted only once ingest has an outcome for it; a
+transient failure leaves it in the queue for the next run.
+
+Settings come from the environment (SESAMI_TABLE_PREFIX, SESAMI_DYNAMODB_ENDPOINT, AWS_REGION...),
+as the functions read them; the local stack's are printed by `make dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "app") not in sys.path:
+    sys.path.insert(0, str(ROOT / "app"))
+
+from chalicelib.ingest import Store, Tenants, ingest_envelopes  # noqa: E402
+
+
+def envelopes_from_files(paths: Iterable[Path]) -> Iterator[tuple[str, Any]]:
+    """(where, envelope) for every envelope in the files: a JSON object, a JSON array, or JSON
+    lines. A line or file that is not JSON is reported as such (and replayed as-is, so ingest
+    quarantines it)."""
+    for path in paths:
+        text = path.read_text()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        yield f"{path}:{number}", json.loads(line)
+                    except ValueError:
+                        yield f"{path}:{number}", line
+            continue
+        items = data if isinstance(data, list) else [data]
+        for index, item in enumerate(items):
+            yield (f"{path}[{index}]" if isinstance(data, list) else str(path)), item
+
+
+def replay(
+    items: Iterable[tuple[str, Any]],
+    *,
+    tenants: Tenants,
+    store: Store,
+    as_account: str | None = None,
+    out: TextIO = sys.stdout,
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for where, envelope in items:
+        if as_account and isinstance(envelope, dict):
+            envelope = {**envelope, "account": as_account}
+        outcome = ingest_envelopes([envelope], tenants=tenants, store=store).outcomes[0]
+        counts[outcome.value] += 1
+        print(f"{outcome.value:16} {where}", file=out)
+    return counts
+
+
+def drain_dlq(
+    sqs: Any,
+    queue_url: str,
+    *,
+    tenants: Tenants,
+    store: Store,
+    out: TextIO = sys.stdout,
+    max_messages: int = 10_000,
+) -> Counter[str]:
+    """Replay every message of the ingest DLQ (each body is one EventBridge envelope)."""
+    counts: Counter[str] = Counter()
+    seen = 0
+    while seen < max_messages:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=60,
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            seen += 1
+            try:
+                envelope: Any = json.loads(message["Body"])
+            except ValueError:
+                envelope = message["Body"]
+            reason = (message.get("MessageAttributes", {}).get("ERROR_CODE") or {}).get(
+                "StringValue", ""
+            )
+            outcome = ingest_envelopes([envelope], tenants=tenants, store=store).outcomes[0]
+            counts[outcome.value] += 1
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            print(f"{outcome.value:16} {message['MessageId']} {reason}".rstrip(), file=out)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.replay", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("files", nargs="*", type=Path, help="JSON or JSON-lines files")
+    parser.add_argument("--dlq", help="URL of the ingest dead-letter queue to drain")
+    parser.add_argument("--as-account", help="rewrite each envelope's account (12 digits)")
+    parser.add_argument("--sqs-endpoint", help="SQS endpoint (local stack)")
+    args = parser.parse_args(argv)
+    if not args.files and not args.dlq:
+        parser.error("give files to replay, or --dlq")
+    if args.as_account and not (len(args.as_account) == 12 and args.as_account.isdigit()):
+        parser.error("--as-account must be a 12-digit AWS account ID")
+
+    from chalicelib import runtime
+
+    tenants, store = runtime.tenant_directory(), runtime.event_store()
+    if args.dlq:
+        import boto3
+
+        sqs = boto3.client(
+            "sqs", endpoint_url=args.sqs_endpoint, region_name=runtime.settings().region
+        )
+        counts = drain_dlq(sqs, args.dlq, tenants=tenants, store=store)
+    else:
+        counts = replay(
+            envelopes_from_files(args.files),
+            tenants=tenants,
+            store=store,
+            as_account=args.as_account,
+        )
+    print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to replay")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
