@@ -147,6 +147,17 @@ def seed(settings: Settings, stop: threading.Event) -> None:
     step(f"demo data ready: {done + len(batch)} events for {SEED_MESSAGES} messages")
 
 
+def _signing_key() -> str:
+    """Kept in .dev/ so that cursors and unsubscribe links survive a restart."""
+    import secrets
+
+    path = ROOT / ".dev" / "signing-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def _in_use(port: int) -> bool:
     import socket
 
@@ -200,6 +211,8 @@ def main() -> None:
             SESAMI_DYNAMODB_ENDPOINT=ddb.endpoint,
             SESAMI_MOMENTO_LOCAL=f"127.0.0.1:{MOMENTO_PORT}",
             SESAMI_CREDENTIALS_KEY=secrets.token_hex(32),
+            SESAMI_SIGNING_KEY=_signing_key(),
+            SESAMI_PUBLIC_URL=f"http://127.0.0.1:{API_PORT}",
             # moto's STS ignores ExternalId, so a role cannot prove it refuses SESami without it.
             SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK="true",
         )
