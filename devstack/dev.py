@@ -147,6 +147,22 @@ def seed(settings: Settings, stop: threading.Event) -> None:
     step(f"demo data ready: {done + len(batch)} events for {SEED_MESSAGES} messages")
 
 
+def simulate_ses_events() -> None:
+    """moto's SES publishes no events: mail sent through the API produces SES's events (mailbox
+    simulator rules) through the real ingest, a second later, as from the tenant's account."""
+    from chalicelib import runtime, sending
+    from chalicelib.ingest import ingest_envelopes
+
+    from devstack.ses_simulator import SimulatedSes
+
+    def deliver(envelopes: list[dict[str, Any]]) -> object:
+        return ingest_envelopes(
+            envelopes, tenants=runtime.tenant_directory(), store=runtime.event_store()
+        )
+
+    sending.wrap_ses(lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
+
+
 def _signing_key() -> str:
     """Kept in .dev/ so that cursors and unsubscribe links survive a restart."""
     import secrets
@@ -218,6 +234,7 @@ def main() -> None:
         )
         os.environ.update(env)
         runtime.reset()
+        simulate_ses_events()
         api = serve_api(API_PORT)
         url = f"http://127.0.0.1:{API_PORT}"
         from devstack import provision

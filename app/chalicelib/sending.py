@@ -361,6 +361,20 @@ def _ses_for(tenant: Any) -> Ses:
     return SesV2(client)
 
 
+_SES_WRAPPERS: list[Callable[[Any, Ses], Ses]] = []
+
+
+def wrap_ses(wrapper: Callable[[Any, Ses], Ses] | None) -> None:
+    """Wrap every tenant's SES adapter (the local stack, whose SES emulator publishes no events,
+    wraps it with devstack.ses_simulator); None removes the wrapper."""
+    _SES_WRAPPERS[:] = [wrapper] if wrapper is not None else []
+
+
+def ses_for(tenant: Any) -> Ses:
+    ses = _ses_for(tenant)
+    return _SES_WRAPPERS[0](tenant, ses) if _SES_WRAPPERS else ses
+
+
 _RUNNER: list[BulkRunner] = []
 
 
@@ -387,7 +401,7 @@ def service() -> MailService:
 
     settings = runtime.settings()
     return MailService(
-        settings, SendingStore(settings), _ses_for, runtime.signer(), runner=runner()
+        settings, SendingStore(settings), ses_for, runtime.signer(), runner=runner()
     )
 
 
@@ -403,7 +417,7 @@ def worker(max_per_invocation: int | None = None) -> BulkWorker:
     settings = runtime.settings()
     return BulkWorker(
         SendingStore(settings),
-        _ses_for,
+        ses_for,
         runtime.signer(),
         runner(),
         settings.public_url,
