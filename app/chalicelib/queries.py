@@ -140,6 +140,7 @@ class EventPage:
     items: list[EventModel]
     next_cursor: str | None
     items_read: int
+    requests: int = 0
 
 
 @dataclass
@@ -234,22 +235,23 @@ def list_events(
         for name, fetch in _sources(q)
         if positions is None or name in positions
     ]
-    read = 0
+    read = requests = 0
 
     def refill(source: _Source, n: int) -> None:
-        nonlocal read
+        nonlocal read, requests
         items, scanned, next_upper = source.fetch(source.upper, n)
         read += scanned
+        requests += 1
         source.buffer.extend(items)
         source.more = next_upper is not None
         if next_upper is not None:
             source.upper = next_upper
 
-    # With one source, read exactly the page. With several, start each at a quarter of its even
-    # share and top up with shares of what is still missing: what is read but not returned (and so
-    # read again for the next page) stays a few items per source.
+    # With one source, read exactly the page. With several, read one item from each, then top
+    # up an emptied source by a small share of what is still missing: little is read and not
+    # returned (and read again for the next page), at the price of more, smaller queries.
     n = max(1, len(sources))
-    first = limit if n == 1 else max(1, math.ceil(limit / n / 4))
+    first = limit if n == 1 else 1
     for source in sources:
         refill(source, first)
     out: list[EventModel] = []
@@ -257,7 +259,7 @@ def list_events(
     while len(out) < limit:
         for source in sources:  # an empty buffer may hide the newest item: refill it first
             if not source.buffer and source.more:
-                refill(source, max(1, math.ceil((limit - len(out)) / n)))
+                refill(source, max(1, math.ceil((limit - len(out)) / (6 * n))))
         live = [s for s in sources if s.buffer]
         if not live:
             break
@@ -285,4 +287,4 @@ def list_events(
                 "e": q.range.end.isoformat(),
             },
         )
-    return EventPage(out, token, read)
+    return EventPage(out, token, read, requests)

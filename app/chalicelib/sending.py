@@ -400,9 +400,7 @@ def service() -> MailService:
     from chalicelib import runtime
 
     settings = runtime.settings()
-    return MailService(
-        settings, SendingStore(settings), ses_for, runtime.signer(), runner=runner()
-    )
+    return MailService(settings, SendingStore(settings), ses_for, runtime.signer(), runner=runner())
 
 
 def _tenant(tenant_id: str) -> Any:
