@@ -268,3 +268,12 @@ def test_checklist_without_account_checks_nothing_and_says_why(tenants: Any) -> 
     assert not result["ok"]
     assert {c["status"] for c in result["checks"]} == {"not_checked"}
     assert all("PUT /account" in c["message"] for c in result["checks"])
+
+
+@pytest.mark.parametrize("bad", ["not-an-address", "a@b", "x\r\n@example.com", "@example.com"])
+def test_invite_refuses_what_is_not_an_address(tenants: Any, bad: str) -> None:
+    service, directory = tenants
+    admin = service.membership(caller())
+    with pytest.raises(InvalidRequest, match="not an email address"):
+        service.invite(admin, bad)
+    assert directory.invited == []

@@ -140,9 +140,15 @@ class TenantService:
     def invite(self, membership: Membership, email: str) -> None:
         if membership.role != "admin":
             raise Forbidden("only an admin of the tenant can invite users")
-        if "@" not in email or len(email) > 254:
-            raise InvalidRequest("email is not an email address", details={"field": "email"})
-        self._directory.invite(email.strip().lower(), membership.tenant.tenant_id, "member")
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            address = validate_email(email.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise InvalidRequest(
+                f"email is not an email address: {exc}", details={"field": "email"}
+            ) from None
+        self._directory.invite(address.lower(), membership.tenant.tenant_id, "member")
 
     def _bind(self, caller: Caller, tenant_id: str, role: str) -> UserModel:
         """Bind the user to `tenant_id` unless already bound; returns the binding that holds."""
