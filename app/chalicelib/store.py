@@ -16,7 +16,7 @@ aggregate re-reads and retries, throttling raises TransientStorageError for the 
 A crash between 2 and 3 is repaired by the retry. Counters count each event once.
 
 Rows stay outside the transaction because a transactional write costs twice the capacity, for
-the item and for each of its index entries; see BENCHMARKS in the README for the figures.
+the item and for each of its index entries; see BENCHMARKS.md for the figures.
 """
 
 from __future__ import annotations
