@@ -43,6 +43,9 @@ DDB_PORT = int(os.environ.get("SESAMI_DEV_DYNAMODB_PORT", "8001"))
 MOMENTO_PORT = int(os.environ.get("SESAMI_DEV_MOMENTO_PORT", "8002"))
 MOTO_PORT = int(os.environ.get("SESAMI_DEV_MOTO_PORT", "8003"))
 SEED_MESSAGES = int(os.environ.get("SESAMI_DEV_MESSAGES", "3000"))
+# Where the stack keeps its state (DynamoDB data, signing key, token, ready.json); tests point
+# this at a temporary directory to run a stack of their own beside a developer's.
+DEV_DIR = Path(os.environ.get("SESAMI_DEV_DIR") or ROOT / ".dev")
 
 
 def step(text: str) -> None:
@@ -143,8 +146,20 @@ def seed(settings: Settings, stop: threading.Event) -> None:
             done += len(batch)
             batch.clear()
             print(f"    seeded {done} events", flush=True)
+            _write_state("seed.json", {"events": done, "finished": False})
     ingest_envelopes(batch, tenants=directory, store=store)
+    _write_state("seed.json", {"events": done + len(batch), "finished": True})
     step(f"demo data ready: {done + len(batch)} events for {SEED_MESSAGES} messages")
+
+
+def _write_state(name: str, data: dict[str, Any]) -> None:
+    """Machine-readable progress for scripts and tests (written whole, then renamed)."""
+    import json
+
+    DEV_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = DEV_DIR / f".{name}.tmp"
+    tmp.write_text(json.dumps(data))
+    tmp.replace(DEV_DIR / name)
 
 
 def simulate_ses_events() -> None:
@@ -167,7 +182,7 @@ def _signing_key() -> str:
     """Kept in .dev/ so that cursors and unsubscribe links survive a restart."""
     import secrets
 
-    path = ROOT / ".dev" / "signing-key"
+    path = DEV_DIR / "signing-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
@@ -200,8 +215,9 @@ def main() -> None:
             "SESAMI_DEV_MOMENTO_PORT and SESAMI_DEV_MOTO_PORT."
         )
     stop = threading.Event()
-    step(f"starting Amazon DynamoDB Local on 127.0.0.1:{DDB_PORT} (data in .dev/dynamodb)")
-    ddb = DynamoDBLocal(DDB_PORT, in_memory=False, db_path=ROOT / ".dev" / "dynamodb")
+    step(f"starting Amazon DynamoDB Local on 127.0.0.1:{DDB_PORT} (data in {DEV_DIR}/dynamodb)")
+    (DEV_DIR / "ready.json").unlink(missing_ok=True)
+    ddb = DynamoDBLocal(DDB_PORT, in_memory=False, db_path=DEV_DIR / "dynamodb")
     ddb.start()
     momento = MomentoLocalServer(port=MOMENTO_PORT)
     moto = MotoServer(MOTO_PORT)
@@ -243,8 +259,22 @@ def main() -> None:
             env["SESAMI_USER_POOL_ID"], env["SESAMI_USER_POOL_CLIENT_IDS"], env["SESAMI_JWKS_URL"]
         )
         token = provision.id_token(moto.endpoint, identity, DEMO_EMAIL, DEMO_PASSWORD)
-        (ROOT / ".dev").mkdir(exist_ok=True)
-        (ROOT / ".dev" / "token").write_text(token)
+        DEV_DIR.mkdir(parents=True, exist_ok=True)
+        (DEV_DIR / "token").write_text(token)
+        if seeder is None:
+            _write_state("seed.json", {"events": None, "finished": True})
+        _write_state(
+            "ready.json",
+            {
+                "url": url,
+                "email": DEMO_EMAIL,
+                "password": DEMO_PASSWORD,
+                "tenant": DEMO_TENANT,
+                "moto": moto.endpoint,
+                "dynamodb": ddb.endpoint,
+                **{k: v for k, v in env.items() if not k.endswith("_KEY")},
+            },
+        )
         print(
             f"""
 SESami is running
@@ -265,6 +295,7 @@ The dashboard joins this stack with the dashboard work. Ctrl-C stops everything.
         except KeyboardInterrupt:
             pass
         stop.set()
+        (DEV_DIR / "ready.json").unlink(missing_ok=True)
         if seeder:
             seeder.join(timeout=10)
     finally:

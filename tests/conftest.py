@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 EVENTS = Path(__file__).resolve().parent / "events"
-pytest_plugins = ["tests.api_fixtures"]
+pytest_plugins = ["tests.api_fixtures", "tests.live_stack"]
 
 # Nothing in the suite may reach real AWS: fixed fake credentials and region.
 os.environ.update(

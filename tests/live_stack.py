@@ -1,0 +1,124 @@
+"""The whole local stack, started the way `make dev` starts it, for tests that drive SESami from
+outside (the browser tests, the schemathesis fuzzing). One stack per test session, on free
+loopback ports and in a temporary directory, so it runs beside a developer's own `make dev`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Few enough messages to seed in seconds, enough for every status, several links and a chart.
+SEED_MESSAGES = 400
+START_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    url: str
+    email: str
+    password: str
+    moto: str
+    dev_dir: Path
+    info: dict[str, Any]
+
+    def token(self) -> str:
+        """A fresh id token for the demo user (they last an hour; a session may be longer)."""
+        sys.path[:0] = [str(ROOT)]
+        from devstack import provision
+
+        identity = provision.Identity(
+            self.info["SESAMI_USER_POOL_ID"],
+            self.info["SESAMI_USER_POOL_CLIENT_IDS"],
+            self.info["SESAMI_JWKS_URL"],
+        )
+        return provision.id_token(self.moto, identity, self.email, self.password)
+
+    def seeded(self) -> dict[str, Any]:
+        path = self.dev_dir / "seed.json"
+        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        return data
+
+    def wait_seeded(self, timeout: float = 300.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while not self.seeded().get("finished"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo data not seeded after {timeout:.0f}s: {self.seeded()}")
+            time.sleep(0.5)
+        return self.seeded()
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    dev_dir = tmp_path_factory.mktemp("devstack")
+    api, ddb, momento, moto = free_ports(4)
+    env = {
+        **os.environ,
+        "SESAMI_DEV_DIR": str(dev_dir),
+        "SESAMI_DEV_PORT": str(api),
+        "SESAMI_DEV_DYNAMODB_PORT": str(ddb),
+        "SESAMI_DEV_MOMENTO_PORT": str(momento),
+        "SESAMI_DEV_MOTO_PORT": str(moto),
+        "SESAMI_DEV_MESSAGES": str(SEED_MESSAGES),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = (dev_dir / "stack.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack.dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    ready = dev_dir / "ready.json"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = (dev_dir / "stack.log").read_text()[-4000:]
+                pytest.fail(f"the local stack did not start (exit {process.poll()}):\n{output}")
+            time.sleep(0.3)
+        info = json.loads(ready.read_text())
+        with urllib.request.urlopen(f"{info['url']}/openapi.json", timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+        yield LiveStack(
+            url=info["url"],
+            email=info["email"],
+            password=info["password"],
+            moto=info["moto"],
+            dev_dir=dev_dir,
+            info=info,
+        )
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does in `make dev`
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
