@@ -1,11 +1,17 @@
 """Settings, read once into a frozen object. Explicit arguments beat the environment: tests and
-the local stack build `Settings(...)` directly; Lambda uses `Settings.from_env()`."""
+the local stack build `Settings(...)` directly; Lambda uses `Settings.from_env()`.
+
+Secrets (the Momento API key, the credentials and signing keys) are never in a deployed function's
+environment: there `<NAME>_PARAMETER` names an SSM SecureString parameter, and `from_env` fetches
+every named one with a single GetParameters call (boto3 is imported only then). A plain `<NAME>`
+wins, which is how the local stack and the tests pass them."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.errors import ConfigurationError
 
@@ -31,6 +37,9 @@ ENV_MOMENTO_CACHE = "SESAMI_MOMENTO_CACHE"
 ENV_CREDENTIALS_KEY = "SESAMI_CREDENTIALS_KEY"  # 32 bytes, hex: encrypts cached STS credentials
 ENV_SIGNING_KEY = "SESAMI_SIGNING_KEY"  # 32 bytes, hex: signs cursors and unsubscribe links
 ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe links point here)
+# `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
+PARAMETER_SUFFIX = "_PARAMETER"
+SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
 
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
@@ -77,8 +86,9 @@ class Settings:
         return self.retention_days * 86_400
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str] | None = None, *, ssm: Any = None) -> Settings:
+        """`ssm`: the client that reads `<secret>_PARAMETER` parameters (default: boto3's)."""
+        env = with_parameter_secrets(os.environ if env is None else env, ssm)
         stage = env.get(ENV_STAGE, "dev")
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
@@ -109,6 +119,31 @@ class Settings:
             signing_key=_hex_key(env.get(ENV_SIGNING_KEY, ""), ENV_SIGNING_KEY),
             public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
         )
+
+
+def with_parameter_secrets(env: Mapping[str, str], ssm: Any = None) -> Mapping[str, str]:
+    """`env` plus the value of every secret it names by `<NAME>_PARAMETER` and does not carry
+    itself, read from SSM Parameter Store (decrypted) in one call. No parameter, no AWS call."""
+    wanted = {
+        name: env[name + PARAMETER_SUFFIX]
+        for name in SECRET_ENV
+        if not env.get(name) and env.get(name + PARAMETER_SUFFIX)
+    }
+    if not wanted:
+        return env
+    if ssm is None:
+        import boto3
+
+        region = env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or "us-east-1"
+        ssm = boto3.client(
+            "ssm", region_name=region, endpoint_url=env.get(ENV_AWS_ENDPOINT) or None
+        )
+    found = ssm.get_parameters(Names=sorted(set(wanted.values())), WithDecryption=True)
+    values = {p["Name"]: p["Value"] for p in found.get("Parameters", [])}
+    missing = sorted(n for n in set(wanted.values()) if n not in values)
+    if missing:
+        raise ConfigurationError(f"SSM parameters not found: {', '.join(missing)}")
+    return {**env, **{name: values[parameter] for name, parameter in wanted.items()}}
 
 
 def _hex_key(raw: str, name: str) -> bytes:
