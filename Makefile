@@ -5,10 +5,12 @@ INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 INFRA_PY := $(INFRA_VENV)/bin/python
 PYTEST_ARGS ?=
+# Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
+CHARTJS := app/chalicelib/dashboard/vendor/chart.umd.js
 
 .PHONY: install test lint typecheck unit infra-test bench dev clean
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
 
 .system-deps: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -33,6 +35,10 @@ $(INFRA_VENV)/.installed: requirements.txt customer-onboarding/requirements.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+$(CHARTJS): node_modules/.installed
+	mkdir -p $(@D)
+	cp node_modules/chart.js/dist/chart.umd.min.js $@
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -7,11 +7,20 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalicelib import runtime
-from chalicelib.routes import account, events, mail, meta, suppression, unsubscribe
+from chalicelib.routes import (
+    account,
+    dashboard,
+    events,
+    mail,
+    meta,
+    session,
+    suppression,
+    unsubscribe,
+)
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-for routes in (meta, account, events, suppression, unsubscribe, mail):
+for routes in (meta, session, dashboard, account, events, suppression, unsubscribe, mail):
     app.register_blueprint(routes.api.blueprint)
 
 

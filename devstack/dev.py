@@ -201,12 +201,20 @@ def _in_use(port: int) -> bool:
     return False
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     import secrets
 
     from chalicelib import runtime
 
     logs.silence_metrics()  # seeding would print one metric line per batch
+    # Ctrl-C and SIGTERM stop everything, also when started in the background (where a shell
+    # leaves SIGINT ignored) and also halfway through starting.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     busy = [port for port in (API_PORT, DDB_PORT, MOMENTO_PORT, MOTO_PORT) if _in_use(port)]
     if busy:
         sys.exit(
@@ -288,7 +296,6 @@ SESami is running
 The dashboard joins this stack with the dashboard work. Ctrl-C stops everything.""",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             while not stop.is_set():
                 time.sleep(0.5)
@@ -308,4 +315,7 @@ The dashboard joins this stack with the dashboard work. Ctrl-C stops everything.
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # stopped while starting: everything started is stopped
+        sys.exit(130)

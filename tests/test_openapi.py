@@ -28,8 +28,29 @@ def test_document_is_valid_openapi_3() -> None:
 def test_public_routes_are_exactly_the_intended_few() -> None:
     from chalicelib.api import PUBLIC_ROUTES
 
-    assert {path for _, path in PUBLIC_ROUTES} <= {"/openapi.json", "/unsubscribe/{token}"}
-    assert ("GET", "/openapi.json") in PUBLIC_ROUTES
+    intended = {
+        ("GET", "/openapi.json"),
+        ("GET", "/unsubscribe/{token}"),
+        ("POST", "/unsubscribe/{token}"),
+        # the dashboard's page and files, and sign-up/sign-in in front of the user pool
+        ("GET", "/"),
+        ("GET", "/static/{name}"),
+        *(
+            ("POST", f"/auth/{action}")
+            for action in (
+                "sign-up",
+                "confirm",
+                "resend-code",
+                "sign-in",
+                "new-password",
+                "refresh",
+                "sign-out",
+                "forgot-password",
+                "reset-password",
+            )
+        ),
+    }
+    assert intended == PUBLIC_ROUTES
 
 
 def test_openapi_json_is_served_without_a_token(app_settings: Any) -> None:

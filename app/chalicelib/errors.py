@@ -15,6 +15,7 @@ adapters catches a botocore or PynamoDB exception by name.
         ├── NotFound          404
         ├── Conflict          409: e.g. an AWS account already bound to another tenant
         ├── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
+        ├── TooManyRequests   429: slow down (e.g. the user pool's sign-in limits)
         └── ServiceUnavailable 503: a service SESami depends on is down (e.g. the pool's JWKS)
 """
 
@@ -88,6 +89,10 @@ class Conflict(RequestError):
 
 class RoleAccessDenied(RequestError):
     status, code = 422, "role_access_denied"
+
+
+class TooManyRequests(RequestError):
+    status, code = 429, "too_many_requests"
 
 
 class ServiceUnavailable(RequestError):

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from chalicelib.accounts import AccountService, Verifier
     from chalicelib.auth import TokenVerifier
     from chalicelib.credentials import AwsCredentials, TenantCredentials
+    from chalicelib.signin import UserPoolSignIn
     from chalicelib.tenants import Membership, TenantService
 
 
@@ -133,6 +134,18 @@ def authenticate(request: Request) -> Membership:
         tenant_role=claims.tenant_role,
     )
     return tenant_service().membership(caller)
+
+
+@_cached
+def signin() -> UserPoolSignIn:
+    from chalicelib.errors import ConfigurationError
+    from chalicelib.signin import UserPoolSignIn
+
+    s = settings()
+    if not s.user_pool_client_ids:
+        raise ConfigurationError("SESAMI_USER_POOL_CLIENT_IDS is required to sign users in")
+    # The first client is the dashboard's (the one the operator stack creates).
+    return UserPoolSignIn(aws_client("cognito-idp"), s.user_pool_client_ids[0])
 
 
 @_cached

@@ -1,0 +1,143 @@
+// SESami's API from the browser: the session (tokens from /auth/*), authenticated calls, errors.
+// Every URL is relative to the page, so the dashboard works at / locally and under the API
+// Gateway stage (/api/) in production.
+
+const KEY = "sesami.session";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const session = {
+  get() {
+    try {
+      return JSON.parse(localStorage.getItem(KEY) || "null");
+    } catch {
+      return null;
+    }
+  },
+  save(tokens, email) {
+    const current = this.get() || {};
+    const value = {
+      email: email || current.email,
+      id_token: tokens.id_token,
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token || current.refresh_token,
+      expires_at: Date.now() + (tokens.expires_in || 3600) * 1000,
+    };
+    localStorage.setItem(KEY, JSON.stringify(value));
+    return value;
+  },
+  clear() {
+    localStorage.removeItem(KEY);
+  },
+};
+
+function url(path, query) {
+  const u = new URL(path.replace(/^\//, ""), document.baseURI);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const v of Array.isArray(value) ? value : [value]) u.searchParams.append(name, v);
+  }
+  return u;
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    /* not JSON */
+  }
+  const e = (body && body.error) || {};
+  const message =
+    e.message || (body && (body.message || body.Message)) || `${response.status} ${response.statusText}`;
+  return new ApiError(response.status, e.code || "http_" + response.status, message, e.details);
+}
+
+let refreshing = null;
+
+async function refresh() {
+  const s = session.get();
+  if (!s || !s.refresh_token) return false;
+  refreshing =
+    refreshing ||
+    fetch(url("auth/refresh"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: s.refresh_token }),
+    })
+      .then(async (r) => {
+        if (!r.ok) return false;
+        session.save(await r.json());
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => {
+        refreshing = null;
+      });
+  return refreshing;
+}
+
+// Called when the session cannot be renewed: the app shows the sign-in page.
+export const hooks = { signedOut: () => {} };
+
+/** An authenticated call. Returns parsed JSON (or the Response when raw is set). */
+export async function call(method, path, { query, body, headers, raw } = {}) {
+  let s = session.get();
+  if (!s) {
+    hooks.signedOut();
+    throw new ApiError(401, "unauthorized", "please sign in");
+  }
+  if (s.expires_at - Date.now() < 60_000) {
+    await refresh();
+    s = session.get();
+  }
+  const send = () =>
+    fetch(url(path, query), {
+      method,
+      headers: {
+        Authorization: `Bearer ${session.get().id_token}`,
+        ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+        ...(headers || {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  let response;
+  try {
+    response = await send();
+    if (response.status === 401 && (await refresh())) response = await send();
+  } catch (e) {
+    throw new ApiError(0, "network", `SESami cannot be reached (${e.message}). Check your connection.`);
+  }
+  if (response.status === 401) {
+    session.clear();
+    hooks.signedOut();
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (raw) return response;
+  return response.status === 204 ? null : response.json();
+}
+
+/** A public call to /auth/*. */
+export async function auth(action, body) {
+  let response;
+  try {
+    response = await fetch(url(`auth/${action}`), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, "network", `SESami cannot be reached (${e.message}).`);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+export const get = (path, query) => call("GET", path, { query });

@@ -1,0 +1,241 @@
+// One message (timeline, recipients, opens, clicks per link) and one recipient (every message
+// to the address, what they did with it, and whether it is suppressed).
+import { call, get } from "./api.js";
+import {
+  badge,
+  busy,
+  empty,
+  errorNotice,
+  externalLink,
+  h,
+  loading,
+  messageLink,
+  mount,
+  notice,
+  num,
+  recipientLink,
+  table,
+  when,
+} from "./ui.js";
+
+function eventDetail(event) {
+  const d = event.detail || {};
+  const lines = [];
+  if (d.bounce_type) lines.push(`${d.bounce_type}${d.bounce_subtype ? " / " + d.bounce_subtype : ""}`);
+  for (const [address, r] of Object.entries(d.recipients || {})) {
+    lines.push(`${address}: ${[r.status, r.diagnostic_code].filter(Boolean).join(" — ")}`);
+  }
+  if (d.feedback_type) lines.push(`feedback: ${d.feedback_type}`);
+  if (d.smtp_response) lines.push(d.smtp_response);
+  if (d.delay_type) lines.push(`delay: ${d.delay_type}`);
+  if (d.reason) lines.push(d.reason);
+  if (d.error_message) lines.push(d.error_message);
+  return h(
+    "div",
+    { class: "what" },
+    d.link ? h("div", {}, "clicked ", externalLink(d.link)) : null,
+    lines.map((line) => h("div", {}, line)),
+    d.user_agent ? h("div", { class: "muted small" }, d.user_agent) : null,
+  );
+}
+
+export async function messagePage(target, route, current) {
+  const id = route.arg;
+  mount(target, loading("Loading the message"));
+  let m;
+  try {
+    m = await get(`messages/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (!current()) return;
+    mount(
+      target,
+      h("h1", {}, "Message"),
+      e.status === 404
+        ? notice("info", `No message ${id} in your account's history (it may be older than the retention period).`)
+        : errorNotice(e, "The message could not be loaded"),
+      h("p", {}, h("a", { href: "#/activity" }, "← Email activity")),
+    );
+    return;
+  }
+  if (!current()) return;
+  const recipients = Object.entries(m.recipients || {}).map(([address, r]) => ({ address, ...r }));
+  mount(
+    target,
+    h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity")),
+    h("div", { class: "page-head" }, h("h1", {}, m.subject || "(no subject)"), badge(m.status)),
+    h(
+      "div",
+      { class: "panel" },
+      h(
+        "dl",
+        { class: "kv" },
+        h("dt", {}, "From"),
+        h("dd", {}, m.from || "—"),
+        h("dt", {}, "Sent"),
+        h("dd", {}, when(m.sent_at)),
+        h("dt", {}, "Status since"),
+        h("dd", {}, when(m.status_at)),
+        h("dt", {}, "Message ID"),
+        h("dd", { class: "mono" }, m.message_id),
+        h("dt", {}, "Tags"),
+        h(
+          "dd",
+          {},
+          Object.entries(m.tags || {})
+            .filter(([name]) => !name.startsWith("ses:"))
+            .map(([name, values]) => `${name}=${values.join(",")}`)
+            .join("  ") || "—",
+        ),
+      ),
+    ),
+    h("div", { class: "grid two" }, [
+      h(
+        "div",
+        {},
+        h("h2", {}, "Timeline"),
+        h(
+          "div",
+          { class: "panel" },
+          m.events.length
+            ? h(
+                "ol",
+                { class: "timeline" },
+                m.events.map((e) =>
+                  h("li", { "data-status": e.status }, badge(e.status), h("span", { class: "when" }, when(e.at)), eventDetail(e)),
+                ),
+              )
+            : empty("No events yet."),
+        ),
+      ),
+      h(
+        "div",
+        {},
+        h("h2", {}, "Recipients"),
+        h(
+          "div",
+          { class: "panel" },
+          table(
+            [
+              ["Recipient", (r) => recipientLink(r.address), { class: "wrap" }],
+              ["Status", (r) => badge(r.status)],
+              ["Opens", (r) => num(r.opens || 0), { class: "num" }],
+              ["Clicks", (r) => num(r.clicks || 0), { class: "num" }],
+            ],
+            recipients,
+          ),
+        ),
+        h("h2", {}, "Opens"),
+        h(
+          "div",
+          { class: "panel" },
+          m.opens && m.opens.count
+            ? [
+                h("p", {}, `${num(m.opens.count)} opens, first ${when(m.opens.first_at)}, last ${when(m.opens.last_at)}.`),
+                table(
+                  [
+                    ["User agent", (u) => u.user_agent, { class: "wrap small" }],
+                    ["Opens", (u) => num(u.count), { class: "num" }],
+                  ],
+                  m.opens.user_agents || [],
+                ),
+              ]
+            : empty("Not opened (or images were blocked)."),
+        ),
+        h("h2", {}, "Clicks per link"),
+        h(
+          "div",
+          { class: "panel" },
+          m.clicks && m.clicks.count
+            ? table(
+                [
+                  ["Link", (l) => externalLink(l.url), { class: "wrap" }],
+                  ["Clicks", (l) => num(l.count), { class: "num" }],
+                ],
+                m.clicks.links,
+              )
+            : empty("No clicks."),
+        ),
+      ),
+    ]),
+  );
+}
+
+export async function recipientPage(target, route, current) {
+  const email = route.arg;
+  const range = route.params.get("range") || "1y";
+  mount(target, loading(`Loading ${email}`));
+  let r;
+  try {
+    r = await get(`recipients/${encodeURIComponent(email)}`, { range, limit: 100 });
+  } catch (e) {
+    if (current()) mount(target, h("h1", {}, email), errorNotice(e, "The recipient could not be loaded"));
+    return;
+  }
+  if (!current()) return;
+  const status = h("div");
+  const suppression = r.suppressed
+    ? h(
+        "div",
+        { class: "notice warn" },
+        h("strong", {}, "Suppressed: "),
+        `SESami will not send to this address (${r.suppression ? r.suppression.reason : "suppressed"}). `,
+        h("a", { href: `#/suppression?q=${encodeURIComponent(email)}` }, "Manage on the suppression list"),
+      )
+    : h(
+        "div",
+        { class: "actions" },
+        h("span", { class: "muted" }, "Not suppressed. "),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: async (event) => {
+              const reason = prompt(`Why should ${email} never be mailed again?`, "asked to be removed");
+              if (!reason) return;
+              await busy(event.currentTarget.parentElement, async () => {
+                try {
+                  await call("PUT", `suppression-list/${encodeURIComponent(email)}`, { body: { reason } });
+                  recipientPage(target, route, current);
+                } catch (e) {
+                  mount(status, errorNotice(e, "Not suppressed"));
+                }
+              });
+            },
+          },
+          "Suppress",
+        ),
+      );
+  mount(
+    target,
+    h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity")),
+    h("h1", {}, email),
+    suppression,
+    status,
+    h(
+      "div",
+      { class: "grid cards" },
+      h("div", { class: "card" }, h("div", { class: "label" }, "Messages"), h("div", { class: "value" }, num(r.totals.messages))),
+      h("div", { class: "card" }, h("div", { class: "label" }, "Opens"), h("div", { class: "value" }, num(r.totals.opens))),
+      h("div", { class: "card" }, h("div", { class: "label" }, "Clicks"), h("div", { class: "value" }, num(r.totals.clicks))),
+    ),
+    h("h2", {}, `Messages (last ${range})`),
+    h(
+      "div",
+      { class: "panel" },
+      r.messages.length
+        ? table(
+            [
+              ["Sent", (m) => when(m.sent_at)],
+              ["Subject", (m) => messageLink(m.message_id, m.subject || "(no subject)"), { class: "wrap" }],
+              ["Status", (m) => badge(m.status)],
+              ["Opens", (m) => num(m.opens || 0), { class: "num" }],
+              ["Clicks", (m) => num(m.clicks || 0), { class: "num" }],
+              ["Last open", (m) => when(m.last_open_at)],
+            ],
+            r.messages,
+          )
+        : empty("No messages to this address in this range."),
+    ),
+  );
+}

@@ -1,0 +1,128 @@
+// Overview: totals, reputation rates against SES's lines, events over time by status, top links.
+import { get } from "./api.js";
+import { parseHash, setParams } from "./router.js";
+import {
+  STATUS_COLORS,
+  STATUS_LABELS,
+  errorNotice,
+  externalLink,
+  h,
+  loading,
+  mount,
+  notice,
+  num,
+  pct,
+  rangePicker,
+  table,
+} from "./ui.js";
+
+const CHARTED = ["SENT", "DELIVERED", "OPENED", "CLICKED", "BOUNCED", "COMPLAINED", "DELIVERY_DELAYED", "REJECTED"];
+const STATE_TEXT = { ok: "Healthy", review: "Under review line", pause: "Sending may be paused" };
+let chart = null;
+
+function rateCard(title, rate) {
+  return h(
+    "div",
+    { class: `card rate ${rate.state}`, "data-rate": title.toLowerCase() },
+    h("div", { class: "label" }, title),
+    h("div", { class: "value" }, pct(rate.value)),
+    h("div", { class: "state" }, STATE_TEXT[rate.state] || rate.state),
+    h("div", { class: "sub" }, `SES review at ${pct(rate.review_at, 1)}, pause at ${pct(rate.pause_at, 1)}`),
+  );
+}
+
+function totalCard(status, totals) {
+  const sent = totals.SENT || 0;
+  const value = totals[status] || 0;
+  return h(
+    "div",
+    { class: "card", "data-total": status },
+    h("div", { class: "label" }, STATUS_LABELS[status]),
+    h("div", { class: "value" }, num(value)),
+    status !== "SENT" && sent ? h("div", { class: "sub" }, `${pct(value / sent, 1)} of sent`) : null,
+  );
+}
+
+function drawChart(canvas, stats) {
+  if (chart) chart.destroy();
+  chart = null;
+  if (!window.Chart) {
+    canvas.replaceWith(notice("warn", "Chart.js did not load (run `make install`); the totals above are complete."));
+    return;
+  }
+  const labels = stats.series.map((point) =>
+    stats.interval === "hour" ? point.t.slice(11, 13) + ":00" : point.t.slice(5),
+  );
+  chart = new window.Chart(canvas, {
+    type: "line",
+    data: {
+      labels,
+      datasets: CHARTED.map((status) => ({
+        label: STATUS_LABELS[status],
+        data: stats.series.map((point) => point[status] || 0),
+        borderColor: STATUS_COLORS[status],
+        backgroundColor: STATUS_COLORS[status],
+        borderWidth: 2,
+        pointRadius: stats.series.length > 60 ? 0 : 2,
+        tension: 0.25,
+        hidden: ["REJECTED", "DELIVERY_DELAYED"].includes(status) && !stats.totals[status],
+      })),
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+      scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+}
+
+export async function overviewPage(target, route, current) {
+  const range = route.params.get("range") || "7d";
+  const pick = (value) => {
+    const params = parseHash().params;
+    params.set("range", value);
+    setParams(params);
+    overviewPage(target, parseHash(), current);
+  };
+  const body = h("div", {}, loading("Loading your sending statistics"));
+  mount(target, h("div", { class: "page-head" }, h("h1", {}, "Overview"), rangePicker(range, pick)), body);
+  let stats, links;
+  try {
+    [stats, links] = await Promise.all([get("stats", { range }), get("links", { range, top: 5 })]);
+  } catch (e) {
+    if (current()) mount(body, errorNotice(e, "The statistics could not be loaded"));
+    return;
+  }
+  if (!current()) return;
+  const totals = stats.totals;
+  const anything = CHARTED.some((s) => totals[s]);
+  const canvas = h("canvas", { id: "events-chart", "aria-label": "Events over time by status", role: "img" });
+  mount(
+    body,
+    anything ? null : notice("info", "No email events in this range yet. Send mail through your configuration set, or pick a longer range."),
+    h("div", { class: "grid cards" }, rateCard("Bounce rate", stats.rates.bounce), rateCard("Complaint rate", stats.rates.complaint)),
+    h("h2", {}, "Totals"),
+    h("div", { class: "grid cards" }, CHARTED.map((s) => totalCard(s, totals))),
+    h("h2", {}, `Events over time (per ${stats.interval})`),
+    h("div", { class: "panel" }, h("div", { class: "chart-box" }, canvas)),
+    h("h2", {}, "Top links"),
+    h(
+      "div",
+      { class: "panel" },
+      links.links.length
+        ? table(
+            [
+              ["Link", (l) => externalLink(l.url), { class: "wrap" }],
+              ["Clicks", (l) => num(l.clicks), { class: "num" }],
+            ],
+            links.links,
+          )
+        : h("div", { class: "empty" }, "No clicks in this range."),
+      h("p", { class: "small" }, h("a", { href: `#/links?range=${range}` }, "All links →")),
+    ),
+  );
+  drawChart(canvas, stats);
+}

@@ -1,0 +1,197 @@
+"""The dashboard's routes: its static files (with a strict CSP) and the /auth/* routes in front of
+the user pool, against moto's Cognito; error translation with botocore's Stubber."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.api_fixtures import call, client
+
+pytestmark = pytest.mark.ddb_local
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def new_email() -> str:
+    return f"dash-{uuid.uuid4().hex[:10]}@example.com"
+
+
+# -------------------------------------------------------------------------------- static files
+
+
+def test_the_page_is_served_with_a_policy_that_allows_only_its_own_scripts(api: Any) -> None:
+    response = api.http.get("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert b'src="static/app.js"' in response.body  # relative: works under an API stage
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("app.js", "text/javascript"), ("style.css", "text/css"), ("chart.umd.js", "text/javascript")],
+)
+def test_static_files_are_served_with_their_type(api: Any, name: str, content_type: str) -> None:
+    response = api.http.get(f"/static/{name}")
+    assert response.status_code == 200, response.body[:200]
+    assert response.headers["Content-Type"].startswith(content_type)
+    assert len(response.body) > 500
+
+
+def test_chart_js_is_the_npm_package(api: Any) -> None:
+    # Served from the copy `make install` takes of node_modules/chart.js, not a file in git.
+    response = api.http.get("/static/chart.umd.js")
+    assert b"Chart.js v4" in response.body[:300]
+
+
+@pytest.mark.parametrize(
+    "name", ["..%2Fapp.py", "missing.js", "index.py", ".hidden.js", "APP.JS", "app.js.map"]
+)
+def test_nothing_else_is_served(api: Any, name: str) -> None:
+    response = api.http.get(f"/static/{name}")
+    assert response.status_code == 404
+    assert body(response)["error"]["code"] == "not_found"
+
+
+def test_the_stage_root_without_a_slash_redirects_to_the_page(api: Any) -> None:
+    from types import SimpleNamespace
+
+    from chalicelib.routes import dashboard
+
+    ctx = SimpleNamespace(request=SimpleNamespace(context={"path": "/api"}))
+    response = dashboard.index(ctx)  # type: ignore[arg-type]
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/api/"
+
+
+# ------------------------------------------------------------------------------- /auth routes
+
+
+def auth(api: Any, action: str, payload: dict[str, Any]) -> Any:
+    return call(api, "POST", f"/auth/{action}", None, payload)
+
+
+def test_sign_up_confirm_sign_in_refresh_and_sign_out(api: Any, moto: str) -> None:
+    email = new_email()
+    signed_up = auth(api, "sign-up", {"email": email.upper(), "password": "Sesami-test-2026"})
+    assert signed_up.status_code == 200, signed_up.body
+    assert body(signed_up)["email"] == email  # normalised
+    assert body(signed_up)["confirmed"] is False
+    # moto accepts any confirmation code; real Cognito checks it (Stubber test below).
+    assert auth(api, "confirm", {"email": email, "code": "123456"}).status_code == 200
+
+    signed_in = auth(api, "sign-in", {"email": email, "password": "Sesami-test-2026"})
+    assert signed_in.status_code == 200, signed_in.body
+    tokens = body(signed_in)
+    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"]
+    # The id token works on the API: the first call creates the user's tenant.
+    account = call(api, "GET", "/account", tokens["id_token"])
+    assert account.status_code == 200
+    assert body(account)["connected"] is False
+
+    refreshed = auth(api, "refresh", {"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert call(api, "GET", "/account", body(refreshed)["id_token"]).status_code == 200
+
+    out = auth(api, "sign-out", {"access_token": tokens["access_token"]})
+    assert out.status_code == 200 and body(out) == {"signed_out": True}
+    again = auth(api, "sign-out", {"access_token": tokens["access_token"]})
+    assert again.status_code == 401  # the token was revoked
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(api: Any, moto: str) -> None:
+    email = new_email()
+    auth(api, "sign-up", {"email": email, "password": "Sesami-test-2026"})
+    auth(api, "confirm", {"email": email, "code": "1"})
+    wrong = auth(api, "sign-in", {"email": email, "password": "not-it-2026"})
+    unknown = auth(api, "sign-in", {"email": new_email(), "password": "Sesami-test-2026"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert body(wrong)["error"]["message"] == body(unknown)["error"]["message"]
+    assert email not in wrong.body.decode()
+
+
+def test_signing_up_twice_is_a_conflict(api: Any) -> None:
+    email = new_email()
+    assert auth(api, "sign-up", {"email": email, "password": "Sesami-test-2026"}).status_code == 200
+    second = auth(api, "sign-up", {"email": email, "password": "Sesami-test-2026"})
+    assert second.status_code == 409
+    assert "already exists" in body(second)["error"]["message"]
+
+
+def test_an_invited_user_chooses_a_password_on_first_sign_in(
+    api: Any, moto: str, pool: Any
+) -> None:
+    email = new_email()
+    idp = client(moto, "cognito-idp")
+    idp.admin_create_user(
+        UserPoolId=pool["pool_id"],
+        Username=email,
+        TemporaryPassword="Temp-pass-2026",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}],
+    )
+    first = body(auth(api, "sign-in", {"email": email, "password": "Temp-pass-2026"}))
+    assert first["challenge"] == "NEW_PASSWORD_REQUIRED" and first["session"]
+    chosen = auth(
+        api,
+        "new-password",
+        {"email": email, "session": first["session"], "password": "Mine-own-2026"},
+    )
+    assert chosen.status_code == 200, chosen.body
+    assert call(api, "GET", "/account", body(chosen)["id_token"]).status_code == 200
+    assert auth(api, "sign-in", {"email": email, "password": "Mine-own-2026"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "field"),
+    [
+        ("sign-up", {"email": "not-an-address", "password": "x"}, "email"),
+        ("sign-up", {"email": "a@example.com"}, "password"),
+        ("sign-in", {"email": "", "password": "x"}, "email"),
+        ("sign-in", {"email": "a@example.com", "password": "x" * 300}, "password"),
+        ("confirm", {"email": "a@example.com", "code": "1" * 40}, "code"),
+        ("refresh", {}, "refresh_token"),
+    ],
+)
+def test_bad_input_names_the_field(api: Any, action: str, payload: Any, field: str) -> None:
+    response = auth(api, action, payload)
+    assert response.status_code == 400
+    assert body(response)["error"]["details"]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [
+        ("CodeMismatchException", 400, "not the one we sent"),
+        ("ExpiredCodeException", 400, "expired"),
+        ("UserNotConfirmedException", 403, "not confirmed"),
+        ("TooManyRequestsException", 429, "too many"),
+        ("InvalidPasswordException", 400, "policy"),
+        ("InternalErrorException", 503, "user pool"),
+    ],
+)
+def test_cognito_errors_become_named_sesami_errors(code: str, status: int, words: str) -> None:
+    import boto3
+    from botocore.stub import Stubber
+    from chalicelib.errors import RequestError
+    from chalicelib.signin import UserPoolSignIn
+
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    with Stubber(idp) as stub:
+        stub.add_client_error(
+            "confirm_sign_up", service_error_code=code, service_message="from Cognito"
+        )
+        with pytest.raises(RequestError) as raised:
+            UserPoolSignIn(idp, "client").confirm("a@example.com", "123456")
+    assert raised.value.status == status
+    assert words in raised.value.message
+    assert raised.value.details == {"cognito_error": code}
