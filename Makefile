@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
 CHARTJS := app/chalicelib/dashboard/vendor/chart.umd.js
 
-.PHONY: install test lint typecheck unit infra-test bench dev clean
+.PHONY: install test lint typecheck unit infra-test package bench dev clean
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
 
@@ -50,8 +50,14 @@ typecheck: $(VENV)/.installed
 unit: install
 	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
 
+# Includes the `package`-marked test (builds the Lambda package; needs PyPI). Offline:
+# make infra-test PYTEST_ARGS='-m "not package"'
 infra-test: $(INFRA_VENV)/.installed
 	$(INFRA_PY) -m pytest -p no:cacheprovider tests/infra $(PYTEST_ARGS)
+
+# The Lambda deployment package for `pulumi up`: build/package/{deployment.zip,sam.json}.
+package: $(INFRA_VENV)/.installed $(CHARTJS)
+	$(INFRA_PY) infra/chalice_package.py build/package
 
 test: install lint typecheck unit infra-test
 
@@ -62,4 +68,4 @@ dev: install
 	$(PY) -m devstack.dev
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) node_modules .system-deps .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .system-deps .pytest_cache .mypy_cache .ruff_cache build

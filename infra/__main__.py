@@ -1,31 +1,73 @@
 """SESami's operator stack: reads configuration, composes components, exports outputs.
 
-Config (`pulumi config set <key> <value>`):
+`make package` first: the functions are deployed from the `chalice package` zip.
+
+Config (`pulumi config set <key> <value>`; the README lists them with examples):
+- packagePath            the deployment zip, relative to the repository root
+                         (default build/package/deployment.zip, with sam.json beside it)
+- momentoApiKey          secret: Momento API key (the credential cache's second level)
+- signingKey             secret: 32 bytes hex, signs cursors and unsubscribe links
+- credentialsKey         secret: 32 bytes hex, encrypts STS credentials cached in Momento
+- momentoEndpoint        Momento's region endpoint, for v2 API keys (default none)
+- momentoCache           Momento cache name (default `sesami-<stack>`)
 - tablePrefix            DynamoDB table name prefix (default `sesami-<stack>-`)
+- retentionDays          days events are kept (default 365)
 - deletionProtection     false to allow `pulumi destroy` of tables and the user pool (default true)
 - selfSignUp             false to allow only admin-created users (default true)
 - eventBusName           SESami's custom bus (default `sesami-<stack>`)
 - alarmTopicArn          optional SNS topic notified by the ingest alarms
-- ingestFunctionArn,     the ingest Lambda's ARN and name. Temporary: required until the
-  ingestFunctionName     `chalice package` component builds the function in this program; then
-                         these keys go away and its outputs are passed to SesamiEvents instead.
+- publicUrl              the API's public base URL if it has a custom domain (default: the
+                         API Gateway stage URL); unsubscribe links point there
+- apiEndpointType        REGIONAL (default) or EDGE
+- snapStart              true for SnapStart on the API function (needs a python3.12+ package)
+- tracing                true for X-Ray tracing of the functions and the API stage
+- logRetentionDays       the functions' log retention (default 30)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
+from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
 from events import EventsArgs, SesamiEvents
+from functions import (
+    ALIAS,
+    BULK_WORKER,
+    INGEST,
+    Environment,
+    FunctionsArgs,
+    SesamiFunctions,
+    function_name,
+)
+from gateway import ApiArgs, SesamiApi, load_app
 from identity import IdentityArgs, SesamiIdentity
+from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
+from target import Target
 
 config = pulumi.Config()
 stage = pulumi.get_stack()
+prefix = f"sesami-{stage}-"
 deletion_protection = config.get_bool("deletionProtection") is not False
+snap_start = config.get_bool("snapStart") is True
+tracing = config.get_bool("tracing") is True
+alarm_topic = config.get("alarmTopicArn")
+alarm_actions = [alarm_topic] if alarm_topic else []
+
+app, public_routes = load_app()
+package_path = Path(config.get("packagePath") or DEFAULT_PACKAGE)
+try:
+    package = load(package_path if package_path.is_absolute() else ROOT / package_path, app)
+except PackageError as exc:
+    raise pulumi.RunError(str(exc)) from None
+target = Target.current()
+bus_name = config.get("eventBusName") or f"sesami-{stage}"
 
 tables = SesamiTables(
     "sesami",
     TablesArgs(
-        prefix=config.get("tablePrefix") or f"sesami-{stage}-",
+        prefix=config.get("tablePrefix") or prefix,
         deletion_protection=deletion_protection,
     ),
 )
@@ -39,19 +81,83 @@ identity = SesamiIdentity(
     ),
 )
 
-alarm_topic = config.get("alarmTopicArn")
-events = SesamiEvents(
+secrets = SesamiSecrets(
     "sesami",
-    EventsArgs(
-        bus_name=config.get("eventBusName") or f"sesami-{stage}",
-        ingest_function_arn=config.require("ingestFunctionArn"),
-        ingest_function_name=config.require("ingestFunctionName"),
-        alarm_actions=[alarm_topic] if alarm_topic else [],
+    SecretsArgs(
+        path=f"/sesami/{stage}/",
+        momento_api_key=config.require_secret("momentoApiKey"),
+        signing_key=config.require_secret("signingKey"),
+        credentials_key=config.require_secret("credentialsKey"),
     ),
 )
 
-pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
+api = SesamiApi(
+    "sesami",
+    ApiArgs(
+        name=f"sesami-{stage}",
+        app=app,
+        public_routes=public_routes,
+        function_arn=target.function_arn(
+            function_name(prefix, API_FUNCTION), ALIAS if snap_start else None
+        ),
+        user_pool_arn=identity.user_pool.arn,
+        target=target,
+        endpoint_type=config.get("apiEndpointType") or "REGIONAL",
+        tracing=tracing,
+    ),
+)
+
+functions = SesamiFunctions(
+    "sesami",
+    FunctionsArgs(
+        package=package,
+        target=target,
+        prefix=prefix,
+        environment=Environment(
+            stage=stage,
+            table_prefix=config.get("tablePrefix") or prefix,
+            retention_days=config.get_int("retentionDays") or 365,
+            region=target.region,
+            account_id=target.account_id,
+            event_bus_arn=target.event_bus_arn(bus_name),
+            bulk_worker_function=function_name(prefix, BULK_WORKER),
+            momento_cache=config.get("momentoCache") or f"sesami-{stage}",
+            momento_endpoint=config.get("momentoEndpoint"),
+            secret_parameters=secrets.environment,
+        ),
+        table_arns=[t.arn for t in tables.tables.values()],
+        index_arns=tables.index_arns,
+        user_pool_id=identity.user_pool.id,
+        user_pool_arn=identity.user_pool.arn,
+        user_pool_client_ids=[identity.dashboard_client.id],
+        public_url=config.get("publicUrl") or api.base_url,
+        api_execution_arn=api.rest_api.execution_arn,
+        secret_arns=secrets.arns(),
+        snap_start=snap_start,
+        tracing=tracing,
+        log_retention_days=config.get_int("logRetentionDays") or 30,
+        alarm_actions=alarm_actions,
+    ),
+)
+
+events = SesamiEvents(
+    "sesami",
+    EventsArgs(
+        bus_name=bus_name,
+        ingest_function_arn=functions.functions[INGEST].arn,
+        ingest_function_name=functions.functions[INGEST].name,
+        alarm_actions=alarm_actions,
+    ),
+)
+
+pulumi.export("api_url", api.stage.invoke_url)
+# The API function serves the dashboard at the API's root.
+pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
 pulumi.export("user_pool_id", identity.user_pool.id)
 pulumi.export("user_pool_client_id", identity.dashboard_client.id)
 pulumi.export("event_bus_arn", events.bus.arn)
+pulumi.export("operator_account_id", target.account_id)
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
+pulumi.export("ingest_failures_url", functions.failures.url)
+pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
+pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

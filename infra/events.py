@@ -37,8 +37,7 @@ ALARM_PERIOD_SECONDS = 300
 @dataclass(frozen=True)
 class EventsArgs:
     bus_name: str
-    # The ingest Lambda is built from `chalice package` by a later component; until then
-    # `__main__.py` passes its ARN and name in from config.
+    # The ingest function (functions.py, from the `chalice package` zip).
     ingest_function_arn: pulumi.Input[str]
     ingest_function_name: pulumi.Input[str]
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)

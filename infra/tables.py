@@ -61,17 +61,24 @@ def table_args(name: str, spec: dict[str, Any], args: TablesArgs) -> dict[str, A
 
 class SesamiTables(pulumi.ComponentResource):
     tables: dict[str, aws.dynamodb.Table]
+    index_arns: list[pulumi.Output[str]]  # every global secondary index, for IAM
 
     def __init__(
         self, name: str, args: TablesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sesami:data:Tables", name, None, opts)
+        specs = table_specs()
         self.tables = {
             logical: aws.dynamodb.Table(
                 f"{name}-{logical}",
                 **table_args(logical, spec, args),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
             )
-            for logical, spec in table_specs().items()
+            for logical, spec in specs.items()
         }
+        self.index_arns = [
+            self.tables[logical].arn.apply(lambda arn, g=gsi["name"]: f"{arn}/index/{g}")
+            for logical, spec in specs.items()
+            for gsi in spec["global_secondary_indexes"]
+        ]
         self.register_outputs({f"{k}_arn": t.arn for k, t in self.tables.items()})

@@ -1,17 +1,14 @@
 """Invariants of the operator stack's program (infra/__main__.py): Cognito and the event path.
 
-The whole program runs under `pulumi.runtime.set_mocks` with stack config, the mocks answer with
-realistic ARNs, and the tests assert on what would be sent to AWS. Invariant 4 (no app client can
-write a tenant binding) lives here because moto does not enforce a client's WriteAttributes."""
+The whole program runs under `pulumi.runtime.set_mocks` with stack config (operator_program.py),
+the mocks answer with realistic ARNs, and the tests assert on what would be sent to AWS.
+Invariant 4 (no app client can write a tenant binding) lives here because moto does not enforce
+a client's WriteAttributes."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import runpy
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,133 +16,44 @@ import pytest
 pulumi = pytest.importorskip("pulumi", reason="Pulumi programs are tested from .venv-infra")
 pytest.importorskip("pulumi_aws", reason="Pulumi programs are tested from .venv-infra")
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
-PROJECT = "sesami"
-STACK = "prod"
-ACCOUNT = "444455556666"
-REGION = "eu-west-1"
-INGEST_NAME = "sesami-prod-ingest"
-INGEST_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{INGEST_NAME}"
-ALARM_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:sesami-ops"
+from operator_program import (  # noqa: E402
+    ACCOUNT,
+    ALARM,
+    ALARM_TOPIC,
+    APP_CLIENT,
+    BUS,
+    PERMISSION,
+    QUEUE,
+    QUEUE_POLICY,
+    REGION,
+    RULE,
+    STACK,
+    TARGET,
+    USER_POOL,
+    Deployment,
+    import_infra,
+    package_template,
+    plain,
+    run_program,
+    stack_config,
+    write_package,
+)
 
-USER_POOL = "aws:cognito/userPool:UserPool"
-APP_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
-BUS = "aws:cloudwatch/eventBus:EventBus"
 BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
-RULE = "aws:cloudwatch/eventRule:EventRule"
-TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-QUEUE = "aws:sqs/queue:Queue"
-QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
-PERMISSION = "aws:lambda/permission:Permission"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+INGEST_NAME = f"sesami-{STACK}-ingest"
+INGEST_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{INGEST_NAME}"
 # Spelled out here, not imported: the attributes that bind a Cognito user to a tenant.
 TENANT_BINDINGS = {"custom:tenant_id", "custom:tenant_role"}
 
-
-def _import_infra(name: str) -> Any:
-    # Refuse a same-named module from elsewhere on sys.path (tests/events is a data folder).
-    if str(INFRA) not in sys.path:
-        sys.path.insert(0, str(INFRA))
-    module = importlib.import_module(name)
-    assert Path(module.__file__).resolve().parent == INFRA, module.__file__
-    return module
-
-
-identity = _import_infra("identity")
-events = _import_infra("events")
+identity = import_infra("identity")
+events = import_infra("events")
 auth = importlib.import_module("chalicelib.auth")
 
 
-@dataclass
-class Registered:
-    typ: str
-    name: str
-    state: dict[str, Any]
-
-
-class AwsMocks(pulumi.runtime.Mocks):
-    """Answers like AWS would: ARNs, queue URLs and generated IDs in SESami's account."""
-
-    def __init__(self) -> None:
-        self.resources: list[Registered] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        name = state.get("name") or f"{args.name}-5d2a9c1"
-        resource_id = name
-        if args.typ == USER_POOL:
-            resource_id = f"{REGION}_Ab12Cd34E"
-            state["arn"] = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{resource_id}"
-        elif args.typ == APP_CLIENT:
-            resource_id = "4q2hv1e6ks0jg3c9o7n5r8t1ab"
-        elif args.typ == BUS:
-            state["arn"] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
-        elif args.typ == RULE:
-            state["arn"] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{state['eventBusName']}/{name}"
-            resource_id = f"{state['eventBusName']}/{name}"
-        elif args.typ == QUEUE:
-            state["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-            state["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
-            resource_id = state["url"]
-        elif args.typ == "aws:dynamodb/table:Table":
-            state["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-        state.setdefault("name", name)
-        self.resources.append(Registered(args.typ, args.name, state))
-        return resource_id, state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        raise NotImplementedError(f"unexpected invoke {args.token}")
-
-    def of_type(self, typ: str) -> list[Registered]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def one(self, typ: str, name_contains: str = "") -> Registered:
-        matches = [r for r in self.of_type(typ) if name_contains in r.name]
-        assert len(matches) == 1, f"expected one {typ} named *{name_contains}*, got {matches}"
-        return matches[0]
-
-
-@dataclass
-class Deployment:
-    mocks: AwsMocks
-    outputs: dict[str, Any]
-
-    def state(self, typ: str, name_contains: str = "") -> dict[str, Any]:
-        return self.mocks.one(typ, name_contains).state
-
-
 @pytest.fixture(scope="module")
-def deployed() -> Any:
-    saved = dict(pulumi.runtime.config.CONFIG.get())
-    saved_secret = set(pulumi.runtime.config._SECRET_KEYS.get())
-    pulumi.runtime.set_all_config(
-        {
-            f"{PROJECT}:ingestFunctionArn": INGEST_ARN,
-            f"{PROJECT}:ingestFunctionName": INGEST_NAME,
-            f"{PROJECT}:alarmTopicArn": ALARM_TOPIC,
-        },
-        [],
-    )
-    mocks = AwsMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False)
-    outputs: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def run() -> Any:
-        runpy.run_path(str(INFRA / "__main__.py"), run_name="__main__")
-        exported = pulumi.runtime.get_root_resource().outputs
-
-        async def collect() -> None:
-            for key, output in exported.items():
-                outputs[key] = await pulumi.Output.from_input(output).future()
-
-        return collect()
-
-    try:
-        run()
-        yield Deployment(mocks, outputs)
-    finally:
-        pulumi.runtime.set_all_config(saved, list(saved_secret))
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    package = write_package(tmp_path_factory.mktemp("package"), package_template())
+    return run_program(stack_config(package))
 
 
 def _forbidden_attribute_spellings() -> set[str]:
@@ -234,7 +142,7 @@ def test_rule_on_sesamis_bus_matches_ses_events(deployed: Deployment) -> None:
 
 def test_ingest_target_retries_for_a_day_then_dead_letters(deployed: Deployment) -> None:
     target = deployed.state(TARGET)
-    queue = deployed.state(QUEUE)
+    queue = deployed.state(QUEUE, "ingest-dlq")
     rule = deployed.state(RULE)
     assert target["arn"] == INGEST_ARN
     assert target["rule"] == rule["name"]
@@ -247,13 +155,13 @@ def test_ingest_target_retries_for_a_day_then_dead_letters(deployed: Deployment)
 
 
 def test_dead_letter_queue_is_encrypted_and_keeps_two_weeks(deployed: Deployment) -> None:
-    queue = deployed.state(QUEUE)
+    queue = deployed.state(QUEUE, "ingest-dlq")
     assert queue.get("sqsManagedSseEnabled") is True or queue.get("kmsMasterKeyId")
     assert queue["messageRetentionSeconds"] == 14 * 86_400
 
 
 def test_only_the_ingest_rule_can_send_to_the_dead_letter_queue(deployed: Deployment) -> None:
-    queue = deployed.state(QUEUE)
+    queue = deployed.state(QUEUE, "ingest-dlq")
     rule = deployed.state(RULE)
     holder = deployed.state(QUEUE_POLICY)
     assert holder["queueUrl"] == queue["url"]
@@ -268,7 +176,7 @@ def test_only_the_ingest_rule_can_send_to_the_dead_letter_queue(deployed: Deploy
 
 
 def test_eventbridge_may_invoke_ingest_only_from_the_rule(deployed: Deployment) -> None:
-    permission = deployed.state(PERMISSION)
+    permission = deployed.state(PERMISSION, "ingest-invoke")
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["function"] == INGEST_NAME
     assert permission["principal"] == "events.amazonaws.com"
@@ -276,13 +184,13 @@ def test_eventbridge_may_invoke_ingest_only_from_the_rule(deployed: Deployment) 
 
 
 def test_alarms_fire_on_one_dead_letter_and_one_ingest_error(deployed: Deployment) -> None:
-    queue = deployed.state(QUEUE)
+    queue = deployed.state(QUEUE, "ingest-dlq")
     alarms = {
-        (a.state["namespace"], a.state["metricName"]): a.state
+        (a.state["namespace"], a.state["metricName"], *a.state["dimensions"].values()): a.state
         for a in deployed.mocks.of_type(ALARM)
     }
-    dlq = alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    errors = alarms[("AWS/Lambda", "Errors")]
+    dlq = alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue["name"])]
+    errors = alarms[("AWS/Lambda", "Errors", INGEST_NAME)]
     assert dlq["dimensions"] == {"QueueName": queue["name"]}
     assert errors["dimensions"] == {"FunctionName": INGEST_NAME}
     for alarm in (dlq, errors):
@@ -324,10 +232,10 @@ def test_wildcard_detector_catches_service_and_global_wildcards() -> None:
 
 def test_no_policy_statement_grants_a_wildcard_action(deployed: Deployment) -> None:
     documents = [
-        json.loads(r.state[key])
+        json.loads(plain(r.state[key]))
         for r in deployed.mocks.resources
         for key in ("policy", "assumeRolePolicy")
-        if isinstance(r.state.get(key), str)
+        if isinstance(plain(r.state.get(key)), str)
     ]
     documents.append(events.dlq_policy("arn:aws:sqs:x:1:q", "arn:aws:events:x:1:rule/b/r"))
     assert documents

@@ -1,0 +1,299 @@
+"""SESami's three Lambda functions, from the one `chalice package` zip, with their roles.
+
+- `api`: the Chalice app behind API Gateway (REST API and dashboard). SnapStart behind a switch,
+  where the runtime supports it (Python 3.12+), through a published version and the alias `live`.
+- `ingest`: target of the rule on SESami's bus. EventBridge retries *delivering* an event for 24 h
+  (events.py); once Lambda has accepted it, Lambda's own async retries apply: 2 retries within
+  6 h, then the invocation record goes to the encrypted `<prefix>ingest-failures` queue (its own
+  queue, not the bus rule's DLQ: a Lambda destination record wraps the envelope in
+  `requestPayload`, while the DLQ holds bare envelopes that `ops.replay --dlq` replays).
+- `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
+
+The functions' environment names everything they need (`chalicelib.settings` spells the names);
+secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
+API's ID, which does not depend on the function: the API body names the function by its ARN,
+spelled from its name (target.py), so there is no cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from chalice_package import API_FUNCTION, Package
+from events import alarm_args
+from gateway import STAGE
+from roles import POLICIES, Scope, lambda_trust_policy
+from target import Target
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+
+from chalicelib import settings as names
+from chalicelib.auth import cognito_issuer
+from chalicelib.sending_worker import ENV_WORKER_FUNCTION
+
+INGEST, BULK_WORKER = "ingest", "bulk_worker"
+ALIAS = "live"
+INGEST_ASYNC_RETRIES = 2  # Lambda's maximum
+INGEST_ASYNC_MAX_AGE_SECONDS = 6 * 3600  # Lambda's maximum
+FAILURES_RETENTION_SECONDS = 14 * 86_400  # SQS's maximum
+APIGATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the functions' environment is made of (plain values)."""
+
+    stage: str
+    table_prefix: str
+    retention_days: int
+    region: str
+    account_id: str
+    event_bus_arn: str
+    bulk_worker_function: str
+    momento_cache: str
+    secret_parameters: Mapping[str, str]  # `<NAME>_PARAMETER` -> SSM parameter name
+    momento_endpoint: str | None = None
+    user_pool_id: str = ""
+    user_pool_client_ids: Sequence[str] = field(default_factory=tuple)
+    public_url: str = ""
+
+
+def function_name(prefix: str, chalice_name: str) -> str:
+    return prefix + chalice_name.replace("_", "-")
+
+
+def snap_start_supported(runtime: str) -> bool:
+    """Pure: Lambda SnapStart supports Python from 3.12 (and Java/.NET, not used here)."""
+    match = re.fullmatch(r"python3\.(\d+)", runtime)
+    return bool(match) and int(match.group(1)) >= 12
+
+
+def environment(function: str, env: Environment) -> dict[str, str]:
+    """Pure: one function's environment variables. Ingest gets no secret and no AWS identity
+    beyond its tables; only the API verifies tokens and manages the bus policy."""
+    out = {
+        names.ENV_STAGE: env.stage,
+        names.ENV_TABLE_PREFIX: env.table_prefix,
+        names.ENV_RETENTION_DAYS: str(env.retention_days),
+    }
+    if function == INGEST:
+        return out
+    out |= {
+        names.ENV_PUBLIC_URL: env.public_url,
+        ENV_WORKER_FUNCTION: env.bulk_worker_function,
+        names.ENV_MOMENTO_CACHE: env.momento_cache,
+        **env.secret_parameters,
+    }
+    if env.momento_endpoint:
+        out[names.ENV_MOMENTO_ENDPOINT] = env.momento_endpoint
+    if function == API_FUNCTION:
+        out |= {
+            names.ENV_ACCOUNT_ID: env.account_id,
+            names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
+            names.ENV_USER_POOL_ID: env.user_pool_id,
+            names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
+            names.ENV_JWKS_URL: (
+                f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
+            ),
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class FunctionsArgs:
+    package: Package
+    target: Target
+    prefix: str  # of function, role and queue names, e.g. "sesami-prod-"
+    environment: Environment  # user pool and public URL filled in from the outputs below
+    table_arns: Sequence[pulumi.Input[str]]
+    index_arns: Sequence[pulumi.Input[str]]
+    user_pool_id: pulumi.Input[str]
+    user_pool_arn: pulumi.Input[str]
+    user_pool_client_ids: Sequence[pulumi.Input[str]]
+    public_url: pulumi.Input[str]
+    api_execution_arn: pulumi.Input[str]
+    secret_arns: Sequence[pulumi.Input[str]]
+    snap_start: bool = False
+    tracing: bool = False
+    log_retention_days: int = 30
+    alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+
+
+class SesamiFunctions(pulumi.ComponentResource):
+    functions: dict[str, aws.lambda_.Function]
+    roles: dict[str, aws.iam.Role]
+    policies: dict[str, aws.iam.RolePolicy]
+    failures: aws.sqs.Queue
+    api_alias: aws.lambda_.Alias | None
+
+    def __init__(
+        self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sesami:functions:Functions", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        package, target = args.package, args.target
+        if args.snap_start and not snap_start_supported(package.runtime):
+            raise ValueError(
+                f"snapStart: Lambda SnapStart needs Python 3.12 or later, and the package "
+                f"targets {package.runtime} (chalice packages for the Python that runs it). "
+                "Build the package with Python 3.12+ or set snapStart false."
+            )
+        fn_names = {f: function_name(args.prefix, f) for f in package.functions}
+        log_groups = {f: f"/aws/lambda/{n}" for f, n in fn_names.items()}
+
+        self.failures = aws.sqs.Queue(
+            f"{name}-ingest-failures",
+            name=f"{args.prefix}ingest-failures",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=FAILURES_RETENTION_SECONDS,
+            opts=child,
+        )
+        resolved = pulumi.Output.all(
+            tables=list(args.table_arns),
+            indexes=list(args.index_arns),
+            user_pool=args.user_pool_arn,
+            parameters=list(args.secret_arns),
+            failures=self.failures.arn,
+        )
+
+        def policy_for(function: str) -> pulumi.Output[str]:
+            def document(v: dict[str, Any]) -> str:
+                scope = Scope(
+                    partition=target.partition,
+                    tables=v["tables"],
+                    indexes=v["indexes"],
+                    log_group=target.log_group_arn(log_groups[function]),
+                    tracing=args.tracing,
+                    parameters=v["parameters"],
+                    invokable=[target.function_arn(fn_names[BULK_WORKER])],
+                    user_pool=v["user_pool"],
+                    event_bus=args.environment.event_bus_arn,
+                    failure_queue=v["failures"],
+                )
+                return json.dumps(POLICIES[function](scope), sort_keys=True)
+
+            return resolved.apply(document)
+
+        env = pulumi.Output.all(
+            pool=args.user_pool_id,
+            clients=list(args.user_pool_client_ids),
+            url=args.public_url,
+        ).apply(
+            lambda v: replace(
+                args.environment,
+                user_pool_id=v["pool"],
+                user_pool_client_ids=tuple(v["clients"]),
+                public_url=v["url"],
+            )
+        )
+
+        self.roles, self.policies, self.functions = {}, {}, {}
+        self.api_alias = None
+        for function, spec in package.functions.items():
+            if function not in POLICIES:
+                raise ValueError(f"the app declares a function with no role here: {function}")
+            role = self.roles[function] = aws.iam.Role(
+                f"{name}-{function}-role",
+                name=f"{fn_names[function]}-role",
+                description=f"SESami {function} function",
+                assume_role_policy=json.dumps(lambda_trust_policy()),
+                opts=child,
+            )
+            policy = self.policies[function] = aws.iam.RolePolicy(
+                f"{name}-{function}-policy",
+                role=role.id,
+                policy=policy_for(function),
+                opts=child,
+            )
+            log_group = aws.cloudwatch.LogGroup(
+                f"{name}-{function}-logs",
+                name=log_groups[function],
+                retention_in_days=args.log_retention_days,
+                opts=child,
+            )
+            snap = args.snap_start and function == API_FUNCTION
+            self.functions[function] = aws.lambda_.Function(
+                f"{name}-{function}",
+                name=fn_names[function],
+                role=role.arn,
+                code=pulumi.FileArchive(str(package.zip_path)),
+                handler=spec.handler,
+                runtime=spec.runtime,
+                architectures=list(spec.architectures),
+                memory_size=spec.memory_size,
+                timeout=spec.timeout,
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables=env.apply(lambda e, f=function: environment(f, e))
+                ),
+                tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+                    mode="Active" if args.tracing else "PassThrough"
+                ),
+                publish=snap,
+                snap_start=(
+                    aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions")
+                    if snap
+                    else None
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
+            )
+        api = self.functions[API_FUNCTION]
+        if args.snap_start:
+            self.api_alias = aws.lambda_.Alias(
+                f"{name}-api-live",
+                name=ALIAS,
+                function_name=api.name,
+                function_version=api.version,
+                opts=child,
+            )
+        self.api_permission = aws.lambda_.Permission(
+            f"{name}-api-invoke",
+            action="lambda:InvokeFunction",
+            function=api.name,
+            qualifier=ALIAS if self.api_alias else None,
+            principal=APIGATEWAY_PRINCIPAL,
+            source_arn=pulumi.Output.from_input(args.api_execution_arn).apply(
+                lambda arn: f"{arn}/{STAGE}/*"
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.api_alias] if self.api_alias else []
+            ),
+        )
+        ingest = self.functions[INGEST]
+        self.ingest_async = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-ingest-async",
+            function_name=ingest.name,
+            maximum_retry_attempts=INGEST_ASYNC_RETRIES,
+            maximum_event_age_in_seconds=INGEST_ASYNC_MAX_AGE_SECONDS,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=self.failures.arn
+                )
+            ),
+            opts=child,
+        )
+        self.failures_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-ingest-failures-depth",
+            **alarm_args(
+                description="Ingest failed an SES event after Lambda's retries (failures queue).",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": self.failures.name},
+                statistic="Maximum",
+                alarm_actions=args.alarm_actions,
+            ),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                **{f"{f}_arn": fn.arn for f, fn in self.functions.items()},
+                "failures_url": self.failures.url,
+            }
+        )

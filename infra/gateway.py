@@ -1,0 +1,194 @@
+"""SESami's REST API in API Gateway, built from the Chalice app's own routes.
+
+The OpenAPI body is Chalice's (`SwaggerGenerator`, as `chalice deploy` makes it: Lambda proxy
+integration of every route with the API function), plus a Cognito user pool authorizer on every
+route that is not in `chalicelib.api.PUBLIC_ROUTES`. No route list is kept here: a route added to
+the app is private at the gateway unless the app declares it public. The app verifies every token
+itself as well (invariant 5); the gateway is the outer line.
+
+Tokens: with no OAuth scopes on a method, API Gateway's Cognito authorizer accepts the pool's ID
+tokens (`Authorization: <token>` or `Bearer <token>`), which is what the dashboard sends. Access
+tokens would need scopes on every method; they are not accepted at the gateway.
+
+The gateway's own refusals (401, 403, unknown route, throttling) answer in the app's error shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from chalice.app import Chalice, CognitoUserPoolAuthorizer
+from chalice.deploy.swagger import SwaggerGenerator
+from target import Target
+
+APP_DIR = Path(__file__).resolve().parent.parent / "app"
+
+AUTHORIZER = "cognito"
+STAGE = "api"
+# Gateway responses (API Gateway's own refusals) in the app's error shape.
+GATEWAY_ERRORS = {
+    "UNAUTHORIZED": (401, "unauthorized"),
+    "ACCESS_DENIED": (403, "forbidden"),
+    # API Gateway answers a path it does not know with 403 "Missing Authentication Token".
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
+    "THROTTLED": (429, "too_many_requests"),
+    "DEFAULT_4XX": (None, "invalid_request"),
+    "DEFAULT_5XX": (None, "internal_error"),
+}
+
+
+def load_app() -> tuple[Chalice, frozenset[tuple[str, str]]]:
+    """The Chalice app and its public routes, as Lambda imports them (importing `app` is light:
+    it declares routes and touches no AWS)."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    module = importlib.import_module("app")
+    if Path(module.__file__ or "").resolve() != APP_DIR / "app.py":
+        raise ImportError(f"`app` resolved to {module.__file__}, not {APP_DIR / 'app.py'}")
+    api = importlib.import_module("chalicelib.api")
+    return module.app, frozenset(api.PUBLIC_ROUTES)
+
+
+def gateway_responses() -> dict[str, Any]:
+    """Pure: `x-amazon-apigateway-gateway-responses` in `{"error": {code, message, details}}`."""
+    out: dict[str, Any] = {}
+    for kind, (status, code) in GATEWAY_ERRORS.items():
+        template = (
+            f'{{"error": {{"code": "{code}", "message": $context.error.messageString, '
+            '"details": null}}'
+        )
+        response: dict[str, Any] = {
+            "responseTemplates": {"application/json": template},
+            "responseParameters": {
+                "gatewayresponse.header.Content-Type": "'application/json'",
+            },
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        if kind == "UNAUTHORIZED":
+            response["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] = (
+                "'Bearer realm=\"sesami\"'"
+            )
+        out[kind] = response
+    return out
+
+
+def openapi_body(
+    app: Chalice,
+    *,
+    public_routes: Collection[tuple[str, str]],
+    function_arn: str,
+    user_pool_arn: str,
+    region: str,
+) -> dict[str, Any]:
+    """Pure: the REST API's OpenAPI (Swagger 2.0) body.
+
+    Every route of `app` is a Lambda proxy integration with `function_arn`; each one not in
+    `public_routes` ((METHOD, path) pairs) requires the Cognito authorizer of `user_pool_arn`."""
+    declared = {(m.upper(), p) for p, views in app.routes.items() for m in views}
+    unknown = set(public_routes) - declared
+    if unknown:
+        raise ValueError(f"public routes the app does not declare: {sorted(unknown)}")
+    generator = SwaggerGenerator(
+        region, {"api_handler_arn": function_arn, "api_handler_name": app.app_name}
+    )
+    body = copy.deepcopy(generator.generate_swagger(app))
+    authorizer = CognitoUserPoolAuthorizer(AUTHORIZER, provider_arns=[user_pool_arn])
+    body.setdefault("securityDefinitions", {})[AUTHORIZER] = authorizer.to_swagger()
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            if method == "options":  # CORS preflight carries no credentials
+                continue
+            if (method.upper(), path) in public_routes:
+                operation.pop("security", None)
+            else:
+                operation["security"] = [{AUTHORIZER: []}]
+    body["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    return body
+
+
+def secured_routes(body: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Pure: each (METHOD, path) of a body with its `security` requirement ([] when public)."""
+    return {
+        (method.upper(), path): operation.get("security", [])
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
+        if method != "options"
+    }
+
+
+@dataclass(frozen=True)
+class ApiArgs:
+    name: str
+    app: Chalice
+    public_routes: Collection[tuple[str, str]]
+    # The API function (or its SnapStart alias): spelled from its name, so that the function
+    # can take the API's URL into its environment without a cycle.
+    function_arn: str
+    user_pool_arn: pulumi.Input[str]
+    target: Target
+    endpoint_type: str = "REGIONAL"
+    tracing: bool = False
+
+
+class SesamiApi(pulumi.ComponentResource):
+    rest_api: aws.apigateway.RestApi
+    deployment: aws.apigateway.Deployment
+    stage: aws.apigateway.Stage
+    base_url: pulumi.Output[str]  # from the API's ID alone: usable before the stage exists
+
+    def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sesami:api:Api", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        body = pulumi.Output.from_input(args.user_pool_arn).apply(
+            lambda pool_arn: json.dumps(
+                openapi_body(
+                    args.app,
+                    public_routes=args.public_routes,
+                    function_arn=args.function_arn,
+                    user_pool_arn=pool_arn,
+                    region=args.target.region,
+                ),
+                sort_keys=True,
+            )
+        )
+        self.rest_api = aws.apigateway.RestApi(
+            f"{name}-api",
+            name=args.name,
+            description="SESami's REST API and dashboard (routes from the Chalice app)",
+            body=body,
+            put_rest_api_mode="overwrite",
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
+                types=args.endpoint_type
+            ),
+            opts=child,
+        )
+        self.deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=self.rest_api.id,
+            # A new deployment whenever the body changes; the stage moves to it.
+            triggers={"body": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+            opts=child,
+        )
+        self.stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=self.rest_api.id,
+            deployment=self.deployment.id,
+            stage_name=STAGE,
+            xray_tracing_enabled=args.tracing,
+            opts=child,
+        )
+        self.base_url = self.rest_api.id.apply(lambda api_id: args.target.api_url(api_id, STAGE))
+        self.register_outputs(
+            {"url": self.stage.invoke_url, "execution_arn": self.rest_api.execution_arn}
+        )

@@ -1,0 +1,147 @@
+"""The functions' IAM policies, as pure functions of plain ARNs (tests call them directly).
+
+Least privilege, and no wildcard action anywhere. Resource wildcards only where the resource
+cannot be named in advance, each said where it is used:
+- `sts:AssumeRole` on `arn:<partition>:iam::*:role/sesami/*`: the customer roles, in accounts
+  SESami learns at onboarding, under the path the customer-onboarding stack creates them at
+  (`chalicelib.accounts.ROLE_PATH`, which the app also requires of every role ARN);
+- `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
+- X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
+  resource-level permissions, AWS requires `Resource: "*"`.
+SESami's own roles stay on the default path, outside `/sesami/`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+
+from chalicelib.accounts import ROLE_PATH
+
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+# PynamoDB's transactions need the item actions of what they contain (no Transact* actions).
+TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
+TABLE_DELETES = ("dynamodb:DeleteItem",)  # the API and the worker; ingest never deletes
+INDEX_READS = ("dynamodb:Query",)
+# What chalicelib.tenants.CognitoUserDirectory calls; the dashboard's sign-in calls are the
+# pool's public API (client ID only), which IAM does not govern.
+USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
+# chalicelib.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
+BUS_POLICY = ("events:DescribeEventBus", "events:PutPermission", "events:RemovePermission")
+ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
+INVOKE = ("lambda:InvokeFunction",)
+READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
+SEND_TO_QUEUE = ("sqs:SendMessage",)
+WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
+TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The resources one function's role may touch (plain ARNs)."""
+
+    partition: str
+    tables: Sequence[str]
+    indexes: Sequence[str]
+    log_group: str
+    tracing: bool = False
+    # The API and the bulk worker only:
+    parameters: Sequence[str] = field(default_factory=tuple)
+    invokable: Sequence[str] = field(default_factory=tuple)  # functions it may invoke
+    # The API only:
+    user_pool: str | None = None
+    event_bus: str | None = None
+    # Ingest only: its on-failure destination (Lambda sends with the function's role).
+    failure_queue: str | None = None
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    """Pure: only the Lambda service may assume a function's role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": LAMBDA_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def customer_roles_arn(partition: str) -> str:
+    """Every role the onboarding stack creates, in any customer account (see module docstring)."""
+    return f"arn:{partition}:iam::*:role{ROLE_PATH}*"
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def _customer_roles(scope: Scope) -> dict[str, Any]:
+    return _statement("CustomerRoles", ASSUME_CUSTOMER_ROLE, [customer_roles_arn(scope.partition)])
+
+
+def _common(scope: Scope, table_actions: Sequence[str]) -> list[dict[str, Any]]:
+    statements = [
+        _statement("Tables", table_actions, scope.tables),
+        _statement("TableIndexes", INDEX_READS, scope.indexes),
+        _statement("Logs", WRITE_LOGS, [f"{scope.log_group}:*"]),
+    ]
+    if scope.tracing:
+        statements.append(_statement("Tracing", TRACING, ["*"]))
+    return statements
+
+
+def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def api_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the REST API function."""
+    if scope.user_pool is None or scope.event_bus is None:
+        raise ValueError("the API's scope names the user pool and the event bus")
+    return _document(
+        [
+            *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
+            _customer_roles(scope),
+            _statement("UserPoolAdmin", USER_POOL_ADMIN, [scope.user_pool]),
+            _statement("EventBusPolicy", BUS_POLICY, [scope.event_bus]),
+            _statement("BulkWorker", INVOKE, scope.invokable),
+            _statement("Secrets", READ_PARAMETERS, scope.parameters),
+        ]
+    )
+
+
+def ingest_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue."""
+    if scope.failure_queue is None:
+        raise ValueError("the ingest scope names its on-failure queue")
+    return _document(
+        [
+            *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+            _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
+        ]
+    )
+
+
+def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the bulk worker. It sends as the customer (assumed role), and invokes itself for
+    the next slice of a batch."""
+    return _document(
+        [
+            *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
+            _customer_roles(scope),
+            _statement("NextSlice", INVOKE, scope.invokable),
+            _statement("Secrets", READ_PARAMETERS, scope.parameters),
+        ]
+    )
+
+
+POLICIES = {"api": api_policy, "ingest": ingest_policy, "bulk_worker": bulk_worker_policy}
