@@ -283,17 +283,19 @@ def main() -> None:
                 **{k: v for k, v in env.items() if not k.endswith("_KEY")},
             },
         )
+        token_path = os.path.relpath(DEV_DIR / "token")
         print(
             f"""
 SESami is running
-  API              {url}
+  dashboard        {url}/
   login            {DEMO_EMAIL} / {DEMO_PASSWORD}   (tenant '{DEMO_TENANT}')
-  a token          .dev/token (an id token for the demo user, valid one hour)
-  try              curl -s -H "Authorization: Bearer $(cat .dev/token)" {url}/account
-                   curl -s -H "Authorization: Bearer $(cat .dev/token)" {url}/verify-sts
+                   Sign-up works too: the local user pool (moto) accepts any confirmation code.
+  API              {url}   (described at {url}/openapi.json)
+  a token          {token_path} (an id token for the demo user, valid one hour)
+  try              curl -s -H "Authorization: Bearer $(cat {token_path})" {url}/account
   DynamoDB Local   {ddb.endpoint}   (tables sesami-dev-*)
   moto             {moto.endpoint}   Momento (local) 127.0.0.1:{MOMENTO_PORT}
-The dashboard joins this stack with the dashboard work. Ctrl-C stops everything.""",
+Ctrl-C stops everything.""",
             flush=True,
         )
         try:

@@ -173,8 +173,13 @@ export async function busy(form, work) {
   }
 }
 
+let hints = 0;
+/** A labelled input; a hint is linked by aria-describedby, so it is not part of the name. */
 export function field(label, input, hint) {
-  return h("label", {}, label, input, hint ? h("span", { class: "small muted" }, hint) : null);
+  if (!hint) return h("label", {}, label, input);
+  const id = `hint-${++hints}`;
+  input.setAttribute("aria-describedby", id);
+  return h("div", { class: "field" }, h("label", {}, label, input), h("span", { class: "small muted", id }, hint));
 }
 
 /** A link to a URL from an email (http and https only); anything else is shown as text. */
