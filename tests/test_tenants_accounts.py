@@ -99,6 +99,22 @@ def test_first_call_creates_tenant_with_issued_external_id(tenants: Any) -> None
     assert again.tenant.external_id == tenant.external_id
 
 
+def test_a_user_pool_failure_on_first_call_still_gives_the_user_their_tenant(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FailingDirectory(FakeDirectory):
+        def set_tenant(self, username: str, tenant_id: str, role: str) -> None:
+            raise RuntimeError("UserNotFoundException from the pool")
+
+    service = TenantService(FailingDirectory())
+    me = caller()
+    first = service.membership(me)
+    assert first.role == "admin"
+    assert "could not set the tenant attribute" in caplog.text
+    # The binding holds: the next call finds the same tenant and creates no other.
+    assert service.membership(me).tenant.tenant_id == first.tenant.tenant_id
+
+
 def test_external_ids_are_unique_per_tenant(tenants: Any) -> None:
     service, _ = tenants
     ids = {service.membership(caller()).tenant.external_id for _ in range(20)}

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from chalicelib.auth import TENANT_ATTRIBUTE, TENANT_ROLE_ATTRIBUTE
 from chalicelib.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from chalicelib.tables import TenantModel, UserModel
+
+log = logging.getLogger("sesami.tenants")
 
 EXTERNAL_ID_BYTES = 24  # 192 bits
 
@@ -134,7 +137,17 @@ class TenantService:
             # A concurrent first call bound the user first: drop ours, use theirs.
             tenant.delete()
             return Membership(self._tenant(bound.tenant_id), bound.role, caller)
-        self._directory.set_tenant(caller.username or caller.sub, tenant.tenant_id, "admin")
+        try:
+            self._directory.set_tenant(caller.username or caller.sub, tenant.tenant_id, "admin")
+        except Exception:
+            # The binding above is what SESami trusts (every call looks it up); the pool's
+            # attribute only mirrors it into the user's next tokens. Failing here would leave a
+            # bound user with a 500 on their first call, so the failure is logged, not raised.
+            log.exception(
+                "could not set the tenant attribute of user %s (tenant %s) in the user pool",
+                caller.sub,
+                tenant.tenant_id,
+            )
         return Membership(tenant, "admin", caller)
 
     def invite(self, membership: Membership, email: str) -> None:
