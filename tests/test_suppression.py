@@ -21,12 +21,8 @@ from chalicelib.errors import RoleAccessDenied
 from chalicelib.ingest import ingest_envelopes
 from chalicelib.keys import removed_pk
 from chalicelib.store import EventStore, TenantDirectory
-from chalicelib.suppression import (
-    HISTORY_KEPT,
-    SesV2SuppressionList,
-    SuppressionService,
-    SuppressionSync,
-)
+from chalicelib.suppression import HISTORY_KEPT, SuppressionService
+from chalicelib.suppression_sync import SesV2SuppressionList, SuppressionSync
 from chalicelib.tables import AccountModel, SuppressionModel
 
 from tests.api_fixtures import MOTO_ACCOUNT, call, sign_in

@@ -8,6 +8,7 @@ adapters catches a botocore or PynamoDB exception by name.
     │   ├── TransientStorageError   throttling, timeouts, 5xx: raise so the caller retries
     │   └── ConcurrentUpdate        an optimistic write lost a race; re-read and try again
     ├── CacheUnavailable      the credential cache (Momento) failed or timed out: fall back to STS
+    ├── ApiNotAvailable       the AWS endpoint does not implement an API (an emulator such as moto)
     └── RequestError          the caller's request cannot be served; each maps to an HTTP status
         ├── InvalidRequest    400: bad input (names the field)
         ├── Unauthorized      401: missing or invalid token
@@ -53,6 +54,11 @@ class ConcurrentUpdate(StorageError):
 
 class CacheUnavailable(SesamiError):
     """The second-level credential cache failed or timed out. Callers fall back to STS."""
+
+
+class ApiNotAvailable(SesamiError):
+    """The AWS endpoint does not implement the API (an emulator such as moto): reported as such,
+    never as a success."""
 
 
 class RequestError(SesamiError):

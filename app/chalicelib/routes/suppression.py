@@ -198,7 +198,7 @@ def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     errors=(409, 422),
 )
 def sync_suppressed(ctx: RequestContext) -> dict[str, Any]:
-    from chalicelib.suppression import sync_with_ses
+    from chalicelib.suppression_sync import sync_with_ses
 
     return sync_with_ses(
         ctx.tenant, _actor(ctx), runtime.signer(), runtime.credentials(), runtime.aws_client
