@@ -4,6 +4,7 @@
     python -m ops.replay events.jsonl                  # or JSON lines
     python -m ops.replay --as-account 123456789012 f.json   # rewrite the envelope `account`
     python -m ops.replay --dlq https://sqs.../sesami-ingest-dlq
+    python -m ops.replay --dlq https://sqs.../sesami-ingest-failures   # Lambda's failure records
 
 Ingest is idempotent, so replaying is always safe: an event already stored is a `duplicate`.
 Each event's outcome is printed (stored, duplicate, quarantined, ignored, unknown_account), then
@@ -31,6 +32,26 @@ if str(ROOT / "app") not in sys.path:
 from chalicelib.ingest import Store, Tenants, ingest_envelopes  # noqa: E402
 
 
+def unwrap(body: Any) -> tuple[Any, str]:
+    """(envelope, why it failed) from a queued message. The bus rule's DLQ holds the bare
+    envelope; the ingest function's on-failure destination holds Lambda's invocation record,
+    with the envelope under `requestPayload` and the failure under `requestContext` and
+    `responsePayload`."""
+    if isinstance(body, dict) and "requestPayload" in body and "requestContext" in body:
+        context = body.get("requestContext") or {}
+        response = body.get("responsePayload") or {}
+        why = " ".join(
+            str(part)
+            for part in (
+                context.get("condition"),
+                response.get("errorType") if isinstance(response, dict) else None,
+            )
+            if part
+        )
+        return body["requestPayload"], why
+    return body, ""
+
+
 def envelopes_from_files(paths: Iterable[Path]) -> Iterator[tuple[str, Any]]:
     """(where, envelope) for every envelope in the files: a JSON object, a JSON array, or JSON
     lines. A line or file that is not JSON is reported as such (and replayed as-is, so ingest
@@ -49,7 +70,7 @@ def envelopes_from_files(paths: Iterable[Path]) -> Iterator[tuple[str, Any]]:
             continue
         items = data if isinstance(data, list) else [data]
         for index, item in enumerate(items):
-            yield (f"{path}[{index}]" if isinstance(data, list) else str(path)), item
+            yield (f"{path}[{index}]" if isinstance(data, list) else str(path)), unwrap(item)[0]
 
 
 def replay(
@@ -79,7 +100,8 @@ def drain_dlq(
     out: TextIO = sys.stdout,
     max_messages: int = 10_000,
 ) -> Counter[str]:
-    """Replay every message of the ingest DLQ (each body is one EventBridge envelope)."""
+    """Replay every message of an ingest failure queue: the bus rule's DLQ (each body is one
+    EventBridge envelope) or the function's on-failure destination (Lambda's records)."""
     counts: Counter[str] = Counter()
     seen = 0
     while seen < max_messages:
@@ -95,11 +117,12 @@ def drain_dlq(
         for message in batch:
             seen += 1
             try:
-                envelope: Any = json.loads(message["Body"])
+                body: Any = json.loads(message["Body"])
             except ValueError:
-                envelope = message["Body"]
+                body = message["Body"]
+            envelope, why = unwrap(body)
             reason = (message.get("MessageAttributes", {}).get("ERROR_CODE") or {}).get(
-                "StringValue", ""
+                "StringValue", why
             )
             outcome = ingest_envelopes([envelope], tenants=tenants, store=store).outcomes[0]
             counts[outcome.value] += 1
@@ -113,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ops.replay", description=__doc__.split("\n")[0]
     )
     parser.add_argument("files", nargs="*", type=Path, help="JSON or JSON-lines files")
-    parser.add_argument("--dlq", help="URL of the ingest dead-letter queue to drain")
+    parser.add_argument(
+        "--dlq", help="URL of an ingest failure queue to drain (the rule's DLQ or ingest-failures)"
+    )
     parser.add_argument("--as-account", help="rewrite each envelope's account (12 digits)")
     parser.add_argument("--sqs-endpoint", help="SQS endpoint (local stack)")
     args = parser.parse_args(argv)

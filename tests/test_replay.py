@@ -66,3 +66,30 @@ def test_drains_the_dlq_idempotently(tenant: TestTenant, moto_endpoint: str) -> 
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert remaining == "0"
+
+
+def test_drains_the_ingest_functions_failure_records(
+    tenant: TestTenant, moto_endpoint: str
+) -> None:
+    # What Lambda's on-failure destination queues after the retries of an async invocation.
+    sqs = client(moto_endpoint, "sqs")
+    url = sqs.create_queue(QueueName="sesami-ingest-failures")["QueueUrl"]
+    for name in ("send", "bounce_permanent_multi"):
+        record = {
+            "version": "1.0",
+            "timestamp": "2026-11-28T10:00:00.000Z",
+            "requestContext": {
+                "requestId": "c6af9ac6-7b61-11e6-9a41-93e812345678",
+                "functionArn": "arn:aws:lambda:us-east-1:444455556666:function:sesami-ingest",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": for_account(load_event(name), tenant.account_id),
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorType": "TransientStorageError", "errorMessage": "throttled"},
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    out = io.StringIO()
+    counts = drain_dlq(sqs, url, tenants=tenant.directory, store=tenant.store, out=out)
+    assert counts == {"stored": 2}
+    assert "RetriesExhausted TransientStorageError" in out.getvalue()
