@@ -172,6 +172,33 @@ def test_bad_filters_are_400s_naming_the_field(
     assert response.json_body["error"]["details"] == {"field": field}
 
 
+@pytest.mark.parametrize("path", ["/events", "/stats", "/links", "/recipients/a@example.com"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("to=2000-01-01T00:00:00Z", "to"),  # wholly before the retention window (was a 500)
+        ("to=0001-01-01T00:00:00%2B01:00", "to"),  # before year 1 in UTC (was a 500)
+        ("from=2999-01-01T00:00:00Z&to=3000-01-01T00:00:00Z", "from"),
+    ],
+)
+def test_a_range_outside_what_is_kept_is_a_400_on_every_history_route(
+    api: Any, moto: str, pool: dict[str, str], path: str, query: str, field: str
+) -> None:
+    token = sign_in(moto, pool)
+    response = call(api, "GET", f"{path}?{query}", token)
+    assert response.status_code == 400, response.json_body
+    assert response.json_body["error"]["details"] == {"field": field}
+
+
+def test_a_range_ending_in_the_future_is_cut_at_now() -> None:
+    now = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    span = TimeRange.parse(
+        "2026-11-01T00:00:00Z", "9999-12-31T00:00:00Z", None, now=now, retention_days=365
+    )
+    assert (span.start, span.end) == (datetime(2026, 11, 1, tzinfo=UTC), now)
+    assert len(span.days()) == 5  # not one per day until the year 9999
+
+
 def test_csv_export_has_every_row(api: Any, moto: str, pool: dict[str, str], settings: Any) -> None:
     t = onboard(api, moto, pool, settings, messages=30)
     response = api.http.get(
@@ -182,6 +209,15 @@ def test_csv_export_has_every_row(api: Any, moto: str, pool: dict[str, str], set
     rows = list(csv.DictReader(io.StringIO(response.body.decode())))
     assert len(rows) == expected_rows(t["events"])
     assert {"at", "status", "recipient", "message_id"} <= set(rows[0])
+
+
+def test_the_csv_export_is_in_the_document() -> None:
+    """Found by schemathesis: GET /events?format=csv answered text/csv, the document promised
+    only JSON."""
+    from chalicelib import openapi
+
+    ok = openapi.document()["paths"]["/events"]["get"]["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/csv"}
 
 
 def test_message_detail_and_isolation(

@@ -61,3 +61,15 @@ def test_openapi_json_is_served_without_a_token(app_settings: Any) -> None:
     assert response.status_code == 200
     assert response.json_body["openapi"].startswith("3.")
     assert "/account" in response.json_body["paths"]
+
+
+def test_errors_of_a_page_are_documented_as_the_page_or_the_json_error_shape() -> None:
+    """GET /unsubscribe/{token} answers a bad token with an HTML page (found by schemathesis:
+    the document promised JSON)."""
+    from chalicelib import openapi
+
+    doc = openapi.document()
+    page_error = doc["paths"]["/unsubscribe/{token}"]["get"]["responses"]["400"]["content"]
+    assert set(page_error) == {"text/html", "application/json"}
+    api_error = doc["paths"]["/events"]["get"]["responses"]["400"]["content"]
+    assert set(api_error) == {"application/json"}

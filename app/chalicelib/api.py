@@ -18,7 +18,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
@@ -61,6 +61,8 @@ class RouteDoc:
     response: dict[str, Any] | None
     errors: tuple[int, ...]
     content_type: str
+    # Other media types the success response may have (e.g. text/csv), with their schemas.
+    other_content: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # Every declared route's documentation, in declaration order.
@@ -125,6 +127,7 @@ class Api:
         response: dict[str, Any] | None = None,
         errors: tuple[int, ...] = (400,),
         content_type: str = "application/json",
+        other_content: dict[str, dict[str, Any]] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
@@ -166,6 +169,7 @@ class Api:
                         response,
                         errors,
                         content_type,
+                        dict(other_content or {}),
                     )
                 )
             self.blueprint.route(path, methods=methods)(view)

@@ -55,15 +55,25 @@ def _operation(doc: RouteDoc) -> dict[str, Any]:
         "responses": {
             str(doc.status): {
                 "description": "OK",
-                "content": {doc.content_type: {"schema": doc.response or {}}},
+                "content": {
+                    doc.content_type: {"schema": doc.response or {}},
+                    **{media: {"schema": schema} for media, schema in doc.other_content.items()},
+                },
             },
         },
     }
     codes = set(doc.errors) | ({401, 503} if not doc.public else set())
+    error_content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+    }
+    if doc.content_type != "application/json":
+        # A page for people (e.g. "this unsubscribe link does not work") answers its own errors
+        # as a page; what the API layer refuses still comes in the JSON error shape.
+        error_content[doc.content_type] = {"schema": {"type": "string"}}
     for code in sorted(codes):
         op["responses"][str(code)] = {
             "description": _ERROR_TEXT.get(code, "Error"),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": dict(error_content),
         }
     if doc.body is not None:
         op["requestBody"] = {

@@ -54,6 +54,7 @@ class TimeRange:
         now: datetime,
         retention_days: int,
     ) -> TimeRange:
+        earliest = now - timedelta(days=retention_days)
         if preset is not None and (start is not None or end is not None):
             raise InvalidRequest(
                 "give either range or from/to, not both", details={"field": "range"}
@@ -67,13 +68,22 @@ class TimeRange:
             begin, finish = now - span, now
         else:
             finish = _instant(end, "to") if end is not None else now
+            if finish < earliest:
+                raise InvalidRequest(
+                    f"to is before the retention window ({retention_days} days): nothing that "
+                    "old is kept",
+                    details={"field": "to"},
+                )
             begin = (
                 _instant(start, "from") if start is not None else finish - PRESETS[DEFAULT_PRESET]
             )
         if begin >= finish:
             raise InvalidRequest("from must be before to", details={"field": "from"})
-        earliest = now - timedelta(days=retention_days)
-        return cls(max(begin, earliest), finish)
+        if begin > now:
+            raise InvalidRequest("from is in the future", details={"field": "from"})
+        # Cut to what can be stored: reads (one per day or hour) stay bounded by the retention
+        # window whatever `to` says.
+        return cls(max(begin, earliest), min(finish, now))
 
     def days(self) -> list[datetime]:
         day = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -87,9 +97,9 @@ class TimeRange:
 def _instant(raw: str, name: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
         raise InvalidRequest(f"{name} is not an ISO 8601 time", details={"field": name}) from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def parse_statuses(raw: Iterable[str]) -> list[Status]:

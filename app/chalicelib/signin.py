@@ -11,6 +11,7 @@ are the same 401, so that sign-in does not tell who has an account.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,16 +150,32 @@ class UserPoolSignIn:
         return tokens.as_dict()
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
         try:
             response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
         except ClientError as exc:
             raise translate(exc) from None
+        except ParamValidationError as exc:  # botocore checks lengths before sending: bad input
+            name = re.search(r"parameter (\w+)", str(exc))
+            field = _FIELDS.get(name.group(1)) if name else None
+            raise InvalidRequest(
+                f"the user pool refused the request: {exc}",
+                details={"field": field} if field else None,
+            ) from None
         except BotoCoreError as exc:
             raise ServiceUnavailable(f"the user pool cannot be reached: {exc}") from None
         return response
 
+
+# Cognito's parameter names → the request's field names, to name the field in a 400.
+_FIELDS = {
+    "Username": "email",
+    "Password": "password",
+    "ConfirmationCode": "code",
+    "Session": "session",
+    "AccessToken": "access_token",
+}
 
 # Cognito error code → (SESami error, message). Messages name the problem and what to do.
 _ERRORS: dict[str, tuple[type[RequestError], str]] = {

@@ -141,6 +141,13 @@ def _event_query(ctx: RequestContext) -> EventQuery:
             "next": {**_S, "nullable": True},
         },
     },
+    other_content={
+        "text/csv": {
+            **_S,
+            "description": "with format=csv: a header line, then one line per event; header "
+            "X-SESami-Next carries the cursor when more than one response holds",
+        }
+    },
 )
 def get_events(ctx: RequestContext) -> Any:
     from chalicelib.queries import list_events, parse_limit
