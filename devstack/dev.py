@@ -121,11 +121,16 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
 def serve_api(port: int) -> Any:
     """The Chalice app on 127.0.0.1:port (Chalice's local server, in a thread)."""
     from chalice.config import Config
-    from chalice.local import LocalDevServer
+    from chalice.local import ChaliceRequestHandler, LocalDevServer
 
     import app as chalice_app
 
-    server = LocalDevServer(chalice_app.app, Config(), "127.0.0.1", port)
+    class Handler(ChaliceRequestHandler):
+        # http.server writes the headers and the body in two sends: with Nagle's algorithm on,
+        # the body waits for the client's delayed ACK, ~40 ms on every keep-alive request.
+        disable_nagle_algorithm = True
+
+    server = LocalDevServer(chalice_app.app, Config(), "127.0.0.1", port, handler_cls=Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

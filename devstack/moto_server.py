@@ -11,6 +11,8 @@ process). Keep server-mode and decorator-mode tests apart, and give each test it
 Known gaps (see ARCHITECTURE.md): STS ignores ExternalId and trust policies, Cognito ignores
 WriteAttributes, EventBridge cannot invoke Lambda targets. Cognito serves each pool's JWKS at
 `{endpoint}/{pool_id}/.well-known/jwks.json`, signed with one fixed key (`kid` "dummy").
+One gap is filled here: Cognito's ResendConfirmationCode (moto has none, see
+`_fill_cognito_gaps`).
 
 Run alone (`python -m devstack.moto_server [port]`) it prints its endpoint and serves until ^C.
 """
@@ -59,6 +61,7 @@ class MotoServer:
         if self.quiet:
             # werkzeug logs one line per request to stderr; tests and `make dev` don't want them.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _fill_cognito_gaps()
         server = ThreadedMotoServer(ip_address=self.host, port=self._requested_port, verbose=False)
         server.start()  # returns once the socket is bound and listening
         self._port = server.get_host_and_port()[1]
@@ -90,6 +93,43 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _fill_cognito_gaps() -> None:
+    """moto 5.2 has no Cognito ResendConfirmationCode: it answered HTTP 500, which botocore
+    retries with backoff, so the dashboard's "send a new code" waited seconds for a 503 (found
+    by the schemathesis run). Answered here as Cognito does: the code's delivery details for an
+    unconfirmed user, UserNotFoundException for an unknown one, InvalidParameterException for a
+    confirmed one. moto accepts any confirmation code, so no code is kept."""
+    from moto.cognitoidp import exceptions, models, responses
+    from moto.cognitoidp.utils import flatten_attrs
+    from moto.core.responses import ActionResult
+
+    cls: Any = responses.CognitoIdpResponse
+    if hasattr(cls, "resend_confirmation_code"):
+        return  # filled already, or moto implements it now
+
+    def resend_confirmation_code(self: Any) -> Any:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        account, region = models.find_account_region_by_value(
+            "client_id", client_id, fallback=(self.current_account, self.region)
+        )
+        for pool in models.cognitoidp_backends[account][region].user_pools.values():
+            if client_id not in pool.clients:
+                continue
+            user = pool._get_user(username)
+            if user is None:
+                raise exceptions.UserNotFoundError("Username/client id combination not found.")
+            if user.status == models.UserStatus.CONFIRMED:
+                raise exceptions.InvalidParameterException("User is already confirmed.")
+            email = str(flatten_attrs(user.attributes).get("email") or username)
+            details = {"DeliveryMedium": "EMAIL", "AttributeName": "email"}
+            details["Destination"] = f"{email[:1]}***@{email.rpartition('@')[2]}"
+            return ActionResult({"CodeDeliveryDetails": details})
+        raise exceptions.ResourceNotFoundError(client_id)
+
+    cls.resend_confirmation_code = resend_confirmation_code
 
 
 def main(argv: list[str] | None = None) -> None:

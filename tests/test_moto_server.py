@@ -44,3 +44,20 @@ def test_endpoint_before_start_is_an_error() -> None:
 def test_start_twice_keeps_one_server() -> None:
     with MotoServer() as server:
         assert server.start() == server.endpoint
+
+
+def test_cognito_resend_confirmation_code_answers_as_cognito_does() -> None:
+    """moto has no ResendConfirmationCode (HTTP 500, retried with backoff); MotoServer adds it."""
+    with MotoServer() as server:
+        idp = server.client("cognito-idp")
+        pool = idp.create_user_pool(PoolName="p", UsernameAttributes=["email"])["UserPool"]["Id"]
+        client = idp.create_user_pool_client(UserPoolId=pool, ClientName="c")["UserPoolClient"]
+        client_id = client["ClientId"]
+        idp.sign_up(ClientId=client_id, Username="ada@example.com", Password="Secret-2026-x")
+        sent = idp.resend_confirmation_code(ClientId=client_id, Username="ada@example.com")
+        assert sent["CodeDeliveryDetails"]["Destination"] == "a***@example.com"
+        with pytest.raises(idp.exceptions.UserNotFoundException):
+            idp.resend_confirmation_code(ClientId=client_id, Username="bob@example.com")
+        idp.admin_confirm_sign_up(UserPoolId=pool, Username="ada@example.com")
+        with pytest.raises(idp.exceptions.InvalidParameterException):
+            idp.resend_confirmation_code(ClientId=client_id, Username="ada@example.com")
