@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
 CHARTJS := app/chalicelib/dashboard/vendor/chart.umd.js
 
-.PHONY: install test lint typecheck unit infra-test package bench dev clean
+.PHONY: install test lint typecheck unit infra-test package bench dev fuzz clean
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
 
@@ -63,6 +63,11 @@ test: install lint typecheck unit infra-test
 
 bench: install
 	$(PY) -m bench
+
+# Schemathesis against the local stack, 1,000 examples per operation (`make test` runs 100).
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	SESAMI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 dev: install
 	$(PY) -m devstack.dev
