@@ -104,3 +104,20 @@ def call(api: Client, method: str, path: str, token: str | None, body: Any = Non
         headers["Authorization"] = f"Bearer {token}"
     raw = json.dumps(body) if body is not None else None
     return getattr(api.http, method.lower())(path, headers=headers, body=raw)
+
+
+@pytest.fixture
+def backoff(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float]]:
+    """(attempt number, delay) of every backoff botocore's standard retry mode computes; each is
+    recorded and not slept, so retry tests take no real time."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    computed: list[tuple[int, float]] = []
+    original = ExponentialBackoff.delay_amount
+
+    def record(self: ExponentialBackoff, context: Any) -> float:
+        computed.append((context.attempt_number, original(self, context)))
+        return 0.0
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", record)
+    return computed

@@ -33,7 +33,12 @@ from chalicelib.credentials import (
     momento_cache_from_settings,
     session_name,
 )
-from chalicelib.errors import CacheUnavailable, ConfigurationError, RoleAccessDenied
+from chalicelib.errors import (
+    CacheUnavailable,
+    ConfigurationError,
+    RoleAccessDenied,
+    ServiceUnavailable,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -270,6 +275,16 @@ def test_other_sts_errors_are_reraised_as_is() -> None:
     assert error.value.response["Error"]["Code"] == "RegionDisabledException"
 
 
+@pytest.mark.parametrize(("code", "status"), [("Throttling", 400), ("InternalFailure", 500)])
+def test_sts_throttling_or_5xx_after_retries_is_a_503_naming_sts(code: str, status: int) -> None:
+    client, stub = stubbed_sts()
+    stub.add_client_error("assume_role", service_error_code=code, http_status_code=status)
+    with stub, pytest.raises(ServiceUnavailable) as unavailable:
+        provider(client).get("tenant-1", ROLE, EXTERNAL_ID)
+    assert "STS" in unavailable.value.message and "retry later" in unavailable.value.message
+    assert unavailable.value.details == {"sts_error": code, "retryable": True}
+
+
 def test_sts_client_retries_in_standard_mode() -> None:
     client = make_sts_client("us-east-1")
     assert client.meta.config.retries["mode"] == "standard"
@@ -347,6 +362,43 @@ def test_second_level_failure_of_any_kind_falls_back_to_sts_with_a_warning(
         assert creds.access_key_id == "ASIAFAKE000000000001"
         assert len(sts.calls) == 1
         assert any(str(error) in r.getMessage() for r in caplog.records)
+
+
+class FlakyCache(RecordingCache):
+    """Records every call; raises CacheUnavailable while `down`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def get(self, key: str) -> bytes | None:
+        if self.down:
+            self.calls.append("get")
+            raise CacheUnavailable("down")
+        return super().get(key)
+
+    def set(self, key: str, value: bytes, ttl: timedelta) -> None:
+        if self.down:
+            self.calls.append("set")
+            raise CacheUnavailable("down")
+        super().set(key, value, ttl)
+
+
+def test_after_a_second_level_failure_the_instance_leaves_it_alone_for_the_pause() -> None:
+    """While the cache is down, one request per pause waits on it; the rest go to STS."""
+    clock = FakeClock()
+    sts, cache = FakeSts(clock), FlakyCache()
+    creds = provider(sts, cache, clock)
+    for n in range(3):
+        creds.get(f"tenant-{n}", ROLE, EXTERNAL_ID)
+        clock.advance(timedelta(seconds=9))
+    assert (len(sts.calls), cache.calls) == (3, ["get"])
+    clock.advance(timedelta(seconds=3))  # 30 s after the failure: try the cache again
+    cache.down = False
+    creds.get("tenant-3", ROLE, EXTERNAL_ID)
+    assert (len(sts.calls), cache.calls) == (4, ["get", "get", "set"])
+    creds.get("tenant-4", ROLE, EXTERNAL_ID)  # it answered: no pause any more
+    assert cache.calls == ["get", "get", "set", "get", "set"]
 
 
 # The Momento level, through the real SDK and the local server.

@@ -354,7 +354,7 @@ def test_ses_refusal_is_a_422_with_ses_reason(tenant: Tenant) -> None:
 
 
 def test_persistent_throttling_is_retried_then_a_503(
-    tenant: Tenant, wire: SesWire, sent: list[dict[str, Any]]
+    tenant: Tenant, wire: SesWire, sent: list[dict[str, Any]], backoff: list[tuple[int, float]]
 ) -> None:
     wire.throttle, wire.attempts = True, 0
     response = tenant.mail(mail())
@@ -363,6 +363,7 @@ def test_persistent_throttling_is_retried_then_a_503(
     assert len(sent) == 1, sent
     # botocore standard mode; runtime.aws_client sets max_attempts=4, which counts retries.
     assert wire.attempts == 5
+    assert [attempt for attempt, _ in backoff] == [1, 2, 3, 4]  # computed, not slept
 
 
 # ---------------------------------------------------------------------------- suppression

@@ -10,8 +10,13 @@
 
 Credentials are reused until `refresh_margin` before they expire. The second level is an
 optimisation only: when it fails, times out, or holds something unreadable, the provider logs a
-warning and asks STS, so a send never fails because the cache is down. A rotated encryption key
-behaves the same way: old entries read as misses and are overwritten.
+warning and asks STS, so a send never fails because the cache is down. After a failure the
+instance leaves the second level alone for `cache_pause` (30 s): while Momento is down, at most
+one request per instance per pause waits on it (up to the client timeout); the others go
+straight to STS. A rotated encryption key behaves like a miss: old entries are overwritten.
+
+STS AccessDenied is `RoleAccessDenied` (422, naming the role); throttling, 5xx or no connection,
+once botocore's standard-mode retries are spent, is `ServiceUnavailable` (503, naming STS).
 
 Importing this module loads neither grpc nor momento (nor cryptography): the ingest path and
 the API's cold start pay for them only when credentials are first needed.
@@ -30,9 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import CacheUnavailable, ConfigurationError, RoleAccessDenied
+from chalicelib.errors import (
+    CacheUnavailable,
+    ConfigurationError,
+    RoleAccessDenied,
+    ServiceUnavailable,
+)
 
 if TYPE_CHECKING:
     from momento import CacheClient
@@ -49,6 +59,17 @@ _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]", re.ASCII)
 # Used only to prove a role is unsafe; the credentials are thrown away at once.
 _PROBE_SESSION_NAME = "sesami-onboarding-probe"
 _PROBE_DURATION_SECONDS = 900  # STS minimum
+# Error codes botocore's standard mode retries as transient or throttling (botocore/retries).
+_STS_TRANSIENT = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalError",
+    "RequestTimeout",
+}
 
 
 def _utcnow() -> datetime:
@@ -155,7 +176,7 @@ class TenantCredentials:
     """Credentials for a tenant's role: in-process, then the second level, then STS.
 
     One instance lives per Lambda instance. The STS client is built on first need, once.
-    `sts_calls`, `cache_gets` and `cache_sets` count the calls made, for benchmarks.
+    `sts_calls`, `cache_gets` and `cache_sets` count the calls made (benchmarks, tests).
     """
 
     def __init__(
@@ -167,6 +188,7 @@ class TenantCredentials:
         clock: Callable[[], datetime] = _utcnow,
         refresh_margin: timedelta = timedelta(minutes=5),
         session_duration: timedelta = timedelta(hours=1),
+        cache_pause: timedelta = timedelta(seconds=30),
     ) -> None:
         if not timedelta(minutes=15) <= session_duration <= timedelta(hours=12):
             raise ConfigurationError("session_duration must be between 15 minutes and 12 hours")
@@ -180,6 +202,8 @@ class TenantCredentials:
         self._margin = refresh_margin
         self._duration_seconds = int(session_duration.total_seconds())
         self._memory: dict[tuple[str, str], AwsCredentials] = {}
+        self._cache_pause = cache_pause
+        self._cache_paused_until: datetime | None = None
         self.sts_calls = 0
         self.cache_gets = 0
         self.cache_sets = 0
@@ -235,7 +259,11 @@ class TenantCredentials:
         try:
             response: dict[str, Any] = self._sts_client().assume_role(**params)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "AccessDenied":
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if code in _STS_TRANSIENT or status >= 500:
+                raise _sts_unavailable(code or str(status)) from exc
+            if code == "AccessDenied":
                 raise RoleAccessDenied(
                     f"SESami could not assume the role {role_arn}: STS denied AssumeRole. "
                     "Likely causes: the role's trust policy does not trust SESami's AWS "
@@ -243,19 +271,27 @@ class TenantCredentials:
                     "SESami issued for this tenant (or the role ARN is wrong).",
                     details={"role_arn": role_arn},
                 ) from exc
-            raise  # throttling was already retried by botocore's standard mode
+            raise
+        except BotoCoreError as exc:  # no connection, read timeout
+            raise _sts_unavailable(type(exc).__name__) from exc
         return response
 
     def _read_second_level(self, key: str, now: datetime) -> tuple[AwsCredentials | None, bool]:
         """(usable credentials or None, whether the second level answered)."""
-        if self._second_level is None:
+        if self._second_level is None or self._cache_paused(now):
             return None, False
         self.cache_gets += 1
         try:
             sealed = self._second_level.get(key)
         except Exception as exc:  # CacheUnavailable, or an adapter bug: STS still works
-            logger.warning("credential cache get failed, asking STS: %s", _describe(exc))
+            self._pause_cache(now)
+            logger.warning(
+                "credential cache get failed, asking STS (cache left alone for %ss): %s",
+                int(self._cache_pause.total_seconds()),
+                _describe(exc),
+            )
             return None, False
+        self._cache_paused_until = None
         if sealed is None:
             return None, True
         try:
@@ -277,7 +313,14 @@ class TenantCredentials:
         try:
             self._second_level.set(key, self._sealer.seal(creds.to_json(), key), ttl)
         except Exception as exc:
+            self._pause_cache(self._clock())
             logger.warning("credential cache set failed: %s", _describe(exc))
+
+    def _cache_paused(self, now: datetime) -> bool:
+        return self._cache_paused_until is not None and now < self._cache_paused_until
+
+    def _pause_cache(self, now: datetime) -> None:
+        self._cache_paused_until = now + self._cache_pause
 
 
 def _credentials_from(response: dict[str, Any]) -> AwsCredentials:
@@ -292,6 +335,14 @@ def _credentials_from(response: dict[str, Any]) -> AwsCredentials:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _sts_unavailable(reason: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"AWS STS is throttling or unavailable ({reason}) and retries did not help; SESami "
+        "could not get credentials for your account, nothing was done: retry later",
+        details={"sts_error": reason, "retryable": True},
+    )
 
 
 def make_sts_client(region: str | None = None, endpoint_url: str | None = None) -> Any:

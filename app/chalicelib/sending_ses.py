@@ -156,7 +156,8 @@ class SesV2:
             raise self._translate(exc) from exc
         except BotoCoreError as exc:  # connection and read timeouts, after retries
             raise ServiceUnavailable(
-                f"SES could not be reached ({type(exc).__name__}); nothing was sent, retry later"
+                f"SES could not be reached ({type(exc).__name__}); nothing was sent, retry later",
+                details={"retryable": True},
             ) from exc
         return str(response["MessageId"])
 
@@ -169,7 +170,7 @@ class SesV2:
             return ServiceUnavailable(
                 f"SES is throttling or unavailable ({code or status}) and retries did not help; "
                 "nothing was sent, retry later",
-                details={"ses_code": code},
+                details={"ses_code": code or str(status), "retryable": True},
             )
         why = _REFUSALS.get(code, "SES refused the request")
         return SesRefused(f"{why}: {message}", ses_code=code, per_message=code in _PER_MESSAGE)
