@@ -51,6 +51,18 @@ CODE_SENT = {
 }
 
 
+def _json(ctx: RequestContext, *fields: str) -> dict[str, Any]:
+    """The body, refusing fields the route does not take (as its schema says)."""
+    body = ctx.json_body()
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r}: this route takes {', '.join(fields)}",
+            details={"field": unknown[0]},
+        )
+    return body
+
+
 def _text(body: dict[str, Any], name: str, limit: int) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -92,7 +104,7 @@ def _code(body: dict[str, Any]) -> str:
     errors=(400, 409, 429, 503),
 )
 def sign_up(ctx: RequestContext) -> dict[str, Any]:
-    body = ctx.json_body()
+    body = _json(ctx, "email", "password")
     return runtime.signin().sign_up(_email(body, validate=True), _password(body))
 
 
@@ -106,7 +118,7 @@ def sign_up(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def confirm(ctx: RequestContext) -> dict[str, Any]:
-    body = ctx.json_body()
+    body = _json(ctx, "email", "code")
     return runtime.signin().confirm(_email(body), _code(body))
 
 
@@ -120,7 +132,7 @@ def confirm(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def resend_code(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().resend_code(_email(ctx.json_body()))
+    return runtime.signin().resend_code(_email(_json(ctx, "email")))
 
 
 @api.route(
@@ -133,7 +145,7 @@ def resend_code(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def sign_in(ctx: RequestContext) -> dict[str, Any]:
-    body = ctx.json_body()
+    body = _json(ctx, "email", "password")
     return runtime.signin().sign_in(_email(body), _password(body))
 
 
@@ -147,7 +159,7 @@ def sign_in(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def new_password(ctx: RequestContext) -> dict[str, Any]:
-    body = ctx.json_body()
+    body = _json(ctx, "email", "session", "password")
     return runtime.signin().new_password(
         _email(body), _text(body, "session", 4096), _password(body)
     )
@@ -163,7 +175,7 @@ def new_password(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def refresh(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().refresh(_text(ctx.json_body(), "refresh_token", 8192))
+    return runtime.signin().refresh(_text(_json(ctx, "refresh_token"), "refresh_token", 8192))
 
 
 @api.route(
@@ -176,7 +188,7 @@ def refresh(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def sign_out(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().sign_out(_text(ctx.json_body(), "access_token", 8192))
+    return runtime.signin().sign_out(_text(_json(ctx, "access_token"), "access_token", 8192))
 
 
 @api.route(
@@ -189,7 +201,7 @@ def sign_out(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def forgot_password(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().forgot_password(_email(ctx.json_body()))
+    return runtime.signin().forgot_password(_email(_json(ctx, "email")))
 
 
 @api.route(
@@ -202,5 +214,5 @@ def forgot_password(ctx: RequestContext) -> dict[str, Any]:
     errors=_AUTH_ERRORS,
 )
 def reset_password(ctx: RequestContext) -> dict[str, Any]:
-    body = ctx.json_body()
+    body = _json(ctx, "email", "code", "password")
     return runtime.signin().reset_password(_email(body), _code(body), _password(body))
