@@ -201,3 +201,16 @@ def test_cognito_errors_become_named_sesami_errors(code: str, status: int, words
     assert raised.value.status == status
     assert words in raised.value.message
     assert raised.value.details == {"cognito_error": code}
+
+
+def test_the_overview_words_and_colours_every_rate_state_the_api_returns() -> None:
+    from chalicelib.reports import _state
+    from chalicelib.routes.dashboard import FILES
+
+    states = {_state(rate, (0.05, 0.10)) for rate in (0.0, 0.07, 0.2)}
+    assert len(states) == 3
+    script = (FILES / "overview.js").read_text()
+    style = (FILES / "style.css").read_text()
+    for state in states:
+        assert f"{state}:" in script, state
+        assert f".rate.{state} " in style, state

@@ -154,13 +154,39 @@ def recipient_history(
     }
 
 
+# One query per day and shard: a year is 366 partitions per shard, so they are read side by side.
+LINK_READERS = 8
+
+
+def _clicks_in(pk: str) -> Counter[str]:
+    clicks: Counter[str] = Counter()
+    for item in LinkCounterModel.query(pk):
+        clicks[item.url] += int(item.clicks)
+    return clicks
+
+
+def _each_partition(partitions: list[str]) -> list[Counter[str]]:
+    """Clicks per URL in each partition. The first query runs alone, so that the model's client
+    exists before threads share it (botocore clients are thread-safe once built)."""
+    if not partitions:
+        return []
+    first = _clicks_in(partitions[0])
+    if len(partitions) == 1:
+        return [first]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=LINK_READERS) as pool:
+        return [first, *pool.map(_clicks_in, partitions[1:])]
+
+
 def top_links(tenant_id: str, shards: int, span: TimeRange, top: int) -> dict[str, Any]:
     """Clicks per link over the days of the range (links are counted per UTC day)."""
+    partitions = [
+        keys.link_pk(tenant_id, day, shard) for day in span.days() for shard in range(shards)
+    ]
     clicks: Counter[str] = Counter()
-    for day in span.days():
-        for shard in range(shards):
-            for item in LinkCounterModel.query(keys.link_pk(tenant_id, day, shard)):
-                clicks[item.url] += int(item.clicks)
+    for counted in _each_partition(partitions):
+        clicks.update(counted)
     return {
         "from": keys.day_of(span.start),
         "to": keys.day_of(span.end),

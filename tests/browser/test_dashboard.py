@@ -113,9 +113,13 @@ def test_sign_in_and_see_the_overview_chart_with_seeded_data(page: Page, stack: 
     sent = page.locator("[data-total=SENT] .value")
     assert int(sent.inner_text().replace(",", "")) >= 300
     assert int(page.locator("[data-total=BOUNCED] .value").inner_text().replace(",", "")) > 0
-    expect(page.locator("[data-rate='bounce rate'] .state")).to_have_text(
-        re.compile("Healthy|Under review line|Sending may be paused")
-    )
+    # Each rate shows the state the API computed against SES's lines, in words and colour.
+    rates = api_get(stack, "/stats?range=30d")["rates"]
+    words = {"ok": "Healthy", "warning": "Past SES's review line", "at_risk": "SES may pause"}
+    for name in ("bounce", "complaint"):
+        card = page.locator(f"[data-rate='{name} rate']")
+        expect(card).to_have_class(re.compile(rf"\brate {rates[name]['state']}\b"))
+        expect(card.locator(".state")).to_contain_text(words[rates[name]["state"]])
     chart = page.locator("canvas#events-chart")
     expect(chart).to_be_visible()
     box = chart.bounding_box()

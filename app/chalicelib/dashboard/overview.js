@@ -17,7 +17,8 @@ import {
 } from "./ui.js";
 
 const CHARTED = ["SENT", "DELIVERED", "OPENED", "CLICKED", "BOUNCED", "COMPLAINED", "DELIVERY_DELAYED", "REJECTED"];
-const STATE_TEXT = { ok: "Healthy", review: "Under review line", pause: "Sending may be paused" };
+// The API's states against SES's lines: below review, past review, past the pause line.
+const STATE_TEXT = { ok: "Healthy", warning: "Past SES's review line", at_risk: "SES may pause sending" };
 let chart = null;
 
 function rateCard(title, rate) {
