@@ -92,6 +92,20 @@ def alarm_args(
     }
 
 
+def queue_depth_alarm_args(
+    *, description: str, queue_name: pulumi.Input[str], alarm_actions: Sequence[pulumi.Input[str]]
+) -> dict[str, Any]:
+    """Pure: alarm_args for "a message is waiting in this queue" (a DLQ or a failures queue)."""
+    return alarm_args(
+        description=description,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue_name},
+        statistic="Maximum",
+        alarm_actions=alarm_actions,
+    )
+
+
 class SesamiEvents(pulumi.ComponentResource):
     bus: aws.cloudwatch.EventBus
     dead_letters: aws.sqs.Queue
@@ -156,12 +170,9 @@ class SesamiEvents(pulumi.ComponentResource):
         )
         self.dlq_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-ingest-dlq-depth",
-            **alarm_args(
+            **queue_depth_alarm_args(
                 description="SES events EventBridge could not deliver to ingest are in the DLQ.",
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": self.dead_letters.name},
-                statistic="Maximum",
+                queue_name=self.dead_letters.name,
                 alarm_actions=args.alarm_actions,
             ),
             opts=child,

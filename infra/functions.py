@@ -28,7 +28,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from chalice_package import API_FUNCTION, Package
-from events import alarm_args
+from events import queue_depth_alarm_args
 from gateway import STAGE
 from roles import POLICIES, Scope, lambda_trust_policy
 from target import Target
@@ -281,12 +281,9 @@ class SesamiFunctions(pulumi.ComponentResource):
         )
         self.failures_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-ingest-failures-depth",
-            **alarm_args(
+            **queue_depth_alarm_args(
                 description="Ingest failed an SES event after Lambda's retries (failures queue).",
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": self.failures.name},
-                statistic="Maximum",
+                queue_name=self.failures.name,
                 alarm_actions=args.alarm_actions,
             ),
             opts=child,
