@@ -42,19 +42,27 @@ SECURITY_HEADERS: dict[str, str] = {
 
 
 @cache
-def _read(name: str) -> str | None:
-    for folder in (FILES, FILES / "vendor"):
-        path = folder / name
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return None
+def _files() -> dict[str, Path]:
+    """The files the dashboard may serve, listed once per instance: a name that is not here is a
+    404 without touching the disk, and nothing a caller sends grows this."""
+    found: dict[str, Path] = {}
+    for folder in (FILES / "vendor", FILES):  # the dashboard's own names win
+        if folder.is_dir():
+            found.update(
+                (path.name, path)
+                for path in folder.iterdir()
+                if path.is_file() and _NAME.match(path.name) and path.suffix in _TYPES
+            )
+    return found
+
+
+@cache
+def _read(name: str) -> str:
+    return _files()[name].read_text(encoding="utf-8")
 
 
 def _file(name: str, cache_control: str) -> Response:
-    if not _NAME.match(name) or Path(name).suffix not in _TYPES:
-        raise NotFound(f"no dashboard file {name!r}", details={"name": name})
-    body = _read(name)
-    if body is None:
+    if name not in _files():
         hint = " (run `make install` to copy Chart.js from npm)" if name == "chart.umd.js" else ""
         raise NotFound(f"no dashboard file {name!r}{hint}", details={"name": name})
     headers: dict[str, str | list[str]] = {
@@ -62,7 +70,7 @@ def _file(name: str, cache_control: str) -> Response:
         "Cache-Control": cache_control,
         **SECURITY_HEADERS,
     }
-    return Response(body=body, status_code=200, headers=headers)
+    return Response(body=_read(name), status_code=200, headers=headers)
 
 
 @api.route(
