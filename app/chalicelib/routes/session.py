@@ -28,6 +28,15 @@ def _body(*required: str, **properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Every field of every body is required; a field not declared is refused (`_json`).
+CREDENTIALS = _body("email", "password", email=_EMAIL, password=_PASSWORD)
+CONFIRMATION = _body("email", "code", email=_EMAIL, code=_CODE)
+EMAIL_ONLY = _body("email", email=_EMAIL)
+NEW_PASSWORD = _body("email", "session", "password", email=_EMAIL, session=_STR, password=_PASSWORD)
+REFRESH = _body("refresh_token", refresh_token=_STR)
+SIGN_OUT = _body("access_token", access_token=_STR)
+RESET = _body("email", "code", "password", email=_EMAIL, code=_CODE, password=_PASSWORD)
+
 TOKENS = {
     "type": "object",
     "description": "tokens, or a challenge to answer (NEW_PASSWORD_REQUIRED for invited users)",
@@ -51,9 +60,10 @@ CODE_SENT = {
 }
 
 
-def _json(ctx: RequestContext, *fields: str) -> dict[str, Any]:
-    """The body, refusing fields the route does not take (as its schema says)."""
+def _json(ctx: RequestContext, schema: dict[str, Any]) -> dict[str, Any]:
+    """The body, refusing fields the route's declared schema does not take."""
     body = ctx.json_body()
+    fields = list(schema["properties"])
     unknown = sorted(set(body) - set(fields))
     if unknown:
         raise InvalidRequest(
@@ -99,12 +109,12 @@ def _code(body: dict[str, Any]) -> str:
     methods=["POST"],
     summary="Create an account; a confirmation code is emailed (then POST /auth/confirm)",
     public=True,
-    body=_body("email", "password", email=_EMAIL, password=_PASSWORD),
+    body=CREDENTIALS,
     response=CODE_SENT,
     errors=(400, 409, 429, 503),
 )
 def sign_up(ctx: RequestContext) -> dict[str, Any]:
-    body = _json(ctx, "email", "password")
+    body = _json(ctx, CREDENTIALS)
     return runtime.signin().sign_up(_email(body, validate=True), _password(body))
 
 
@@ -113,12 +123,12 @@ def sign_up(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Confirm a new account with the emailed code",
     public=True,
-    body=_body("email", "code", email=_EMAIL, code=_CODE),
+    body=CONFIRMATION,
     response=CODE_SENT,
     errors=_AUTH_ERRORS,
 )
 def confirm(ctx: RequestContext) -> dict[str, Any]:
-    body = _json(ctx, "email", "code")
+    body = _json(ctx, CONFIRMATION)
     return runtime.signin().confirm(_email(body), _code(body))
 
 
@@ -127,12 +137,12 @@ def confirm(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Email a new confirmation code",
     public=True,
-    body=_body("email", email=_EMAIL),
+    body=EMAIL_ONLY,
     response=CODE_SENT,
     errors=_AUTH_ERRORS,
 )
 def resend_code(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().resend_code(_email(_json(ctx, "email")))
+    return runtime.signin().resend_code(_email(_json(ctx, EMAIL_ONLY)))
 
 
 @api.route(
@@ -140,12 +150,12 @@ def resend_code(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Sign in with email and password: tokens, or NEW_PASSWORD_REQUIRED for invitees",
     public=True,
-    body=_body("email", "password", email=_EMAIL, password=_PASSWORD),
+    body=CREDENTIALS,
     response=TOKENS,
     errors=_AUTH_ERRORS,
 )
 def sign_in(ctx: RequestContext) -> dict[str, Any]:
-    body = _json(ctx, "email", "password")
+    body = _json(ctx, CREDENTIALS)
     return runtime.signin().sign_in(_email(body), _password(body))
 
 
@@ -154,12 +164,12 @@ def sign_in(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Choose a password on first sign-in (answers NEW_PASSWORD_REQUIRED)",
     public=True,
-    body=_body("email", "session", "password", email=_EMAIL, session=_STR, password=_PASSWORD),
+    body=NEW_PASSWORD,
     response=TOKENS,
     errors=_AUTH_ERRORS,
 )
 def new_password(ctx: RequestContext) -> dict[str, Any]:
-    body = _json(ctx, "email", "session", "password")
+    body = _json(ctx, NEW_PASSWORD)
     return runtime.signin().new_password(
         _email(body), _text(body, "session", 4096), _password(body)
     )
@@ -170,12 +180,12 @@ def new_password(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="New id and access tokens from a refresh token",
     public=True,
-    body=_body("refresh_token", refresh_token=_STR),
+    body=REFRESH,
     response=TOKENS,
     errors=_AUTH_ERRORS,
 )
 def refresh(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().refresh(_text(_json(ctx, "refresh_token"), "refresh_token", 8192))
+    return runtime.signin().refresh(_text(_json(ctx, REFRESH), "refresh_token", 8192))
 
 
 @api.route(
@@ -183,12 +193,12 @@ def refresh(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Sign out everywhere: revokes the user's refresh tokens",
     public=True,
-    body=_body("access_token", access_token=_STR),
+    body=SIGN_OUT,
     response={"type": "object", "properties": {"signed_out": {"type": "boolean"}}},
     errors=_AUTH_ERRORS,
 )
 def sign_out(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().sign_out(_text(_json(ctx, "access_token"), "access_token", 8192))
+    return runtime.signin().sign_out(_text(_json(ctx, SIGN_OUT), "access_token", 8192))
 
 
 @api.route(
@@ -196,12 +206,12 @@ def sign_out(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Email a code to reset the password (then POST /auth/reset-password)",
     public=True,
-    body=_body("email", email=_EMAIL),
+    body=EMAIL_ONLY,
     response=CODE_SENT,
     errors=_AUTH_ERRORS,
 )
 def forgot_password(ctx: RequestContext) -> dict[str, Any]:
-    return runtime.signin().forgot_password(_email(_json(ctx, "email")))
+    return runtime.signin().forgot_password(_email(_json(ctx, EMAIL_ONLY)))
 
 
 @api.route(
@@ -209,10 +219,10 @@ def forgot_password(ctx: RequestContext) -> dict[str, Any]:
     methods=["POST"],
     summary="Set a new password with the emailed code",
     public=True,
-    body=_body("email", "code", "password", email=_EMAIL, code=_CODE, password=_PASSWORD),
+    body=RESET,
     response={"type": "object", "properties": {"email": _STR, "reset": {"type": "boolean"}}},
     errors=_AUTH_ERRORS,
 )
 def reset_password(ctx: RequestContext) -> dict[str, Any]:
-    body = _json(ctx, "email", "code", "password")
+    body = _json(ctx, RESET)
     return runtime.signin().reset_password(_email(body), _code(body), _password(body))
