@@ -75,27 +75,13 @@ def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
 
 
 def sign_in(moto: str, pool: dict[str, str], email: str | None = None) -> str:
-    """A confirmed user's id token, from moto's Cognito."""
-    idp = client(moto, "cognito-idp")
+    """A confirmed user's id token, from moto's Cognito (made as `make dev` makes its user)."""
+    from devstack import provision  # here: the Pulumi environment also loads this plugin
+
+    identity = provision.Identity(pool["pool_id"], pool["client_id"], jwks_url="")
     email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
-    idp.admin_create_user(
-        UserPoolId=pool["pool_id"],
-        Username=email,
-        MessageAction="SUPPRESS",
-        UserAttributes=[
-            {"Name": "email", "Value": email},
-            {"Name": "email_verified", "Value": "true"},
-        ],
-    )
-    idp.admin_set_user_password(
-        UserPoolId=pool["pool_id"], Username=email, Password=PASSWORD, Permanent=True
-    )
-    auth = idp.initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
-    )
-    return str(auth["AuthenticationResult"]["IdToken"])
+    provision.user(moto, identity, email, PASSWORD)
+    return provision.id_token(moto, identity, email, PASSWORD)
 
 
 def call(api: Client, method: str, path: str, token: str | None, body: Any = None) -> Any:

@@ -36,7 +36,6 @@ class LiveStack:
 
     def token(self) -> str:
         """A fresh id token for the demo user (they last an hour; a session may be longer)."""
-        sys.path[:0] = [str(ROOT)]
         from devstack import provision
 
         identity = provision.Identity(
@@ -45,6 +44,14 @@ class LiveStack:
             self.info["SESAMI_JWKS_URL"],
         )
         return provision.id_token(self.moto, identity, self.email, self.password)
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        """GET an API path as the demo user (or with `token`); the JSON of a 200."""
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            assert response.status == 200, (path, response.status)
+            return json.loads(response.read())
 
     def seeded(self) -> dict[str, Any]:
         path = self.dev_dir / "seed.json"

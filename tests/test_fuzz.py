@@ -108,12 +108,10 @@ def _aws(moto: str, service: str, **credentials: str) -> Any:
 
 
 def _id_token(moto: str, pool: dict[str, str], email: str) -> str:
-    auth = _aws(moto, "cognito-idp").initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
-    )
-    return str(auth["AuthenticationResult"]["IdToken"])
+    from devstack import provision
+
+    identity = provision.Identity(pool["pool_id"], pool["client_id"], jwks_url="")
+    return provision.id_token(moto, identity, email, PASSWORD)
 
 
 def _customer_account(moto: str, configuration_set: str) -> str:
@@ -171,10 +169,10 @@ def fuzz_user(live_stack: LiveStack) -> FuzzUser:
 
 
 def _demo_state(stack: LiveStack) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {stack.token()}"}
+    token = stack.token()
     return {
-        "account": _call(stack, "GET", "/account", headers),
-        "suppressed": _call(stack, "GET", "/suppression-list?limit=100", headers),
+        "account": stack.get("/account", token),
+        "suppressed": stack.get("/suppression-list?limit=100", token),
     }
 
 

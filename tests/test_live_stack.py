@@ -3,27 +3,16 @@ data through the real ingest, and serves the API with the demo tenant's account 
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 from tests.live_stack import LiveStack
-
-
-def get(stack: LiveStack, path: str, token: str) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    request = urllib.request.Request(f"{stack.url}{path}", headers=headers)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
 
 
 def test_the_printed_login_reaches_the_demo_tenant_with_seeded_data(live_stack: LiveStack) -> None:
     seeded = live_stack.wait_seeded()
     assert seeded["events"] > 1000  # ~400 messages: sends, deliveries, opens, clicks, bounces
     token = live_stack.token()
-    account = get(live_stack, "/account", token)
+    account = live_stack.get("/account", token)
     assert account["tenant_id"] == "demo"
     assert account["account_id"] == "123456789012"
-    stats = get(live_stack, "/stats?range=30d", token)
+    stats = live_stack.get("/stats?range=30d", token)
     assert stats["totals"]["SENT"] >= 300
     assert stats["totals"]["BOUNCED"] > 0

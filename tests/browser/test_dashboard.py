@@ -7,9 +7,7 @@ on how long anything took."""
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,14 +94,6 @@ def go(page: Page, hash_route: str) -> None:
     settled(page)
 
 
-def api_get(stack: LiveStack, path: str) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - the local stack
-        f"{stack.url}{path}", headers={"Authorization": f"Bearer {stack.token()}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
-
-
 def test_sign_in_and_see_the_overview_chart_with_seeded_data(page: Page, stack: LiveStack) -> None:
     page.goto("/")
     settled(page)
@@ -114,7 +104,7 @@ def test_sign_in_and_see_the_overview_chart_with_seeded_data(page: Page, stack: 
     assert int(sent.inner_text().replace(",", "")) >= 300
     assert int(page.locator("[data-total=BOUNCED] .value").inner_text().replace(",", "")) > 0
     # Each rate shows the state the API computed against SES's lines, in words and colour.
-    rates = api_get(stack, "/stats?range=30d")["rates"]
+    rates = stack.get("/stats?range=30d")["rates"]
     words = {"ok": "Healthy", "warning": "Past SES's review line", "at_risk": "SES may pause"}
     for name in ("bounce", "complaint"):
         card = page.locator(f"[data-rate='{name} rate']")
@@ -216,7 +206,7 @@ def test_send_to_the_bounce_simulator_then_unsuppress(page: Page, stack: LiveSta
     page.locator(f"button[data-remove='{BOUNCE}']").click()
     expect(page.locator(".notice.ok")).to_contain_text("removed from the suppression list")
     expect(page.locator("table.suppression tbody tr", has_text=BOUNCE)).to_have_count(0)
-    entry = api_get(stack, f"/suppression-list/{BOUNCE}")
+    entry = stack.get(f"/suppression-list/{BOUNCE}")
     assert entry["suppressed"] is False
     assert entry["last_change"]["why"] == "browser test: address fixed"
 
@@ -230,7 +220,7 @@ def test_links_and_account_pages(page: Page, stack: LiveStack) -> None:
     shot(page, "links")
 
     go(page, "#/account")
-    account = api_get(stack, "/account")
+    account = stack.get("/account")
     expect(page.locator("#external-id")).to_have_text(account["external_id"])
     expect(page.locator("pre.commands")).to_contain_text("pulumi up")
     expect(page.locator("li[data-check=role_assumable] .badge")).to_have_text("OK")
@@ -262,7 +252,7 @@ def test_sign_up_with_the_confirmation_code_gets_an_empty_tenant_of_ones_own(
     go(page, "#/account")
     expect(page.locator(".page-head .badge")).to_have_text("Not connected")
     expect(page.locator("#external-id")).to_have_text(re.compile(r"^sesami-[0-9a-f]{48}$"))
-    assert page.locator("#external-id").inner_text() != api_get(stack, "/account")["external_id"]
+    assert page.locator("#external-id").inner_text() != stack.get("/account")["external_id"]
     go(page, "#/activity?range=1y")
     expect(page.locator(".empty")).to_contain_text("No events match")
 
