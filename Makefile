@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INFRA_PY := $(INFRA_VENV)/bin/python
 PYTEST_ARGS ?=
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
-CHARTJS := app/chalicelib/dashboard/vendor/chart.umd.js
+CHARTJS := app/chalicelib/web/dashboard/vendor/chart.umd.js
 
 .PHONY: install test lint typecheck unit infra-test package bench dev fuzz clean
 

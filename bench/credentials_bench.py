@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count, pairwise
 from typing import Any
 
-from chalicelib.credentials import (
+from chalicelib.tenant_aws.credentials import (
     MomentoCredentialCache,
     TenantCredentials,
     momento_cache_from_settings,

@@ -24,7 +24,7 @@ _INGEST_MODULES = """
 import sys
 sys.path[:0] = [{app!r}, {root!r}]
 import app
-from chalicelib import ingest, store  # everything the ingest path loads
+from chalicelib.ingest import pipeline, store  # everything the ingest path loads
 print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in ("grpc", "momento"))))
 """
 
@@ -43,7 +43,7 @@ def _import_ms(module: str) -> float:
 def run() -> dict[str, object]:
     app_ms = _import_ms("app")
     boto3_ms = _import_ms("boto3")
-    ingest_stack_ms = _import_ms("chalicelib.store, chalicelib.ingest")
+    ingest_stack_ms = _import_ms("chalicelib.ingest.store, chalicelib.ingest.pipeline")
     loaded = subprocess.run(
         [sys.executable, "-c", _INGEST_MODULES.format(app=str(ROOT / "app"), root=str(ROOT))],
         capture_output=True,

@@ -17,12 +17,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import keys, tables
-from chalicelib.aggregate import apply, suppression_targets
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.ses_events import Click, parse_envelope, parse_event
-from chalicelib.settings import Settings
-from chalicelib.tables import table_specs
+from chalicelib.core import keys, tables
+from chalicelib.core.settings import Settings
+from chalicelib.core.tables import table_specs
+from chalicelib.events.ses import Click, parse_envelope, parse_event
+from chalicelib.events.state import apply, suppression_targets
+from chalicelib.ingest.pipeline import ingest_envelopes
 from pynamodb.connection import base as pynamodb_base
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables
@@ -133,7 +133,7 @@ class CapacityMeter:
 
 
 def _capacity(messages: int) -> dict[str, Any]:
-    from chalicelib import logs
+    from chalicelib.core import logs
 
     logs.silence_metrics()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")

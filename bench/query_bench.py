@@ -14,15 +14,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import keys, logs, tables
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.queries import EventQuery, TimeRange, list_events
-from chalicelib.reports import stats
-from chalicelib.ses_events import parse_envelope, parse_event
-from chalicelib.settings import Settings
-from chalicelib.status import Status
-from chalicelib.tables import CounterModel, TenantModel
-from chalicelib.tokens import Signer
+from chalicelib.core import keys, logs, tables
+from chalicelib.core.settings import Settings
+from chalicelib.core.signing import Signer
+from chalicelib.core.tables import CounterModel, TenantModel
+from chalicelib.events.ses import parse_envelope, parse_event
+from chalicelib.events.status import Status
+from chalicelib.history.event_list import EventQuery, TimeRange, list_events
+from chalicelib.history.reports import stats
+from chalicelib.ingest.pipeline import ingest_envelopes
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables
 from devstack.traffic import traffic

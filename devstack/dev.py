@@ -23,10 +23,10 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
-from chalicelib import logs, tables  # noqa: E402
-from chalicelib.ingest import ingest_envelopes  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
-from chalicelib.store import EventStore, TenantDirectory  # noqa: E402
+from chalicelib.core import logs, tables  # noqa: E402
+from chalicelib.core.settings import Settings  # noqa: E402
+from chalicelib.ingest.pipeline import ingest_envelopes  # noqa: E402
+from chalicelib.ingest.store import EventStore, TenantDirectory  # noqa: E402
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables  # noqa: E402
 from devstack.momento_local.server import MomentoLocalServer  # noqa: E402
@@ -54,8 +54,8 @@ def step(text: str) -> None:
 
 def ensure_demo_tenant() -> bool:
     """Create the demo tenant and bind the demo account. Returns False if it already existed."""
-    from chalicelib.tables import AccountModel, TenantModel
-    from chalicelib.tenants import new_external_id
+    from chalicelib.core.tables import AccountModel, TenantModel
+    from chalicelib.tenants.membership import new_external_id
 
     try:
         TenantModel.get(DEMO_TENANT)
@@ -78,7 +78,7 @@ def ensure_demo_tenant() -> bool:
 
 def provision_aws(moto_endpoint: str) -> dict[str, str]:
     """moto's state lives in memory: provision it on every start. Returns the app's settings."""
-    from chalicelib.tables import TenantModel, UserModel
+    from chalicelib.core.tables import TenantModel, UserModel
 
     from devstack import provision
 
@@ -178,14 +178,15 @@ def _write_state(name: str, data: dict[str, Any]) -> None:
 def simulate_ses_events() -> None:
     """moto's SES publishes no events: mail sent through the API produces SES's events (mailbox
     simulator rules) through the real ingest, a second later, as from the tenant's account."""
-    from chalicelib import runtime, sending
-    from chalicelib.ingest import ingest_envelopes
+    from chalicelib.core import wiring
+    from chalicelib.ingest.pipeline import ingest_envelopes
+    from chalicelib.sending import service as sending
 
     from devstack.ses_simulator import SimulatedSes
 
     def deliver(envelopes: list[dict[str, Any]]) -> object:
         return ingest_envelopes(
-            envelopes, tenants=runtime.tenant_directory(), store=runtime.event_store()
+            envelopes, tenants=wiring.tenant_directory(), store=wiring.event_store()
         )
 
     sending.wrap_ses(lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
@@ -221,7 +222,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main() -> None:
     import secrets
 
-    from chalicelib import runtime
+    from chalicelib.core import wiring
 
     logs.silence_metrics()  # seeding would print one metric line per batch
     # Ctrl-C and SIGTERM stop everything, also when started in the background (where a shell
@@ -247,7 +248,7 @@ def main() -> None:
         step(f"starting the local Momento server on 127.0.0.1:{momento.start()}")
         step(f"starting moto's server (STS, SES, Cognito, EventBridge, IAM) on {moto.start()}")
         settings = Settings(table_prefix="sesami-dev-", dynamodb_endpoint=ddb.endpoint)
-        step("creating tables from chalicelib.tables.table_specs()")
+        step("creating tables from chalicelib.core.tables.table_specs()")
         create_tables(settings)
         tables.configure(settings)
         seeder = None
@@ -270,7 +271,7 @@ def main() -> None:
             SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK="true",
         )
         os.environ.update(env)
-        runtime.reset()
+        wiring.reset()
         simulate_ses_events()
         api = serve_api(API_PORT)
         url = f"http://127.0.0.1:{API_PORT}"

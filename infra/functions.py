@@ -9,7 +9,7 @@
   `requestPayload`, while the DLQ holds bare envelopes that `ops.replay --dlq` replays).
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
 
-The functions' environment names everything they need (`chalicelib.settings` spells the names);
+The functions' environment names everything they need (`chalicelib.core.settings` spells the names);
 secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
 API's ID, which does not depend on the function: the API body names the function by its ARN,
 spelled from its name (target.py), so there is no cycle.
@@ -35,9 +35,9 @@ from target import Target
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
-from chalicelib import settings as names
-from chalicelib.auth import cognito_issuer
-from chalicelib.sending_worker import ENV_WORKER_FUNCTION
+from chalicelib.core import settings as names
+from chalicelib.sending.worker import ENV_WORKER_FUNCTION
+from chalicelib.tenants.auth import cognito_issuer
 
 INGEST, BULK_WORKER = "ingest", "bulk_worker"
 ALIAS = "live"

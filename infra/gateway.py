@@ -2,9 +2,9 @@
 
 The OpenAPI body is Chalice's (`SwaggerGenerator`, as `chalice deploy` makes it: Lambda proxy
 integration of every route with the API function), plus a Cognito user pool authorizer on every
-route that is not in `chalicelib.api.PUBLIC_ROUTES`. No route list is kept here: a route added to
-the app is private at the gateway unless the app declares it public. The app verifies every token
-itself as well (invariant 5); the gateway is the outer line.
+route that is not in `chalicelib.core.api.PUBLIC_ROUTES`. No route list is kept here: a route
+added to the app is private at the gateway unless the app declares it public. The app verifies
+every token itself as well (invariant 5); the gateway is the outer line.
 
 Tokens: with no OAuth scopes on a method, API Gateway's Cognito authorizer accepts the pool's ID
 tokens (`Authorization: <token>` or `Bearer <token>`), which is what the dashboard sends. Access
@@ -55,7 +55,7 @@ def load_app() -> tuple[Chalice, frozenset[tuple[str, str]]]:
     module = importlib.import_module("app")
     if Path(module.__file__ or "").resolve() != APP_DIR / "app.py":
         raise ImportError(f"`app` resolved to {module.__file__}, not {APP_DIR / 'app.py'}")
-    api = importlib.import_module("chalicelib.api")
+    api = importlib.import_module("chalicelib.core.api")
     return module.app, frozenset(api.PUBLIC_ROUTES)
 
 

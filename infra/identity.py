@@ -1,7 +1,7 @@
 """SESami's Cognito user pool and the dashboard's app client.
 
 Security invariant 4: no app client may write an attribute that binds a user to a tenant. Those
-attributes (`chalicelib.auth.CUSTOM_ATTRIBUTES`) are set only by SESami's admin API calls
+attributes (`chalicelib.tenants.auth.CUSTOM_ATTRIBUTES`) are set only by SESami's admin API calls
 (AdminCreateUser / AdminUpdateUserAttributes), which ignore client write permissions. moto does not
 enforce WriteAttributes, so the tests assert this on the program's arguments."""
 
@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
-from chalicelib.auth import CUSTOM_ATTRIBUTES
+from chalicelib.tenants.auth import CUSTOM_ATTRIBUTES
 
 # Standard attributes a signed-in user may edit about themselves. Never a custom attribute:
 # every custom attribute SESami declares is a tenant binding.

@@ -4,7 +4,7 @@ Least privilege, and no wildcard action anywhere. Resource wildcards only where 
 cannot be named in advance, each said where it is used:
 - `sts:AssumeRole` on `arn:<partition>:iam::*:role/sesami/*`: the customer roles, in accounts
   SESami learns at onboarding, under the path the customer-onboarding stack creates them at
-  (`chalicelib.accounts.ROLE_PATH`, which the app also requires of every role ARN);
+  (`chalicelib.tenants.accounts.ROLE_PATH`, which the app also requires of every role ARN);
 - `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
 - X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
   resource-level permissions, AWS requires `Resource: "*"`.
@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
-from chalicelib.accounts import ROLE_PATH
+from chalicelib.tenants.accounts import ROLE_PATH
 
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
@@ -29,10 +29,10 @@ TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
 TABLE_DELETES = ("dynamodb:DeleteItem",)  # the API and the worker; ingest never deletes
 INDEX_READS = ("dynamodb:Query",)
-# What chalicelib.tenants.CognitoUserDirectory calls; the dashboard's sign-in calls are the
-# pool's public API (client ID only), which IAM does not govern.
+# What chalicelib.tenants.membership.CognitoUserDirectory calls; the dashboard's sign-in calls
+# are the pool's public API (client ID only), which IAM does not govern.
 USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
-# chalicelib.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
+# chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
 BUS_POLICY = ("events:DescribeEventBus", "events:PutPermission", "events:RemovePermission")
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)

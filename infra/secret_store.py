@@ -1,8 +1,8 @@
 """SESami's secrets, from Pulumi secrets into SSM Parameter Store SecureStrings.
 
 The values stay Pulumi secrets (encrypted in the stack's state); the functions' environment only
-names the parameters (`<NAME>_PARAMETER`, see `chalicelib.settings`), and the functions read them
-once per cold start. The parameters are encrypted with the AWS managed key `aws/ssm`, whose key
+names the parameters (`<NAME>_PARAMETER`, see `chalicelib.core.settings`), and the functions read
+them once per cold start. The parameters are encrypted with the AWS managed key `aws/ssm`, whose key
 policy lets principals of this account that IAM allows `ssm:GetParameters` decrypt them: IAM on
 the parameters' ARNs is what limits who reads them (the API and bulk worker roles, see roles.py).
 """
@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
-from chalicelib.settings import (
+from chalicelib.core.settings import (
     ENV_CREDENTIALS_KEY,
     ENV_MOMENTO_API_KEY,
     ENV_SIGNING_KEY,

@@ -1,5 +1,6 @@
-"""SESami's DynamoDB tables, declared from `chalicelib.tables.table_specs()`: the same description
-the PynamoDB models, the tests and the local stack use. Nothing about a table is spelled here."""
+"""SESami's DynamoDB tables, declared from `chalicelib.core.tables.table_specs()`: the same
+description the PynamoDB models, the tests and the local stack use. Nothing about a table is
+spelled here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
-from chalicelib.tables import table_specs
+from chalicelib.core.tables import table_specs
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "app") not in sys.path:
     sys.path.insert(0, str(ROOT / "app"))
 
-from chalicelib.ingest import Store, Tenants, ingest_envelopes  # noqa: E402
+from chalicelib.ingest.pipeline import Store, Tenants, ingest_envelopes  # noqa: E402
 
 
 def unwrap(body: Any) -> tuple[Any, str]:
@@ -147,14 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.as_account and not (len(args.as_account) == 12 and args.as_account.isdigit()):
         parser.error("--as-account must be a 12-digit AWS account ID")
 
-    from chalicelib import runtime
+    from chalicelib.core import wiring
 
-    tenants, store = runtime.tenant_directory(), runtime.event_store()
+    tenants, store = wiring.tenant_directory(), wiring.event_store()
     if args.dlq:
         import boto3
 
         sqs = boto3.client(
-            "sqs", endpoint_url=args.sqs_endpoint, region_name=runtime.settings().region
+            "sqs", endpoint_url=args.sqs_endpoint, region_name=wiring.settings().region
         )
         counts = drain_dlq(sqs, args.dlq, tenants=tenants, store=store)
     else:

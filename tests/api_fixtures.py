@@ -54,11 +54,11 @@ def pool(moto: str) -> dict[str, str]:
 
 @pytest.fixture
 def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
-    from chalicelib import runtime
+    from chalicelib.core import wiring
 
     import app
 
-    runtime.use(
+    wiring.use(
         replace(
             app_settings,
             account_id=SESAMI_ACCOUNT,

@@ -65,8 +65,8 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(ddb_endpoint: str) -> Any:
-    from chalicelib import tables
-    from chalicelib.settings import Settings
+    from chalicelib.core import tables
+    from chalicelib.core.settings import Settings
 
     from devstack.dynamodb_local import create_tables
 
@@ -78,14 +78,14 @@ def settings(ddb_endpoint: str) -> Any:
 
 @pytest.fixture
 def app_settings(settings: Any) -> Iterator[Any]:
-    """The app's own settings (runtime.settings()) for one test: the session's tables, signing
-    and credential keys. Tests derive from it with `runtime.use(replace(value, ...))`."""
-    from chalicelib import runtime, tables
+    """The app's own settings (wiring.settings()) for one test: the session's tables, signing
+    and credential keys. Tests derive from it with `wiring.use(replace(value, ...))`."""
+    from chalicelib.core import tables, wiring
 
     value = replace(settings, signing_key=b"s" * 32, credentials_key=b"c" * 32)
-    runtime.use(value)
+    wiring.use(value)
     yield value
-    runtime.use(None)
+    wiring.use(None)
     tables.configure(settings)
 
 

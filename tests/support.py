@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.settings import Settings
-from chalicelib.store import EventStore, TenantDirectory, TenantRef
-from chalicelib.tables import AccountModel, TenantModel
+from chalicelib.core.settings import Settings
+from chalicelib.core.tables import AccountModel, TenantModel
+from chalicelib.ingest.store import EventStore, TenantDirectory, TenantRef
 
 
 @dataclass

@@ -39,7 +39,7 @@ def make_role(moto: str, name: str | None = None) -> str:
 
 
 def test_every_private_route_refuses_a_missing_or_bad_token(api: Client) -> None:
-    from chalicelib.api import PUBLIC_ROUTES
+    from chalicelib.core.api import PUBLIC_ROUTES
 
     import app
 
@@ -92,7 +92,7 @@ def test_connect_account_binds_it_and_allows_it_on_the_bus(
 def test_second_tenant_cannot_take_a_bound_account(
     api: Client, moto: str, pool: dict[str, str]
 ) -> None:
-    from chalicelib.tables import AccountModel
+    from chalicelib.core.tables import AccountModel
 
     AccountModel(MOTO_ACCOUNT).delete()  # earlier tests bound it
     first, second = sign_in(moto, pool), sign_in(moto, pool)
@@ -151,7 +151,7 @@ def test_onboarding_gives_the_commands_with_this_tenants_values(
 def test_checklist_reports_ok_only_for_what_it_checked(
     api: Client, moto: str, pool: dict[str, str]
 ) -> None:
-    from chalicelib.tables import AccountModel
+    from chalicelib.core.tables import AccountModel
 
     AccountModel(MOTO_ACCOUNT).delete()
     token = sign_in(moto, pool)

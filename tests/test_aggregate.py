@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from chalicelib.aggregate import apply, suppression_targets
-from chalicelib.ses_events import parse_envelope, parse_event
-from chalicelib.status import Status
+from chalicelib.events.ses import parse_envelope, parse_event
+from chalicelib.events.state import apply, suppression_targets
+from chalicelib.events.status import Status
 
 from tests.conftest import load_event
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import jwt
 import pytest
-from chalicelib.auth import (
+from chalicelib.core.errors import ConfigurationError, ServiceUnavailable, Unauthorized
+from chalicelib.tenants.auth import (
     TENANT_ATTRIBUTE,
     TENANT_ROLE_ATTRIBUTE,
     AuthConfig,
@@ -35,7 +36,6 @@ from chalicelib.auth import (
     TokenVerifier,
     cognito_issuer,
 )
-from chalicelib.errors import ConfigurationError, ServiceUnavailable, Unauthorized
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
@@ -649,7 +649,7 @@ def test_importing_auth_does_no_io_and_loads_no_jwt() -> None:
         "def deny(*a, **k): raise AssertionError('I/O at import')\n"
         "socket.socket.connect = deny\n"
         "urllib.request.urlopen = deny\n"
-        "import chalicelib.auth\n"
+        "import chalicelib.tenants.auth\n"
         "assert 'jwt' not in sys.modules and 'boto3' not in sys.modules, sorted(sys.modules)\n"
     )
     app_dir = Path(__file__).resolve().parent.parent / "app"

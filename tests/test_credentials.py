@@ -24,7 +24,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from chalicelib.credentials import (
+from chalicelib.core.errors import (
+    CacheUnavailable,
+    ConfigurationError,
+    RoleAccessDenied,
+    ServiceUnavailable,
+)
+from chalicelib.tenant_aws.credentials import (
     AwsCredentials,
     MomentoCredentialCache,
     TenantCredentials,
@@ -32,12 +38,6 @@ from chalicelib.credentials import (
     make_sts_client,
     momento_cache_from_settings,
     session_name,
-)
-from chalicelib.errors import (
-    CacheUnavailable,
-    ConfigurationError,
-    RoleAccessDenied,
-    ServiceUnavailable,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -148,7 +148,7 @@ def sts_reply(expires: datetime) -> dict[str, Any]:
 
 def test_importing_the_module_loads_neither_grpc_nor_momento() -> None:
     code = (
-        "import sys, chalicelib.credentials\n"
+        "import sys, chalicelib.tenant_aws.credentials\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('grpc', 'momento', 'momento_wire_types'))))"
     )

@@ -65,7 +65,7 @@ def test_nothing_else_is_served(api: Any, name: str) -> None:
 def test_the_stage_root_without_a_slash_redirects_to_the_page(api: Any) -> None:
     from types import SimpleNamespace
 
-    from chalicelib.routes import dashboard
+    from chalicelib.web import routes as dashboard
 
     ctx = SimpleNamespace(request=SimpleNamespace(context={"path": "/api"}))
     response = dashboard.index(ctx)  # type: ignore[arg-type]
@@ -188,8 +188,8 @@ def test_bad_input_names_the_field(api: Any, action: str, payload: Any, field: s
 def test_cognito_errors_become_named_sesami_errors(code: str, status: int, words: str) -> None:
     import boto3
     from botocore.stub import Stubber
-    from chalicelib.errors import RequestError
-    from chalicelib.signin import UserPoolSignIn
+    from chalicelib.core.errors import RequestError
+    from chalicelib.tenants.signin import UserPoolSignIn
 
     idp = boto3.client("cognito-idp", region_name="us-east-1")
     with Stubber(idp) as stub:
@@ -204,8 +204,8 @@ def test_cognito_errors_become_named_sesami_errors(code: str, status: int, words
 
 
 def test_the_overview_words_and_colours_every_rate_state_the_api_returns() -> None:
-    from chalicelib.reports import _state
-    from chalicelib.routes.dashboard import FILES
+    from chalicelib.history.reports import _state
+    from chalicelib.web.routes import FILES
 
     states = {_state(rate, (0.05, 0.10)) for rate in (0.0, 0.07, 0.2)}
     assert len(states) == 3

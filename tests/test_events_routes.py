@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.queries import EventQuery, TimeRange, list_events
-from chalicelib.ses_events import parse_envelope, parse_event
-from chalicelib.status import Status
-from chalicelib.store import EventStore, TenantDirectory
-from chalicelib.tables import AccountModel, TenantModel
-from chalicelib.tokens import Signer
+from chalicelib.core.signing import Signer
+from chalicelib.core.tables import AccountModel, TenantModel
+from chalicelib.events.ses import parse_envelope, parse_event
+from chalicelib.events.status import Status
+from chalicelib.history.event_list import EventQuery, TimeRange, list_events
+from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.ingest.store import EventStore, TenantDirectory
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in
@@ -214,7 +214,7 @@ def test_csv_export_has_every_row(api: Any, moto: str, pool: dict[str, str], set
 def test_the_csv_export_is_in_the_document() -> None:
     """Found by schemathesis: GET /events?format=csv answered text/csv, the document promised
     only JSON."""
-    from chalicelib import openapi
+    from chalicelib.core import openapi
 
     ok = openapi.document()["paths"]["/events"]["get"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/csv"}

@@ -8,10 +8,8 @@ import random
 from typing import Any
 
 import pytest
-from chalicelib import keys
-from chalicelib.ingest import Outcome, ingest_envelopes
-from chalicelib.ses_events import parse_envelope, parse_event
-from chalicelib.tables import (
+from chalicelib.core import keys
+from chalicelib.core.tables import (
     AGGREGATE_SK,
     CounterModel,
     EventModel,
@@ -20,6 +18,8 @@ from chalicelib.tables import (
     QuarantineModel,
     SuppressionModel,
 )
+from chalicelib.events.ses import parse_envelope, parse_event
+from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
 
 from tests.conftest import load_event
 from tests.support import TestTenant, for_account

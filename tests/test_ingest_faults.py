@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from chalicelib import keys
-from chalicelib.errors import TransientStorageError
-from chalicelib.ingest import Outcome, ingest_envelopes
-from chalicelib.tables import AGGREGATE_SK, CounterModel, EventModel, MessageModel
+from chalicelib.core import keys
+from chalicelib.core.errors import TransientStorageError
+from chalicelib.core.tables import AGGREGATE_SK, CounterModel, EventModel, MessageModel
+from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
 from pynamodb.connection import base as pynamodb_base
 
 from devstack.traffic import message_events
@@ -83,8 +83,8 @@ def test_throttled_read_raises_for_retry(tenant: TestTenant) -> None:
 
 
 def test_unreachable_store_raises_instead_of_dropping(settings: Any) -> None:
-    from chalicelib import tables
-    from chalicelib.settings import Settings
+    from chalicelib.core import tables
+    from chalicelib.core.settings import Settings
 
     from devstack.dynamodb_local import free_port
     from tests.support import make_tenant

@@ -14,9 +14,9 @@ from typing import Any
 
 import jwt
 import pytest
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.store import EventStore, TenantDirectory
-from chalicelib.tables import AccountModel
+from chalicelib.core.tables import AccountModel
+from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.ingest.store import EventStore, TenantDirectory
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in

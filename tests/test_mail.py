@@ -3,7 +3,7 @@ real tokens from moto's Cognito, the customer's role assumed in moto's STS, moto
 SendEmail, and storage on DynamoDB Local.
 
 What reaches SES is read twice: moto keeps each message (GET {moto}/moto-api/data.json), and
-a botocore hook on boto3's default session (the one runtime.aws_client builds clients from)
+a botocore hook on boto3's default session (the one wiring.aws_client builds clients from)
 captures every SendEmail call's parameters, so the headers moto ignores (List-Unsubscribe) and
 the tags are checked as SES would get them.
 
@@ -30,17 +30,17 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from chalice.test import Client
-from chalicelib import keys
-from chalicelib.errors import InvalidRequest, ServiceUnavailable
-from chalicelib.sending_input import check_header
-from chalicelib.sending_ses import OutgoingEmail, SendRate, SesRefused, SesV2
-from chalicelib.sending_store import (
+from chalicelib.core import keys
+from chalicelib.core.errors import InvalidRequest, ServiceUnavailable
+from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel, SuppressionModel
+from chalicelib.sending.requests import check_header
+from chalicelib.sending.ses import OutgoingEmail, SendRate, SesRefused, SesV2
+from chalicelib.sending.store import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     Replay,
     SendingStore,
 )
-from chalicelib.tables import AGGREGATE_SK, AccountModel, MessageModel, SuppressionModel
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
@@ -117,7 +117,7 @@ class Runner:
         self.hold = hold
 
     def start(self, event: dict[str, Any]) -> None:
-        from chalicelib import sending
+        from chalicelib.sending import service as sending
 
         self.events.append(dict(event))
         if not self.hold:
@@ -126,7 +126,7 @@ class Runner:
 
 @pytest.fixture(autouse=True)
 def runner() -> Iterator[Runner]:
-    from chalicelib import sending
+    from chalicelib.sending import service as sending
 
     runner = Runner()
     sending.use_runner(runner)
@@ -243,8 +243,8 @@ def test_send_goes_through_ses_and_is_recorded_at_once(
 def test_the_real_send_event_later_applies_exactly_once(
     tenant: Tenant, sent: list[dict[str, Any]]
 ) -> None:
-    from chalicelib import runtime
-    from chalicelib.tables import CounterModel
+    from chalicelib.core import wiring
+    from chalicelib.core.tables import CounterModel
 
     out = tenant.mail(mail()).json_body
     envelope = load_event("send")
@@ -254,8 +254,8 @@ def test_the_real_send_event_later_applies_exactly_once(
     detail_mail.update(
         messageId=out["message_id"], destination=["alice@example.org"], timestamp=keys.iso_ms(now)
     )
-    assert runtime.ingest([envelope]).counts() == {"stored": 1}
-    assert runtime.ingest([envelope]).counts() == {"duplicate": 1}
+    assert wiring.ingest([envelope]).counts() == {"stored": 1}
+    assert wiring.ingest([envelope]).counts() == {"duplicate": 1}
     agg = MessageModel.get(keys.message_pk(tenant.id, out["message_id"]), AGGREGATE_SK)
     assert (agg.status, agg.events) == ("SENT", 1)
     assert agg.body["tags"]["campaign"] == ["nov-newsletter"]  # SES's tags merged in
@@ -264,13 +264,13 @@ def test_the_real_send_event_later_applies_exactly_once(
 
 
 def test_a_send_event_that_wins_the_race_is_kept(tenant: Tenant, settings: Any) -> None:
-    from chalicelib import runtime
+    from chalicelib.core import wiring
 
     envelope = load_event("send")
     envelope.update(account=MOTO_ACCOUNT, id=str(uuid.uuid4()))
     message_id = f"race-{uuid.uuid4().hex}"
     envelope["detail"]["mail"]["messageId"] = message_id
-    assert runtime.ingest([envelope]).counts() == {"stored": 1}
+    assert wiring.ingest([envelope]).counts() == {"stored": 1}
     recorded = SendingStore(settings).record_sent(
         tenant.id, message_id, source=SENDER, subject="x", destination=["a@example.org"], tags={}
     )
@@ -361,7 +361,7 @@ def test_persistent_throttling_is_retried_then_a_503(
     assert response.status_code == 503
     assert "retry later" in response.json_body["error"]["message"]
     assert len(sent) == 1, sent
-    # botocore standard mode; runtime.aws_client sets max_attempts=4, which counts retries.
+    # botocore standard mode; wiring.aws_client sets max_attempts=4, which counts retries.
     assert wire.attempts == 5
     assert [attempt for attempt, _ in backoff] == [1, 2, 3, 4]  # computed, not slept
 
@@ -500,7 +500,8 @@ def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
     tenant: Tenant, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The local stack's way: no worker function configured, the worker runs in a thread."""
-    from chalicelib import runtime, sending
+    from chalicelib.core import wiring
+    from chalicelib.sending import service as sending
 
     sending.use_runner(None)
     monkeypatch.delenv("SESAMI_BULK_WORKER_FUNCTION", raising=False)
@@ -532,8 +533,8 @@ def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
         headers = {h["Name"]: h["Value"] for h in params["Content"]["Simple"]["Headers"]}
         assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         link = re.fullmatch(r"<(.+)/unsubscribe/([^/>]+)>", headers["List-Unsubscribe"])
-        assert link and link.group(1) == runtime.settings().public_url
-        assert runtime.signer().verify("unsubscribe", link.group(2)) == {
+        assert link and link.group(1) == wiring.settings().public_url
+        assert wiring.signer().verify("unsubscribe", link.group(2)) == {
             "t": tenant.id,
             "r": address,
         }
@@ -561,7 +562,7 @@ def test_a_big_batch_is_queued_then_sent_in_slices_each_recipient_once(
     runner: Runner,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from chalicelib import sending_worker
+    from chalicelib.sending import worker as sending_worker
 
     import app
 
@@ -830,9 +831,9 @@ class Fakes:
     """The service and the worker over a fake SES and clock; workers started are recorded."""
 
     def __init__(self, settings: Any, ses: FakeSes, clock: FakeClock) -> None:
-        from chalicelib.sending import MailService
-        from chalicelib.sending_worker import BulkWorker
-        from chalicelib.tokens import Signer
+        from chalicelib.core.signing import Signer
+        from chalicelib.sending.service import MailService
+        from chalicelib.sending.worker import BulkWorker
 
         self.tenant = _tenant_model()
         self.runner = Runner(hold=True)
@@ -862,7 +863,7 @@ class Fakes:
 
 
 def _tenant_model() -> Any:
-    from chalicelib.tables import TenantModel
+    from chalicelib.core.tables import TenantModel
 
     return TenantModel(
         uuid.uuid4().hex,
@@ -945,7 +946,7 @@ def test_a_live_claim_keeps_other_invocations_out(settings: Any) -> None:
 
 
 def test_the_lambda_runner_invokes_the_worker_asynchronously() -> None:
-    from chalicelib.sending_worker import LambdaRunner
+    from chalicelib.sending.worker import LambdaRunner
 
     client = boto3.client(
         "lambda", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"

@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 
 def test_every_route_is_in_the_document_and_nothing_else() -> None:
-    from chalicelib import openapi
+    from chalicelib.core import openapi
 
     import app
 
@@ -20,13 +20,13 @@ def test_every_route_is_in_the_document_and_nothing_else() -> None:
 
 
 def test_document_is_valid_openapi_3() -> None:
-    from chalicelib import openapi
+    from chalicelib.core import openapi
 
     validate(openapi.document("http://127.0.0.1:8000"))
 
 
 def test_public_routes_are_exactly_the_intended_few() -> None:
-    from chalicelib.api import PUBLIC_ROUTES
+    from chalicelib.core.api import PUBLIC_ROUTES
 
     intended = {
         ("GET", "/openapi.json"),
@@ -66,7 +66,7 @@ def test_openapi_json_is_served_without_a_token(app_settings: Any) -> None:
 def test_errors_of_a_page_are_documented_as_the_page_or_the_json_error_shape() -> None:
     """GET /unsubscribe/{token} answers a bad token with an HTML page (found by schemathesis:
     the document promised JSON)."""
-    from chalicelib import openapi
+    from chalicelib.core import openapi
 
     doc = openapi.document()
     page_error = doc["paths"]["/unsubscribe/{token}"]["get"]["responses"]["400"]["content"]

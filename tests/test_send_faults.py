@@ -2,7 +2,7 @@
 STS refusing or throttling, the Momento server stopped mid-run.
 
 Faults are injected at botocore's `before-send` hook on boto3's default session (the one
-`runtime.aws_client` builds clients from): the chosen call gets the chosen HTTP answer, attempt
+`wiring.aws_client` builds clients from): the chosen call gets the chosen HTTP answer, attempt
 by attempt, and every attempt is counted, so the retries of botocore's standard mode are
 exercised as they are configured. The backoff botocore computes between attempts is recorded
 and not slept (the `backoff` fixture of tests/api_fixtures.py). Everything else goes to moto's
@@ -23,14 +23,15 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from chalice.test import Client
-from chalicelib import keys, runtime, sending
-from chalicelib.tables import AGGREGATE_SK, AccountModel, MessageModel
+from chalicelib.core import keys, wiring
+from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel
+from chalicelib.sending import service as sending
 
 from devstack.momento_local.server import MomentoLocalServer
 from tests.api_fixtures import MOTO_ACCOUNT, client
 from tests.test_mail import DOMAIN, Tenant, mail, moto_messages
 
-# One SendEmail through runtime.aws_client: 1 attempt + max_attempts=4 retries (botocore counts
+# One SendEmail through wiring.aws_client: 1 attempt + max_attempts=4 retries (botocore counts
 # retries in `max_attempts` of the legacy-named config key). STS (make_sts_client, standard mode
 # defaults): 3 attempts in all.
 SES_ATTEMPTS = 5
@@ -186,7 +187,7 @@ def test_sts_access_denied_is_a_422_naming_the_role_and_nothing_is_sent(
     tenant: Tenant, faults: Faults, moto: str
 ) -> None:
     role_arn = tenant.post_get("GET", "/account").json_body["role_arn"]
-    runtime.reset()  # a new instance: no credentials in memory
+    wiring.reset()  # a new instance: no credentials in memory
     faults.inject("sts.AssumeRole", 403, "AccessDenied")
     response = tenant.mail(mail())
     assert response.status_code == 422
@@ -212,7 +213,7 @@ def make_role_arn(moto: str) -> str:
 def test_sts_throttled_beyond_its_retries_is_a_503_naming_sts(
     tenant: Tenant, faults: Faults, backoff: list[tuple[int, float]]
 ) -> None:
-    runtime.reset()
+    wiring.reset()
     faults.inject("sts.AssumeRole", 400, "Throttling")
     response = tenant.mail(mail())
     assert response.status_code == 503
@@ -231,19 +232,19 @@ def test_momento_stopped_mid_run_sends_go_on_through_sts_and_nobody_waits_on_it(
 ) -> None:
     a, b, c = (Tenant(api, moto, pool) for _ in range(3))
     with MomentoLocalServer() as server:
-        runtime.use(replace(runtime.settings(), momento_local=server.endpoint))
-        first = runtime.credentials()
+        wiring.use(replace(wiring.settings(), momento_local=server.endpoint))
+        first = wiring.credentials()
         assert a.mail(mail()).status_code == 200
         assert (first.sts_calls, server.calls["Get"], server.calls["Set"]) == (1, 1, 1)
 
-        runtime.reset()  # another instance finds the credentials in Momento
-        second = runtime.credentials()
+        wiring.reset()  # another instance finds the credentials in Momento
+        second = wiring.credentials()
         assert a.mail(mail()).status_code == 200
         assert (second.sts_calls, server.calls["Get"]) == (0, 2)
 
         server.stop(0)
-        runtime.reset()  # a cold instance while Momento is down
-        cold = runtime.credentials()
+        wiring.reset()  # a cold instance while Momento is down
+        cold = wiring.credentials()
         with caplog.at_level(logging.WARNING, logger="sesami.credentials"):
             for tenant in (a, b, c, a):
                 assert tenant.mail(mail()).status_code == 200

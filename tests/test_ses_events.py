@@ -7,8 +7,8 @@ import copy
 from datetime import UTC, datetime
 
 import pytest
-from chalicelib.errors import MalformedEvent
-from chalicelib.ses_events import (
+from chalicelib.core.errors import MalformedEvent
+from chalicelib.events.ses import (
     Bounce,
     Click,
     Complaint,
@@ -23,7 +23,7 @@ from chalicelib.ses_events import (
     parse_envelope,
     parse_event,
 )
-from chalicelib.status import EventType, Status
+from chalicelib.events.status import EventType, Status
 
 from tests.conftest import load_event
 

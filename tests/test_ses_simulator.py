@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from chalicelib import keys
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.sending_ses import OutgoingEmail, SendRate
-from chalicelib.tables import AGGREGATE_SK, MessageModel, SuppressionModel
+from chalicelib.core import keys
+from chalicelib.core.tables import AGGREGATE_SK, MessageModel, SuppressionModel
+from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.sending.ses import OutgoingEmail, SendRate
 
 from devstack.ses_simulator import SimulatedSes, simulated_events
 from tests.support import TestTenant

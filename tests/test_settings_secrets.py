@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from chalicelib.errors import ConfigurationError
-from chalicelib.settings import Settings
+from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.settings import Settings
 from moto import mock_aws
 
 SIGNING = "ab" * 32

@@ -16,14 +16,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from chalice.test import Client
-from chalicelib import keys, runtime
-from chalicelib.errors import RoleAccessDenied
-from chalicelib.ingest import ingest_envelopes
-from chalicelib.keys import removed_pk
-from chalicelib.store import EventStore, TenantDirectory
-from chalicelib.suppression import HISTORY_KEPT, SuppressionService
-from chalicelib.suppression_sync import SesV2SuppressionList, SuppressionSync
-from chalicelib.tables import AccountModel, SuppressionModel
+from chalicelib.core import keys, wiring
+from chalicelib.core.errors import RoleAccessDenied
+from chalicelib.core.keys import removed_pk
+from chalicelib.core.tables import AccountModel, SuppressionModel
+from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.ingest.store import EventStore, TenantDirectory
+from chalicelib.suppression.store import HISTORY_KEPT, SuppressionService
+from chalicelib.suppression.sync import SesV2SuppressionList, SuppressionSync
 
 from tests.api_fixtures import MOTO_ACCOUNT, call, sign_in
 from tests.conftest import load_event
@@ -169,7 +169,7 @@ def test_put_without_a_json_body_is_a_400(api: Client, moto: str, pool: dict[str
 
 def test_history_keeps_the_last_fifty_changes(api: Client, moto: str, pool: dict[str, str]) -> None:
     _, tenant_id, _ = user(api, moto, pool)
-    service = SuppressionService(runtime.signer())
+    service = SuppressionService(wiring.signer())
     for n in range(HISTORY_KEPT + 5):
         service.add(tenant_id, "many@example.com", f"note {n}", "tester")
     history = service.get(tenant_id, "many@example.com")["history"]
@@ -381,7 +381,7 @@ def test_a_cursor_works_only_for_its_tenant_and_query(
         call(api, "GET", f"/suppression-list?removed=true&next={cursor}", token).status_code == 400
     )
     # A token of another purpose, for this very tenant, is not a cursor.
-    forged = runtime.signer().sign("unsubscribe", {"t": populated[1], "q": None, "a": "a"})
+    forged = wiring.signer().sign("unsubscribe", {"t": populated[1], "q": None, "a": "a"})
     assert call(api, "GET", f"/suppression-list?next={forged}", token).status_code == 400
 
 
@@ -413,7 +413,7 @@ def sesv2() -> Any:
 
 
 def synced(tenant_id: str, client: Any, **kwargs: Any) -> dict[str, Any]:
-    sync = SuppressionSync(SuppressionService(runtime.signer()), **kwargs)
+    sync = SuppressionSync(SuppressionService(wiring.signer()), **kwargs)
     return sync.run(tenant_id, SesV2SuppressionList(client), "ops@example.com")
 
 
@@ -617,8 +617,8 @@ def test_tombstones_live_in_the_tenants_own_partition(
 
 
 def test_the_documented_reasons_and_limit_are_the_ones_the_service_enforces() -> None:
-    from chalicelib import suppression
-    from chalicelib.routes import suppression as routes
+    from chalicelib.suppression import routes
+    from chalicelib.suppression import store as suppression
 
     assert routes.REASONS == suppression.REASONS
     assert routes.MAX_LIMIT == suppression.MAX_LIMIT

@@ -11,10 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from chalicelib.accounts import AccountService, PlatformInfo, RoleArn, Verifier, statement_id
-from chalicelib.errors import Conflict, Forbidden, InvalidRequest, RoleAccessDenied
-from chalicelib.tables import AccountModel, TenantModel, UserModel
-from chalicelib.tenants import Caller, TenantService
+from chalicelib.core.errors import Conflict, Forbidden, InvalidRequest, RoleAccessDenied
+from chalicelib.core.tables import AccountModel, TenantModel, UserModel
+from chalicelib.tenants.accounts import (
+    AccountService,
+    PlatformInfo,
+    RoleArn,
+    Verifier,
+    statement_id,
+)
+from chalicelib.tenants.membership import Caller, TenantService
 
 SESAMI_ACCOUNT = "444455556666"
 PLATFORM = PlatformInfo(

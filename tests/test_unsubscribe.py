@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 from chalice.test import Client
-from chalicelib import runtime
-from chalicelib.tokens import Signer
+from chalicelib.core import wiring
+from chalicelib.core.signing import Signer
 
 from tests.api_fixtures import call, sign_in
 
@@ -25,7 +25,7 @@ def tenant(api: Client, moto: str, pool: dict[str, str]) -> tuple[str, str]:
 
 def link(tenant_id: str, address: str) -> str:
     """What the bulk sender puts in List-Unsubscribe."""
-    return "/unsubscribe/" + runtime.signer().sign("unsubscribe", {"t": tenant_id, "r": address})
+    return "/unsubscribe/" + wiring.signer().sign("unsubscribe", {"t": tenant_id, "r": address})
 
 
 def one_click(api: Client, path: str, **kwargs: Any) -> Any:
@@ -101,7 +101,7 @@ def test_get_shows_a_page_that_posts_and_does_not_unsubscribe(
 
 
 def bad_tokens(tenant_id: str) -> list[str]:
-    signer = runtime.signer()
+    signer = wiring.signer()
     good = signer.sign("unsubscribe", {"t": tenant_id, "r": "x@example.com"})
     body, mac = good.split(".")
     return [
@@ -166,7 +166,7 @@ def test_a_link_for_one_tenant_never_touches_another(
 
 
 def test_the_unsubscribe_routes_are_public_and_documented_as_html() -> None:
-    from chalicelib.api import PUBLIC_ROUTES, ROUTE_DOCS
+    from chalicelib.core.api import PUBLIC_ROUTES, ROUTE_DOCS
 
     import app  # registers every route
 

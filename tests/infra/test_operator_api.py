@@ -1,5 +1,5 @@
 """The operator stack's REST API: built from the Chalice app's routes, every private route behind
-the Cognito authorizer, the public ones exactly `chalicelib.api.PUBLIC_ROUTES`, Lambda proxy
+the Cognito authorizer, the public ones exactly `chalicelib.core.api.PUBLIC_ROUTES`, Lambda proxy
 integration with the API function. Runs the program under Pulumi's mocks."""
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from operator_program import (  # noqa: E402
     write_package,
 )
 
-settings = pytest.importorskip("chalicelib.settings")
-sending_worker = pytest.importorskip("chalicelib.sending_worker")
+settings = pytest.importorskip("chalicelib.core.settings")
+sending_worker = pytest.importorskip("chalicelib.sending.worker")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 

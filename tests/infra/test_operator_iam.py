@@ -32,7 +32,7 @@ from operator_program import (  # noqa: E402
 )
 
 roles = import_infra("roles")
-accounts = pytest.importorskip("chalicelib.accounts")
+accounts = pytest.importorskip("chalicelib.tenants.accounts")
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
 CHALICE_NAMES = ("api", "ingest", "bulk_worker")
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.

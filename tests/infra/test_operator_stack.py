@@ -47,7 +47,7 @@ TENANT_BINDINGS = {"custom:tenant_id", "custom:tenant_role"}
 
 identity = import_infra("identity")
 events = import_infra("events")
-auth = importlib.import_module("chalicelib.auth")
+auth = importlib.import_module("chalicelib.tenants.auth")
 
 
 @pytest.fixture(scope="module")

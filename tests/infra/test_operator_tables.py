@@ -54,7 +54,7 @@ def deployed() -> dict[str, dict[str, Any]]:
 
 def test_every_spec_becomes_one_table(deployed: dict[str, dict[str, Any]]) -> None:
     sys.path.insert(0, str(INFRA.parent / "app"))
-    from chalicelib.tables import table_specs
+    from chalicelib.core.tables import table_specs
 
     specs = table_specs()
     assert sorted(deployed) == sorted(f"sesami-prod-{name}" for name in specs)

@@ -43,10 +43,10 @@ FIRST_CALL_MODULES = (
     "email_validator",
     "cryptography.hazmat.primitives.ciphers.aead",
     "grpc",
-    "chalicelib.ingest",
-    "chalicelib.credentials",
-    "chalicelib.sending",
-    "chalicelib.auth",
+    "chalicelib.ingest.pipeline",
+    "chalicelib.tenant_aws.credentials",
+    "chalicelib.sending.service",
+    "chalicelib.tenants.auth",
 )
 
 _PROBE = """

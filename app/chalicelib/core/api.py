@@ -1,0 +1,178 @@
+"""How every route is declared: authentication, JSON in and out, and the one place where domain
+errors become HTTP responses.
+
+    @api.route("/account", methods=["GET"])          # needs a verified Cognito token
+    def get_account(ctx: RequestContext) -> dict: ...
+
+    @api.route("/openapi.json", methods=["GET"], public=True)
+
+Every error body has one shape: `{"error": {"code", "message", "details"}}`. A route that is not
+`public=True` verifies the caller's token itself (invariant 5) before its body runs. Each route
+also declares its documentation (summary, parameters, body and response schemas); `openapi.py`
+builds `GET /openapi.json` from these declarations, so the document cannot miss a route.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice.app import Blueprint, Request, Response
+
+from chalicelib.core.errors import InvalidRequest, RequestError, Unauthorized
+
+log = logging.getLogger("sesami.api")
+
+
+class InternalError(RequestError):
+    status, code = 500, "internal_error"
+
+
+JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+# Public routes, by (method, path): every other route must authenticate. Tests and the
+# infrastructure read this to put every other route behind the Cognito authorizer.
+PUBLIC_ROUTES: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter, for the OpenAPI document. `schema` is JSON Schema."""
+
+    name: str
+    schema: dict[str, Any]
+    where: str = "query"  # query | path | header
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str
+    summary: str
+    public: bool
+    status: int
+    params: tuple[Param, ...]
+    body: dict[str, Any] | None
+    response: dict[str, Any] | None
+    errors: tuple[int, ...]
+    content_type: str
+    # Other media types the success response may have (e.g. text/csv), with their schemas.
+    other_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# Every declared route's documentation, in declaration order.
+ROUTE_DOCS: list[RouteDoc] = []
+
+
+def error_response(exc: RequestError) -> Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    headers = dict(JSON)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="sesami"'
+    return Response(body=json.dumps(body), status_code=exc.status, headers=headers)
+
+
+@dataclass
+class RequestContext:
+    request: Request
+    membership: Any  # chalicelib.tenants.membership.Membership; None on public routes
+
+    @property
+    def tenant(self) -> Any:
+        return self.membership.tenant
+
+    def json_body(self) -> dict[str, Any]:
+        raw = self.request.raw_body
+        if not raw:
+            raise InvalidRequest("the request needs a JSON object body")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        return body
+
+    def query(self, name: str) -> str | None:
+        params = self.request.query_params
+        value = params.get(name) if params else None
+        return value if value is None else str(value)
+
+
+Authenticate = Callable[[Request], Any]
+
+
+class Api:
+    """A Blueprint whose routes authenticate unless declared public."""
+
+    def __init__(self, import_name: str, authenticate: Authenticate) -> None:
+        self.blueprint = Blueprint(import_name)
+        self._authenticate = authenticate
+
+    def route(
+        self,
+        path: str,
+        *,
+        methods: list[str],
+        summary: str,
+        public: bool = False,
+        status: int = 200,
+        params: tuple[Param, ...] = (),
+        body: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+        errors: tuple[int, ...] = (400,),
+        content_type: str = "application/json",
+        other_content: dict[str, dict[str, Any]] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def view(**params: Any) -> Response:
+                request = self.blueprint.current_request
+                try:
+                    membership = None if public else self._authenticate(request)
+                    result = fn(RequestContext(request, membership), **params)
+                except RequestError as exc:
+                    return error_response(exc)
+                except Exception:
+                    # A bug, not the caller's fault: logged with its traceback, answered in the
+                    # one error shape without internals.
+                    log.exception("unhandled error in %s %s", request.method, path)
+                    return error_response(InternalError("internal error; it has been logged"))
+                if isinstance(result, Response):
+                    return result
+                return Response(
+                    body=json.dumps(result, default=str), status_code=status, headers=dict(JSON)
+                )
+
+            if public:
+                PUBLIC_ROUTES.update((m, path) for m in methods)
+            path_params = tuple(
+                Param(name[1:-1], {"type": "string"}, where="path", required=True)
+                for name in path.split("/")
+                if name.startswith("{")
+            )
+            for method in methods:
+                ROUTE_DOCS.append(
+                    RouteDoc(
+                        method,
+                        path,
+                        summary,
+                        public,
+                        status,
+                        path_params + params,
+                        body,
+                        response,
+                        errors,
+                        content_type,
+                        dict(other_content or {}),
+                    )
+                )
+            self.blueprint.route(path, methods=methods)(view)
+            return fn
+
+        return decorator

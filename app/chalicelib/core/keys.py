@@ -1,0 +1,89 @@
+"""Every DynamoDB key SESami writes or reads is built here, and only here.
+
+Every partition key starts with the tenant (`T#<tenant>#...`): a query can only be issued for one
+tenant's partition, so no read can wander into another tenant's data (invariant 7).
+
+Hot partitions: the time-ordered partitions (all events of a tenant, its events per status, its
+hourly counters, its daily link counters) are split into `shards` partitions by a hash of the
+event. A tenant with `write_shards = n` spreads those writes over n keys; readers query the n
+shards and merge. Per-recipient and per-message partitions are naturally spread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from chalicelib.events.status import Status
+
+
+def shard_of(event_key: str, shards: int) -> int:
+    """Stable shard of an event (its key is a hex digest)."""
+    return int(event_key[:8], 16) % max(1, shards)
+
+
+def iso_ms(ts: datetime) -> str:
+    """Fixed-width UTC timestamp: lexicographic order is chronological order."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def hour_of(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H")
+
+
+def day_of(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%d")
+
+
+def events_pk(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#S#{shard}"
+
+
+def event_sk(ts: datetime, event_key: str, recipient_index: int) -> str:
+    return f"{iso_ms(ts)}#{event_key}#{recipient_index:02d}"
+
+
+def status_pk(tenant_id: str, status: Status, shard: int) -> str:
+    return f"T#{tenant_id}#{status.value}#S#{shard}"
+
+
+def tag_pk(tenant_id: str, pair: str, shard: int) -> str:
+    """Partition of the rows carrying one `name=value` tag (a view, like the GSIs)."""
+    return f"T#{tenant_id}#G#{pair}#S#{shard}"
+
+
+def recipient_pk(tenant_id: str, address: str) -> str:
+    return f"T#{tenant_id}#R#{address.lower()}"
+
+
+def message_pk(tenant_id: str, message_id: str) -> str:
+    return f"T#{tenant_id}#M#{message_id}"
+
+
+def message_event_sk(ts: datetime, event_key: str) -> str:
+    return f"E#{iso_ms(ts)}#{event_key}"
+
+
+def counter_pk(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#C#{shard}"
+
+
+def counter_sk(ts: datetime) -> str:
+    return f"H#{hour_of(ts)}"
+
+
+def link_pk(tenant_id: str, ts: datetime, shard: int) -> str:
+    return f"T#{tenant_id}#L#{day_of(ts)}#{shard}"
+
+
+def link_sk(url: str) -> str:
+    return hashlib.blake2b(url.encode(), digest_size=10).hexdigest()
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+def removed_pk(tenant_id: str) -> str:
+    """The tenant's suppression tombstones (removed addresses, with their history)."""
+    return f"{tenant_pk(tenant_id)}#REMOVED"

@@ -1,0 +1,273 @@
+"""Reading a tenant's history: events, one message, one recipient, links, statistics.
+
+Route modules import their services inside the handlers: importing `app.py` (every Lambda cold
+start) then loads neither PynamoDB nor the query code until a request needs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from chalice.app import Response
+
+from chalicelib.core import wiring
+from chalicelib.core.api import Api, Param, RequestContext
+from chalicelib.core.errors import InvalidRequest
+from chalicelib.events.status import Status
+
+if TYPE_CHECKING:
+    from chalicelib.core.tables import EventModel
+    from chalicelib.history.event_list import EventQuery, TimeRange
+
+api = Api(__name__, wiring.authenticate)
+
+_S = {"type": "string"}
+RANGE_PARAMS = (
+    Param("from", {**_S, "format": "date-time"}, description="start (ISO 8601)"),
+    Param("to", {**_S, "format": "date-time"}, description="end (ISO 8601), default now"),
+    Param(
+        "range",
+        {"type": "string", "enum": ["24h", "7d", "30d", "90d", "1y"]},
+        description="a preset instead of from/to (default 7d)",
+    ),
+)
+EVENT = {
+    "type": "object",
+    "properties": {
+        "id": _S,
+        "message_id": _S,
+        "type": _S,
+        "status": _S,
+        "recipient": {**_S, "nullable": True},
+        "at": _S,
+        "subject": {**_S, "nullable": True},
+        "from": {**_S, "nullable": True},
+        "tags": {"type": "object"},
+        "detail": {"type": "object"},
+    },
+}
+CSV_COLUMNS = [
+    "at",
+    "status",
+    "type",
+    "recipient",
+    "message_id",
+    "subject",
+    "from",
+    "tags",
+    "detail",
+]
+MAX_CSV_BYTES = 5_000_000  # under Lambda's 6 MB response limit
+_TWO_DAYS = timedelta(days=2)
+
+
+def _range(ctx: RequestContext) -> TimeRange:
+    from chalicelib.history.event_list import TimeRange
+
+    return TimeRange.parse(
+        ctx.query("from"),
+        ctx.query("to"),
+        ctx.query("range"),
+        now=datetime.now(UTC),
+        retention_days=wiring.settings().retention_days,
+    )
+
+
+def _event_view(row: EventModel) -> dict[str, Any]:
+    return {
+        "id": f"{row.event_key}:{row.sk[-2:]}",
+        "message_id": row.message_id,
+        "type": row.event_type,
+        "status": row.status,
+        "recipient": row.recipient,
+        "at": row.occurred_at,
+        "subject": row.subject,
+        "from": row.source,
+        "tags": row.tags or {},
+        "detail": row.detail or {},
+    }
+
+
+def _event_query(ctx: RequestContext) -> EventQuery:
+    from chalicelib.history.event_list import EventQuery, parse_statuses
+
+    params = ctx.request.query_params
+    statuses = parse_statuses(params.getlist("status") if params and "status" in params else [])
+    tag = None
+    if (raw_tag := ctx.query("tag")) is not None:
+        name, sep, value = raw_tag.partition(":")
+        if not sep or not name or not value:
+            raise InvalidRequest("tag must be name:value", details={"field": "tag"})
+        tag = (name, value)
+    recipient = ctx.query("recipient")
+    if recipient is not None and ("@" not in recipient or len(recipient) > 320):
+        raise InvalidRequest("recipient is not an email address", details={"field": "recipient"})
+    tenant = ctx.tenant
+    return EventQuery(
+        tenant_id=tenant.tenant_id,
+        shards=int(tenant.write_shards or 1),
+        range=_range(ctx),
+        statuses=tuple(statuses),
+        recipient=recipient.strip().lower() if recipient else None,
+        tag=tag,
+    )
+
+
+@api.route(
+    "/events",
+    methods=["GET"],
+    summary="The tenant's events, newest first, filtered by time, status, recipient and tag",
+    params=(
+        *RANGE_PARAMS,
+        Param(
+            "status",
+            {"type": "string"},
+            description=f"one or several (comma-separated or repeated) of "
+            f"{', '.join(s.value for s in Status)}",
+        ),
+        Param("recipient", _S),
+        Param("tag", _S, description="name:value"),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+        Param("next", _S, description="the opaque cursor of the previous page"),
+        Param("format", {"type": "string", "enum": ["json", "csv"]}),
+    ),
+    response={
+        "type": "object",
+        "properties": {
+            "events": {"type": "array", "items": EVENT},
+            "next": {**_S, "nullable": True},
+        },
+    },
+    other_content={
+        "text/csv": {
+            **_S,
+            "description": "with format=csv: a header line, then one line per event; header "
+            "X-SESami-Next carries the cursor when more than one response holds",
+        }
+    },
+)
+def get_events(ctx: RequestContext) -> Any:
+    from chalicelib.history.event_list import list_events, parse_limit
+
+    query = _event_query(ctx)
+    signer = wiring.signer()
+    fmt = ctx.query("format") or "json"
+    if fmt == "csv":
+        return _csv(query, signer, ctx.query("next"))
+    if fmt != "json":
+        raise InvalidRequest("format must be json or csv", details={"field": "format"})
+    page = list_events(
+        query, limit=parse_limit(ctx.query("limit")), signer=signer, cursor=ctx.query("next")
+    )
+    return {"events": [_event_view(r) for r in page.items], "next": page.next_cursor}
+
+
+def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
+    from chalicelib.history.event_list import list_events
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    while True:
+        page = list_events(query, limit=100, signer=signer, cursor=cursor)
+        for row in page.items:
+            view = _event_view(row)
+            writer.writerow(
+                [
+                    view[c] if c not in ("tags", "detail") else json.dumps(view[c])
+                    for c in CSV_COLUMNS
+                ]
+            )
+        cursor = page.next_cursor
+        if cursor is None or buffer.tell() > MAX_CSV_BYTES:
+            break
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="sesami-events.csv"',
+    }
+    if cursor is not None:  # more than one response holds: continue with ?format=csv&next=...
+        headers["X-SESami-Next"] = cursor
+    return Response(body=buffer.getvalue(), status_code=200, headers=headers)
+
+
+@api.route(
+    "/messages/{message_id}",
+    methods=["GET"],
+    summary="One message: summary, every event in order, recipients, opens, clicks per link",
+    response={"type": "object"},
+    errors=(400, 404),
+)
+def get_message(ctx: RequestContext, message_id: str) -> dict[str, Any]:
+    from chalicelib.history import reports
+
+    return reports.message_detail(ctx.tenant.tenant_id, message_id)
+
+
+@api.route(
+    "/recipients/{email}",
+    methods=["GET"],
+    summary="Every message to one address, what they did with it, and whether it is suppressed",
+    params=(*RANGE_PARAMS, Param("limit", {"type": "integer", "minimum": 1, "maximum": 100})),
+    response={"type": "object"},
+)
+def get_recipient(ctx: RequestContext, email: str) -> dict[str, Any]:
+    from urllib.parse import unquote
+
+    from chalicelib.history import reports
+    from chalicelib.history.event_list import TimeRange, parse_limit
+
+    address = unquote(email)
+    if "@" not in address or len(address) > 320:
+        raise InvalidRequest("not an email address", details={"field": "email"})
+    span = (
+        _range(ctx)
+        if (ctx.query("from") or ctx.query("to") or ctx.query("range"))
+        else TimeRange.parse(
+            None,
+            None,
+            "1y",
+            now=datetime.now(UTC),
+            retention_days=wiring.settings().retention_days,
+        )
+    )
+    return reports.recipient_history(
+        ctx.tenant.tenant_id, address, span, parse_limit(ctx.query("limit"))
+    )
+
+
+@api.route(
+    "/links",
+    methods=["GET"],
+    summary="Clicks per link in a range (counted per UTC day), top N",
+    params=(*RANGE_PARAMS, Param("top", {"type": "integer", "minimum": 1, "maximum": 100})),
+    response={"type": "object"},
+)
+def get_links(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.history import reports
+    from chalicelib.history.event_list import parse_limit
+
+    tenant = ctx.tenant
+    top = parse_limit(ctx.query("top"), default=10)
+    return reports.top_links(tenant.tenant_id, int(tenant.write_shards or 1), _range(ctx), top)
+
+
+@api.route(
+    "/stats",
+    methods=["GET"],
+    summary="Counts per status per hour or day, totals, bounce and complaint rates against "
+    "SES's lines",
+    params=(*RANGE_PARAMS, Param("interval", {"type": "string", "enum": ["hour", "day"]})),
+    response={"type": "object"},
+)
+def get_stats(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.history import reports
+
+    span = _range(ctx)
+    interval = ctx.query("interval") or ("hour" if span.end - span.start <= _TWO_DAYS else "day")
+    if interval not in ("hour", "day"):
+        raise InvalidRequest("interval must be hour or day", details={"field": "interval"})
+    tenant = ctx.tenant
+    return reports.stats(tenant.tenant_id, int(tenant.write_shards or 1), span, interval)

@@ -1,0 +1,111 @@
+"""Ingest: EventBridge envelopes in, per-tenant history out.
+
+For each envelope, in this order:
+1. an envelope that cannot be read at all -> quarantined;
+2. not one of the ten SES event detail-types (advisor, sending status, ...) -> ignored;
+3. the tenant is the one bound to the envelope's `account` — set by EventBridge, never by the
+   sender — and nothing else; an unregistered account -> nothing stored, counted in a log line;
+4. a record that cannot be parsed -> quarantined with the reason, nothing else written;
+5. otherwise recorded exactly once (stored, or a duplicate of an event already stored).
+Transient storage failures propagate, so that Lambda and EventBridge retry and the DLQ keeps what
+never succeeds. The core takes a list so it can sit behind a queue as well.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from chalicelib.core import logs
+from chalicelib.core.errors import MalformedEvent
+from chalicelib.events.ses import (
+    Envelope,
+    SesEvent,
+    is_ses_event_record,
+    parse_envelope,
+    parse_event,
+)
+from chalicelib.ingest.store import Recorded, TenantRef
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+    IGNORED = "ignored"
+    UNKNOWN_ACCOUNT = "unknown_account"
+
+
+class Tenants(Protocol):
+    def tenant_for_account(self, account_id: str) -> TenantRef | None: ...
+
+
+class Store(Protocol):
+    def record(self, tenant: TenantRef, event: SesEvent) -> Recorded: ...
+
+    def quarantine(
+        self,
+        raw: Any,
+        reason: str,
+        *,
+        account: str | None = None,
+        tenant_id: str | None = None,
+        envelope_id: str | None = None,
+        detail_type: str | None = None,
+    ) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    unknown_accounts: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(o.value for o in self.outcomes))
+
+
+def ingest_envelopes(raws: Iterable[Any], *, tenants: Tenants, store: Store) -> IngestReport:
+    report = IngestReport()
+    for raw in raws:
+        report.outcomes.append(_ingest_one(raw, tenants=tenants, store=store, report=report))
+    for account, count in report.unknown_accounts.items():
+        logs.metric("UnknownAccountEvents", count, {"Outcome": "unknown_account"}, account=account)
+    for outcome, count in report.counts().items():
+        logs.metric("IngestedEvents", count, {"Outcome": outcome})
+    return report
+
+
+def _ingest_one(raw: Any, *, tenants: Tenants, store: Store, report: IngestReport) -> Outcome:
+    try:
+        envelope = parse_envelope(raw)
+    except MalformedEvent as exc:
+        account = raw.get("account") if isinstance(raw, Mapping) else None
+        store.quarantine(raw, exc.reason, account=account if isinstance(account, str) else None)
+        return Outcome.QUARANTINED
+    if not is_ses_event_record(envelope):
+        return Outcome.IGNORED
+    tenant = tenants.tenant_for_account(envelope.account)
+    if tenant is None:
+        report.unknown_accounts[envelope.account] += 1
+        return Outcome.UNKNOWN_ACCOUNT
+    try:
+        event = parse_event(envelope)
+        recorded = store.record(tenant, event)
+    except MalformedEvent as exc:
+        _quarantine(store, raw, exc.reason, envelope, tenant)
+        return Outcome.QUARANTINED
+    return Outcome.STORED if recorded is Recorded.STORED else Outcome.DUPLICATE
+
+
+def _quarantine(store: Store, raw: Any, reason: str, envelope: Envelope, tenant: TenantRef) -> None:
+    store.quarantine(
+        raw,
+        reason,
+        account=envelope.account,
+        tenant_id=tenant.tenant_id,
+        envelope_id=envelope.id,
+        detail_type=envelope.detail_type,
+    )

@@ -1,1 +1,0 @@
-"""Chalice Blueprints, one per resource."""

@@ -1,0 +1,308 @@
+"""Reading and checking what a caller asks SESami to send (POST /mail, POST /mail/bulk).
+
+Invariant 8: no CR or LF reaches an outgoing header. Every value that ends up in a header (the
+sender, each address's display name, reply-to, the subject, tag names and values, a bulk
+message's rendered subject) goes through `check_header`, which refuses line breaks and other
+control characters both raw and hidden in RFC 2047 encoded-words (`=?utf-8?q?a=0D=0A?=`), since
+a mail client decodes those and a careless relay may too. The SES adapter checks again before it
+calls SES, so a future caller that skips this module still cannot inject a header.
+
+Addresses are checked by `email-validator` (syntax only: SES, not SESami, is the judge of
+deliverability). Every refusal is an InvalidRequest naming the field (`details={"field": ...}`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import formataddr
+from typing import Any
+
+from chalicelib.core.errors import InvalidRequest
+
+MAX_RECIPIENTS = 50  # SES: to + cc + bcc of one message
+MAX_REPLY_TO = 10
+MAX_SUBJECT = 998  # RFC 5322 line length
+MAX_BODY_BYTES = 10 * 1024 * 1024  # html + text, UTF-8
+MAX_DISPLAY_NAME = 200
+MAX_HEADER_VALUE = 10_000  # anything longer is refused before it is inspected
+# SES allows 50 tags per message; SESami adds its own (RESERVED_TAG_PREFIX) to tie events back.
+SESAMI_TAGS = 2
+MAX_TAGS = 50 - SESAMI_TAGS
+RESERVED_TAG_PREFIX = "sesami-"
+
+_TAG_PART = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # SES MessageTag name and value
+_CONFIG_SET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Lenient on purpose: whatever a lenient decoder would take for an encoded-word, we inspect.
+_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)\?=", re.DOTALL)
+_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
+def bad(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, details={"field": field})
+
+
+# ------------------------------------------------------------------------------ header safety
+
+
+def _unsafe_char(text: str) -> str | None:
+    """The first line break or control character (tab aside) in `text`, if any."""
+    for ch in text:
+        if ch != "\t" and (unicodedata.category(ch) == "Cc" or ch in _LINE_SEPARATORS):
+            return ch
+    return None
+
+
+def _b64_candidates(raw: bytes) -> list[bytes]:
+    """What lenient base64 decoders make of `raw`: all of it, or each '='-separated run."""
+    out = []
+    for chunk in (raw, *raw.split(b"=")):
+        chars = re.sub(rb"[^A-Za-z0-9+/]", b"", chunk)
+        chars = chars[: len(chars) - (len(chars) % 4 == 1)]
+        out.append(binascii.a2b_base64(chars + b"=" * (-len(chars) % 4)))
+    return out
+
+
+def _decode_word(charset: str, encoding: str, payload: str) -> list[tuple[bytes, str]]:
+    """Every reading of one encoded-word's payload: (bytes, text in its charset)."""
+    raw = payload.encode("latin-1", "replace")
+    if encoding in "qQ":
+        readings = [_Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))]
+    else:
+        readings = _b64_candidates(raw)
+    out = []
+    for data in readings:
+        try:
+            text = data.decode(charset.split("*", 1)[0] or "utf-8", "replace")
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            text = data.decode("latin-1")
+        out.append((data, text))
+    return out
+
+
+def check_header(value: str, field: str) -> str:
+    """`value` unchanged if it is safe in a header; else InvalidRequest naming `field`."""
+    if len(value) > MAX_HEADER_VALUE:
+        raise bad(field, f"{field} is over {MAX_HEADER_VALUE} characters")
+    if _unsafe_char(value) is not None:
+        raise bad(field, f"{field} must not contain line breaks or control characters")
+    text = value
+    for _level in range(4):  # an encoded-word may decode to another one
+        words = _ENCODED_WORD.findall(text)
+        if not words:
+            break
+        decoded = []
+        for charset, encoding, payload in words:
+            readings = _decode_word(charset, encoding, payload)
+            for data, word in readings:
+                # Bytes too: a CR inside UTF-16 or a charset Python lacks is still a CR.
+                if b"\r" in data or b"\n" in data or _unsafe_char(word) is not None:
+                    raise bad(
+                        field,
+                        f"{field} must not contain line breaks or control characters "
+                        "(found inside an RFC 2047 encoded-word)",
+                    )
+            decoded.append(readings[0][1])
+        text = "".join(decoded)
+    return value
+
+
+# ------------------------------------------------------------------------------ addresses
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str  # ASCII (IDN domains in punycode), as given to SES
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The form SESami keys recipients by (ingest lower-cases addresses too)."""
+        return self.address.lower()
+
+    def header(self) -> str:
+        """`Name <address>`, quoted as needed; a non-ASCII name as an RFC 2047 encoded-word."""
+        return formataddr((self.name, self.address), "utf-8") if self.name else self.address
+
+
+def parse_address(raw: Any, field: str) -> Address:
+    """`a@b`, `Name <a@b>`, or `{"address": "a@b", "name": "Name"}`."""
+    from email_validator import EmailNotValidError, validate_email
+
+    name: str | None = None
+    as_object = isinstance(raw, Mapping)
+    if isinstance(raw, Mapping):
+        unknown = set(raw) - {"address", "name"}
+        if unknown:
+            raise bad(field, f"{field} has unknown fields: {', '.join(sorted(unknown))}")
+        name, raw = raw.get("name"), raw.get("address")
+        if name is not None and not isinstance(name, str):
+            raise bad(field, f"{field}.name must be a string")
+    if not isinstance(raw, str) or not raw.strip():
+        raise bad(field, f"{field} must be an email address")
+    check_header(raw, field)
+    try:
+        valid = validate_email(
+            raw.strip(),
+            check_deliverability=False,
+            allow_smtputf8=False,  # SES does not send to internationalised local parts
+            allow_display_name=not as_object,
+        )
+    except EmailNotValidError as exc:
+        raise bad(field, f"{field} is not a valid email address: {exc}") from None
+    name = valid.display_name if name is None else name
+    if name is not None:
+        check_header(name, field)
+        if len(name) > MAX_DISPLAY_NAME:
+            raise bad(field, f"{field}: the display name is over {MAX_DISPLAY_NAME} characters")
+    return Address(valid.ascii_email or valid.normalized, name or None)
+
+
+def address_list(raw: Any, field: str, limit: int) -> tuple[Address, ...]:
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    if len(items) > limit:
+        raise bad(field, f"{field} has {len(items)} addresses, over {limit}")
+    return tuple(parse_address(item, f"{field}[{i}]") for i, item in enumerate(items))
+
+
+# ------------------------------------------------------------------------------ other fields
+
+
+def _text(raw: Any, field: str, *, required: bool = False) -> str | None:
+    if raw is None or raw == "":
+        if required:
+            raise bad(field, f"{field} is required")
+        return None
+    if not isinstance(raw, str):
+        raise bad(field, f"{field} must be a string")
+    return raw
+
+
+def parse_subject(raw: Any, field: str) -> str:
+    subject = _text(raw, field, required=True) or ""
+    if len(subject) > MAX_SUBJECT:
+        raise bad(field, f"{field} is {len(subject)} characters, over {MAX_SUBJECT}")
+    return check_header(subject, field)
+
+
+def parse_bodies(html_raw: Any, text_raw: Any, prefix: str = "") -> tuple[str | None, str | None]:
+    html_body, text_body = _text(html_raw, f"{prefix}html"), _text(text_raw, f"{prefix}text")
+    if html_body is None and text_body is None:
+        raise bad(f"{prefix}html", f"give {prefix}html, {prefix}text or both")
+    size = sum(len(b.encode("utf-8", "surrogatepass")) for b in (html_body, text_body) if b)
+    if size > MAX_BODY_BYTES:
+        raise bad(
+            f"{prefix}html" if html_body else f"{prefix}text",
+            f"the body is {size} bytes, over {MAX_BODY_BYTES} (html and text together)",
+        )
+    return html_body, text_body
+
+
+def parse_tags(raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise bad("tags", "tags must be an object of name: value")
+    if len(raw) > MAX_TAGS:
+        raise bad("tags", f"tags has {len(raw)} entries, over {MAX_TAGS} (SESami adds its own)")
+    out = []
+    for name, value in raw.items():
+        field = f"tags.{name}"
+        check_header(name, "tags")
+        if not isinstance(value, str):
+            raise bad(field, f"{field} must be a string")
+        check_header(value, field)
+        if not _TAG_PART.match(name):
+            raise bad("tags", "a tag name is 1-256 ASCII letters, digits, '_' or '-'")
+        if not _TAG_PART.match(value):
+            raise bad(field, f"{field} must be 1-256 ASCII letters, digits, '_' or '-'")
+        if name.lower().startswith(RESERVED_TAG_PREFIX):
+            raise bad(field, f"tag names starting with {RESERVED_TAG_PREFIX!r} are SESami's")
+        out.append((name, value))
+    return tuple(out)
+
+
+def parse_configuration_set(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not _CONFIG_SET.match(raw):
+        raise bad("configuration_set", "configuration_set must be 1-64 letters, digits, '-', '_'")
+    return raw
+
+
+def refuse_unknown(body: Mapping[str, Any], known: frozenset[str], prefix: str = "") -> None:
+    for name in body:
+        if name not in known:
+            raise bad(f"{prefix}{name}", f"unknown field {prefix}{name}")
+
+
+# ------------------------------------------------------------------------------ POST /mail
+
+
+@dataclass(frozen=True)
+class MailRequest:
+    sender: Address
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str
+    html: str | None
+    text: str | None
+    tags: tuple[tuple[str, str], ...]
+    configuration_set: str | None
+    skip_suppressed: bool
+
+    @property
+    def recipients(self) -> tuple[Address, ...]:
+        return self.to + self.cc + self.bcc
+
+
+_MAIL_FIELDS = frozenset(
+    [
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply_to",
+        "subject",
+        "html",
+        "text",
+        "tags",
+        "configuration_set",
+        "skip_suppressed",
+    ]
+)
+
+
+def parse_mail(body: Mapping[str, Any]) -> MailRequest:
+    refuse_unknown(body, _MAIL_FIELDS)
+    to, cc, bcc = (address_list(body.get(f), f, MAX_RECIPIENTS) for f in ("to", "cc", "bcc"))
+    count = len(to) + len(cc) + len(bcc)
+    if count == 0:
+        raise bad("to", "give at least one recipient in to, cc or bcc")
+    if count > MAX_RECIPIENTS:
+        raise bad("to", f"{count} recipients in to, cc and bcc, over {MAX_RECIPIENTS}")
+    skip = body.get("skip_suppressed", False)
+    if not isinstance(skip, bool):
+        raise bad("skip_suppressed", "skip_suppressed must be true or false")
+    html_body, text_body = parse_bodies(body.get("html"), body.get("text"))
+    return MailRequest(
+        sender=parse_address(body.get("from"), "from"),
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        reply_to=address_list(body.get("reply_to"), "reply_to", MAX_REPLY_TO),
+        subject=parse_subject(body.get("subject"), "subject"),
+        html=html_body,
+        text=text_body,
+        tags=parse_tags(body.get("tags")),
+        configuration_set=parse_configuration_set(body.get("configuration_set")),
+        skip_suppressed=skip,
+    )

@@ -1,0 +1,432 @@
+"""Sending mail through the tenant's own SES account: POST /mail, POST /mail/bulk and
+GET /mail/bulk/{id}.
+
+    sending_input   reads and checks requests (addresses, header safety, sizes)
+    sending_bulk    reads and checks bulk requests (templates, per-recipient variables)
+    sending_ses     the SES interface, its SESv2 adapter, pacing
+    sending_store   DynamoDB: suppression check, the message recorded at send time,
+                    idempotency records, bulk batches
+    sending_worker  the bulk worker (slices, at-most-once claims) and its runners
+    sending         this module: the service that ties them together
+
+A send: the tenant must have connected its account (409 otherwise); the body is checked (400
+naming the field); every recipient is looked up in the tenant's suppression list (refused, or
+skipped with `skip_suppressed`); SESv2 SendEmail runs in the customer's account with the
+assumed role, the tenant's configuration set and tags that tie events back (`sesami-tenant`,
+and `sesami-batch` for bulk mail); the message is recorded at once (see sending_store).
+
+Bulk mail: SES templates and bulk send are not used: SESami renders `{{name}}` placeholders
+itself (values HTML-escaped in html) and sends one SendEmail per recipient, paced to the
+account's MaxSendRate, each with RFC 8058 one-click `List-Unsubscribe` headers pointing at
+SESami. POST /mail/bulk checks everything, stores the batch and answers 202 `queued` (the
+suppressed recipients are listed as skipped at once); the bulk worker (sending_worker) sends it
+in slices, each within one invocation's time budget, at most once per recipient. GET
+/mail/bulk/{id} shows the progress and one result per recipient.
+
+`Idempotency-Key`: the key is claimed with the body's fingerprint before anything is sent;
+the same key and body within 24 h replays the stored response (header `Idempotent-Replayed`)
+without sending again; the same key with another body is a 409. A request that fails releases
+its key, so that the caller can retry with it.
+
+Errors raised here besides `errors.py`'s own: AccountNotConnected (409),
+RecipientsSuppressed (400), sending_store.IdempotencyKeyReused / IdempotencyKeyInUse (409),
+sending_ses.SesRefused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.core import keys
+from chalicelib.core.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    TransientStorageError,
+)
+from chalicelib.core.settings import Settings
+from chalicelib.sending.bulk import BulkRequest, parse_bulk
+from chalicelib.sending.requests import MailRequest, parse_mail
+from chalicelib.sending.ses import OutgoingEmail, Ses, SesV2
+from chalicelib.sending.store import Replay, SendingStore
+from chalicelib.sending.worker import (
+    ENV_WORKER_FUNCTION,
+    BulkRunner,
+    BulkWorker,
+    LambdaRunner,
+    ThreadRunner,
+    batch_view,
+)
+from chalicelib.tenants.accounts import DEFAULT_CONFIGURATION_SET
+
+log = logging.getLogger("sesami.sending")
+
+TENANT_TAG, BATCH_TAG = "sesami-tenant", "sesami-batch"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class AccountNotConnected(Conflict):
+    code = "account_not_connected"
+
+
+class RecipientsSuppressed(InvalidRequest):
+    code = "recipients_suppressed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+SesFor = Callable[[Any], Ses]  # tenant (TenantModel) -> SES in its account
+
+
+class MailService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SendingStore,
+        ses_for: SesFor,
+        signer: Any,
+        *,
+        runner: BulkRunner,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings, self._store, self._ses_for, self._signer = settings, store, ses_for, signer
+        self._runner, self._wall = runner, wall
+
+    # ------------------------------------------------------------------ POST /mail
+
+    def send(self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None) -> Outcome:
+        _require_connected(tenant)
+        request = parse_mail(body)
+        return self._once(
+            tenant,
+            idempotency_key,
+            "POST /mail",
+            body,
+            run=lambda: self._send_mail(tenant, request),
+            stored=lambda outcome: outcome.body,
+            replay=lambda prior: Outcome(prior.status_code, prior.response, replayed=True),
+        )
+
+    def _send_mail(self, tenant: Any, request: MailRequest) -> Outcome:
+        tid = tenant.tenant_id
+        suppressed = self._guard(
+            lambda: self._store.suppressed(tid, (a.address for a in request.recipients))
+        )
+        listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
+        if listed and not request.skip_suppressed:
+            raise RecipientsSuppressed(
+                f"{len(listed)} recipient(s) are on the suppression list; nothing was sent. "
+                "Remove them, or send with skip_suppressed: true",
+                details={"suppressed": listed},
+            )
+        to, cc, bcc = (
+            tuple(a for a in group if a.key not in suppressed)
+            for group in (request.to, request.cc, request.bcc)
+        )
+        if not (to or cc or bcc):
+            raise RecipientsSuppressed(
+                "every recipient is on the suppression list; nothing was sent",
+                details={"suppressed": listed},
+            )
+        config_set = _config_set(tenant, request.configuration_set)
+        tags = ((TENANT_TAG, _tag_value(tid)), *request.tags)
+        email = OutgoingEmail(
+            sender=request.sender.header(),
+            subject=request.subject,
+            html=request.html,
+            text=request.text,
+            to=tuple(a.header() for a in to),
+            cc=tuple(a.header() for a in cc),
+            bcc=tuple(a.header() for a in bcc),
+            reply_to=tuple(a.header() for a in request.reply_to),
+            tags=tags,
+            configuration_set=config_set,
+        )
+        message_id = self._ses_for(tenant).send(email)
+        sent_to = [a.address for a in (*to, *cc, *bcc)]
+        recorded = self._store.record_sent(
+            tid,
+            message_id,
+            source=request.sender.header(),
+            subject=request.subject,
+            destination=sent_to,
+            tags={**dict(tags), "ses:configuration-set": config_set},
+        )
+        return Outcome(
+            200,
+            {
+                "message_id": message_id,
+                "status": "sent",
+                "configuration_set": config_set,
+                "recipients": sent_to,
+                "skipped": listed,
+                "recorded": recorded,
+            },
+        )
+
+    # ------------------------------------------------------------------ POST /mail/bulk
+
+    def send_bulk(
+        self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> Outcome:
+        _require_connected(tenant)
+        request = parse_bulk(body)
+        return self._once(
+            tenant,
+            idempotency_key,
+            "POST /mail/bulk",
+            body,
+            run=lambda: self._send_bulk(tenant, request),
+            stored=lambda outcome: {"batch_id": outcome.body["batch_id"]},
+            replay=lambda prior: Outcome(
+                prior.status_code,
+                self.batch(tenant, str(prior.response.get("batch_id"))),
+                replayed=True,
+            ),
+        )
+
+    def _send_bulk(self, tenant: Any, request: BulkRequest) -> Outcome:
+        """Store the batch and start its worker: 202, nothing sent here."""
+        tid = tenant.tenant_id
+        batch_id = uuid.uuid4().hex
+        suppressed = self._guard(
+            lambda: self._store.suppressed(tid, (r.to.address for r in request.recipients))
+        )
+        config_set = _config_set(tenant, request.configuration_set)
+        tags = {TENANT_TAG: _tag_value(tid), BATCH_TAG: batch_id, **dict(request.tags)}
+        skipped: dict[int, dict[str, Any]] = {}
+        for i, r in enumerate(request.recipients):
+            if r.to.key in suppressed:
+                skipped[i] = {**suppressed[r.to.key].view(), "address": r.to.address}
+                skipped[i]["status"] = "suppressed"
+        job = {
+            "sender": request.sender.header(),
+            "reply_to": [a.header() for a in request.reply_to],
+            "subject": list(request.subject.parts),
+            "html": list(request.html.parts) if request.html else None,
+            "text": list(request.text.parts) if request.text else None,
+            "tags": list(tags.items()),
+            "recipients": [
+                [r.to.header(), r.to.address, r.to.key, dict(r.variables)]
+                for r in request.recipients
+            ],
+            "suppressed": sorted(skipped),
+        }
+        total = len(request.recipients)
+        everyone_skipped = len(skipped) == total
+        now = self._wall()
+        summary: dict[str, Any] = {
+            "batch_id": batch_id,
+            "created_at": keys.iso_ms(datetime.now(UTC)),
+            "configuration_set": config_set,
+            "total": total,
+            "next": total if everyone_skipped else 0,
+            "claim": None,
+            "stopped": None,
+            "status": "finished" if everyone_skipped else "queued",
+            "send_rate": None,
+            "updated": now,
+        }
+        addresses = [r.to.address for r in request.recipients]
+        self._guard(
+            lambda: self._store.create_batch(
+                tid, batch_id, summary, json.dumps(job), addresses, skipped
+            )
+        )
+        if not everyone_skipped:
+            try:
+                self._runner.start({"tenant_id": tid, "batch_id": batch_id, "next": 0})
+            except Exception as exc:
+                log.exception("bulk batch %s: could not start its worker", batch_id)
+                stop = {**summary, "stopped": f"not sent: the bulk worker did not start ({exc})"}
+                self._store.replace_summary(tid, batch_id, summary, stop)
+                raise ServiceUnavailable(
+                    "the bulk worker could not be started; nothing was sent, retry later"
+                ) from exc
+        view = batch_view(summary, addresses, skipped, now)
+        return Outcome(202, {**view, "skipped": list(skipped.values())})
+
+    # ------------------------------------------------------------------ GET /mail/bulk/{id}
+
+    def batch(self, tenant: Any, batch_id: str) -> dict[str, Any]:
+        found = (
+            self._guard(lambda: self._store.load_batch(tenant.tenant_id, batch_id))
+            if _BATCH_ID.match(batch_id)
+            else None
+        )
+        if found is None:
+            raise NotFound(f"no bulk batch {batch_id[:64]!r}", details={"batch_id": batch_id[:64]})
+        summary, addresses, results = found
+        return batch_view(summary, addresses, results, self._wall())
+
+    # ------------------------------------------------------------------ idempotency
+
+    def _once(
+        self,
+        tenant: Any,
+        key: str | None,
+        scope: str,
+        body: Mapping[str, Any],
+        *,
+        run: Callable[[], Outcome],
+        stored: Callable[[Outcome], dict[str, Any]],
+        replay: Callable[[Replay], Outcome],
+    ) -> Outcome:
+        if key is None:
+            return run()
+        key = key.strip()
+        if not _IDEMPOTENCY_KEY.match(key):
+            raise InvalidRequest(
+                "the Idempotency-Key header must be 1-255 visible ASCII characters",
+                details={"field": "Idempotency-Key"},
+            )
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
+        tid = tenant.tenant_id
+        prior = self._guard(lambda: self._store.claim(tid, key, fingerprint))
+        if prior is not None:
+            return replay(prior)
+        try:
+            outcome = run()
+        except BaseException:
+            self._store.release(tid, key, fingerprint)
+            raise
+        self._store.complete(tid, key, outcome.status, stored(outcome))
+        return outcome
+
+    @staticmethod
+    def _guard(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except TransientStorageError as exc:
+            raise ServiceUnavailable(
+                f"SESami's storage is unavailable, retry later: {exc}"
+            ) from exc
+
+
+def _require_connected(tenant: Any) -> None:
+    if not tenant.role_arn:
+        raise AccountNotConnected(
+            "connect your AWS account first (PUT /account): SESami sends with SES in your "
+            "account, through the role the onboarding stack created"
+        )
+
+
+def _config_set(tenant: Any, requested: str | None) -> str:
+    return requested or tenant.configuration_set or DEFAULT_CONFIGURATION_SET
+
+
+def _tag_value(text: str) -> str:
+    """SES tag values are [A-Za-z0-9_-]{1,256}."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:256] or "-"
+
+
+# ---------------------------------------------------------------------------- wiring
+
+_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
+_MAX_CLIENTS = 64
+
+
+def _ses_for(tenant: Any) -> Ses:
+    """SES in the tenant's account: assumed-role credentials (cached by wiring.credentials())
+    and one boto3 client per (endpoint, region, credentials), built on first use."""
+    from chalicelib.core import wiring
+
+    settings = wiring.settings()
+    region = tenant.region or settings.region
+    creds = wiring.credentials().get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
+    key = (settings.aws_endpoint, region, creds.access_key_id)
+    client = _CLIENTS.get(key)
+    if client is None:
+        if len(_CLIENTS) >= _MAX_CLIENTS:
+            _CLIENTS.pop(next(iter(_CLIENTS)))  # credentials rotate hourly: drop the oldest
+        client = _CLIENTS[key] = wiring.aws_client("sesv2", creds, region)
+    return SesV2(client)
+
+
+_SES_WRAPPERS: list[Callable[[Any, Ses], Ses]] = []
+
+
+def wrap_ses(wrapper: Callable[[Any, Ses], Ses] | None) -> None:
+    """Wrap every tenant's SES adapter (the local stack, whose SES emulator publishes no events,
+    wraps it with devstack.ses_simulator); None removes the wrapper."""
+    _SES_WRAPPERS[:] = [wrapper] if wrapper is not None else []
+
+
+def ses_for(tenant: Any) -> Ses:
+    ses = _ses_for(tenant)
+    return _SES_WRAPPERS[0](tenant, ses) if _SES_WRAPPERS else ses
+
+
+_RUNNER: list[BulkRunner] = []
+
+
+def use_runner(runner: BulkRunner | None) -> None:
+    """Start bulk workers with this runner instead of the environment's (tests)."""
+    _RUNNER[:] = [runner] if runner is not None else []
+
+
+def runner() -> BulkRunner:
+    """Lambda when SESAMI_BULK_WORKER_FUNCTION names the worker function, else a thread here."""
+    from chalicelib.core import wiring
+
+    if _RUNNER:
+        return _RUNNER[0]
+    function = os.environ.get(ENV_WORKER_FUNCTION, "").strip()
+    if function:
+        return LambdaRunner(wiring.aws_client("lambda"), function)
+    return ThreadRunner(handle)
+
+
+def service() -> MailService:
+    """The service for this request, from the instance's cached runtime objects."""
+    from chalicelib.core import wiring
+
+    settings = wiring.settings()
+    return MailService(settings, SendingStore(settings), ses_for, wiring.signer(), runner=runner())
+
+
+def _tenant(tenant_id: str) -> Any:
+    from chalicelib.core.tables import TenantModel
+
+    return TenantModel.get(tenant_id, consistent_read=True)
+
+
+def worker(max_per_invocation: int | None = None) -> BulkWorker:
+    from chalicelib.core import wiring
+
+    settings = wiring.settings()
+    return BulkWorker(
+        SendingStore(settings),
+        ses_for,
+        wiring.signer(),
+        runner(),
+        settings.public_url,
+        tenant_for=_tenant,
+        max_per_invocation=max_per_invocation,
+    )
+
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The bulk_worker function (and ThreadRunner): one slice of one batch."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    outcome = worker().run(event, float(remaining()) if callable(remaining) else None)
+    log.info("bulk worker %s: %s", event.get("batch_id"), outcome)
+    return outcome

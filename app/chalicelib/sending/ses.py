@@ -1,0 +1,214 @@
+"""SES as the sending service sees it: one small interface, the SESv2 adapter, and pacing.
+
+    class Ses(Protocol):
+        def send(self, email: OutgoingEmail) -> str          # SES's message ID
+        def send_rate(self) -> SendRate                       # for pacing bulk sends
+
+`SesV2` takes a boto3 `sesv2` client built for the tenant's account (assumed role) in its
+constructor. Its client retries throttling and 5xx in botocore's standard mode (see
+`runtime.aws_client`); what still fails leaves as SESami's errors:
+
+    ServiceUnavailable (503)   throttling, 5xx or no connection, after botocore's retries
+    SesRefused (422)           SES refused this message (`per_message`) or this account's
+                               sending (paused, quota, unverified identity, missing permission)
+
+Emulator gap: moto implements SendEmail (Simple content; it accepts `Headers` and ignores them)
+but not GetAccount, so `send_rate` falls back to `DEFAULT_MAX_SEND_RATE` and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.core.errors import RequestError, ServiceUnavailable
+from chalicelib.sending.requests import check_header
+
+DEFAULT_MAX_SEND_RATE = 14.0  # messages per second: SES's usual production starting quota
+_TRANSIENT = {
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceErrorException",
+    "RequestTimeout",
+}
+# Refusals about one message; anything else SES refuses concerns the whole account.
+_PER_MESSAGE = {"MessageRejected", "BadRequestException", "InvalidParameterValue"}
+_REFUSALS = {
+    "MessageRejected": "SES rejected the message",
+    "MailFromDomainNotVerifiedException": "the MAIL FROM domain is not verified in SES",
+    "AccountSuspendedException": "SES has suspended sending for this AWS account",
+    "SendingPausedException": "sending is paused for this account or configuration set",
+    "LimitExceededException": "the SES sending quota of this account is used up",
+    "NotFoundException": "SES could not find a resource the request names "
+    "(is the configuration set created?)",
+    "AccessDeniedException": "the role SESami assumes may not send with SES "
+    "(re-run the customer-onboarding stack)",
+    "AccessDenied": "the role SESami assumes may not send with SES "
+    "(re-run the customer-onboarding stack)",
+}
+
+
+class SesRefused(RequestError):
+    status, code = 422, "ses_refused"
+
+    def __init__(self, message: str, *, ses_code: str, per_message: bool) -> None:
+        super().__init__(message, details={"ses_code": ses_code})
+        self.per_message = per_message
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One message as SES will get it. Addresses are in header form (`Name <a@b>`)."""
+
+    sender: str
+    subject: str
+    html: str | None
+    text: str | None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    configuration_set: str | None = None
+
+    def header_values(self) -> list[tuple[str, str]]:
+        """(field, value) of everything that becomes a header line."""
+        values = [("from", self.sender), ("subject", self.subject)]
+        for field, group in (("to", self.to), ("cc", self.cc), ("bcc", self.bcc)):
+            values += [(field, a) for a in group]
+        values += [("reply_to", a) for a in self.reply_to]
+        values += [("headers", part) for pair in self.headers for part in pair]
+        values += [("tags", part) for pair in self.tags for part in pair]
+        return values
+
+
+@dataclass(frozen=True)
+class SendRate:
+    per_second: float
+    source: str  # "ses" (the account's SendQuota.MaxSendRate) or "default"
+    note: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {"per_second": self.per_second, "source": self.source, "note": self.note}
+
+
+class Ses(Protocol):
+    def send(self, email: OutgoingEmail) -> str: ...
+
+    def send_rate(self) -> SendRate: ...
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class SesV2:
+    """The production adapter over a boto3 `sesv2` client."""
+
+    def __init__(self, client: Any, default_rate: float = DEFAULT_MAX_SEND_RATE) -> None:
+        self._client = client
+        self._default_rate = default_rate
+
+    def send(self, email: OutgoingEmail) -> str:
+        for field, value in email.header_values():
+            check_header(value, field)  # invariant 8, at the last step before SES
+        body: dict[str, Any] = {}
+        if email.html is not None:
+            body["Html"] = {"Data": email.html, "Charset": "UTF-8"}
+        if email.text is not None:
+            body["Text"] = {"Data": email.text, "Charset": "UTF-8"}
+        simple: dict[str, Any] = {"Subject": {"Data": email.subject, "Charset": "UTF-8"}}
+        simple["Body"] = body
+        if email.headers:
+            simple["Headers"] = [{"Name": n, "Value": v} for n, v in email.headers]
+        destination = {
+            name: list(group)
+            for name, group in (
+                ("ToAddresses", email.to),
+                ("CcAddresses", email.cc),
+                ("BccAddresses", email.bcc),
+            )
+            if group
+        }
+        params: dict[str, Any] = {
+            "FromEmailAddress": email.sender,
+            "Destination": destination,
+            "Content": {"Simple": simple},
+            "EmailTags": [{"Name": n, "Value": v} for n, v in email.tags],
+        }
+        if email.reply_to:
+            params["ReplyToAddresses"] = list(email.reply_to)
+        if email.configuration_set:
+            params["ConfigurationSetName"] = email.configuration_set
+        try:
+            response = self._client.send_email(**params)
+        except ClientError as exc:
+            raise self._translate(exc) from exc
+        except BotoCoreError as exc:  # connection and read timeouts, after retries
+            raise ServiceUnavailable(
+                f"SES could not be reached ({type(exc).__name__}); nothing was sent, retry later",
+                details={"retryable": True},
+            ) from exc
+        return str(response["MessageId"])
+
+    @staticmethod
+    def _translate(exc: ClientError) -> RequestError:
+        code = _code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        message = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
+        if code in _TRANSIENT or status >= 500:
+            return ServiceUnavailable(
+                f"SES is throttling or unavailable ({code or status}) and retries did not help; "
+                "nothing was sent, retry later",
+                details={"ses_code": code or str(status), "retryable": True},
+            )
+        why = _REFUSALS.get(code, "SES refused the request")
+        return SesRefused(f"{why}: {message}", ses_code=code, per_message=code in _PER_MESSAGE)
+
+    def send_rate(self) -> SendRate:
+        try:
+            quota = self._client.get_account().get("SendQuota", {})
+            rate = float(quota.get("MaxSendRate") or 0)
+        except (ClientError, BotoCoreError) as exc:
+            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            return SendRate(
+                self._default_rate,
+                "default",
+                f"SES GetAccount is unavailable ({code}); paced at the default "
+                f"{self._default_rate:g} messages per second",
+            )
+        if rate <= 0:
+            return SendRate(self._default_rate, "default", "SES reported no MaxSendRate")
+        return SendRate(rate, "ses")
+
+
+class Pacer:
+    """Spaces calls `1 / per_second` apart (within one request; SES's own throttling, retried
+    by botocore, covers concurrent requests of the same tenant)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / max(per_second, 0.001)
+        self._clock, self._sleep = clock, sleep
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval

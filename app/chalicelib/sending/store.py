@@ -1,0 +1,371 @@
+"""DynamoDB for sending: the suppression check, the message recorded at send time, idempotency
+records and bulk batches. PynamoDB errors stop here and leave as `errors.py` exceptions.
+
+Recording a sent message. SESami writes the message aggregate (MessageModel, sk=AGG) as soon as
+SES accepts the message, built with store.py's own mapping (`message_item`) from a
+`MessageState` in status SENT with `events = 0`, so GET /messages/{id} shows it before SES's Send
+event arrives. The write is conditional on the aggregate not existing: if the Send event won the
+race, ingest's aggregate is kept as it is. Nothing else is written: no event entry in the message
+partition, no event rows, no counter. So when the real Send event arrives, ingest finds no entry
+for it, applies it to this aggregate under its version (events 0 -> 1, tags merged, status still
+SENT) and writes its rows and counters, exactly once, as for any message. `events == 0` means
+"accepted by SES, no event received yet".
+
+Idempotency and batches live in the `sending` table (tables.IdempotencyModel, BatchModel),
+keyed by the tenant like every other table (invariant 7):
+
+    T#t#IK#<sha256(key)> / IK          an Idempotency-Key: body fingerprint, state, response (24 h)
+    T#t#B#<batch> / B                  a bulk batch: summary and progress (compare-and-swap)
+    T#t#B#<batch> / D#0000, D#0001...  the job: template, sender, tags, recipients and their
+                                       variables, as JSON text in chunks of 100,000 ASCII
+                                       characters (under 200 KB stored, whatever the escaping)
+    T#t#B#<batch> / A#0000, A#0001...  the recipients' addresses, 100 per item
+    T#t#B#<batch> / R#0000, R#0001...  one result per recipient, by index (all until retention)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    UpdateError,
+)
+
+from chalicelib.core import keys
+from chalicelib.core.errors import Conflict, TransientStorageError
+from chalicelib.core.settings import Settings
+from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
+from chalicelib.events.state import MessageState, RecipientState
+from chalicelib.events.status import Status, rank
+from chalicelib.ingest.store import message_item
+
+log = logging.getLogger("sesami.sending")
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# A claim older than this was left by a request that died (Lambda's limit is 15 minutes).
+IDEMPOTENCY_LEASE = timedelta(minutes=15)
+JOB_CHUNK_CHARS = 100_000
+ADDRESSES_PER_ITEM = 100
+MAX_SUBJECT_STORED = 998
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+
+
+def idempotency_pk(tenant_id: str, key: str) -> str:
+    return f"{keys.tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def batch_pk(tenant_id: str, batch_id: str) -> str:
+    return f"{keys.tenant_pk(tenant_id)}#B#{batch_id}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored outcome of an earlier request with the same key and body."""
+
+    status_code: int
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    address: str
+    reason: str
+    reasons: tuple[str, ...]
+    since: str | None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "reason": self.reason,
+            "reasons": list(self.reasons),
+            "since": self.since,
+        }
+
+
+class SendingStore:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    # ------------------------------------------------------------------ suppression
+
+    def suppressed(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, Suppressed]:
+        """The suppressed ones among `addresses` (lower-cased), by address. One BatchGet."""
+        wanted = sorted({a.lower() for a in addresses})
+        found: dict[str, Suppressed] = {}
+        try:
+            for item in SuppressionModel.batch_get(
+                [(keys.tenant_pk(tenant_id), a) for a in wanted]
+            ):
+                found[item.address] = Suppressed(
+                    item.address,
+                    item.reason,
+                    tuple(sorted(item.reasons or {item.reason})),
+                    item.created_at,
+                )
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"suppression lookup failed: {exc}") from exc
+        return found
+
+    # ------------------------------------------------------------------ messages
+
+    def record_sent(
+        self,
+        tenant_id: str,
+        message_id: str,
+        *,
+        source: str,
+        subject: str,
+        destination: Iterable[str],
+        tags: Mapping[str, str],
+    ) -> bool:
+        """Write the aggregate of a message SES just accepted (see the module docstring).
+        False when it was not written: ingest got there first, or the write failed (the Send
+        event will record the message anyway, so a send never fails for this)."""
+        now = self._clock()
+        to = tuple(dict.fromkeys(a.lower() for a in destination))
+        sent = rank(Status.SENT)
+        state = MessageState(
+            message_id=message_id,
+            source=source,
+            subject=subject[:MAX_SUBJECT_STORED],
+            sent_at=now,
+            destination=to,
+            tags={name: (value,) for name, value in tags.items()},
+            status=Status.SENT,
+            rank=sent,
+            status_at=now,
+            recipients={a: RecipientState(Status.SENT, sent, now) for a in to},
+        )
+        pk = keys.message_pk(tenant_id, message_id)
+        expires = now + timedelta(seconds=self._settings.retention_seconds)
+        try:
+            message_item(pk, state, None, expires).save(condition=MessageModel.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                log.warning("could not record sent message %s: %s", message_id, exc)
+            return False
+        except PynamoDBException as exc:
+            log.warning("could not record sent message %s: %s", message_id, exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ idempotency
+
+    def claim(self, tenant_id: str, key: str, fingerprint: str) -> Replay | None:
+        """Claim `key` for a request whose body has `fingerprint`: None when this request may
+        proceed (it must then `complete` or `release`), a Replay of the stored outcome when the
+        same request already ran. IdempotencyKeyReused when the key came with another body;
+        IdempotencyKeyInUse while the first request is still running."""
+        pk = idempotency_pk(tenant_id, key)
+        for _attempt in range(3):
+            now = self._clock()
+            item = IdempotencyModel(
+                pk,
+                fingerprint=fingerprint,
+                state="in_progress",
+                claimed_at=now,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
+            # TTL deletion lags by up to days: an expired record is free to take, and so is a
+            # claim abandoned by a request that died.
+            free = (
+                IdempotencyModel.pk.does_not_exist()
+                | (IdempotencyModel.expires_at < now)
+                | (
+                    (IdempotencyModel.state == "in_progress")
+                    & (IdempotencyModel.claimed_at < now - IDEMPOTENCY_LEASE)
+                    & (IdempotencyModel.fingerprint == fingerprint)
+                )
+            )
+            try:
+                item.save(condition=free)
+                return None
+            except PutError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise TransientStorageError(f"idempotency claim failed: {exc}") from exc
+            except PynamoDBException as exc:
+                raise TransientStorageError(f"idempotency claim failed: {exc}") from exc
+            held = self._get_claim(pk)
+            if held is None:
+                continue  # released meanwhile: try again
+            if held.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request; use a new "
+                    "key for a new request",
+                    details={"header": "Idempotency-Key"},
+                )
+            if held.state == "done" and held.response is not None:
+                return Replay(int(held.status_code or 200), dict(held.response))
+            raise IdempotencyKeyInUse(
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+                details={"header": "Idempotency-Key"},
+            )
+        raise TransientStorageError("idempotency record kept changing")
+
+    @staticmethod
+    def _get_claim(pk: str) -> IdempotencyModel | None:
+        try:
+            return IdempotencyModel.get(pk, "IK", consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"idempotency read failed: {exc}") from exc
+
+    def complete(
+        self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None:
+        item = IdempotencyModel(idempotency_pk(tenant_id, key))
+        try:
+            item.update(
+                actions=[
+                    IdempotencyModel.state.set("done"),
+                    IdempotencyModel.status_code.set(status_code),
+                    IdempotencyModel.response.set(response),
+                ]
+            )
+        except PynamoDBException as exc:
+            # The request succeeded; a retry with this key will be told it is still in progress
+            # until the lease ends, never sent twice.
+            log.warning("could not store the idempotent response: %s", exc)
+
+    def release(self, tenant_id: str, key: str, fingerprint: str) -> None:
+        """Give up the claim after a failure, so that the caller may retry with the same key."""
+        try:
+            IdempotencyModel(idempotency_pk(tenant_id, key)).delete(
+                condition=(IdempotencyModel.state == "in_progress")
+                & (IdempotencyModel.fingerprint == fingerprint)
+            )
+        except DeleteError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                log.warning("could not release an idempotency claim: %s", exc)
+        except PynamoDBException as exc:
+            log.warning("could not release an idempotency claim: %s", exc)
+
+    # ------------------------------------------------------------------ batches
+
+    def create_batch(
+        self,
+        tenant_id: str,
+        batch_id: str,
+        summary: dict[str, Any],
+        job: str,
+        addresses: list[str],
+        results: Mapping[int, dict[str, Any]],
+    ) -> None:
+        """Store a new batch: the job (JSON text in chunks), the addresses in pages, the results
+        known at once (suppressed), then the summary, last, so that a half-written batch is
+        never visible (its items expire)."""
+        pk = batch_pk(tenant_id, batch_id)
+        expires = self._expires()
+        items = [
+            BatchModel(pk, f"D#{n:04d}", doc={"part": job[i : i + JOB_CHUNK_CHARS]})
+            for n, i in enumerate(range(0, len(job), JOB_CHUNK_CHARS))
+        ]
+        items += [
+            BatchModel(pk, f"A#{n:04d}", doc={"addresses": addresses[i : i + ADDRESSES_PER_ITEM]})
+            for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
+        ]
+        items += [BatchModel(pk, _result_sk(i), doc=r) for i, r in results.items()]
+        try:
+            with BatchModel.batch_write() as batch:
+                for item in items:
+                    item.expires_at = expires
+                    batch.save(item)
+            BatchModel(pk, "B", doc=summary, expires_at=expires).save()
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch write failed: {exc}") from exc
+
+    def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
+        try:
+            item = BatchModel.get(batch_pk(tenant_id, batch_id), "B", consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch read failed: {exc}") from exc
+        return dict(item.doc)
+
+    def replace_summary(
+        self, tenant_id: str, batch_id: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        """Compare-and-swap of the summary: False when it is no longer `old` (another worker
+        changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
+        condition compares the stored text with the text of `old`."""
+        item = BatchModel(batch_pk(tenant_id, batch_id), "B")
+        try:
+            item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise TransientStorageError(f"batch update failed: {exc}") from exc
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch update failed: {exc}") from exc
+        return True
+
+    def batch_job(self, tenant_id: str, batch_id: str) -> str:
+        return "".join(str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#"))
+
+    def record_result(
+        self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
+    ) -> None:
+        item = BatchModel(
+            batch_pk(tenant_id, batch_id), _result_sk(index), doc=result, expires_at=self._expires()
+        )
+        try:
+            item.save()
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch result write failed: {exc}") from exc
+
+    def load_batch(
+        self, tenant_id: str, batch_id: str
+    ) -> tuple[dict[str, Any], list[str], dict[int, dict[str, Any]]] | None:
+        """(summary, addresses, results by recipient index) of the tenant's batch, or None:
+        another tenant's batch is simply not in this tenant's partition."""
+        summary = self.batch_summary(tenant_id, batch_id)
+        if summary is None:
+            return None
+        addresses: list[str] = []
+        for _, doc in self._pages(tenant_id, batch_id, "A#"):
+            addresses.extend(doc["addresses"])
+        results = {int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")}
+        return summary, addresses, results
+
+    def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:
+        try:
+            return [
+                (item.sk, item.doc)
+                for item in BatchModel.query(
+                    batch_pk(tenant_id, batch_id),
+                    BatchModel.sk.startswith(prefix),
+                    consistent_read=True,
+                )
+            ]
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"batch read failed: {exc}") from exc
+
+    def _expires(self) -> datetime:
+        return self._clock() + timedelta(seconds=self._settings.retention_seconds)
+
+
+def _result_sk(index: int) -> str:
+    return f"R#{index:04d}"

@@ -1,0 +1,252 @@
+"""Two-way sync of a tenant's suppression list with the SES account-level suppression list of the
+tenant's account (`POST /suppression-list/sync`):
+- SES has the address, SESami has no entry -> imported with SES's reason (BOUNCE or COMPLAINT),
+  unless SESami removed it after SES last updated it: then the removal is pushed (deleted in SES).
+- SESami has it, SES does not -> pushed. SES accepts only BOUNCE and COMPLAINT: those go as they
+  are; MANUAL and UNSUBSCRIBED go as COMPLAINT. SES suppresses both reasons alike; COMPLAINT is the
+  "do not mail this person" class, while BOUNCE claims the mailbox is dead, which is false for an
+  unsubscribe and is what people clean up as stale. The SESami entry keeps its own reason.
+- A removal made only in the SES console looks the same as an address SES never had, so the next
+  sync pushes it back: SESami's list is the one to edit.
+- The sync stops at a time budget (API Gateway gives up after 29 s) with status `incomplete`;
+  running it again continues, since what is done is now in both.
+An endpoint without these APIs (moto) gives status `not_available`, never a fake success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.core import keys
+from chalicelib.core.errors import (
+    ApiNotAvailable,
+    Conflict,
+    RequestError,
+    RoleAccessDenied,
+    ServiceUnavailable,
+    SesamiError,
+)
+from chalicelib.suppression.store import SuppressionService, normalize_address
+
+SES_REASON = {
+    "BOUNCE": "BOUNCE",
+    "COMPLAINT": "COMPLAINT",
+    "MANUAL": "COMPLAINT",
+    "UNSUBSCRIBED": "COMPLAINT",
+}
+SYNC_BUDGET_SECONDS = 20.0
+MAX_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class SesSuppressed:
+    address: str  # as SES spells it
+    reason: str  # BOUNCE | COMPLAINT
+    updated_at: datetime
+
+
+class AccountSuppressionList(Protocol):
+    """What the sync needs from the SES account-level suppression list."""
+
+    def entries(self) -> Iterator[SesSuppressed]: ...
+
+    def put(self, address: str, reason: str) -> None: ...
+
+    def delete(self, address: str) -> None: ...
+
+
+# Error codes with which an endpoint answers an API it lacks (moto: a bare HTTP 404 page, whose
+# code is "404"; SES's own "no such address" is NotFoundException).
+_NOT_IMPLEMENTED = {"404", "NotImplemented", "UnknownOperation", "InvalidAction"}
+_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
+
+
+class SesV2SuppressionList:
+    """Production adapter: the SESv2 client of the tenant's account (assumed role)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def entries(self) -> Iterator[SesSuppressed]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"PageSize": 1000}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._call("ListSuppressedDestinations", **kwargs)
+            for s in page.get("SuppressedDestinationSummaries", []):
+                reason = str(s.get("Reason", "")).upper()
+                yield SesSuppressed(
+                    s["EmailAddress"],
+                    reason if reason in ("BOUNCE", "COMPLAINT") else "BOUNCE",
+                    s["LastUpdateTime"],
+                )
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def put(self, address: str, reason: str) -> None:
+        self._call("PutSuppressedDestination", EmailAddress=address, Reason=reason)
+
+    def delete(self, address: str) -> None:
+        with contextlib.suppress(_AlreadyGone):  # already gone: what a delete is for
+            self._call("DeleteSuppressedDestination", EmailAddress=address)
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        method = getattr(self._client, _snake(operation))
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _NOT_IMPLEMENTED:
+                raise ApiNotAvailable(
+                    f"this AWS endpoint does not implement SESv2 {operation} ({code})"
+                ) from None
+            if code in _ACCESS_DENIED:
+                raise RoleAccessDenied(
+                    f"the role lacks ses:{operation}; re-run the customer-onboarding stack, "
+                    "which grants it"
+                ) from None
+            if code == "NotFoundException":
+                raise _AlreadyGone(operation) from None
+            raise ServiceUnavailable(f"SES refused {operation}: {code}") from None
+        except BotoCoreError as exc:
+            raise ServiceUnavailable(f"SES did not answer {operation}: {exc}") from None
+
+
+class _AlreadyGone(SesamiError):
+    pass
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+@dataclass
+class SyncReport:
+    status: str = "completed"  # completed | incomplete | not_available
+    message: str = "SESami and SES now suppress the same addresses"
+    imported: int = 0
+    pushed: int = 0
+    in_both: int = 0
+    removed_from_ses: int = 0
+    errors: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, address: str, action: str, exc: Exception) -> None:
+        self.errors += 1
+        if len(self.failures) < MAX_FAILURES:
+            message = exc.message if isinstance(exc, RequestError) else str(exc)
+            self.failures.append({"address": address, "action": action, "message": message})
+
+    def view(self) -> dict[str, Any]:
+        return {**self.__dict__, "pushed_as": dict(SES_REASON)}
+
+
+class SuppressionSync:
+    """Two-way sync of a tenant's list with its SES account-level list (module docstring)."""
+
+    def __init__(
+        self,
+        service: SuppressionService,
+        budget_seconds: float = SYNC_BUDGET_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._service = service
+        self._budget = budget_seconds
+        self._monotonic = monotonic
+
+    def run(self, tenant_id: str, ses: AccountSuppressionList, by: str) -> dict[str, Any]:
+        report = SyncReport()
+        deadline = self._monotonic() + self._budget
+        try:
+            remote = {s.address.lower(): s for s in ses.entries()}
+        except ApiNotAvailable as exc:
+            report.status = "not_available"
+            report.message = f"not available on this endpoint: {exc}; nothing was synced"
+            return report.view()
+        live, removed = self._service.live_and_removed(tenant_id)
+        pulls = [s for address, s in sorted(remote.items()) if address not in live]
+        pushes = [(address, r) for address, r in sorted(live.items()) if address not in remote]
+        report.in_both = len(remote) - len(pulls)
+        steps = [
+            *(partial(self._pull, ses, tenant_id, s, removed, by, report) for s in pulls),
+            *(partial(self._push, ses, address, r, report) for address, r in pushes),
+        ]
+        for step in steps:
+            if report.errors >= MAX_FAILURES or self._monotonic() > deadline:
+                report.status = "incomplete"
+                report.message = (
+                    "stopped after too many errors"
+                    if report.errors >= MAX_FAILURES
+                    else "stopped at the time budget; run the sync again to continue"
+                )
+                break
+            step()
+        else:
+            if report.errors:
+                report.message = "synced, except the addresses listed in failures"
+        return report.view()
+
+    def _pull(
+        self,
+        ses: AccountSuppressionList,
+        tenant_id: str,
+        s: SesSuppressed,
+        removed: dict[str, str],
+        by: str,
+        report: SyncReport,
+    ) -> None:
+        """An address SES suppresses and SESami does not."""
+        updated = keys.iso_ms(s.updated_at.astimezone(UTC))
+        removed_at = removed.get(s.address.lower(), "")
+        action = "remove_from_ses" if removed_at > updated else "import"
+        try:
+            address = normalize_address(s.address, "address")
+            if action == "remove_from_ses":
+                # Removed in SESami after SES last suppressed it: the removal goes to SES.
+                ses.delete(s.address)
+                self._service.note_removed_from_ses(tenant_id, address, by)
+                report.removed_from_ses += 1
+            elif self._service.import_from_ses(tenant_id, address, s.reason, updated, by):
+                report.imported += 1
+            else:
+                report.in_both += 1  # ingest or a person added it meanwhile
+        except (RequestError, ApiNotAvailable) as exc:
+            report.fail(s.address, action, exc)
+
+    @staticmethod
+    def _push(ses: AccountSuppressionList, address: str, reason: str, report: SyncReport) -> None:
+        """An address SESami suppresses and SES does not."""
+        try:
+            ses.put(address, SES_REASON.get(reason, "COMPLAINT"))
+            report.pushed += 1
+        except (RequestError, ApiNotAvailable) as exc:
+            report.fail(address, "push", exc)
+
+
+# Who: the roles and client factory of runtime.py.
+class RoleAccess(Protocol):
+    def get(self, tenant_id: str, role_arn: str, external_id: str) -> Any: ...
+
+
+ClientFactory = Callable[[str, Any, Any], Any]
+
+
+def sync_with_ses(
+    tenant: Any, by: str, signer: Any, roles: RoleAccess, clients: ClientFactory
+) -> dict[str, Any]:
+    """Sync the tenant's list with the SES account-level list of its connected account."""
+    if not tenant.role_arn:
+        raise Conflict("no AWS account is connected yet: PUT /account first")
+    credentials = roles.get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
+    ses = SesV2SuppressionList(clients("sesv2", credentials, tenant.region))
+    return SuppressionSync(SuppressionService(signer)).run(tenant.tenant_id, ses, by)

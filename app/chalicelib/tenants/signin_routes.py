@@ -1,0 +1,226 @@
+"""Sign-up, sign-in, sign-out and password reset for the dashboard: public routes in front of the
+user pool's own public API (see chalicelib.tenants.signin). Nothing here needs a token except
+sign-out, which revokes the one it is given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import wiring
+from chalicelib.core.api import Api, RequestContext
+from chalicelib.core.errors import InvalidRequest
+
+api = Api(__name__, wiring.authenticate)
+
+_STR = {"type": "string"}
+_EMAIL = {"type": "string", "maxLength": 254, "example": "ada@example.com"}
+_PASSWORD = {"type": "string", "minLength": 1, "maxLength": 256}
+_CODE = {"type": "string", "minLength": 1, "maxLength": 16, "example": "123456"}
+_AUTH_ERRORS = (400, 401, 403, 429, 503)
+
+
+def _body(*required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(required),
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+# Every field of every body is required; a field not declared is refused (`_json`).
+CREDENTIALS = _body("email", "password", email=_EMAIL, password=_PASSWORD)
+CONFIRMATION = _body("email", "code", email=_EMAIL, code=_CODE)
+EMAIL_ONLY = _body("email", email=_EMAIL)
+NEW_PASSWORD = _body("email", "session", "password", email=_EMAIL, session=_STR, password=_PASSWORD)
+REFRESH = _body("refresh_token", refresh_token=_STR)
+SIGN_OUT = _body("access_token", access_token=_STR)
+RESET = _body("email", "code", "password", email=_EMAIL, code=_CODE, password=_PASSWORD)
+
+TOKENS = {
+    "type": "object",
+    "description": "tokens, or a challenge to answer (NEW_PASSWORD_REQUIRED for invited users)",
+    "properties": {
+        "id_token": _STR,
+        "access_token": _STR,
+        "refresh_token": {"type": "string", "nullable": True},
+        "expires_in": {"type": "integer"},
+        "token_type": _STR,
+        "challenge": _STR,
+        "session": _STR,
+    },
+}
+CODE_SENT = {
+    "type": "object",
+    "properties": {
+        "email": _STR,
+        "confirmed": {"type": "boolean"},
+        "code_sent_to": {"type": "string", "nullable": True},
+    },
+}
+
+
+def _json(ctx: RequestContext, schema: dict[str, Any]) -> dict[str, Any]:
+    """The body, refusing fields the route's declared schema does not take."""
+    body = ctx.json_body()
+    fields = list(schema["properties"])
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r}: this route takes {', '.join(fields)}",
+            details={"field": unknown[0]},
+        )
+    return body
+
+
+def _text(body: dict[str, Any], name: str, limit: int) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"{name} is required", details={"field": name})
+    if len(value) > limit:
+        raise InvalidRequest(f"{name} is longer than {limit} characters", details={"field": name})
+    return value
+
+
+def _email(body: dict[str, Any], *, validate: bool = False) -> str:
+    email = _text(body, "email", 254).strip()
+    if validate:
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise InvalidRequest(
+                f"email is not an email address: {exc}", details={"field": "email"}
+            ) from None
+    return email.lower()
+
+
+def _password(body: dict[str, Any], name: str = "password") -> str:
+    return _text(body, name, 256)
+
+
+def _code(body: dict[str, Any]) -> str:
+    return _text(body, "code", 16).strip()
+
+
+@api.route(
+    "/auth/sign-up",
+    methods=["POST"],
+    summary="Create an account; a confirmation code is emailed (then POST /auth/confirm)",
+    public=True,
+    body=CREDENTIALS,
+    response=CODE_SENT,
+    errors=(400, 409, 429, 503),
+)
+def sign_up(ctx: RequestContext) -> dict[str, Any]:
+    body = _json(ctx, CREDENTIALS)
+    return wiring.signin().sign_up(_email(body, validate=True), _password(body))
+
+
+@api.route(
+    "/auth/confirm",
+    methods=["POST"],
+    summary="Confirm a new account with the emailed code",
+    public=True,
+    body=CONFIRMATION,
+    response=CODE_SENT,
+    errors=_AUTH_ERRORS,
+)
+def confirm(ctx: RequestContext) -> dict[str, Any]:
+    body = _json(ctx, CONFIRMATION)
+    return wiring.signin().confirm(_email(body), _code(body))
+
+
+@api.route(
+    "/auth/resend-code",
+    methods=["POST"],
+    summary="Email a new confirmation code",
+    public=True,
+    body=EMAIL_ONLY,
+    response=CODE_SENT,
+    errors=_AUTH_ERRORS,
+)
+def resend_code(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.signin().resend_code(_email(_json(ctx, EMAIL_ONLY)))
+
+
+@api.route(
+    "/auth/sign-in",
+    methods=["POST"],
+    summary="Sign in with email and password: tokens, or NEW_PASSWORD_REQUIRED for invitees",
+    public=True,
+    body=CREDENTIALS,
+    response=TOKENS,
+    errors=_AUTH_ERRORS,
+)
+def sign_in(ctx: RequestContext) -> dict[str, Any]:
+    body = _json(ctx, CREDENTIALS)
+    return wiring.signin().sign_in(_email(body), _password(body))
+
+
+@api.route(
+    "/auth/new-password",
+    methods=["POST"],
+    summary="Choose a password on first sign-in (answers NEW_PASSWORD_REQUIRED)",
+    public=True,
+    body=NEW_PASSWORD,
+    response=TOKENS,
+    errors=_AUTH_ERRORS,
+)
+def new_password(ctx: RequestContext) -> dict[str, Any]:
+    body = _json(ctx, NEW_PASSWORD)
+    return wiring.signin().new_password(_email(body), _text(body, "session", 4096), _password(body))
+
+
+@api.route(
+    "/auth/refresh",
+    methods=["POST"],
+    summary="New id and access tokens from a refresh token",
+    public=True,
+    body=REFRESH,
+    response=TOKENS,
+    errors=_AUTH_ERRORS,
+)
+def refresh(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.signin().refresh(_text(_json(ctx, REFRESH), "refresh_token", 8192))
+
+
+@api.route(
+    "/auth/sign-out",
+    methods=["POST"],
+    summary="Sign out everywhere: revokes the user's refresh tokens",
+    public=True,
+    body=SIGN_OUT,
+    response={"type": "object", "properties": {"signed_out": {"type": "boolean"}}},
+    errors=_AUTH_ERRORS,
+)
+def sign_out(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.signin().sign_out(_text(_json(ctx, SIGN_OUT), "access_token", 8192))
+
+
+@api.route(
+    "/auth/forgot-password",
+    methods=["POST"],
+    summary="Email a code to reset the password (then POST /auth/reset-password)",
+    public=True,
+    body=EMAIL_ONLY,
+    response=CODE_SENT,
+    errors=_AUTH_ERRORS,
+)
+def forgot_password(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.signin().forgot_password(_email(_json(ctx, EMAIL_ONLY)))
+
+
+@api.route(
+    "/auth/reset-password",
+    methods=["POST"],
+    summary="Set a new password with the emailed code",
+    public=True,
+    body=RESET,
+    response={"type": "object", "properties": {"email": _STR, "reset": {"type": "boolean"}}},
+    errors=_AUTH_ERRORS,
+)
+def reset_password(ctx: RequestContext) -> dict[str, Any]:
+    body = _json(ctx, RESET)
+    return wiring.signin().reset_password(_email(body), _code(body), _password(body))
