@@ -21,8 +21,9 @@ from chalicelib.core import keys, tables
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import table_specs
 from chalicelib.events.ses import Click, parse_envelope, parse_event
-from chalicelib.events.state import apply, suppression_targets
+from chalicelib.events.state import apply
 from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.suppression.from_events import suppression_targets
 from pynamodb.connection import base as pynamodb_base
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables

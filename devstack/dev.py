@@ -25,8 +25,9 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
 from chalicelib.core import logs, tables  # noqa: E402
 from chalicelib.core.settings import Settings  # noqa: E402
+from chalicelib.ingest.directory import TenantDirectory  # noqa: E402
 from chalicelib.ingest.pipeline import ingest_envelopes  # noqa: E402
-from chalicelib.ingest.store import EventStore, TenantDirectory  # noqa: E402
+from chalicelib.ingest.store import EventStore  # noqa: E402
 
 from devstack.dynamodb_local import DynamoDBLocal, create_tables  # noqa: E402
 from devstack.momento_local.server import MomentoLocalServer  # noqa: E402

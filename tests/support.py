@@ -11,7 +11,8 @@ from typing import Any
 
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import AccountModel, TenantModel
-from chalicelib.ingest.store import EventStore, TenantDirectory, TenantRef
+from chalicelib.ingest.directory import TenantDirectory, TenantRef
+from chalicelib.ingest.store import EventStore
 
 
 @dataclass

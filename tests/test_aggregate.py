@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 
 from chalicelib.events.ses import parse_envelope, parse_event
-from chalicelib.events.state import apply, suppression_targets
+from chalicelib.events.state import apply
 from chalicelib.events.status import Status
+from chalicelib.suppression.from_events import suppression_targets
 
 from tests.conftest import load_event
 

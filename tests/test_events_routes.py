@@ -16,8 +16,9 @@ from chalicelib.core.tables import AccountModel, TenantModel
 from chalicelib.events.ses import parse_envelope, parse_event
 from chalicelib.events.status import Status
 from chalicelib.history.event_list import EventQuery, TimeRange, list_events
+from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import ingest_envelopes
-from chalicelib.ingest.store import EventStore, TenantDirectory
+from chalicelib.ingest.store import EventStore
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in

@@ -15,8 +15,9 @@ from typing import Any
 import jwt
 import pytest
 from chalicelib.core.tables import AccountModel
+from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import ingest_envelopes
-from chalicelib.ingest.store import EventStore, TenantDirectory
+from chalicelib.ingest.store import EventStore
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in

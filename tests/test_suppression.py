@@ -20,8 +20,9 @@ from chalicelib.core import keys, wiring
 from chalicelib.core.errors import RoleAccessDenied
 from chalicelib.core.keys import removed_pk
 from chalicelib.core.tables import AccountModel, SuppressionModel
+from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import ingest_envelopes
-from chalicelib.ingest.store import EventStore, TenantDirectory
+from chalicelib.ingest.store import EventStore
 from chalicelib.suppression.store import HISTORY_KEPT, SuppressionService
 from chalicelib.suppression.sync import SesV2SuppressionList, SuppressionSync
 

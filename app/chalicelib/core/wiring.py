@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from chalicelib.core.settings import Settings
+    from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
-    from chalicelib.ingest.store import EventStore, TenantDirectory
+    from chalicelib.ingest.store import EventStore
 
 
 _CACHED: list[Any] = []
@@ -50,7 +51,7 @@ def settings() -> Settings:
 
 @_cached
 def tenant_directory() -> TenantDirectory:
-    from chalicelib.ingest.store import TenantDirectory
+    from chalicelib.ingest.directory import TenantDirectory
 
     return TenantDirectory(ttl_seconds=settings().tenant_cache_seconds)
 

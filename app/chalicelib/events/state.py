@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.events.ses import Bounce, Click, Complaint, SesEvent, Subscription
+from chalicelib.events.ses import Bounce, Click, SesEvent, Subscription
 from chalicelib.events.status import Status, rank
 
 MAX_LINKS_PER_MESSAGE = 50  # distinct links kept per message; more are counted in links_other
@@ -175,15 +175,3 @@ def _apply_recipient(
     elif isinstance(event.detail, Subscription) and event.detail.unsubscribed_all:
         updates["unsubscribed"] = True
     return replace(current, **updates) if updates else current
-
-
-def suppression_targets(event: SesEvent) -> tuple[str, ...]:
-    """Addresses this event puts on the suppression list: exactly the bounced recipients of a
-    Permanent bounce and the complained recipients of a complaint. Transient and Undetermined
-    bounces suppress nobody; other recipients of the same message are never touched."""
-    detail = event.detail
-    if isinstance(detail, Bounce):
-        return tuple(b.address for b in detail.bounced) if detail.permanent else ()
-    if isinstance(detail, Complaint):
-        return detail.complained
-    return ()

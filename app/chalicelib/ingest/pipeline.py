@@ -28,7 +28,8 @@ from chalicelib.events.ses import (
     parse_envelope,
     parse_event,
 )
-from chalicelib.ingest.store import Recorded, TenantRef
+from chalicelib.ingest.directory import TenantRef
+from chalicelib.ingest.store import Recorded
 
 
 class Outcome(StrEnum):

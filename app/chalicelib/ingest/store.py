@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -41,7 +39,6 @@ from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientSt
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
-    AccountModel,
     CounterModel,
     EventModel,
     LinkCounterModel,
@@ -49,73 +46,26 @@ from chalicelib.core.tables import (
     MessageModel,
     QuarantineModel,
     SuppressionModel,
-    TenantModel,
 )
+from chalicelib.events.messages import event_detail, message_item, state_of
 from chalicelib.events.ses import (
     Bounce,
     Click,
-    Complaint,
-    Delivery,
-    DeliveryDelay,
-    Open,
-    Reject,
-    RenderingFailure,
     SesEvent,
-    Subscription,
 )
-from chalicelib.events.state import MessageState, RecipientState, apply, suppression_targets
-from chalicelib.events.status import Status
+from chalicelib.events.state import apply
+from chalicelib.ingest.directory import TenantRef
+from chalicelib.suppression.from_events import suppression_actions, suppression_targets
 
 _M = TypeVar("_M", bound=Model)
 
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
-_THROTTLE_CODES = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "ThrottlingError",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 
 
 class Recorded(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
-
-
-@dataclass(frozen=True)
-class TenantRef:
-    tenant_id: str
-    write_shards: int = 1
-
-
-class TenantDirectory:
-    """AWS account ID -> tenant, from the `accounts` binding. Hits are cached in process for a
-    short time; misses are not cached, so a newly connected account is seen at once."""
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[float, TenantRef]] = {}
-
-    def tenant_for_account(self, account_id: str) -> TenantRef | None:
-        now = self._clock()
-        cached = self._cache.get(account_id)
-        if cached and cached[0] > now:
-            return cached[1]
-        try:
-            binding = AccountModel.get(account_id)
-            tenant = TenantModel.get(binding.tenant_id)
-        except DoesNotExist:
-            self._cache.pop(account_id, None)
-            return None
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"tenant lookup failed: {exc}") from exc
-        ref = TenantRef(tenant.tenant_id, max(1, int(tenant.write_shards or 1)))
-        self._cache[account_id] = (now + self._ttl, ref)
-        return ref
 
 
 def _utcnow() -> datetime:
@@ -159,7 +109,7 @@ class EventStore:
             current.expires_at is None or current.expires_at > self._clock()
         )
         # An expired aggregate (TTL deletion lags) starts afresh but keeps its version.
-        state = apply(_state_of(current) if live else None, event)
+        state = apply(state_of(current) if live else None, event)
         shard = keys.shard_of(event.key, tenant.write_shards)
 
         # 1. The time/status/recipient rows: idempotent projections, written first so that a
@@ -203,7 +153,7 @@ class EventStore:
         for address in suppression_targets(event):
             txn.update(
                 SuppressionModel(keys.tenant_pk(tid), address),
-                actions=self._suppression_actions(event, address),
+                actions=suppression_actions(event, address, self._clock()),
             )
         try:
             with txn:
@@ -292,35 +242,6 @@ class EventStore:
             actions.append(CounterModel.BOUNCED_PERMANENT.add(n))
         return actions
 
-    def _suppression_actions(self, event: SesEvent, address: str) -> list[Action]:
-        detail = event.detail
-        reason = "COMPLAINT" if isinstance(detail, Complaint) else "BOUNCE"
-        first: dict[str, Any] = {
-            "reason": reason,
-            "source_message_id": event.mail.message_id,
-            "event_at": keys.iso_ms(event.timestamp),
-            "created_at": keys.iso_ms(self._clock()),
-            "created_by": "ses-event",
-        }
-        if isinstance(detail, Bounce):
-            bounced = next(b for b in detail.bounced if b.address == address)
-            first.update(
-                bounce_type=detail.bounce_type,
-                bounce_subtype=detail.bounce_subtype,
-                diagnostic_code=bounced.diagnostic_code,
-            )
-        elif isinstance(detail, Complaint):
-            first["feedback_type"] = detail.feedback_type
-        actions: list[Action] = []
-        for name, value in first.items():
-            if value is not None:
-                attr = getattr(SuppressionModel, name)
-                # The first event to suppress an address describes the entry; later ones count.
-                actions.append(attr.set(attr | value))
-        actions.append(SuppressionModel.reasons.add({reason}))
-        actions.append(SuppressionModel.occurrences.add(1))
-        return actions
-
     def _expiry(self, ts: datetime) -> datetime:
         return ts + timedelta(seconds=self._settings.retention_seconds)
 
@@ -360,60 +281,7 @@ class EventStore:
             raise TransientStorageError(f"quarantine write failed: {exc}") from exc
 
 
-# -------------------------------------------------------------------------------- mapping
-
-
-def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
-    """The type-specific facts of one event row, compact, for lists and timelines."""
-    d = event.detail
-    out: dict[str, Any]
-    if isinstance(d, Bounce):
-        out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
-        for b in d.bounced:
-            if address is None or b.address == address:
-                facts = {
-                    "status": b.status,
-                    "diagnostic_code": b.diagnostic_code,
-                    "action": b.action,
-                }
-                if address is None:  # the message timeline keeps every recipient's facts
-                    out.setdefault("recipients", {})[b.address] = facts
-                else:
-                    out.update(facts)
-    elif isinstance(d, Complaint):
-        out = {"feedback_type": d.feedback_type, "subtype": d.subtype, "user_agent": d.user_agent}
-    elif isinstance(d, Open):
-        out = {"user_agent": d.user_agent, "ip_address": d.ip_address}
-    elif isinstance(d, Click):
-        out = {
-            "link": d.link,
-            "link_tags": {k: list(v) for k, v in d.link_tags.items()},
-            "user_agent": d.user_agent,
-            "ip_address": d.ip_address,
-        }
-    elif isinstance(d, Delivery):
-        out = {"smtp_response": d.smtp_response, "processing_time_ms": d.processing_time_ms}
-    elif isinstance(d, DeliveryDelay):
-        mine_delay = next((r for r in d.delayed if r.address == address), None)
-        out = {
-            "delay_type": d.delay_type,
-            "expiration_time": keys.iso_ms(d.expiration_time) if d.expiration_time else None,
-            "diagnostic_code": mine_delay.diagnostic_code if mine_delay else None,
-        }
-    elif isinstance(d, Reject):
-        out = {"reason": d.reason}
-    elif isinstance(d, RenderingFailure):
-        out = {"error_message": d.error_message, "template_name": d.template_name}
-    elif isinstance(d, Subscription):
-        out = {
-            "contact_list": d.contact_list,
-            "unsubscribed_all": d.unsubscribed_all,
-            "topics": dict(d.topics),
-        }
-    else:
-        out = {}
-    return {k: v for k, v in out.items() if v not in (None, {}, [])}
-
+# -------------------------------------------------------------------------------- rows
 
 _VIEW_FIELDS = (
     "event_key",
@@ -433,103 +301,3 @@ _VIEW_FIELDS = (
 
 def _copy_fields(row: EventModel) -> dict[str, Any]:
     return {name: getattr(row, name) for name in _VIEW_FIELDS}
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return keys.iso_ms(ts) if ts else None
-
-
-def _dt(raw: str | None) -> datetime | None:
-    return datetime.fromisoformat(raw) if raw else None
-
-
-def message_item(
-    pk: str, state: MessageState, current: MessageModel | None, expires: datetime
-) -> MessageModel:
-    item = MessageModel(
-        pk,
-        AGGREGATE_SK,
-        message_id=state.message_id,
-        source=state.source,
-        subject=state.subject,
-        sent_at=keys.iso_ms(state.sent_at),
-        status=state.status.value,
-        status_rank=state.rank,
-        status_at=keys.iso_ms(state.status_at),
-        events=state.events,
-        opens=state.opens,
-        clicks=state.clicks,
-        body={
-            "destination": list(state.destination),
-            "tags": {k: list(v) for k, v in state.tags.items()},
-            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
-            "first_open_at": _iso(state.first_open_at),
-            "last_open_at": _iso(state.last_open_at),
-            "last_click_at": _iso(state.last_click_at),
-            "links": state.links,
-            "links_other": state.links_other,
-        },
-        expires_at=expires,
-    )
-    if current is not None:
-        item.version = current.version
-    return item
-
-
-def _recipient_doc(r: RecipientState) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "status": r.status.value,
-        "rank": r.rank,
-        "status_at": keys.iso_ms(r.status_at),
-    }
-    if r.opens:
-        doc.update(
-            opens=r.opens, first_open_at=_iso(r.first_open_at), last_open_at=_iso(r.last_open_at)
-        )
-    if r.clicks:
-        doc["clicks"] = r.clicks
-    if r.bounce_type:
-        doc["bounce_type"] = r.bounce_type
-    if r.unsubscribed:
-        doc["unsubscribed"] = True
-    return doc
-
-
-def _state_of(item: MessageModel | None) -> MessageState | None:
-    if item is None:
-        return None
-    body: Mapping[str, Any] = item.body or {}
-    recipients = {
-        address: RecipientState(
-            status=Status(doc["status"]),
-            rank=int(doc["rank"]),
-            status_at=datetime.fromisoformat(doc["status_at"]),
-            opens=int(doc.get("opens", 0)),
-            clicks=int(doc.get("clicks", 0)),
-            first_open_at=_dt(doc.get("first_open_at")),
-            last_open_at=_dt(doc.get("last_open_at")),
-            bounce_type=doc.get("bounce_type"),
-            unsubscribed=bool(doc.get("unsubscribed", False)),
-        )
-        for address, doc in body.get("recipients", {}).items()
-    }
-    return MessageState(
-        message_id=item.message_id,
-        source=item.source or "",
-        subject=item.subject,
-        sent_at=datetime.fromisoformat(item.sent_at),
-        destination=tuple(body.get("destination", ())),
-        tags={k: tuple(v) for k, v in body.get("tags", {}).items()},
-        status=Status(item.status),
-        rank=int(item.status_rank),
-        status_at=datetime.fromisoformat(item.status_at),
-        recipients=recipients,
-        events=int(item.events),
-        opens=int(item.opens),
-        clicks=int(item.clicks),
-        first_open_at=_dt(body.get("first_open_at")),
-        last_open_at=_dt(body.get("last_open_at")),
-        last_click_at=_dt(body.get("last_click_at")),
-        links=dict(body.get("links", {})),
-        links_other=int(body.get("links_other", 0)),
-    )

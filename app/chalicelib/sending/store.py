@@ -2,7 +2,7 @@
 records and bulk batches. PynamoDB errors stop here and leave as `errors.py` exceptions.
 
 Recording a sent message. SESami writes the message aggregate (MessageModel, sk=AGG) as soon as
-SES accepts the message, built with store.py's own mapping (`message_item`) from a
+SES accepts the message, built with the one mapping of events/messages.py (`message_item`) from a
 `MessageState` in status SENT with `events = 0`, so GET /messages/{id} shows it before SES's Send
 event arrives. The write is conditional on the aggregate not existing: if the Send event won the
 race, ingest's aggregate is kept as it is. Nothing else is written: no event entry in the message
@@ -44,9 +44,9 @@ from chalicelib.core import keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
+from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status, rank
-from chalicelib.ingest.store import message_item
 
 log = logging.getLogger("sesami.sending")
 

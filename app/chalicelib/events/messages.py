@@ -1,0 +1,178 @@
+"""The message state's one reader and writer: `MessageState` <-> the `messages` table's aggregate
+item (`message_item`, `state_of`), and the compact per-event facts (`event_detail`) that event
+rows and the message timeline keep. Ingest and sending both write aggregates through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from chalicelib.core import keys
+from chalicelib.core.tables import AGGREGATE_SK, MessageModel
+from chalicelib.events.ses import (
+    Bounce,
+    Click,
+    Complaint,
+    Delivery,
+    DeliveryDelay,
+    Open,
+    Reject,
+    RenderingFailure,
+    SesEvent,
+    Subscription,
+)
+from chalicelib.events.state import MessageState, RecipientState
+from chalicelib.events.status import Status
+
+
+def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
+    """The type-specific facts of one event row, compact, for lists and timelines."""
+    d = event.detail
+    out: dict[str, Any]
+    if isinstance(d, Bounce):
+        out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
+        for b in d.bounced:
+            if address is None or b.address == address:
+                facts = {
+                    "status": b.status,
+                    "diagnostic_code": b.diagnostic_code,
+                    "action": b.action,
+                }
+                if address is None:  # the message timeline keeps every recipient's facts
+                    out.setdefault("recipients", {})[b.address] = facts
+                else:
+                    out.update(facts)
+    elif isinstance(d, Complaint):
+        out = {"feedback_type": d.feedback_type, "subtype": d.subtype, "user_agent": d.user_agent}
+    elif isinstance(d, Open):
+        out = {"user_agent": d.user_agent, "ip_address": d.ip_address}
+    elif isinstance(d, Click):
+        out = {
+            "link": d.link,
+            "link_tags": {k: list(v) for k, v in d.link_tags.items()},
+            "user_agent": d.user_agent,
+            "ip_address": d.ip_address,
+        }
+    elif isinstance(d, Delivery):
+        out = {"smtp_response": d.smtp_response, "processing_time_ms": d.processing_time_ms}
+    elif isinstance(d, DeliveryDelay):
+        mine_delay = next((r for r in d.delayed if r.address == address), None)
+        out = {
+            "delay_type": d.delay_type,
+            "expiration_time": keys.iso_ms(d.expiration_time) if d.expiration_time else None,
+            "diagnostic_code": mine_delay.diagnostic_code if mine_delay else None,
+        }
+    elif isinstance(d, Reject):
+        out = {"reason": d.reason}
+    elif isinstance(d, RenderingFailure):
+        out = {"error_message": d.error_message, "template_name": d.template_name}
+    elif isinstance(d, Subscription):
+        out = {
+            "contact_list": d.contact_list,
+            "unsubscribed_all": d.unsubscribed_all,
+            "topics": dict(d.topics),
+        }
+    else:
+        out = {}
+    return {k: v for k, v in out.items() if v not in (None, {}, [])}
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return keys.iso_ms(ts) if ts else None
+
+
+def _dt(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
+
+
+def message_item(
+    pk: str, state: MessageState, current: MessageModel | None, expires: datetime
+) -> MessageModel:
+    item = MessageModel(
+        pk,
+        AGGREGATE_SK,
+        message_id=state.message_id,
+        source=state.source,
+        subject=state.subject,
+        sent_at=keys.iso_ms(state.sent_at),
+        status=state.status.value,
+        status_rank=state.rank,
+        status_at=keys.iso_ms(state.status_at),
+        events=state.events,
+        opens=state.opens,
+        clicks=state.clicks,
+        body={
+            "destination": list(state.destination),
+            "tags": {k: list(v) for k, v in state.tags.items()},
+            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
+            "first_open_at": _iso(state.first_open_at),
+            "last_open_at": _iso(state.last_open_at),
+            "last_click_at": _iso(state.last_click_at),
+            "links": state.links,
+            "links_other": state.links_other,
+        },
+        expires_at=expires,
+    )
+    if current is not None:
+        item.version = current.version
+    return item
+
+
+def _recipient_doc(r: RecipientState) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "status": r.status.value,
+        "rank": r.rank,
+        "status_at": keys.iso_ms(r.status_at),
+    }
+    if r.opens:
+        doc.update(
+            opens=r.opens, first_open_at=_iso(r.first_open_at), last_open_at=_iso(r.last_open_at)
+        )
+    if r.clicks:
+        doc["clicks"] = r.clicks
+    if r.bounce_type:
+        doc["bounce_type"] = r.bounce_type
+    if r.unsubscribed:
+        doc["unsubscribed"] = True
+    return doc
+
+
+def state_of(item: MessageModel | None) -> MessageState | None:
+    if item is None:
+        return None
+    body: Mapping[str, Any] = item.body or {}
+    recipients = {
+        address: RecipientState(
+            status=Status(doc["status"]),
+            rank=int(doc["rank"]),
+            status_at=datetime.fromisoformat(doc["status_at"]),
+            opens=int(doc.get("opens", 0)),
+            clicks=int(doc.get("clicks", 0)),
+            first_open_at=_dt(doc.get("first_open_at")),
+            last_open_at=_dt(doc.get("last_open_at")),
+            bounce_type=doc.get("bounce_type"),
+            unsubscribed=bool(doc.get("unsubscribed", False)),
+        )
+        for address, doc in body.get("recipients", {}).items()
+    }
+    return MessageState(
+        message_id=item.message_id,
+        source=item.source or "",
+        subject=item.subject,
+        sent_at=datetime.fromisoformat(item.sent_at),
+        destination=tuple(body.get("destination", ())),
+        tags={k: tuple(v) for k, v in body.get("tags", {}).items()},
+        status=Status(item.status),
+        rank=int(item.status_rank),
+        status_at=datetime.fromisoformat(item.status_at),
+        recipients=recipients,
+        events=int(item.events),
+        opens=int(item.opens),
+        clicks=int(item.clicks),
+        first_open_at=_dt(body.get("first_open_at")),
+        last_open_at=_dt(body.get("last_open_at")),
+        last_click_at=_dt(body.get("last_click_at")),
+        links=dict(body.get("links", {})),
+        links_other=int(body.get("links_other", 0)),
+    )

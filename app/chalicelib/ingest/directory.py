@@ -1,0 +1,46 @@
+"""AWS account ID -> tenant: the only way ingest decides whose an event is (the envelope's
+`account`, set by EventBridge, mapped through the `accounts` binding; invariant 3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+
+from chalicelib.core.errors import TransientStorageError
+from chalicelib.core.tables import AccountModel, TenantModel
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    tenant_id: str
+    write_shards: int = 1
+
+
+class TenantDirectory:
+    """AWS account ID -> tenant, from the `accounts` binding. Hits are cached in process for a
+    short time; misses are not cached, so a newly connected account is seen at once."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, TenantRef]] = {}
+
+    def tenant_for_account(self, account_id: str) -> TenantRef | None:
+        now = self._clock()
+        cached = self._cache.get(account_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            binding = AccountModel.get(account_id)
+            tenant = TenantModel.get(binding.tenant_id)
+        except DoesNotExist:
+            self._cache.pop(account_id, None)
+            return None
+        except PynamoDBException as exc:
+            raise TransientStorageError(f"tenant lookup failed: {exc}") from exc
+        ref = TenantRef(tenant.tenant_id, max(1, int(tenant.write_shards or 1)))
+        self._cache[account_id] = (now + self._ttl, ref)
+        return ref

@@ -1,0 +1,58 @@
+"""What SES events write to the suppression list (the public module ingest uses): exactly the
+bounced recipients of a Permanent bounce and the complained recipients of a complaint. The rest
+of the list (manual adds, unsubscribes, the SES sync, removals) is suppression/store.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pynamodb.expressions.update import Action
+
+from chalicelib.core import keys
+from chalicelib.core.tables import SuppressionModel
+from chalicelib.events.ses import Bounce, Complaint, SesEvent
+
+
+def suppression_targets(event: SesEvent) -> tuple[str, ...]:
+    """Addresses this event puts on the suppression list: exactly the bounced recipients of a
+    Permanent bounce and the complained recipients of a complaint. Transient and Undetermined
+    bounces suppress nobody; other recipients of the same message are never touched."""
+    detail = event.detail
+    if isinstance(detail, Bounce):
+        return tuple(b.address for b in detail.bounced) if detail.permanent else ()
+    if isinstance(detail, Complaint):
+        return detail.complained
+    return ()
+
+
+def suppression_actions(event: SesEvent, address: str, now: datetime) -> list[Action]:
+    """The update ingest makes to one suppression entry: the first event to suppress an address
+    describes the entry; later ones add their reason and count."""
+    detail = event.detail
+    reason = "COMPLAINT" if isinstance(detail, Complaint) else "BOUNCE"
+    first: dict[str, Any] = {
+        "reason": reason,
+        "source_message_id": event.mail.message_id,
+        "event_at": keys.iso_ms(event.timestamp),
+        "created_at": keys.iso_ms(now),
+        "created_by": "ses-event",
+    }
+    if isinstance(detail, Bounce):
+        bounced = next(b for b in detail.bounced if b.address == address)
+        first.update(
+            bounce_type=detail.bounce_type,
+            bounce_subtype=detail.bounce_subtype,
+            diagnostic_code=bounced.diagnostic_code,
+        )
+    elif isinstance(detail, Complaint):
+        first["feedback_type"] = detail.feedback_type
+    actions: list[Action] = []
+    for name, value in first.items():
+        if value is not None:
+            attr = getattr(SuppressionModel, name)
+            # The first event to suppress an address describes the entry; later ones count.
+            actions.append(attr.set(attr | value))
+    actions.append(SuppressionModel.reasons.add({reason}))
+    actions.append(SuppressionModel.occurrences.add(1))
+    return actions
