@@ -32,6 +32,4 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, int]:
 def bulk_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One slice of a bulk batch: `{"tenant_id", "batch_id", "next"}`, invoked asynchronously by
     POST /mail/bulk and then by itself until the batch is sent (see chalicelib.sending.worker)."""
-    from chalicelib.sending import service
-
-    return service.handle(event, context)
+    return wiring.run_bulk_slice(event, context)

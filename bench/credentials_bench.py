@@ -19,11 +19,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import count, pairwise
 from typing import Any
 
-from chalicelib.tenant_aws.credentials import (
-    MomentoCredentialCache,
-    TenantCredentials,
-    momento_cache_from_settings,
-)
+from chalicelib.tenant_aws.credentials import TenantCredentials
+from chalicelib.tenant_aws.momento import MomentoCredentialCache, momento_cache_from_settings
 
 from devstack.momento_local.server import CacheStore, MomentoLocalServer
 

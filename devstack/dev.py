@@ -181,7 +181,6 @@ def simulate_ses_events() -> None:
     simulator rules) through the real ingest, a second later, as from the tenant's account."""
     from chalicelib.core import wiring
     from chalicelib.ingest.pipeline import ingest_envelopes
-    from chalicelib.sending import service as sending
 
     from devstack.ses_simulator import SimulatedSes
 
@@ -190,7 +189,7 @@ def simulate_ses_events() -> None:
             envelopes, tenants=wiring.tenant_directory(), store=wiring.event_store()
         )
 
-    sending.wrap_ses(lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
+    wiring.use(ses_wrapper=lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
 
 
 def _signing_key() -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.sending.ses import OutgoingEmail, SendRate, Ses
+from chalicelib.tenant_aws.ses import OutgoingEmail, SendRate, Ses
 
 from devstack.traffic import LINKS, USER_AGENTS, iso
 

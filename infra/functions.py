@@ -36,7 +36,7 @@ from target import Target
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
 from chalicelib.core import settings as names
-from chalicelib.sending.worker import ENV_WORKER_FUNCTION
+from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION as ENV_WORKER_FUNCTION
 from chalicelib.tenants.auth import cognito_issuer
 
 INGEST, BULK_WORKER = "ingest", "bulk_worker"

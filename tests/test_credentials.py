@@ -32,13 +32,12 @@ from chalicelib.core.errors import (
 )
 from chalicelib.tenant_aws.credentials import (
     AwsCredentials,
-    MomentoCredentialCache,
     TenantCredentials,
     cache_key,
     make_sts_client,
-    momento_cache_from_settings,
     session_name,
 )
+from chalicelib.tenant_aws.momento import MomentoCredentialCache, momento_cache_from_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws

@@ -32,15 +32,15 @@ from botocore.stub import Stubber
 from chalice.test import Client
 from chalicelib.core import keys
 from chalicelib.core.errors import InvalidRequest, ServiceUnavailable
+from chalicelib.core.headers import check_header
 from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel, SuppressionModel
-from chalicelib.sending.requests import check_header
-from chalicelib.sending.ses import OutgoingEmail, SendRate, SesRefused, SesV2
 from chalicelib.sending.store import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     Replay,
     SendingStore,
 )
+from chalicelib.tenant_aws.ses import OutgoingEmail, SendRate, SesRefused, SesV2
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
@@ -117,21 +117,21 @@ class Runner:
         self.hold = hold
 
     def start(self, event: dict[str, Any]) -> None:
-        from chalicelib.sending import service as sending
+        from chalicelib.core import wiring
 
         self.events.append(dict(event))
         if not self.hold:
-            sending.handle(event, None)
+            wiring.run_bulk_slice(event, None)
 
 
 @pytest.fixture(autouse=True)
 def runner() -> Iterator[Runner]:
-    from chalicelib.sending import service as sending
+    from chalicelib.core import wiring
 
     runner = Runner()
-    sending.use_runner(runner)
+    wiring.use(bulk_runner=runner)
     yield runner
-    sending.use_runner(None)
+    wiring.use(bulk_runner=None)
 
 
 class Tenant:
@@ -501,11 +501,10 @@ def test_bulk_renders_sends_with_one_click_unsubscribe_and_is_readable_later(
 ) -> None:
     """The local stack's way: no worker function configured, the worker runs in a thread."""
     from chalicelib.core import wiring
-    from chalicelib.sending import service as sending
+    from chalicelib.sending.worker import ThreadRunner
 
-    sending.use_runner(None)
-    monkeypatch.delenv("SESAMI_BULK_WORKER_FUNCTION", raising=False)
-    assert isinstance(sending.runner(), sending.ThreadRunner)
+    wiring.use(bulk_runner=None)
+    assert isinstance(wiring.bulk_runner(), ThreadRunner)
     tenant.suppress("bounced@example.org")
     response = tenant.post_get("POST", "/mail/bulk", bulk())
     assert response.status_code == 202, response.json_body

@@ -23,19 +23,16 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from chalice.test import Client
-from chalicelib.core import keys, wiring
+from chalicelib.core import aws, keys, wiring
 from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel
-from chalicelib.sending import service as sending
 
 from devstack.momento_local.server import MomentoLocalServer
 from tests.api_fixtures import MOTO_ACCOUNT, client
 from tests.test_mail import DOMAIN, Tenant, mail, moto_messages
 
-# One SendEmail through wiring.aws_client: 1 attempt + max_attempts=4 retries (botocore counts
-# retries in `max_attempts` of the legacy-named config key). STS (make_sts_client, standard mode
-# defaults): 3 attempts in all.
-SES_ATTEMPTS = 5
-STS_ATTEMPTS = 3
+# Every client has SESami's one retry policy (core/aws.py): 1 attempt + MAX_ATTEMPTS retries
+# (botocore counts retries in `max_attempts` of the legacy-named config key).
+SES_ATTEMPTS = STS_ATTEMPTS = 1 + aws.MAX_ATTEMPTS
 
 
 class _Body:
@@ -94,11 +91,11 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     events = boto3._get_default_session().events
     for operation in Faults.OPERATIONS:
         events.register(f"before-send.{operation}", faults.before_send)
-    sending._CLIENTS.clear()  # clients copy the session's handlers when they are built
+    wiring.reset()  # clients copy the session's handlers when they are built
     yield faults
     for operation in Faults.OPERATIONS:
         events.unregister(f"before-send.{operation}", faults.before_send)
-    sending._CLIENTS.clear()
+    wiring.reset()
 
 
 @pytest.fixture(scope="module", autouse=True)

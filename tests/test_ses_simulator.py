@@ -11,7 +11,7 @@ import pytest
 from chalicelib.core import keys
 from chalicelib.core.tables import AGGREGATE_SK, MessageModel, SuppressionModel
 from chalicelib.ingest.pipeline import ingest_envelopes
-from chalicelib.sending.ses import OutgoingEmail, SendRate
+from chalicelib.tenant_aws.ses import OutgoingEmail, SendRate
 
 from devstack.ses_simulator import SimulatedSes, simulated_events
 from tests.support import TestTenant

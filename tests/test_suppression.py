@@ -24,7 +24,8 @@ from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import ingest_envelopes
 from chalicelib.ingest.store import EventStore
 from chalicelib.suppression.store import HISTORY_KEPT, SuppressionService
-from chalicelib.suppression.sync import SesV2SuppressionList, SuppressionSync
+from chalicelib.suppression.sync import SuppressionSync
+from chalicelib.tenant_aws.ses import SesV2SuppressionList
 
 from tests.api_fixtures import MOTO_ACCOUNT, call, sign_in
 from tests.conftest import load_event

@@ -37,6 +37,8 @@ ENV_MOMENTO_CACHE = "SESAMI_MOMENTO_CACHE"
 ENV_CREDENTIALS_KEY = "SESAMI_CREDENTIALS_KEY"  # 32 bytes, hex: encrypts cached STS credentials
 ENV_SIGNING_KEY = "SESAMI_SIGNING_KEY"  # 32 bytes, hex: signs cursors and unsubscribe links
 ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe links point here)
+# The bulk_worker Lambda function POST /mail/bulk invokes; empty: a thread (the local stack).
+ENV_BULK_WORKER_FUNCTION = "SESAMI_BULK_WORKER_FUNCTION"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
@@ -68,6 +70,7 @@ class Settings:
     credentials_key: bytes = field(default=b"", repr=False)
     signing_key: bytes = field(default=b"", repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    bulk_worker_function: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -118,6 +121,7 @@ class Settings:
             credentials_key=_hex_key(env.get(ENV_CREDENTIALS_KEY, ""), ENV_CREDENTIALS_KEY),
             signing_key=_hex_key(env.get(ENV_SIGNING_KEY, ""), ENV_SIGNING_KEY),
             public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
+            bulk_worker_function=env.get(ENV_BULK_WORKER_FUNCTION, "").strip(),
         )
 
 
@@ -132,12 +136,10 @@ def with_parameter_secrets(env: Mapping[str, str], ssm: Any = None) -> Mapping[s
     if not wanted:
         return env
     if ssm is None:
-        import boto3
+        from chalicelib.core import aws
 
         region = env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or "us-east-1"
-        ssm = boto3.client(
-            "ssm", region_name=region, endpoint_url=env.get(ENV_AWS_ENDPOINT) or None
-        )
+        ssm = aws.client("ssm", region=region, endpoint=env.get(ENV_AWS_ENDPOINT) or None)
     found = ssm.get_parameters(Names=sorted(set(wanted.values())), WithDecryption=True)
     values = {p["Name"]: p["Value"] for p in found.get("Parameters", [])}
     missing = sorted(n for n in set(wanted.values()) if n not in values)

@@ -1,21 +1,39 @@
-"""The objects a Lambda instance builds once and reuses across invocations.
+"""The one module that builds SESami's services: every object a Lambda instance builds once and
+reuses across invocations, and every service a request uses, is made here and nowhere else.
 
 Nothing here runs at import time, and each path imports only what it needs on first use: the
 API function never loads the ingest stack and the ingest function never loads the API's (nor
 grpc/momento). Importing `app.py` therefore costs little more than importing Chalice.
+
+Tests and the local stack change what is built only through `use(...)`: the settings, and two
+seams the local stack needs (a bulk runner that is not Lambda; the SES simulator around every
+tenant's sender). `use` forgets every cached object, so the next call builds afresh.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from chalice.app import Request
+
     from chalicelib.core.settings import Settings
+    from chalicelib.core.signing import Signer
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
+    from chalicelib.sending.service import MailService
+    from chalicelib.sending.worker import BulkRunner, BulkWorker
+    from chalicelib.suppression.store import SuppressionService
+    from chalicelib.tenant_aws.credentials import TenantCredentials
+    from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
+    from chalicelib.tenants.accounts import AccountService, PlatformInfo, Verifier
+    from chalicelib.tenants.auth import TokenVerifier
+    from chalicelib.tenants.membership import Membership, TenantService
+    from chalicelib.tenants.signin import UserPoolSignIn
 
 
 _CACHED: list[Any] = []
@@ -29,14 +47,39 @@ def _cached(fn: _F) -> _F:
     return wrapped  # type: ignore[return-value]
 
 
-_explicit: list[Settings] = []
+@dataclass(frozen=True)
+class _Choices:
+    settings: Settings | None = None
+    bulk_runner: BulkRunner | None = None
+    ses_wrapper: SesWrapper | None = None
 
 
-def use(value: Settings | None) -> None:
-    """Run with these settings instead of the environment's (tests, the local stack); None goes
-    back to the environment. Every cached object is rebuilt."""
-    _explicit[:] = [value] if value is not None else []
+_choices = [_Choices()]
+_UNSET: Any = object()
+
+
+def use(
+    value: Settings | None = _UNSET,
+    *,
+    bulk_runner: BulkRunner | None = _UNSET,
+    ses_wrapper: SesWrapper | None = _UNSET,
+) -> None:
+    """Build with these instead of the environment's (tests, the local stack). Arguments left
+    out keep their current choice; None goes back to the default. Every cached object is
+    rebuilt."""
+    current = _choices[0]
+    _choices[0] = _Choices(
+        settings=current.settings if value is _UNSET else value,
+        bulk_runner=current.bulk_runner if bulk_runner is _UNSET else bulk_runner,
+        ses_wrapper=current.ses_wrapper if ses_wrapper is _UNSET else ses_wrapper,
+    )
     reset()
+
+
+def reset() -> None:
+    """Forget every cached object (tests change settings between cases)."""
+    for cached in _CACHED:
+        cached.cache_clear()
 
 
 @_cached
@@ -44,9 +87,32 @@ def settings() -> Settings:
     from chalicelib.core import tables
     from chalicelib.core.settings import Settings
 
-    value = _explicit[0] if _explicit else Settings.from_env()
+    value = _choices[0].settings or Settings.from_env()
     tables.configure(value)
     return value
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client for SESami's own account (core/aws.py: one factory, one retry policy).
+    On the local stack every AWS API but DynamoDB is moto's server."""
+    from chalicelib.core import aws
+
+    s = settings()
+    return aws.client(service, region=s.region, endpoint=s.aws_endpoint)
+
+
+@_cached
+def signer() -> Signer:
+    from chalicelib.core.errors import ConfigurationError
+    from chalicelib.core.signing import Signer
+
+    key = settings().signing_key
+    if not key:
+        raise ConfigurationError("SESAMI_SIGNING_KEY is required (cursors, unsubscribe links)")
+    return Signer(key)
+
+
+# ---------------------------------------------------------------------------- ingest
 
 
 @_cached
@@ -69,35 +135,7 @@ def ingest(envelopes: list[Any]) -> IngestReport:
     return ingest_envelopes(envelopes, tenants=tenant_directory(), store=event_store())
 
 
-# ---------------------------------------------------------------------------- API side
-
-if TYPE_CHECKING:
-    from chalice.app import Request
-
-    from chalicelib.tenant_aws.credentials import AwsCredentials, TenantCredentials
-    from chalicelib.tenants.accounts import AccountService, Verifier
-    from chalicelib.tenants.auth import TokenVerifier
-    from chalicelib.tenants.membership import Membership, TenantService
-    from chalicelib.tenants.signin import UserPoolSignIn
-
-
-def aws_client(
-    service: str, credentials: AwsCredentials | None = None, region: str | None = None
-) -> Any:
-    """A boto3 client for SESami's own account (credentials None) or a tenant's (assumed role).
-    On the local stack every AWS API but DynamoDB is moto's server."""
-    import boto3
-    from botocore.config import Config
-
-    s = settings()
-    kwargs: dict[str, Any] = dict(credentials.boto3_kwargs()) if credentials else {}
-    return boto3.client(
-        service,
-        region_name=region or s.region,
-        endpoint_url=s.aws_endpoint,
-        config=Config(retries={"mode": "standard", "max_attempts": 4}),
-        **kwargs,
-    )
+# ---------------------------------------------------------------------------- tenants
 
 
 @_cached
@@ -149,35 +187,7 @@ def signin() -> UserPoolSignIn:
     return UserPoolSignIn(aws_client("cognito-idp"), s.user_pool_client_ids[0])
 
 
-@_cached
-def credentials() -> TenantCredentials:
-    from datetime import timedelta
-
-    from chalicelib.core.errors import ConfigurationError
-    from chalicelib.tenant_aws.credentials import (
-        TenantCredentials,
-        make_sts_client,
-        momento_cache_from_settings,
-    )
-
-    s = settings()
-    if not s.credentials_key:
-        raise ConfigurationError("SESAMI_CREDENTIALS_KEY is required to act in tenant accounts")
-    second_level = momento_cache_from_settings(
-        s.momento_api_key,
-        s.momento_local,
-        s.momento_cache,
-        timedelta(milliseconds=500),
-        api_endpoint=s.momento_endpoint,
-    )
-    return TenantCredentials(
-        lambda: make_sts_client(s.region, s.aws_endpoint),
-        second_level=second_level,
-        encryption_key=s.credentials_key,
-    )
-
-
-def platform() -> Any:
+def platform() -> PlatformInfo:
     from chalicelib.tenants.accounts import PlatformInfo
 
     s = settings()
@@ -193,8 +203,7 @@ def platform() -> Any:
 def account_service() -> AccountService:
     from chalicelib.tenants.accounts import AccountService, EventBridgeBusPolicy
 
-    s = settings()
-    bus = EventBridgeBusPolicy(aws_client("events"), s.event_bus_name)
+    bus = EventBridgeBusPolicy(aws_client("events"), settings().event_bus_name)
     return AccountService(platform(), credentials(), bus)
 
 
@@ -202,21 +211,113 @@ def account_service() -> AccountService:
 def verifier() -> Verifier:
     from chalicelib.tenants.accounts import Verifier
 
-    return Verifier(platform(), credentials(), aws_client)
+    return Verifier(platform(), credentials(), gateway())
+
+
+# ---------------------------------------------------------------------------- tenant accounts
 
 
 @_cached
-def signer() -> Any:
+def credentials() -> TenantCredentials:
+    from datetime import timedelta
+
     from chalicelib.core.errors import ConfigurationError
-    from chalicelib.core.signing import Signer
+    from chalicelib.tenant_aws.credentials import TenantCredentials, make_sts_client
 
-    key = settings().signing_key
-    if not key:
-        raise ConfigurationError("SESAMI_SIGNING_KEY is required (cursors, unsubscribe links)")
-    return Signer(key)
+    s = settings()
+    if not s.credentials_key:
+        raise ConfigurationError("SESAMI_CREDENTIALS_KEY is required to act in tenant accounts")
+    second_level = None
+    if s.momento_api_key or s.momento_local:
+        from chalicelib.tenant_aws.momento import momento_cache_from_settings
+
+        second_level = momento_cache_from_settings(
+            s.momento_api_key,
+            s.momento_local,
+            s.momento_cache,
+            timedelta(milliseconds=500),
+            api_endpoint=s.momento_endpoint,
+        )
+    return TenantCredentials(
+        lambda: make_sts_client(s.region, s.aws_endpoint),
+        second_level=second_level,
+        encryption_key=s.credentials_key,
+    )
 
 
-def reset() -> None:
-    """Forget every cached object (tests change settings between cases)."""
-    for cached in _CACHED:
-        cached.cache_clear()
+@_cached
+def gateway() -> Gateway:
+    from chalicelib.tenant_aws.gateway import Gateway
+
+    s = settings()
+    return Gateway(
+        credentials(),
+        default_region=s.region,
+        endpoint=s.aws_endpoint,
+        ses_wrapper=_choices[0].ses_wrapper,
+    )
+
+
+# ---------------------------------------------------------------------------- suppression
+
+
+def suppression_service() -> SuppressionService:
+    from chalicelib.suppression.store import SuppressionService
+
+    return SuppressionService(signer())
+
+
+# ---------------------------------------------------------------------------- sending
+
+
+@_cached
+def bulk_runner() -> BulkRunner:
+    """Lambda when the settings name the worker function, else a thread of this process."""
+    from chalicelib.sending.worker import LambdaRunner, ThreadRunner
+
+    chosen = _choices[0].bulk_runner
+    if chosen is not None:
+        return chosen
+    function = settings().bulk_worker_function
+    if function:
+        return LambdaRunner(aws_client("lambda"), function)
+    return ThreadRunner(run_bulk_slice)
+
+
+def _ses_for(tenant: Any) -> Any:
+    return gateway().for_tenant(tenant).ses()
+
+
+def mail_service() -> MailService:
+    from chalicelib.sending.service import MailService
+    from chalicelib.sending.store import SendingStore
+
+    s = settings()
+    return MailService(s, SendingStore(s), _ses_for, signer(), runner=bulk_runner())
+
+
+def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
+    from chalicelib.core.tables import TenantModel
+    from chalicelib.sending.store import SendingStore
+    from chalicelib.sending.worker import BulkWorker
+
+    s = settings()
+    return BulkWorker(
+        SendingStore(s),
+        _ses_for,
+        signer(),
+        bulk_runner(),
+        s.public_url,
+        tenant_for=lambda tenant_id: TenantModel.get(tenant_id, consistent_read=True),
+        max_per_invocation=max_per_invocation,
+    )
+
+
+def run_bulk_slice(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The bulk_worker function (and ThreadRunner): one slice of one batch."""
+    import logging
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    outcome = bulk_worker().run(event, float(remaining()) if callable(remaining) else None)
+    logging.getLogger("sesami.sending").info("bulk worker %s: %s", event.get("batch_id"), outcome)
+    return outcome

@@ -11,14 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core.headers import bad, check_header
 from chalicelib.sending.requests import (
     MAX_BODY_BYTES,
     MAX_REPLY_TO,
     MAX_SUBJECT,
     Address,
     address_list,
-    bad,
-    check_header,
     parse_address,
     parse_bodies,
     parse_configuration_set,

@@ -1,11 +1,7 @@
 """Reading and checking what a caller asks SESami to send (POST /mail, POST /mail/bulk).
 
-Invariant 8: no CR or LF reaches an outgoing header. Every value that ends up in a header (the
-sender, each address's display name, reply-to, the subject, tag names and values, a bulk
-message's rendered subject) goes through `check_header`, which refuses line breaks and other
-control characters both raw and hidden in RFC 2047 encoded-words (`=?utf-8?q?a=0D=0A?=`), since
-a mail client decodes those and a careless relay may too. The SES adapter checks again before it
-calls SES, so a future caller that skips this module still cannot inject a header.
+Invariant 8 (no CR or LF reaches an outgoing header) is kept by `core/headers.py`, through which
+every value that ends up in a header goes.
 
 Addresses are checked by `email-validator` (syntax only: SES, not SESami, is the judge of
 deliverability). Every refusal is an InvalidRequest naming the field (`details={"field": ...}`).
@@ -13,22 +9,19 @@ deliverability). Every refusal is an InvalidRequest naming the field (`details={
 
 from __future__ import annotations
 
-import binascii
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formataddr
 from typing import Any
 
-from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.headers import bad, check_header
 
 MAX_RECIPIENTS = 50  # SES: to + cc + bcc of one message
 MAX_REPLY_TO = 10
 MAX_SUBJECT = 998  # RFC 5322 line length
 MAX_BODY_BYTES = 10 * 1024 * 1024  # html + text, UTF-8
 MAX_DISPLAY_NAME = 200
-MAX_HEADER_VALUE = 10_000  # anything longer is refused before it is inspected
 # SES allows 50 tags per message; SESami adds its own (RESERVED_TAG_PREFIX) to tie events back.
 SESAMI_TAGS = 2
 MAX_TAGS = 50 - SESAMI_TAGS
@@ -36,79 +29,6 @@ RESERVED_TAG_PREFIX = "sesami-"
 
 _TAG_PART = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # SES MessageTag name and value
 _CONFIG_SET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Lenient on purpose: whatever a lenient decoder would take for an encoded-word, we inspect.
-_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)\?=", re.DOTALL)
-_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
-_LINE_SEPARATORS = frozenset("\u2028\u2029")
-
-
-def bad(field: str, message: str) -> InvalidRequest:
-    return InvalidRequest(message, details={"field": field})
-
-
-# ------------------------------------------------------------------------------ header safety
-
-
-def _unsafe_char(text: str) -> str | None:
-    """The first line break or control character (tab aside) in `text`, if any."""
-    for ch in text:
-        if ch != "\t" and (unicodedata.category(ch) == "Cc" or ch in _LINE_SEPARATORS):
-            return ch
-    return None
-
-
-def _b64_candidates(raw: bytes) -> list[bytes]:
-    """What lenient base64 decoders make of `raw`: all of it, or each '='-separated run."""
-    out = []
-    for chunk in (raw, *raw.split(b"=")):
-        chars = re.sub(rb"[^A-Za-z0-9+/]", b"", chunk)
-        chars = chars[: len(chars) - (len(chars) % 4 == 1)]
-        out.append(binascii.a2b_base64(chars + b"=" * (-len(chars) % 4)))
-    return out
-
-
-def _decode_word(charset: str, encoding: str, payload: str) -> list[tuple[bytes, str]]:
-    """Every reading of one encoded-word's payload: (bytes, text in its charset)."""
-    raw = payload.encode("latin-1", "replace")
-    if encoding in "qQ":
-        readings = [_Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"_", b" "))]
-    else:
-        readings = _b64_candidates(raw)
-    out = []
-    for data in readings:
-        try:
-            text = data.decode(charset.split("*", 1)[0] or "utf-8", "replace")
-        except (LookupError, UnicodeError, ValueError, TypeError):
-            text = data.decode("latin-1")
-        out.append((data, text))
-    return out
-
-
-def check_header(value: str, field: str) -> str:
-    """`value` unchanged if it is safe in a header; else InvalidRequest naming `field`."""
-    if len(value) > MAX_HEADER_VALUE:
-        raise bad(field, f"{field} is over {MAX_HEADER_VALUE} characters")
-    if _unsafe_char(value) is not None:
-        raise bad(field, f"{field} must not contain line breaks or control characters")
-    text = value
-    for _level in range(4):  # an encoded-word may decode to another one
-        words = _ENCODED_WORD.findall(text)
-        if not words:
-            break
-        decoded = []
-        for charset, encoding, payload in words:
-            readings = _decode_word(charset, encoding, payload)
-            for data, word in readings:
-                # Bytes too: a CR inside UTF-16 or a charset Python lacks is still a CR.
-                if b"\r" in data or b"\n" in data or _unsafe_char(word) is not None:
-                    raise bad(
-                        field,
-                        f"{field} must not contain line breaks or control characters "
-                        "(found inside an RFC 2047 encoded-word)",
-                    )
-            decoded.append(readings[0][1])
-        text = "".join(decoded)
-    return value
 
 
 # ------------------------------------------------------------------------------ addresses

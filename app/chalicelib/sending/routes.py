@@ -209,9 +209,7 @@ def _key(ctx: RequestContext) -> str | None:
     errors=(400, 409, 422, 503),
 )
 def send_mail(ctx: RequestContext) -> Response:
-    from chalicelib.sending import service as sending
-
-    outcome = sending.service().send(ctx.tenant, ctx.json_body(), _key(ctx))
+    outcome = wiring.mail_service().send(ctx.tenant, ctx.json_body(), _key(ctx))
     return _reply(outcome.status, outcome.body, outcome.replayed)
 
 
@@ -228,9 +226,7 @@ def send_mail(ctx: RequestContext) -> Response:
     errors=(400, 409, 422, 503),
 )
 def send_bulk(ctx: RequestContext) -> Response:
-    from chalicelib.sending import service as sending
-
-    outcome = sending.service().send_bulk(ctx.tenant, ctx.json_body(), _key(ctx))
+    outcome = wiring.mail_service().send_bulk(ctx.tenant, ctx.json_body(), _key(ctx))
     return _reply(outcome.status, outcome.body, outcome.replayed)
 
 
@@ -242,6 +238,4 @@ def send_bulk(ctx: RequestContext) -> Response:
     errors=(404,),
 )
 def get_bulk(ctx: RequestContext, batch_id: str) -> dict[str, Any]:
-    from chalicelib.sending import service as sending
-
-    return sending.service().batch(ctx.tenant, batch_id)
+    return wiring.mail_service().batch(ctx.tenant, batch_id)

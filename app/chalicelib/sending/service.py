@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -58,16 +57,9 @@ from chalicelib.core.errors import (
 from chalicelib.core.settings import Settings
 from chalicelib.sending.bulk import BulkRequest, parse_bulk
 from chalicelib.sending.requests import MailRequest, parse_mail
-from chalicelib.sending.ses import OutgoingEmail, Ses, SesV2
 from chalicelib.sending.store import Replay, SendingStore
-from chalicelib.sending.worker import (
-    ENV_WORKER_FUNCTION,
-    BulkRunner,
-    BulkWorker,
-    LambdaRunner,
-    ThreadRunner,
-    batch_view,
-)
+from chalicelib.sending.worker import BulkRunner, batch_view
+from chalicelib.tenant_aws.ses import OutgoingEmail, Ses
 from chalicelib.tenants.accounts import DEFAULT_CONFIGURATION_SET
 
 log = logging.getLogger("sesami.sending")
@@ -336,97 +328,3 @@ def _config_set(tenant: Any, requested: str | None) -> str:
 def _tag_value(text: str) -> str:
     """SES tag values are [A-Za-z0-9_-]{1,256}."""
     return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:256] or "-"
-
-
-# ---------------------------------------------------------------------------- wiring
-
-_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
-_MAX_CLIENTS = 64
-
-
-def _ses_for(tenant: Any) -> Ses:
-    """SES in the tenant's account: assumed-role credentials (cached by wiring.credentials())
-    and one boto3 client per (endpoint, region, credentials), built on first use."""
-    from chalicelib.core import wiring
-
-    settings = wiring.settings()
-    region = tenant.region or settings.region
-    creds = wiring.credentials().get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
-    key = (settings.aws_endpoint, region, creds.access_key_id)
-    client = _CLIENTS.get(key)
-    if client is None:
-        if len(_CLIENTS) >= _MAX_CLIENTS:
-            _CLIENTS.pop(next(iter(_CLIENTS)))  # credentials rotate hourly: drop the oldest
-        client = _CLIENTS[key] = wiring.aws_client("sesv2", creds, region)
-    return SesV2(client)
-
-
-_SES_WRAPPERS: list[Callable[[Any, Ses], Ses]] = []
-
-
-def wrap_ses(wrapper: Callable[[Any, Ses], Ses] | None) -> None:
-    """Wrap every tenant's SES adapter (the local stack, whose SES emulator publishes no events,
-    wraps it with devstack.ses_simulator); None removes the wrapper."""
-    _SES_WRAPPERS[:] = [wrapper] if wrapper is not None else []
-
-
-def ses_for(tenant: Any) -> Ses:
-    ses = _ses_for(tenant)
-    return _SES_WRAPPERS[0](tenant, ses) if _SES_WRAPPERS else ses
-
-
-_RUNNER: list[BulkRunner] = []
-
-
-def use_runner(runner: BulkRunner | None) -> None:
-    """Start bulk workers with this runner instead of the environment's (tests)."""
-    _RUNNER[:] = [runner] if runner is not None else []
-
-
-def runner() -> BulkRunner:
-    """Lambda when SESAMI_BULK_WORKER_FUNCTION names the worker function, else a thread here."""
-    from chalicelib.core import wiring
-
-    if _RUNNER:
-        return _RUNNER[0]
-    function = os.environ.get(ENV_WORKER_FUNCTION, "").strip()
-    if function:
-        return LambdaRunner(wiring.aws_client("lambda"), function)
-    return ThreadRunner(handle)
-
-
-def service() -> MailService:
-    """The service for this request, from the instance's cached runtime objects."""
-    from chalicelib.core import wiring
-
-    settings = wiring.settings()
-    return MailService(settings, SendingStore(settings), ses_for, wiring.signer(), runner=runner())
-
-
-def _tenant(tenant_id: str) -> Any:
-    from chalicelib.core.tables import TenantModel
-
-    return TenantModel.get(tenant_id, consistent_read=True)
-
-
-def worker(max_per_invocation: int | None = None) -> BulkWorker:
-    from chalicelib.core import wiring
-
-    settings = wiring.settings()
-    return BulkWorker(
-        SendingStore(settings),
-        ses_for,
-        wiring.signer(),
-        runner(),
-        settings.public_url,
-        tenant_for=_tenant,
-        max_per_invocation=max_per_invocation,
-    )
-
-
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """The bulk_worker function (and ThreadRunner): one slice of one batch."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    outcome = worker().run(event, float(remaining()) if callable(remaining) else None)
-    log.info("bulk worker %s: %s", event.get("batch_id"), outcome)
-    return outcome

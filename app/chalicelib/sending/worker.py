@@ -7,7 +7,7 @@
                         starts the next worker with {"next": that index}
 
 Runners (`BulkRunner`): `LambdaRunner` invokes the `bulk_worker` Lambda function asynchronously
-(InvocationType=Event; its name in SESAMI_BULK_WORKER_FUNCTION); with that variable empty (the
+(InvocationType=Event; its name in the setting SESAMI_BULK_WORKER_FUNCTION); with it empty (the
 local stack) `ThreadRunner` runs the worker in a background thread of this process.
 
 Time budget: the Lambda context's remaining time minus `SAFETY_MARGIN_SECONDS`, or
@@ -40,12 +40,11 @@ from typing import Any, Protocol
 
 from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.sending.bulk import Template, escape_html
-from chalicelib.sending.ses import OutgoingEmail, Pacer, Ses, SesRefused
 from chalicelib.sending.store import SendingStore
+from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
 
 log = logging.getLogger("sesami.sending")
 
-ENV_WORKER_FUNCTION = "SESAMI_BULK_WORKER_FUNCTION"
 SAFETY_MARGIN_SECONDS = 10.0
 THREAD_BUDGET_SECONDS = 60.0
 MAX_PER_INVOCATION = 1_000
@@ -94,6 +93,28 @@ class ThreadRunner:
 
 
 SesFor = Callable[[Any], Ses]
+
+
+class Pacer:
+    """Spaces calls `1 / per_second` apart (within one request; SES's own throttling, retried
+    by botocore, covers concurrent requests of the same tenant)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / max(per_second, 0.001)
+        self._clock, self._sleep = clock, sleep
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
 
 
 class BulkWorker:

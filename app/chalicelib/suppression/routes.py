@@ -7,15 +7,12 @@ The service is imported inside the handlers: importing `app.py` must not load Py
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.core import wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
-
-if TYPE_CHECKING:
-    from chalicelib.suppression.store import SuppressionService
 
 api = Api(__name__, wiring.authenticate)
 
@@ -97,12 +94,6 @@ SYNC_REPORT = {
 }
 
 
-def _service() -> SuppressionService:
-    from chalicelib.suppression.store import SuppressionService
-
-    return SuppressionService(wiring.signer())
-
-
 def _actor(ctx: RequestContext) -> str:
     """Who is changing the list, for the history (from the verified token)."""
     return str(ctx.membership.actor)
@@ -139,7 +130,7 @@ def _optional_body(ctx: RequestContext) -> dict[str, Any]:
     response=PAGE,
 )
 def list_suppressed(ctx: RequestContext) -> dict[str, Any]:
-    return _service().search(
+    return wiring.suppression_service().search(
         ctx.tenant.tenant_id,
         q=ctx.query("q"),
         reason=ctx.query("reason"),
@@ -157,7 +148,7 @@ def list_suppressed(ctx: RequestContext) -> dict[str, Any]:
     errors=(400, 404),
 )
 def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
-    return _service().get(ctx.tenant.tenant_id, _address(email))
+    return wiring.suppression_service().get(ctx.tenant.tenant_id, _address(email))
 
 
 @api.route(
@@ -173,7 +164,9 @@ def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     body = ctx.json_body()
-    return _service().add(ctx.tenant.tenant_id, _address(email), body.get("reason"), _actor(ctx))
+    return wiring.suppression_service().add(
+        ctx.tenant.tenant_id, _address(email), body.get("reason"), _actor(ctx)
+    )
 
 
 @api.route(
@@ -187,7 +180,9 @@ def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     why = _optional_body(ctx).get("reason", ctx.query("reason"))
-    return _service().remove(ctx.tenant.tenant_id, _address(email), why, _actor(ctx))
+    return wiring.suppression_service().remove(
+        ctx.tenant.tenant_id, _address(email), why, _actor(ctx)
+    )
 
 
 @api.route(
@@ -200,6 +195,5 @@ def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 def sync_suppressed(ctx: RequestContext) -> dict[str, Any]:
     from chalicelib.suppression.sync import sync_with_ses
 
-    return sync_with_ses(
-        ctx.tenant, _actor(ctx), wiring.signer(), wiring.credentials(), wiring.aws_client
-    )
+    tenant_aws = wiring.gateway().for_tenant(ctx.tenant)
+    return sync_with_ses(tenant_aws, wiring.suppression_service(), _actor(ctx))

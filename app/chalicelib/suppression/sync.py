@@ -15,26 +15,21 @@ An endpoint without these APIs (moto) gives status `not_available`, never a fake
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import partial
-from typing import Any, Protocol
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any
 
 from chalicelib.core import keys
 from chalicelib.core.errors import (
     ApiNotAvailable,
-    Conflict,
     RequestError,
-    RoleAccessDenied,
-    ServiceUnavailable,
-    SesamiError,
 )
 from chalicelib.suppression.store import SuppressionService, normalize_address
+from chalicelib.tenant_aws.gateway import TenantAws
+from chalicelib.tenant_aws.ses import AccountSuppressionList, SesSuppressed
 
 SES_REASON = {
     "BOUNCE": "BOUNCE",
@@ -44,90 +39,6 @@ SES_REASON = {
 }
 SYNC_BUDGET_SECONDS = 20.0
 MAX_FAILURES = 20
-
-
-@dataclass(frozen=True)
-class SesSuppressed:
-    address: str  # as SES spells it
-    reason: str  # BOUNCE | COMPLAINT
-    updated_at: datetime
-
-
-class AccountSuppressionList(Protocol):
-    """What the sync needs from the SES account-level suppression list."""
-
-    def entries(self) -> Iterator[SesSuppressed]: ...
-
-    def put(self, address: str, reason: str) -> None: ...
-
-    def delete(self, address: str) -> None: ...
-
-
-# Error codes with which an endpoint answers an API it lacks (moto: a bare HTTP 404 page, whose
-# code is "404"; SES's own "no such address" is NotFoundException).
-_NOT_IMPLEMENTED = {"404", "NotImplemented", "UnknownOperation", "InvalidAction"}
-_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
-
-
-class SesV2SuppressionList:
-    """Production adapter: the SESv2 client of the tenant's account (assumed role)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def entries(self) -> Iterator[SesSuppressed]:
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"PageSize": 1000}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._call("ListSuppressedDestinations", **kwargs)
-            for s in page.get("SuppressedDestinationSummaries", []):
-                reason = str(s.get("Reason", "")).upper()
-                yield SesSuppressed(
-                    s["EmailAddress"],
-                    reason if reason in ("BOUNCE", "COMPLAINT") else "BOUNCE",
-                    s["LastUpdateTime"],
-                )
-            token = page.get("NextToken")
-            if not token:
-                return
-
-    def put(self, address: str, reason: str) -> None:
-        self._call("PutSuppressedDestination", EmailAddress=address, Reason=reason)
-
-    def delete(self, address: str) -> None:
-        with contextlib.suppress(_AlreadyGone):  # already gone: what a delete is for
-            self._call("DeleteSuppressedDestination", EmailAddress=address)
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        method = getattr(self._client, _snake(operation))
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_IMPLEMENTED:
-                raise ApiNotAvailable(
-                    f"this AWS endpoint does not implement SESv2 {operation} ({code})"
-                ) from None
-            if code in _ACCESS_DENIED:
-                raise RoleAccessDenied(
-                    f"the role lacks ses:{operation}; re-run the customer-onboarding stack, "
-                    "which grants it"
-                ) from None
-            if code == "NotFoundException":
-                raise _AlreadyGone(operation) from None
-            raise ServiceUnavailable(f"SES refused {operation}: {code}") from None
-        except BotoCoreError as exc:
-            raise ServiceUnavailable(f"SES did not answer {operation}: {exc}") from None
-
-
-class _AlreadyGone(SesamiError):
-    pass
-
-
-def _snake(operation: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
 @dataclass
@@ -233,20 +144,7 @@ class SuppressionSync:
             report.fail(address, "push", exc)
 
 
-# Who: the roles and client factory of runtime.py.
-class RoleAccess(Protocol):
-    def get(self, tenant_id: str, role_arn: str, external_id: str) -> Any: ...
-
-
-ClientFactory = Callable[[str, Any, Any], Any]
-
-
-def sync_with_ses(
-    tenant: Any, by: str, signer: Any, roles: RoleAccess, clients: ClientFactory
-) -> dict[str, Any]:
+def sync_with_ses(tenant_aws: TenantAws, service: SuppressionService, by: str) -> dict[str, Any]:
     """Sync the tenant's list with the SES account-level list of its connected account."""
-    if not tenant.role_arn:
-        raise Conflict("no AWS account is connected yet: PUT /account first")
-    credentials = roles.get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
-    ses = SesV2SuppressionList(clients("sesv2", credentials, tenant.region))
-    return SuppressionSync(SuppressionService(signer)).run(tenant.tenant_id, ses, by)
+    ses = tenant_aws.suppression_list()
+    return SuppressionSync(service).run(tenant_aws.tenant.tenant_id, ses, by)

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.core import wiring
 from chalicelib.core.api import Api, RequestContext
 from chalicelib.core.errors import InvalidRequest
-
-if TYPE_CHECKING:
-    from chalicelib.suppression.store import SuppressionService
 
 # What mail providers and browsers POST here. Api.route has no content_types parameter, so this
 # module's blueprint supplies it (Chalice answers other types with a 415 before the view runs).
@@ -72,12 +69,6 @@ def page(title: str, body: str, status: int = 200) -> Response:
     )
 
 
-def _service() -> SuppressionService:
-    from chalicelib.suppression.store import SuppressionService
-
-    return SuppressionService(wiring.signer())
-
-
 @api.route(
     "/unsubscribe/{token}",
     methods=["GET"],
@@ -88,7 +79,7 @@ def _service() -> SuppressionService:
 )
 def unsubscribe_page(ctx: RequestContext, token: str) -> Response:
     try:
-        _, address = _service().unsubscribe_target(token)
+        _, address = wiring.suppression_service().unsubscribe_target(token)
     except InvalidRequest:
         return page(
             "This link does not work",
@@ -115,7 +106,7 @@ def unsubscribe_page(ctx: RequestContext, token: str) -> Response:
     errors=(400,),
 )
 def unsubscribe(ctx: RequestContext, token: str) -> Response:
-    address = _service().unsubscribe(token)
+    address = wiring.suppression_service().unsubscribe(token)
     return page(
         "You are unsubscribed",
         f"<p><strong>{html.escape(address)}</strong> will not receive these messages again.</p>",

@@ -29,24 +29,17 @@ import json
 import logging
 import os
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.core import aws
 from chalicelib.core.errors import (
-    CacheUnavailable,
     ConfigurationError,
     RoleAccessDenied,
     ServiceUnavailable,
 )
-
-if TYPE_CHECKING:
-    from momento import CacheClient
-    from momento.responses.mixins import ErrorResponseMixin
 
 logger = logging.getLogger("sesami.credentials")
 
@@ -59,17 +52,6 @@ _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]", re.ASCII)
 # Used only to prove a role is unsafe; the credentials are thrown away at once.
 _PROBE_SESSION_NAME = "sesami-onboarding-probe"
 _PROBE_DURATION_SECONDS = 900  # STS minimum
-# Error codes botocore's standard mode retries as transient or throttling (botocore/retries).
-_STS_TRANSIENT = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "InternalFailure",
-    "InternalError",
-    "RequestTimeout",
-}
 
 
 def _utcnow() -> datetime:
@@ -258,12 +240,12 @@ class TenantCredentials:
         self.sts_calls += 1
         try:
             response: dict[str, Any] = self._sts_client().assume_role(**params)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            if code in _STS_TRANSIENT or status >= 500:
-                raise _sts_unavailable(code or str(status)) from exc
-            if code == "AccessDenied":
+        except aws.errors() as exc:
+            failed = aws.failure(exc)
+            assert failed is not None
+            if failed.retryable:
+                raise _sts_unavailable(failed.code) from exc
+            if failed.kind is aws.Kind.ACCESS_DENIED:
                 raise RoleAccessDenied(
                     f"SESami could not assume the role {role_arn}: STS denied AssumeRole. "
                     "Likely causes: the role's trust policy does not trust SESami's AWS "
@@ -272,8 +254,6 @@ class TenantCredentials:
                     details={"role_arn": role_arn},
                 ) from exc
             raise
-        except BotoCoreError as exc:  # no connection, read timeout
-            raise _sts_unavailable(type(exc).__name__) from exc
         return response
 
     def _read_second_level(self, key: str, now: datetime) -> tuple[AwsCredentials | None, bool]:
@@ -346,131 +326,6 @@ def _sts_unavailable(reason: str) -> ServiceUnavailable:
 
 
 def make_sts_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    """An STS client whose throttling is retried by botocore's standard retry mode. Pass
+    """An STS client with SESami's one retry policy (core/aws.py). Pass
     `functools.partial(make_sts_client, region)` to `TenantCredentials` to build it lazily."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "sts",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard"}),
-    )
-
-
-class MomentoCredentialCache:
-    """`CredentialCache` on a Momento cache, through the SDK's sync `CacheClient`.
-
-    The SDK answers with Hit/Miss/Error values rather than exceptions; any Error (timeout,
-    unavailable, auth...) becomes `CacheUnavailable`. A cache that does not exist is created on
-    demand when `create_missing_cache` is set (the local server); in AWS the operator creates
-    it, and a missing cache is reported as unavailable.
-    """
-
-    def __init__(
-        self, client: CacheClient, cache_name: str, *, create_missing_cache: bool = False
-    ) -> None:
-        if not cache_name:
-            raise ConfigurationError("the Momento cache name must not be empty")
-        self._client = client
-        self._cache_name = cache_name
-        self._create_missing_cache = create_missing_cache
-
-    def get(self, key: str) -> bytes | None:
-        from momento.responses import CacheGet
-
-        response = self._call("get", lambda: self._client.get(self._cache_name, key))
-        if isinstance(response, CacheGet.Hit):
-            return response.value_bytes
-        if isinstance(response, CacheGet.Miss):
-            return None
-        if isinstance(response, CacheGet.Error) and self._created_missing_cache(response):
-            return None  # a cache created just now is empty
-        raise self._unavailable("get", response)
-
-    def set(self, key: str, value: bytes, ttl: timedelta) -> None:
-        from momento.responses import CacheSet
-
-        def put() -> object:
-            return self._client.set(self._cache_name, key, value, ttl=ttl)
-
-        response = self._call("set", put)
-        if isinstance(response, CacheSet.Error) and self._created_missing_cache(response):
-            response = self._call("set", put)
-        if not isinstance(response, CacheSet.Success):
-            raise self._unavailable("set", response)
-
-    def close(self) -> None:
-        self._client.__exit__(None, None, None)
-
-    def _call(self, operation: str, call: Callable[[], object]) -> object:
-        try:
-            return call()
-        except Exception as exc:  # the SDK should not raise; if it does, it is still "down"
-            raise CacheUnavailable(f"Momento {operation} raised {_describe(exc)}") from exc
-
-    def _created_missing_cache(self, error: ErrorResponseMixin) -> bool:
-        """On NOT_FOUND (no such cache): create it, tolerating a concurrent creator."""
-        from momento.errors import MomentoErrorCode
-        from momento.responses import CreateCache
-
-        if not self._create_missing_cache or error.error_code != MomentoErrorCode.NOT_FOUND_ERROR:
-            return False
-        created = self._call("create_cache", lambda: self._client.create_cache(self._cache_name))
-        if isinstance(created, CreateCache.Success | CreateCache.CacheAlreadyExists):
-            logger.info("created Momento cache %s", self._cache_name)
-            return True
-        raise self._unavailable("create_cache", created)
-
-    def _unavailable(self, operation: str, response: object) -> CacheUnavailable:
-        detail = getattr(response, "message", None) or type(response).__name__
-        code = getattr(response, "error_code", None)
-        return CacheUnavailable(
-            f"Momento {operation} on {self._cache_name} failed: {code} {detail}"
-        )
-
-
-def momento_cache_from_settings(
-    api_key: str | None,
-    local_endpoint: str | None,
-    cache_name: str,
-    timeout: timedelta,
-    *,
-    api_endpoint: str | None = None,
-) -> MomentoCredentialCache | None:
-    """The Momento second level, or None when neither an API key nor a local endpoint is set.
-
-    `local_endpoint` ("host:port", plaintext, the devstack server) wins over `api_key`. A v2
-    API key needs `api_endpoint` (Momento's region endpoint); a legacy key carries its own.
-    `timeout` is the client-side deadline of every call: keep it short, STS is the fallback.
-    No connection is opened here (the first call connects), so a cold start never waits on,
-    nor fails because of, Momento.
-    """
-    if not api_key and not local_endpoint:
-        return None
-    from momento import CacheClient, Configurations, CredentialProvider
-
-    if local_endpoint:
-        host, port = _split_endpoint(local_endpoint)
-        provider = CredentialProvider.for_momento_local(host, port)
-    elif api_endpoint:
-        provider = CredentialProvider.from_api_key_v2(str(api_key), api_endpoint)
-    else:
-        with warnings.catch_warnings():
-            # Deprecated in favour of v2 keys, still the only way to read a legacy key.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            provider = CredentialProvider.from_string(str(api_key))
-    configuration = Configurations.Lambda.latest().with_client_timeout(timeout)
-    # The constructor, not CacheClient.create(): create() connects eagerly and raises when
-    # Momento is unreachable (and in momento 1.29.1 fails outright with a zero timeout).
-    client = CacheClient(configuration, provider, default_ttl=timedelta(hours=1))
-    return MomentoCredentialCache(client, cache_name, create_missing_cache=bool(local_endpoint))
-
-
-def _split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, sep, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit():
-        raise ConfigurationError(f"Momento local endpoint must be host:port, got {endpoint!r}")
-    return host, int(port)
+    return aws.client("sts", region=region or "us-east-1", endpoint=endpoint_url)

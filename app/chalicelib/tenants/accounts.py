@@ -301,7 +301,10 @@ class Check:
         return self
 
 
-ClientFactory = Callable[[str, Any, str], Any]  # (service, credentials, region) -> boto3 client
+class TenantAccounts(Protocol):
+    """The gateway into tenants' accounts (chalicelib.tenant_aws.gateway.Gateway)."""
+
+    def for_tenant(self, tenant: TenantModel) -> Any: ...
 
 
 class Verifier:
@@ -312,10 +315,10 @@ class Verifier:
         self,
         platform: PlatformInfo,
         roles: RoleAccess,
-        clients: ClientFactory,
+        accounts: TenantAccounts,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._p, self._roles, self._clients, self._clock = platform, roles, clients, clock
+        self._p, self._roles, self._accounts, self._clock = platform, roles, accounts, clock
 
     def run(self, tenant: TenantModel, *, canary: bool = False) -> dict[str, Any]:
         checks = [
@@ -337,10 +340,10 @@ class Verifier:
             for c in checks:
                 c.skipped("no AWS account is connected yet: PUT /account first")
             return self._result(checks)
-        region = tenant.region or self._p.region
+        tenant_aws = self._accounts.for_tenant(tenant)
         creds = None
         try:
-            creds = self._roles.get(tenant.tenant_id, tenant.role_arn, tenant.external_id)
+            creds = tenant_aws.credentials()
             by_id["role_assumable"].ok(f"assumed {tenant.role_arn}")
         except RoleAccessDenied as exc:
             by_id["role_assumable"].failed(exc.message)
@@ -351,12 +354,12 @@ class Verifier:
                 by_id[cid].skipped("needs the role, which SESami could not assume")
             return self._result(checks)
         config_set = tenant.configuration_set or DEFAULT_CONFIGURATION_SET
-        sesv2 = self._clients("sesv2", creds, region)
+        sesv2 = tenant_aws.client("sesv2")
         self._guard(by_id["ses_account"], lambda c: self._check_account(c, sesv2))
         self._guard(
             by_id["configuration_set"], lambda c: self._check_config_set(c, sesv2, config_set)
         )
-        events = self._clients("events", creds, region)
+        events = tenant_aws.client("events")
         self._guard(by_id["forwarding_rule"], lambda c: self._check_rule(c, events))
         self._check_canary(by_id["canary"], tenant, sesv2, config_set, send=canary)
         return self._result(checks)

@@ -18,28 +18,23 @@ but not GetAccount, so `send_rate` falls back to `DEFAULT_MAX_SEND_RATE` and say
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.core.errors import RequestError, ServiceUnavailable
-from chalicelib.sending.requests import check_header
+from chalicelib.core import aws
+from chalicelib.core.errors import (
+    ApiNotAvailable,
+    RequestError,
+    RoleAccessDenied,
+    ServiceUnavailable,
+    SesamiError,
+)
+from chalicelib.core.headers import check_header
 
 DEFAULT_MAX_SEND_RATE = 14.0  # messages per second: SES's usual production starting quota
-_TRANSIENT = {
-    "TooManyRequestsException",
-    "ThrottlingException",
-    "Throttling",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalServiceErrorException",
-    "RequestTimeout",
-}
 # Refusals about one message; anything else SES refuses concerns the whole account.
 _PER_MESSAGE = {"MessageRejected", "BadRequestException", "InvalidParameterValue"}
 _REFUSALS = {
@@ -108,10 +103,6 @@ class Ses(Protocol):
     def send_rate(self) -> SendRate: ...
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class SesV2:
     """The production adapter over a boto3 `sesv2` client."""
 
@@ -152,35 +143,39 @@ class SesV2:
             params["ConfigurationSetName"] = email.configuration_set
         try:
             response = self._client.send_email(**params)
-        except ClientError as exc:
+        except aws.errors() as exc:
             raise self._translate(exc) from exc
-        except BotoCoreError as exc:  # connection and read timeouts, after retries
-            raise ServiceUnavailable(
-                f"SES could not be reached ({type(exc).__name__}); nothing was sent, retry later",
-                details={"retryable": True},
-            ) from exc
         return str(response["MessageId"])
 
     @staticmethod
-    def _translate(exc: ClientError) -> RequestError:
-        code = _code(exc)
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        message = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-        if code in _TRANSIENT or status >= 500:
+    def _translate(exc: Exception) -> RequestError:
+        failed = aws.failure(exc)
+        assert failed is not None
+        if failed.retryable:
+            if not failed.status:  # no connection, read timeout: after retries
+                return ServiceUnavailable(
+                    f"SES could not be reached ({failed.code}); nothing was sent, retry later",
+                    details={"retryable": True},
+                )
             return ServiceUnavailable(
-                f"SES is throttling or unavailable ({code or status}) and retries did not help; "
+                f"SES is throttling or unavailable ({failed.code}) and retries did not help; "
                 "nothing was sent, retry later",
-                details={"ses_code": code or str(status), "retryable": True},
+                details={"ses_code": failed.code, "retryable": True},
             )
-        why = _REFUSALS.get(code, "SES refused the request")
-        return SesRefused(f"{why}: {message}", ses_code=code, per_message=code in _PER_MESSAGE)
+        why = _REFUSALS.get(failed.code, "SES refused the request")
+        return SesRefused(
+            f"{why}: {failed.message}",
+            ses_code=failed.code,
+            per_message=failed.code in _PER_MESSAGE,
+        )
 
     def send_rate(self) -> SendRate:
         try:
             quota = self._client.get_account().get("SendQuota", {})
             rate = float(quota.get("MaxSendRate") or 0)
-        except (ClientError, BotoCoreError) as exc:
-            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        except aws.errors() as exc:
+            failed = aws.failure(exc)
+            code = failed.code if failed else type(exc).__name__
             return SendRate(
                 self._default_rate,
                 "default",
@@ -192,23 +187,83 @@ class SesV2:
         return SendRate(rate, "ses")
 
 
-class Pacer:
-    """Spaces calls `1 / per_second` apart (within one request; SES's own throttling, retried
-    by botocore, covers concurrent requests of the same tenant)."""
+# ---------------------------------------------------------------- account suppression list
 
-    def __init__(
-        self,
-        per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 1.0 / max(per_second, 0.001)
-        self._clock, self._sleep = clock, sleep
-        self._next: float | None = None
 
-    def wait(self) -> None:
-        now = self._clock()
-        if self._next is not None and now < self._next:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+@dataclass(frozen=True)
+class SesSuppressed:
+    address: str  # as SES spells it
+    reason: str  # BOUNCE | COMPLAINT
+    updated_at: datetime
+
+
+class AccountSuppressionList(Protocol):
+    """What the sync needs from the SES account-level suppression list."""
+
+    def entries(self) -> Iterator[SesSuppressed]: ...
+
+    def put(self, address: str, reason: str) -> None: ...
+
+    def delete(self, address: str) -> None: ...
+
+
+class SesV2SuppressionList:
+    """Production adapter: the SESv2 client of the tenant's account (assumed role)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def entries(self) -> Iterator[SesSuppressed]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"PageSize": 1000}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._call("ListSuppressedDestinations", **kwargs)
+            for s in page.get("SuppressedDestinationSummaries", []):
+                reason = str(s.get("Reason", "")).upper()
+                yield SesSuppressed(
+                    s["EmailAddress"],
+                    reason if reason in ("BOUNCE", "COMPLAINT") else "BOUNCE",
+                    s["LastUpdateTime"],
+                )
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def put(self, address: str, reason: str) -> None:
+        self._call("PutSuppressedDestination", EmailAddress=address, Reason=reason)
+
+    def delete(self, address: str) -> None:
+        with contextlib.suppress(_AlreadyGone):  # already gone: what a delete is for
+            self._call("DeleteSuppressedDestination", EmailAddress=address)
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        method = getattr(self._client, _snake(operation))
+        try:
+            return method(**kwargs)
+        except aws.errors() as exc:
+            failed = aws.failure(exc)
+            assert failed is not None
+            if failed.kind is aws.Kind.NOT_IMPLEMENTED:
+                raise ApiNotAvailable(
+                    f"this AWS endpoint does not implement SESv2 {operation} ({failed.code})"
+                ) from None
+            if failed.kind is aws.Kind.ACCESS_DENIED:
+                raise RoleAccessDenied(
+                    f"the role lacks ses:{operation}; re-run the customer-onboarding stack, "
+                    "which grants it"
+                ) from None
+            if failed.kind is aws.Kind.NOT_FOUND:
+                raise _AlreadyGone(operation) from None
+            if failed.status:
+                raise ServiceUnavailable(f"SES refused {operation}: {failed.code}") from None
+            raise ServiceUnavailable(f"SES did not answer {operation}: {failed.message}") from None
+
+
+class _AlreadyGone(SesamiError):
+    pass
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
