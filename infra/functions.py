@@ -36,7 +36,7 @@ from target import Target
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
 from chalicelib.core import settings as names
-from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION as ENV_WORKER_FUNCTION
+from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION
 from chalicelib.tenants.auth import cognito_issuer
 
 INGEST, BULK_WORKER = "ingest", "bulk_worker"
@@ -88,7 +88,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         return out
     out |= {
         names.ENV_PUBLIC_URL: env.public_url,
-        ENV_WORKER_FUNCTION: env.bulk_worker_function,
+        ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
         **env.secret_parameters,
     }

@@ -39,7 +39,7 @@ from operator_program import (  # noqa: E402
 )
 
 settings = pytest.importorskip("chalicelib.core.settings")
-sending_worker = pytest.importorskip("chalicelib.sending.worker")
+
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
@@ -113,7 +113,7 @@ def _known_names() -> set[str]:
     return (
         names
         | {f"{n}{settings.PARAMETER_SUFFIX}" for n in SECRET_ENV}
-        | {sending_worker.ENV_WORKER_FUNCTION}
+        | {settings.ENV_BULK_WORKER_FUNCTION}
     )
 
 
@@ -124,8 +124,8 @@ def test_every_variable_is_one_the_app_reads(deployed: Deployment) -> None:
 
 def test_api_and_worker_know_the_bulk_worker_function(deployed: Deployment) -> None:
     worker = deployed.function("bulk_worker")["name"]
-    assert deployed.environment("api")[sending_worker.ENV_WORKER_FUNCTION] == worker
-    assert deployed.environment("bulk_worker")[sending_worker.ENV_WORKER_FUNCTION] == worker
+    assert deployed.environment("api")[settings.ENV_BULK_WORKER_FUNCTION] == worker
+    assert deployed.environment("bulk_worker")[settings.ENV_BULK_WORKER_FUNCTION] == worker
 
 
 def test_api_environment_names_the_pool_clients_bus_and_account(deployed: Deployment) -> None:
