@@ -23,7 +23,13 @@ from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib.core.errors import InvalidRequest, RequestError, Unauthorized
+from chalicelib.core import dynamo
+from chalicelib.core.errors import (
+    InvalidRequest,
+    RequestError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 log = logging.getLogger("sesami.api")
 
@@ -67,6 +73,21 @@ class RouteDoc:
 
 # Every declared route's documentation, in declaration order.
 ROUTE_DOCS: list[RouteDoc] = []
+
+
+def as_request_error(exc: Exception) -> RequestError | None:
+    """The one map from what a route raised to what its caller is told: a RequestError as it is
+    (its class carries the status); a DynamoDB failure (throttling, timeouts) a 503 the caller
+    may retry, on every route alike; anything else None (a bug: a 500)."""
+    if isinstance(exc, RequestError):
+        return exc
+    if dynamo.is_storage_failure(exc):
+        log.warning("storage failure: %s: %s", type(exc).__name__, exc)
+        return ServiceUnavailable(
+            "SESami's storage is busy or unavailable; nothing was lost, retry shortly",
+            details={"retryable": True},
+        )
+    return None
 
 
 def error_response(exc: RequestError) -> Response:
@@ -136,9 +157,10 @@ class Api:
                 try:
                     membership = None if public else self._authenticate(request)
                     result = fn(RequestContext(request, membership), **params)
-                except RequestError as exc:
-                    return error_response(exc)
-                except Exception:
+                except Exception as exc:
+                    known = as_request_error(exc)
+                    if known is not None:
+                        return error_response(known)
                     # A bug, not the caller's fault: logged with its traceback, answered in the
                     # one error shape without internals.
                     log.exception("unhandled error in %s %s", request.method, path)

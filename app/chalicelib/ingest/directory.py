@@ -7,9 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
-
-from chalicelib.core.errors import TransientStorageError
+from chalicelib.core import dynamo
 from chalicelib.core.tables import AccountModel, TenantModel
 
 
@@ -33,14 +31,11 @@ class TenantDirectory:
         cached = self._cache.get(account_id)
         if cached and cached[0] > now:
             return cached[1]
-        try:
-            binding = AccountModel.get(account_id)
-            tenant = TenantModel.get(binding.tenant_id)
-        except DoesNotExist:
+        binding = dynamo.get(AccountModel, account_id)
+        tenant = dynamo.get(TenantModel, binding.tenant_id) if binding else None
+        if tenant is None:
             self._cache.pop(account_id, None)
             return None
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"tenant lookup failed: {exc}") from exc
         ref = TenantRef(tenant.tenant_id, max(1, int(tenant.write_shards or 1)))
         self._cache[account_id] = (now + self._ttl, ref)
         return ref

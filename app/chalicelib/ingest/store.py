@@ -29,12 +29,12 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import keys
+from chalicelib.core import dynamo, keys
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
@@ -104,7 +104,7 @@ class EventStore:
         entry_sk = keys.message_event_sk(event.timestamp, event.key)
         if self._exists(MessageEventModel, message_pk, entry_sk):
             return Recorded.DUPLICATE
-        current = self._load(MessageModel, message_pk, AGGREGATE_SK)
+        current = dynamo.get(MessageModel, message_pk, AGGREGATE_SK)
         live = current is not None and (
             current.expires_at is None or current.expires_at > self._clock()
         )
@@ -174,29 +174,18 @@ class EventStore:
             raise MalformedEvent(f"DynamoDB refused the event: {exc.cause_response_message}")
         raise TransientStorageError(f"event write failed ({exc.cause_response_code}): {codes}")
 
-    @staticmethod
-    def _load(model: type[_M], hash_key: str, range_key: str) -> _M | None:
-        try:
-            return model.get(hash_key, range_key, consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"{model.Meta.table_name} read failed: {exc}") from exc
-
     def _exists(self, model: type[Model], hash_key: str, range_key: str) -> bool:
-        return self._load(model, hash_key, range_key) is not None
+        return dynamo.get(model, hash_key, range_key) is not None
 
     @staticmethod
     def _put_rows(rows: list[EventModel]) -> None:
-        try:
+        with dynamo.storage("event rows write"):
             if len(rows) == 1:
                 rows[0].save()
             else:
                 with EventModel.batch_write() as batch:
                     for row in rows:
                         batch.save(row)
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"event rows write failed: {exc}") from exc
 
     def _event_rows(self, tid: str, shard: int, event: SesEvent) -> list[EventModel]:
         mail = event.mail
@@ -275,10 +264,8 @@ class EventStore:
             truncated=len(text) > MAX_QUARANTINE_RAW,
             expires_at=self._expiry(now),
         )
-        try:
+        with dynamo.storage("quarantine write"):
             item.save()
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"quarantine write failed: {exc}") from exc
 
 
 # -------------------------------------------------------------------------------- rows

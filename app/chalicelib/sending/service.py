@@ -52,7 +52,6 @@ from chalicelib.core.errors import (
     InvalidRequest,
     NotFound,
     ServiceUnavailable,
-    TransientStorageError,
 )
 from chalicelib.core.settings import Settings
 from chalicelib.sending.bulk import BulkRequest, parse_bulk
@@ -118,9 +117,7 @@ class MailService:
 
     def _send_mail(self, tenant: Any, request: MailRequest) -> Outcome:
         tid = tenant.tenant_id
-        suppressed = self._guard(
-            lambda: self._store.suppressed(tid, (a.address for a in request.recipients))
-        )
+        suppressed = self._store.suppressed(tid, (a.address for a in request.recipients))
         listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
         if listed and not request.skip_suppressed:
             raise RecipientsSuppressed(
@@ -198,9 +195,7 @@ class MailService:
         """Store the batch and start its worker: 202, nothing sent here."""
         tid = tenant.tenant_id
         batch_id = uuid.uuid4().hex
-        suppressed = self._guard(
-            lambda: self._store.suppressed(tid, (r.to.address for r in request.recipients))
-        )
+        suppressed = self._store.suppressed(tid, (r.to.address for r in request.recipients))
         config_set = _config_set(tenant, request.configuration_set)
         tags = {TENANT_TAG: _tag_value(tid), BATCH_TAG: batch_id, **dict(request.tags)}
         skipped: dict[int, dict[str, Any]] = {}
@@ -237,11 +232,7 @@ class MailService:
             "updated": now,
         }
         addresses = [r.to.address for r in request.recipients]
-        self._guard(
-            lambda: self._store.create_batch(
-                tid, batch_id, summary, json.dumps(job), addresses, skipped
-            )
-        )
+        self._store.create_batch(tid, batch_id, summary, json.dumps(job), addresses, skipped)
         if not everyone_skipped:
             try:
                 self._runner.start({"tenant_id": tid, "batch_id": batch_id, "next": 0})
@@ -259,7 +250,7 @@ class MailService:
 
     def batch(self, tenant: Any, batch_id: str) -> dict[str, Any]:
         found = (
-            self._guard(lambda: self._store.load_batch(tenant.tenant_id, batch_id))
+            self._store.load_batch(tenant.tenant_id, batch_id)
             if _BATCH_ID.match(batch_id)
             else None
         )
@@ -292,7 +283,7 @@ class MailService:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         fingerprint = hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
         tid = tenant.tenant_id
-        prior = self._guard(lambda: self._store.claim(tid, key, fingerprint))
+        prior = self._store.claim(tid, key, fingerprint)
         if prior is not None:
             return replay(prior)
         try:
@@ -302,15 +293,6 @@ class MailService:
             raise
         self._store.complete(tid, key, outcome.status, stored(outcome))
         return outcome
-
-    @staticmethod
-    def _guard(call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except TransientStorageError as exc:
-            raise ServiceUnavailable(
-                f"SESami's storage is unavailable, retry later: {exc}"
-            ) from exc
 
 
 def _require_connected(tenant: Any) -> None:

@@ -30,17 +30,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from pynamodb.exceptions import (
-    DeleteError,
-    DoesNotExist,
-    PutError,
-    PynamoDBException,
-    UpdateError,
-)
+from pynamodb.expressions.update import Action
 
-from chalicelib.core import keys
+from chalicelib.core import dynamo, keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
@@ -113,7 +108,7 @@ class SendingStore:
         """The suppressed ones among `addresses` (lower-cased), by address. One BatchGet."""
         wanted = sorted({a.lower() for a in addresses})
         found: dict[str, Suppressed] = {}
-        try:
+        with dynamo.storage("suppression lookup"):
             for item in SuppressionModel.batch_get(
                 [(keys.tenant_pk(tenant_id), a) for a in wanted]
             ):
@@ -123,8 +118,6 @@ class SendingStore:
                     tuple(sorted(item.reasons or {item.reason})),
                     item.created_at,
                 )
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"suppression lookup failed: {exc}") from exc
         return found
 
     # ------------------------------------------------------------------ messages
@@ -159,16 +152,15 @@ class SendingStore:
         )
         pk = keys.message_pk(tenant_id, message_id)
         expires = now + timedelta(seconds=self._settings.retention_seconds)
+        item = message_item(pk, state, None, expires)
         try:
-            message_item(pk, state, None, expires).save(condition=MessageModel.pk.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                log.warning("could not record sent message %s: %s", message_id, exc)
-            return False
-        except PynamoDBException as exc:
+            return dynamo.write_if(
+                "recording a sent message",
+                lambda: item.save(condition=MessageModel.pk.does_not_exist()),
+            )
+        except TransientStorageError as exc:
             log.warning("could not record sent message %s: %s", message_id, exc)
             return False
-        return True
 
     # ------------------------------------------------------------------ idempotency
 
@@ -198,14 +190,8 @@ class SendingStore:
                     & (IdempotencyModel.fingerprint == fingerprint)
                 )
             )
-            try:
-                item.save(condition=free)
+            if dynamo.write_if("idempotency claim", partial(item.save, condition=free)):
                 return None
-            except PutError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise TransientStorageError(f"idempotency claim failed: {exc}") from exc
-            except PynamoDBException as exc:
-                raise TransientStorageError(f"idempotency claim failed: {exc}") from exc
             held = self._get_claim(pk)
             if held is None:
                 continue  # released meanwhile: try again
@@ -225,41 +211,36 @@ class SendingStore:
 
     @staticmethod
     def _get_claim(pk: str) -> IdempotencyModel | None:
-        try:
-            return IdempotencyModel.get(pk, "IK", consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"idempotency read failed: {exc}") from exc
+        return dynamo.get(IdempotencyModel, pk, "IK")
 
     def complete(
         self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
     ) -> None:
         item = IdempotencyModel(idempotency_pk(tenant_id, key))
+        actions: list[Action] = [
+            IdempotencyModel.state.set("done"),
+            IdempotencyModel.status_code.set(status_code),
+            IdempotencyModel.response.set(response),
+        ]
         try:
-            item.update(
-                actions=[
-                    IdempotencyModel.state.set("done"),
-                    IdempotencyModel.status_code.set(status_code),
-                    IdempotencyModel.response.set(response),
-                ]
-            )
-        except PynamoDBException as exc:
+            with dynamo.storage("storing the idempotent response"):
+                item.update(actions=actions)
+        except TransientStorageError as exc:
             # The request succeeded; a retry with this key will be told it is still in progress
             # until the lease ends, never sent twice.
             log.warning("could not store the idempotent response: %s", exc)
 
     def release(self, tenant_id: str, key: str, fingerprint: str) -> None:
         """Give up the claim after a failure, so that the caller may retry with the same key."""
+        mine = (IdempotencyModel.state == "in_progress") & (
+            IdempotencyModel.fingerprint == fingerprint
+        )
         try:
-            IdempotencyModel(idempotency_pk(tenant_id, key)).delete(
-                condition=(IdempotencyModel.state == "in_progress")
-                & (IdempotencyModel.fingerprint == fingerprint)
+            dynamo.write_if(
+                "releasing an idempotency claim",
+                lambda: IdempotencyModel(idempotency_pk(tenant_id, key)).delete(condition=mine),
             )
-        except DeleteError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                log.warning("could not release an idempotency claim: %s", exc)
-        except PynamoDBException as exc:
+        except TransientStorageError as exc:
             log.warning("could not release an idempotency claim: %s", exc)
 
     # ------------------------------------------------------------------ batches
@@ -287,23 +268,16 @@ class SendingStore:
             for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
         ]
         items += [BatchModel(pk, _result_sk(i), doc=r) for i, r in results.items()]
-        try:
+        with dynamo.storage("batch write"):
             with BatchModel.batch_write() as batch:
                 for item in items:
                     item.expires_at = expires
                     batch.save(item)
             BatchModel(pk, "B", doc=summary, expires_at=expires).save()
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"batch write failed: {exc}") from exc
 
     def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
-        try:
-            item = BatchModel.get(batch_pk(tenant_id, batch_id), "B", consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"batch read failed: {exc}") from exc
-        return dict(item.doc)
+        item = dynamo.get(BatchModel, batch_pk(tenant_id, batch_id), "B")
+        return None if item is None else dict(item.doc)
 
     def replace_summary(
         self, tenant_id: str, batch_id: str, old: dict[str, Any], new: dict[str, Any]
@@ -312,15 +286,10 @@ class SendingStore:
         changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
         condition compares the stored text with the text of `old`."""
         item = BatchModel(batch_pk(tenant_id, batch_id), "B")
-        try:
-            item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old)
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise TransientStorageError(f"batch update failed: {exc}") from exc
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"batch update failed: {exc}") from exc
-        return True
+        return dynamo.write_if(
+            "batch update",
+            lambda: item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old),
+        )
 
     def batch_job(self, tenant_id: str, batch_id: str) -> str:
         return "".join(str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#"))
@@ -331,10 +300,8 @@ class SendingStore:
         item = BatchModel(
             batch_pk(tenant_id, batch_id), _result_sk(index), doc=result, expires_at=self._expires()
         )
-        try:
+        with dynamo.storage("batch result write"):
             item.save()
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"batch result write failed: {exc}") from exc
 
     def load_batch(
         self, tenant_id: str, batch_id: str
@@ -351,7 +318,7 @@ class SendingStore:
         return summary, addresses, results
 
     def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:
-        try:
+        with dynamo.storage("batch read"):
             return [
                 (item.sk, item.doc)
                 for item in BatchModel.query(
@@ -360,8 +327,6 @@ class SendingStore:
                     consistent_read=True,
                 )
             ]
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"batch read failed: {exc}") from exc
 
     def _expires(self) -> datetime:
         return self._clock() + timedelta(seconds=self._settings.retention_seconds)

@@ -30,17 +30,15 @@ from typing import Any, TypeVar, cast
 
 from email_validator import EmailNotValidError, validate_email
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import keys
+from chalicelib.core import dynamo, keys
 from chalicelib.core.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
-    ServiceUnavailable,
 )
 from chalicelib.core.tables import SuppressionModel
 
@@ -194,17 +192,6 @@ def entry_view(item: SuppressionModel, *, full: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- storage helpers
 
 
-def _condition_failed(exc: PynamoDBException) -> bool:
-    if isinstance(exc, TransactWriteError):
-        codes = [r.code if r else None for r in exc.cancellation_reasons]
-        return "ConditionalCheckFailed" in codes or "TransactionConflict" in codes
-    return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
-def _unavailable(exc: Exception) -> ServiceUnavailable:
-    return ServiceUnavailable(f"the suppression list is unavailable right now; try again ({exc})")
-
-
 def _unchanged(item: SuppressionModel) -> Condition:
     """The item still exists as it was read (an update must never re-create a deleted item)."""
     same: Condition = (
@@ -257,7 +244,7 @@ class SuppressionService:
         items: list[SuppressionModel] = []
         resume: str | None = None
         scanned = 0
-        try:
+        with dynamo.storage("the suppression list"):
             for page in pages:
                 rows = page.get("Items", [])
                 taken = rows[: size - len(items)]
@@ -273,8 +260,6 @@ class SuppressionService:
                 if end is not None and scanned >= SCAN_BUDGET:
                     resume = end["address"]["S"]  # a short page; the cursor goes on from here
                     break
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
         token = None
         if resume is not None:
             token = self._signer.sign(CURSOR_PURPOSE, {**query, "t": tenant_id, "a": resume})
@@ -368,7 +353,7 @@ class SuppressionService:
 
     def live_and_removed(self, tenant_id: str) -> tuple[dict[str, str], dict[str, str]]:
         """address -> reason of every entry, address -> removed_at of every tombstone."""
-        try:
+        with dynamo.storage("the suppression list"):
             live = {
                 i.address: i.reason
                 for i in SuppressionModel.query(
@@ -381,8 +366,6 @@ class SuppressionService:
                     keys.removed_pk(tenant_id), attributes_to_get=["address", "removed_at"]
                 )
             }
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
         return live, removed
 
     def import_from_ses(
@@ -413,12 +396,7 @@ class SuppressionService:
 
     @staticmethod
     def _load(pk: str, address: str) -> SuppressionModel | None:
-        try:
-            return SuppressionModel.get(pk, address, consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
+        return dynamo.get(SuppressionModel, pk, address)
 
     @staticmethod
     def _retry(attempt: Callable[[], _T | None]) -> _T:
@@ -461,18 +439,16 @@ class SuppressionService:
             **fields,
         )
         new = SuppressionModel.address.does_not_exist()
-        try:
+
+        def write() -> None:
             if tomb is None:
                 item.save(condition=new)
             else:
                 with TransactWrite(connection=self._connection()) as txn:
                     txn.save(item, condition=new)
                     txn.delete(tomb, condition=_unchanged(tomb))
-        except PynamoDBException as exc:
-            if _condition_failed(exc):
-                return None
-            raise _unavailable(exc) from exc
-        return item
+
+        return item if dynamo.write_if("suppression entry", write) else None
 
     def _update(
         self,
@@ -482,20 +458,15 @@ class SuppressionService:
         record: dict[str, Any],
     ) -> SuppressionModel | None:
         history = [*self._history_for_change(tenant_id, item), record][-HISTORY_KEPT:]
-        try:
-            item.update(
-                actions=[
-                    *actions,
-                    SuppressionModel.history.set(history),
-                    SuppressionModel.revision.set((item.revision or 0) + 1),
-                ],
-                condition=_unchanged(item),
-            )
-        except PynamoDBException as exc:
-            if _condition_failed(exc):
-                return None
-            raise _unavailable(exc) from exc
-        return item
+        changes = [
+            *actions,
+            SuppressionModel.history.set(history),
+            SuppressionModel.revision.set((item.revision or 0) + 1),
+        ]
+        written = dynamo.write_if(
+            "suppression entry", lambda: item.update(actions=changes, condition=_unchanged(item))
+        )
+        return item if written else None
 
     def _bury(
         self, tenant_id: str, item: SuppressionModel, record: dict[str, Any]
@@ -512,15 +483,13 @@ class SuppressionService:
         tomb = SuppressionModel(
             keys.removed_pk(tenant_id), item.address, history=history, revision=1, **kept
         )
-        try:
+
+        def write() -> None:
             with TransactWrite(connection=self._connection()) as txn:
                 txn.delete(item, condition=_unchanged(item))
                 txn.save(tomb)
-        except PynamoDBException as exc:
-            if _condition_failed(exc):
-                return None
-            raise _unavailable(exc) from exc
-        return tomb
+
+        return tomb if dynamo.write_if("suppression removal", write) else None
 
     @staticmethod
     def _connection() -> Connection:
