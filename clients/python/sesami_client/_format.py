@@ -29,8 +29,13 @@ def cell(value: Any, width: int = MAX_WIDTH) -> str:
 
 
 def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], out: TextIO) -> int:
-    """Writes the rows under a header; returns how many rows there were."""
-    cells = [[cell(get(row)) for _, get in columns] for row in rows]
+    """Writes the rows under a header; returns how many rows there were. The last column is
+    never cut (it holds what one copies: a message ID, a note), the others at MAX_WIDTH."""
+    last = len(columns) - 1
+    cells = [
+        [cell(get(row), 10_000 if i == last else MAX_WIDTH) for i, (_, get) in enumerate(columns)]
+        for row in rows
+    ]
     widths = [
         max([len(header), *(len(line[i]) for line in cells)])
         for i, (header, _) in enumerate(columns)

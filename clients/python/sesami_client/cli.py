@@ -437,12 +437,21 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(base_url=args.url, timeout=args.timeout)
 
 
+def _detail(value: Any) -> str:
+    """A detail for one line: addresses by name (e.g. the suppressed recipients), else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, dict) and "address" in v for v in value):
+        return ", ".join(f"{v['address']} ({v.get('reason', '?')})" for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _explain(exc: ApiError) -> str:
     text = f"SESami answered {exc.method} {exc.path} with {exc.status} {exc.code}: {exc.message}"
     if isinstance(exc.details, dict) and exc.details:
-        text += f" ({', '.join(f'{k}: {v}' for k, v in exc.details.items())})"
+        text += f" ({', '.join(f'{k}: {_detail(v)}' for k, v in exc.details.items())})"
     elif exc.details:
-        text += f" ({exc.details})"
+        text += f" ({_detail(exc.details)})"
     if exc.retry_after is not None:
         text += f"; try again in {exc.retry_after:g} s"
     if exc.request_id:
