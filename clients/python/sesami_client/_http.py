@@ -128,6 +128,7 @@ class Requester:
                 failure = TransportError(
                     f"{method} {path}: no answer from SESami ({type(exc).__name__}: {exc})"
                 )
+                failure.__cause__ = exc
                 retry_after = None
             else:
                 if response.is_success:
