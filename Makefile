@@ -17,7 +17,7 @@ install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .sy
 	@touch $@
 
 # App + tests: the Lambda bundle's requirements plus test tools (protobuf 7 via momento).
-$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -42,7 +42,7 @@ $(CHARTJS): node_modules/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra ops
+	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra ops clients
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
