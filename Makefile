@@ -67,7 +67,7 @@ bench: install
 # Schemathesis against the local stack, 1,000 examples per operation (`make test` runs 100).
 FUZZ_EXAMPLES ?= 1000
 fuzz: install
-	SESAMI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+	SESAMI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 dev: install
 	$(PY) -m devstack.dev

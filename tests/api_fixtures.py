@@ -33,6 +33,27 @@ def client(moto: str, service: str) -> Any:
     return boto3.client(service, endpoint_url=moto, region_name="us-east-1")
 
 
+def make_role(moto: str, name: str | None = None) -> str:
+    """A customer's role in moto's account that SESami's account may assume (moto ignores the
+    trust policy and ExternalId: the refusals are tested with fakes and botocore's Stubber)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = client(moto, "iam").create_role(
+        RoleName=name or f"SESamiAccess{uuid.uuid4().hex[:6]}",
+        Path="/sesami/",
+        AssumeRolePolicyDocument=json.dumps(trust),
+    )
+    return str(role["Role"]["Arn"])
+
+
 @pytest.fixture(scope="module")
 def pool(moto: str) -> dict[str, str]:
     idp = client(moto, "cognito-idp")

@@ -27,8 +27,8 @@ from chalicelib.core import aws, keys, wiring
 from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel
 
 from devstack.momento_local.server import MomentoLocalServer
-from tests.api_fixtures import MOTO_ACCOUNT, client
-from tests.test_mail import DOMAIN, Tenant, mail, moto_messages
+from tests.api_fixtures import MOTO_ACCOUNT, client, make_role
+from tests.sending.test_mail import DOMAIN, Tenant, mail, moto_messages
 
 # Every client has SESami's one retry policy (core/aws.py): 1 attempt + MAX_ATTEMPTS retries
 # (botocore counts retries in `max_attempts` of the legacy-named config key).
@@ -195,16 +195,10 @@ def test_sts_access_denied_is_a_422_naming_the_role_and_nothing_is_sent(
     assert faults.attempts["sts.AssumeRole"] == 1  # a refusal is not retried
     assert faults.attempts["sesv2.SendEmail"] == 0
 
-    other = make_role_arn(moto)
+    other = make_role(moto, f"Denied{uuid.uuid4().hex[:6]}")
     connect = tenant.post_get("PUT", "/account", {"role_arn": other})
     assert connect.status_code == 422
     assert other in connect.json_body["error"]["message"]
-
-
-def make_role_arn(moto: str) -> str:
-    from tests.test_account_routes import make_role
-
-    return make_role(moto, f"Denied{uuid.uuid4().hex[:6]}")
 
 
 def test_sts_throttled_beyond_its_retries_is_a_503_naming_sts(

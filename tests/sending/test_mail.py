@@ -45,9 +45,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from tests.api_fixtures import MOTO_ACCOUNT, client, sign_in
+from tests.api_fixtures import MOTO_ACCOUNT, client, make_role, sign_in
 from tests.conftest import load_event
-from tests.test_account_routes import make_role
 
 DOMAIN = "example.com"  # verified in moto's SES
 SENDER = f"News <news@{DOMAIN}>"

@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -39,6 +38,8 @@ from chalicelib.tenants.auth import (
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
+
+from tests.conftest import ROOT
 
 REGION = "us-east-1"
 PASSWORD = "Corr3ct-Horse-Battery!"
@@ -652,5 +653,4 @@ def test_importing_auth_does_no_io_and_loads_no_jwt() -> None:
         "import chalicelib.tenants.auth\n"
         "assert 'jwt' not in sys.modules and 'boto3' not in sys.modules, sorted(sys.modules)\n"
     )
-    app_dir = Path(__file__).resolve().parent.parent / "app"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=app_dir)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT / "app")

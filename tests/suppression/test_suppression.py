@@ -27,10 +27,9 @@ from chalicelib.suppression.store import HISTORY_KEPT, SuppressionService
 from chalicelib.suppression.sync import SuppressionSync
 from chalicelib.tenant_aws.ses import SesV2SuppressionList
 
-from tests.api_fixtures import MOTO_ACCOUNT, call, sign_in
+from tests.api_fixtures import MOTO_ACCOUNT, call, make_role, sign_in
 from tests.conftest import load_event
 from tests.support import for_account
-from tests.test_account_routes import make_role
 
 PRIVATE_ROUTES = [
     ("GET", "/suppression-list"),

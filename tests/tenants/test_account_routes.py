@@ -3,7 +3,7 @@ and EventBridge on moto's server, and storage on DynamoDB Local.
 
 moto ignores ExternalId in AssumeRole, so these tests run with the local-stack relaxation
 (SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK); the refusal itself is tested with fakes and botocore's
-Stubber in test_tenants_accounts.py and test_credentials.py."""
+Stubber in tests/tenants/test_tenants_accounts.py and tests/tenant_aws/test_credentials.py."""
 
 from __future__ import annotations
 
@@ -13,29 +13,7 @@ import uuid
 import pytest
 from chalice.test import Client
 
-from tests.api_fixtures import call, client, sign_in
-
-SESAMI_ACCOUNT = "444455556666"  # the platform; moto's resources live in 123456789012
-MOTO_ACCOUNT = "123456789012"
-
-
-def make_role(moto: str, name: str | None = None) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = client(moto, "iam").create_role(
-        RoleName=name or f"SESamiAccess{uuid.uuid4().hex[:6]}",
-        Path="/sesami/",
-        AssumeRolePolicyDocument=json.dumps(trust),
-    )
-    return str(role["Role"]["Arn"])
+from tests.api_fixtures import MOTO_ACCOUNT, SESAMI_ACCOUNT, call, client, make_role, sign_in
 
 
 def test_every_private_route_refuses_a_missing_or_bad_token(api: Client) -> None:

@@ -7,7 +7,7 @@ The fuzzing acts as a tenant of its own, signed up through the API's first-call 
 AWS account is a second moto account (its own role, verified sender domains and configuration
 set): the demo tenant the browser tests read stays as it was, which the last test checks.
 Every operation is fuzzed but `GET /openapi.json` itself (schemathesis skips the operation that
-serves the schema under test; tests/test_openapi.py covers it), `PUT /account` last and apart.
+serves the schema under test; tests/api/test_openapi.py covers it), `PUT /account` last and apart.
 
 `SESAMI_FUZZ_EXAMPLES` sets the examples per operation (default 100; `make fuzz` runs 1,000).
 """
@@ -44,7 +44,7 @@ REQUEST_TIMEOUT = 29.0
 
 # Where moto's Cognito answers what real Cognito never would, for the sign-in routes in front of
 # the user pool. How SESami translates Cognito's real answers is pinned with botocore's Stubber
-# in tests/test_dashboard_routes.py; here these answers (503, "the user pool failed") are let
+# in tests/tenants/test_signin_routes.py; here these answers (503, "the user pool failed") are let
 # through, and only these.
 EMULATOR_GAPS: dict[tuple[str, str], set[str]] = {
     # moto: ResourceNotFoundException for an unknown session or user; Cognito:
