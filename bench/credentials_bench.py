@@ -3,26 +3,26 @@
 - sts_calls_per_tenant_hour: 10 tenants each send every 10 simulated seconds for 3 simulated
   hours, spread round-robin over 3 "Lambda instances" (TenantCredentials, each with its own
   Momento client) that are recycled every 45 minutes, staggered, to model cold starts. STS is
-  a tiny fake that hands out 1-hour credentials relative to the simulated clock, and the local
-  server's TTLs run on the same clock. The figure is the steady-state refresh rate: per tenant,
-  (AssumeRole calls - 1) / hours between its first and last call, averaged (60 / 55 = 1.09 is
-  the floor with a 5-minute margin on 1-hour sessions; target <= 1.1). The raw ratio over the
-  whole run, which also counts each tenant's unavoidable first call, is reported beside it.
+  the tests' FakeSts (tests/fakes.py), which hands out 1-hour credentials relative to the
+  simulated clock, and the local server's TTLs run on the same clock. The figure is the
+  steady-state refresh rate: per tenant, (AssumeRole calls - 1) / hours between its first and
+  last call, averaged (60 / 55 = 1.09 is the floor with a 5-minute margin on 1-hour sessions;
+  target <= 1.1). The raw ratio over the whole run, which also counts each tenant's unavoidable
+  first call, is reported beside it.
 - momento_calls_per_warm_send: on a warm instance, Momento calls per send, from the server's
   own call counters (target 0).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from itertools import count, pairwise
-from typing import Any
+from itertools import pairwise
 
 from chalicelib.tenant_aws.credentials import TenantCredentials
 from chalicelib.tenant_aws.momento import MomentoCredentialCache, momento_cache_from_settings
 
 from devstack.momento_local.server import CacheStore, MomentoLocalServer
+from tests.fakes import FakeClock, FakeSts
 
 TENANTS = 10
 HOURS = 3
@@ -36,40 +36,10 @@ ROLE = "arn:aws:iam::{account}:role/sesami/SESamiAccess"
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class _FakeSts:
-    """AssumeRole answered with 1-hour credentials; remembers when each session name called."""
-
-    def __init__(self, clock: _Clock) -> None:
-        self._clock = clock
-        self._serial = count(1)
-        self.calls: dict[str, list[datetime]] = defaultdict(list)
-
-    def assume_role(self, **params: Any) -> dict[str, Any]:
-        now = self._clock()
-        self.calls[params["RoleSessionName"]].append(now)
-        n = next(self._serial)
-        return {
-            "Credentials": {
-                "AccessKeyId": f"ASIABENCH{n:011d}",
-                "SecretAccessKey": f"secret-{n}",
-                "SessionToken": f"token-{n}",
-                "Expiration": now + timedelta(seconds=params["DurationSeconds"]),
-            }
-        }
-
-
 class _Instance:
     """One Lambda instance: its own Momento client and its own in-process credentials."""
 
-    def __init__(self, endpoint: str, sts: _FakeSts, clock: _Clock, born: datetime) -> None:
+    def __init__(self, endpoint: str, sts: FakeSts, clock: FakeClock, born: datetime) -> None:
         cache = momento_cache_from_settings(None, endpoint, CACHE, timedelta(seconds=1))
         assert cache is not None
         self.cache: MomentoCredentialCache = cache
@@ -85,8 +55,8 @@ def _tenant(i: int) -> tuple[str, str, str]:
 
 
 def run() -> dict[str, object]:
-    clock = _Clock()
-    sts = _FakeSts(clock)
+    clock = FakeClock(START)
+    sts = FakeSts(clock)
     tenants = [_tenant(i) for i in range(TENANTS)]
     retired: list[TenantCredentials] = []
     with MomentoLocalServer() as server:
@@ -125,7 +95,8 @@ def run() -> dict[str, object]:
                 instance.cache.close()
 
     providers = retired + [i.creds for i in instances]
-    per_tenant = [sts.calls[f"sesami-{t}"] for t, _, _ in tenants]
+    by_session = sts.calls_by_session()
+    per_tenant = [by_session.get(f"sesami-{t}", []) for t, _, _ in tenants]
     steady = [
         (len(times) - 1) / ((times[-1] - times[0]) / timedelta(hours=1))
         for times in per_tenant

@@ -11,28 +11,17 @@ import pytest
 from chalicelib.core import keys
 from chalicelib.core.tables import AGGREGATE_SK, MessageModel, SuppressionModel
 from chalicelib.ingest.pipeline import ingest_envelopes
-from chalicelib.tenant_aws.ses import OutgoingEmail, SendRate
+from chalicelib.tenant_aws.ses import OutgoingEmail
 
 from devstack.ses_simulator import SimulatedSes, simulated_events
+from tests.fakes import FakeSes
 from tests.support import TestTenant
-
-
-class AcceptingSes:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingEmail] = []
-
-    def send(self, email: OutgoingEmail) -> str:
-        self.sent.append(email)
-        return f"sim-{len(self.sent)}-{random.randrange(10**9)}"
-
-    def send_rate(self) -> SendRate:
-        raise NotImplementedError
 
 
 def send(t: TestTenant, to: str) -> str:
     delivered: list[Any] = []
     ses = SimulatedSes(
-        AcceptingSes(),
+        FakeSes(),
         t.account_id,
         lambda envs: delivered.append(ingest_envelopes(envs, tenants=t.directory, store=t.store)),
         delay=0,

@@ -3,9 +3,9 @@ real tokens from moto's Cognito, the customer's role assumed in moto's STS, moto
 SendEmail, and storage on DynamoDB Local.
 
 What reaches SES is read twice: moto keeps each message (GET {moto}/moto-api/data.json), and
-a botocore hook on boto3's default session (the one wiring.aws_client builds clients from)
-captures every SendEmail call's parameters, so the headers moto ignores (List-Unsubscribe) and
-the tags are checked as SES would get them.
+a botocore hook on boto3's default session (the one wiring.aws_client builds clients from;
+`AwsWire` in tests/fakes.py) captures every SendEmail call's parameters, so the headers moto
+ignores (List-Unsubscribe) and the tags are checked as SES would get them.
 
 Emulator gaps, written down: moto has no SESv2 GetAccount (the send rate falls back to the
 default and says so) and no bulk/template API (SESami does not use them). Pacing, the time
@@ -27,7 +27,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from chalice.test import Client
 from chalicelib.core import keys
@@ -47,6 +46,7 @@ from hypothesis import strategies as st
 
 from tests.api_fixtures import MOTO_ACCOUNT, client, make_role, sign_in
 from tests.conftest import load_event
+from tests.fakes import AwsWire, FakeEpochClock, FakeSes
 
 DOMAIN = "example.com"  # verified in moto's SES
 SENDER = f"News <news@{DOMAIN}>"
@@ -56,56 +56,27 @@ CRLF_WORDS = ("=?utf-8?q?hi=0D=0ABcc:_x@evil.example?=", "=?UTF-8?B?aGkNCkJjYzog
 # ---------------------------------------------------------------------------- fixtures
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-class SesWire:
-    """Every SendEmail's parameters as botocore sends them; can answer for SES (throttled)."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.throttle = False
-        self.attempts = 0
-
-    def capture(self, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append(json.loads(json.dumps(params)))
-
-    def answer(self, request: Any, **_: Any) -> AWSResponse | None:
-        self.attempts += 1
-        if not self.throttle:
-            return None
-        body = json.dumps({"message": "Maximum sending rate exceeded."}).encode()
-        headers = {"x-amzn-ErrorType": "TooManyRequestsException"}
-        return AWSResponse(request.url, 429, headers, _Raw(body))
+SEND = "sesv2.SendEmail"
 
 
 @pytest.fixture(scope="module")
-def wire() -> Iterator[SesWire]:
-    wire = SesWire()
-    events = boto3._get_default_session().events
-    events.register("provide-client-params.sesv2.SendEmail", wire.capture)
-    events.register("before-send.sesv2.SendEmail", wire.answer)
-    yield wire
-    events.unregister("provide-client-params.sesv2.SendEmail", wire.capture)
-    events.unregister("before-send.sesv2.SendEmail", wire.answer)
+def wire() -> Iterator[AwsWire]:
+    """Every SendEmail's parameters as botocore sends them; can answer for SES (throttled)."""
+    with AwsWire(SEND).installed() as wire:
+        yield wire
 
 
 @pytest.fixture(scope="module", autouse=True)
-def sender_identity(moto: str, wire: SesWire) -> None:
+def sender_identity(moto: str, wire: AwsWire) -> None:
     """The sender's verified domain in moto's SES."""
     client(moto, "sesv2").create_email_identity(EmailIdentity=DOMAIN)
 
 
 @pytest.fixture
-def sent(wire: SesWire) -> Iterator[list[dict[str, Any]]]:
-    wire.calls.clear()
-    yield wire.calls
-    wire.throttle = False
+def sent(wire: AwsWire) -> Iterator[list[dict[str, Any]]]:
+    wire.calls[SEND].clear()
+    yield wire.calls[SEND]
+    wire.clear()
 
 
 class Runner:
@@ -353,15 +324,16 @@ def test_ses_refusal_is_a_422_with_ses_reason(tenant: Tenant) -> None:
 
 
 def test_persistent_throttling_is_retried_then_a_503(
-    tenant: Tenant, wire: SesWire, sent: list[dict[str, Any]], backoff: list[tuple[int, float]]
+    tenant: Tenant, wire: AwsWire, sent: list[dict[str, Any]], backoff: list[tuple[int, float]]
 ) -> None:
-    wire.throttle, wire.attempts = True, 0
+    wire.attempts.clear()
+    wire.inject(SEND, 429, "TooManyRequestsException")
     response = tenant.mail(mail())
     assert response.status_code == 503
     assert "retry later" in response.json_body["error"]["message"]
     assert len(sent) == 1, sent
     # botocore standard mode; wiring.aws_client sets max_attempts=4, which counts retries.
-    assert wire.attempts == 5
+    assert wire.attempts[SEND] == 5
     assert [attempt for attempt, _ in backoff] == [1, 2, 3, 4]  # computed, not slept
 
 
@@ -762,15 +734,15 @@ def _header_values(params: dict[str, Any]) -> list[str]:
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_any_header_text_is_refused_or_reaches_ses_without_a_line_break(
-    tenant: Tenant, wire: SesWire, field: str, text: str
+    tenant: Tenant, wire: AwsWire, field: str, text: str
 ) -> None:
-    wire.calls.clear()
+    wire.calls[SEND].clear()
     response = tenant.mail(_with(field, text))
     assert response.status_code in (200, 400), response.json_body
     if response.status_code == 400:
-        assert wire.calls == []
+        assert wire.calls[SEND] == []
         return
-    (params,) = wire.calls
+    (params,) = wire.calls[SEND]
     for value in _header_values(params):
         assert _no_break(value), value
 
@@ -780,16 +752,16 @@ def test_any_header_text_is_refused_or_reaches_ses_without_a_line_break(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_any_bulk_variable_in_the_subject_is_refused_or_safe(
-    tenant: Tenant, wire: SesWire, name: str
+    tenant: Tenant, wire: AwsWire, name: str
 ) -> None:
-    wire.calls.clear()
+    wire.calls[SEND].clear()
     body = bulk(
         template={"subject": "=?utf-8?q?Hi_{{first_name}}?= {{first_name}}", "text": "x"},
         recipients=[{"to": "alice@example.org", "variables": {"first_name": name}}],
     )
     response = tenant.post_get("POST", "/mail/bulk", body)
     assert response.status_code in (202, 400), response.json_body
-    for params in wire.calls:
+    for params in wire.calls[SEND]:
         for value in _header_values(params):
             assert _no_break(value), value
 
@@ -797,38 +769,10 @@ def test_any_bulk_variable_in_the_subject_is_refused_or_safe(
 # ---------------------------------------------------------------------------- service, fakes
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
-class FakeSes:
-    def __init__(self, rate: float, refuse: dict[str, Exception] | None = None) -> None:
-        self.rate, self.refuse = rate, refuse or {}
-        self.sent: list[OutgoingEmail] = []
-
-    def send(self, email: OutgoingEmail) -> str:
-        if email.to[0] in self.refuse:
-            raise self.refuse[email.to[0]]
-        self.sent.append(email)
-        return f"fake-{uuid.uuid4().hex}"
-
-    def send_rate(self) -> SendRate:
-        return SendRate(self.rate, "ses")
-
-
 class Fakes:
     """The service and the worker over a fake SES and clock; workers started are recorded."""
 
-    def __init__(self, settings: Any, ses: FakeSes, clock: FakeClock) -> None:
+    def __init__(self, settings: Any, ses: FakeSes, clock: FakeEpochClock) -> None:
         from chalicelib.core.signing import Signer
         from chalicelib.sending.service import MailService
         from chalicelib.sending.worker import BulkWorker
@@ -872,7 +816,7 @@ def _tenant_model() -> Any:
 
 
 def test_a_worker_is_paced_and_gives_back_what_its_budget_cannot_reach(settings: Any) -> None:
-    clock, ses = FakeClock(), FakeSes(rate=2.0)
+    clock, ses = FakeEpochClock(), FakeSes(rate=2.0)
     fakes = Fakes(settings, ses, clock)
     batch_id = fakes.post(5)
     outcome = fakes.worker.run(fakes.runner.events[0], remaining_ms=11_200)  # 1.2 s of budget
@@ -895,7 +839,7 @@ def test_a_refused_message_fails_alone_a_refused_account_stops_the_batch(setting
             "paused", ses_code="SendingPausedException", per_message=False
         ),
     }
-    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeClock())
+    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeEpochClock())
     batch_id = fakes.post(5)
     fakes.worker.run(fakes.runner.events[0])
     assert fakes.statuses(batch_id) == ["sent", "failed", "sent", "failed", "not_sent"]
@@ -904,7 +848,7 @@ def test_a_refused_message_fails_alone_a_refused_account_stops_the_batch(setting
 
 def test_ses_unavailable_in_a_batch_stops_it(settings: Any) -> None:
     refuse: dict[str, Exception] = {"r0@example.org": ServiceUnavailable("down")}
-    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeClock())
+    fakes = Fakes(settings, FakeSes(100.0, refuse), FakeEpochClock())
     batch_id = fakes.post(3)
     fakes.worker.run(fakes.runner.events[0])
     assert fakes.statuses(batch_id) == ["failed", "not_sent", "not_sent"]
@@ -913,7 +857,7 @@ def test_ses_unavailable_in_a_batch_stops_it(settings: Any) -> None:
 def test_a_dead_workers_slice_is_unknown_never_sent_again(settings: Any) -> None:
     """A worker killed inside its slice (timeout) leaves its claim open; once its deadline has
     passed, the Lambda retry takes over after the slice: the unrecorded ones are unknown."""
-    clock, ses = FakeClock(), FakeSes(rate=100.0)
+    clock, ses = FakeEpochClock(), FakeSes(rate=100.0)
     fakes = Fakes(settings, ses, clock)
     batch_id = fakes.post(6)
     store, tid = SendingStore(settings), fakes.tenant.tenant_id
@@ -932,7 +876,7 @@ def test_a_dead_workers_slice_is_unknown_never_sent_again(settings: Any) -> None
 
 
 def test_a_live_claim_keeps_other_invocations_out(settings: Any) -> None:
-    fakes = Fakes(settings, FakeSes(rate=100.0), FakeClock())
+    fakes = Fakes(settings, FakeSes(rate=100.0), FakeEpochClock())
     batch_id = fakes.post(2)
     store, tid = SendingStore(settings), fakes.tenant.tenant_id
     doc = store.batch_summary(tid, batch_id)

@@ -2,32 +2,29 @@
 STS refusing or throttling, the Momento server stopped mid-run.
 
 Faults are injected at botocore's `before-send` hook on boto3's default session (the one
-`wiring.aws_client` builds clients from): the chosen call gets the chosen HTTP answer, attempt
-by attempt, and every attempt is counted, so the retries of botocore's standard mode are
-exercised as they are configured. The backoff botocore computes between attempts is recorded
-and not slept (the `backoff` fixture of tests/api_fixtures.py). Everything else goes to moto's
-server, DynamoDB Local and a real local Momento server (the real SDK).
+`wiring.aws_client` builds clients from; `AwsWire` in tests/fakes.py): the chosen call gets the
+chosen HTTP answer, attempt by attempt, and every attempt is counted, so the retries of
+botocore's standard mode are exercised as they are configured. The backoff botocore computes
+between attempts is recorded and not slept (the `backoff` fixture of tests/api_fixtures.py).
+Everything else goes to moto's server, DynamoDB Local and a real local Momento server (the real
+SDK).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 from chalicelib.core import aws, keys, wiring
 from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel
 
 from devstack.momento_local.server import MomentoLocalServer
 from tests.api_fixtures import MOTO_ACCOUNT, client, make_role
+from tests.fakes import AwsWire
 from tests.sending.test_mail import DOMAIN, Tenant, mail, moto_messages
 
 # Every client has SESami's one retry policy (core/aws.py): 1 attempt + MAX_ATTEMPTS retries
@@ -35,66 +32,11 @@ from tests.sending.test_mail import DOMAIN, Tenant, mail, moto_messages
 SES_ATTEMPTS = STS_ATTEMPTS = 1 + aws.MAX_ATTEMPTS
 
 
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-@dataclass
-class Fault:
-    status: int
-    code: str
-    times: int  # attempts to answer with it; then the real service answers
-
-
-class Faults:
-    """Answers chosen AWS operations itself for some attempts; counts every attempt."""
-
-    OPERATIONS = ("sesv2.SendEmail", "sts.AssumeRole")
-
-    def __init__(self) -> None:
-        self.planned: dict[str, Fault] = {}
-        self.attempts: Counter[str] = Counter()
-
-    def inject(self, operation: str, status: int, code: str, times: int = 1_000) -> None:
-        self.planned[operation] = Fault(status, code, times)
-
-    def clear(self) -> None:
-        self.planned.clear()
-
-    def before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        operation = event_name.removeprefix("before-send.")
-        self.attempts[operation] += 1
-        fault = self.planned.get(operation)
-        if fault is None or fault.times <= 0:
-            return None
-        fault.times -= 1
-        if operation.startswith("sts."):  # the query protocol answers in XML
-            body = (
-                f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code>"
-                f"<Message>injected {fault.code}</Message></Error>"
-                "<RequestId>fault</RequestId></ErrorResponse>"
-            ).encode()
-            headers = {"Content-Type": "text/xml"}
-        else:  # SESv2: REST-JSON
-            body = json.dumps({"message": f"injected {fault.code}"}).encode()
-            headers = {"x-amzn-ErrorType": fault.code, "Content-Type": "application/json"}
-        return AWSResponse(request.url, fault.status, headers, _Body(body))
-
-
 @pytest.fixture
-def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
-    faults = Faults()
-    events = boto3._get_default_session().events
-    for operation in Faults.OPERATIONS:
-        events.register(f"before-send.{operation}", faults.before_send)
-    wiring.reset()  # clients copy the session's handlers when they are built
-    yield faults
-    for operation in Faults.OPERATIONS:
-        events.unregister(f"before-send.{operation}", faults.before_send)
+def faults() -> Iterator[AwsWire]:
+    with AwsWire("sesv2.SendEmail", "sts.AssumeRole").installed() as wire:
+        wiring.reset()  # clients copy the session's handlers when they are built
+        yield wire
     wiring.reset()
 
 
@@ -133,7 +75,7 @@ def recorded_messages(tenant: Tenant) -> list[str]:
 )
 def test_a_transient_ses_error_is_retried_with_backoff_and_the_mail_sent_once(
     tenant: Tenant,
-    faults: Faults,
+    faults: AwsWire,
     backoff: list[tuple[int, float]],
     moto: str,
     status: int,
@@ -151,7 +93,7 @@ def test_a_transient_ses_error_is_retried_with_backoff_and_the_mail_sent_once(
 
 
 def test_a_persistent_ses_outage_is_a_503_naming_ses_records_nothing_and_the_key_sends_once_later(
-    tenant: Tenant, faults: Faults, backoff: list[tuple[int, float]], moto: str
+    tenant: Tenant, faults: AwsWire, backoff: list[tuple[int, float]], moto: str
 ) -> None:
     before = set(moto_messages(moto))
     faults.inject("sesv2.SendEmail", 503, "ServiceUnavailable")
@@ -181,7 +123,7 @@ def test_a_persistent_ses_outage_is_a_503_naming_ses_records_nothing_and_the_key
 
 
 def test_sts_access_denied_is_a_422_naming_the_role_and_nothing_is_sent(
-    tenant: Tenant, faults: Faults, moto: str
+    tenant: Tenant, faults: AwsWire, moto: str
 ) -> None:
     role_arn = tenant.post_get("GET", "/account").json_body["role_arn"]
     wiring.reset()  # a new instance: no credentials in memory
@@ -202,7 +144,7 @@ def test_sts_access_denied_is_a_422_naming_the_role_and_nothing_is_sent(
 
 
 def test_sts_throttled_beyond_its_retries_is_a_503_naming_sts(
-    tenant: Tenant, faults: Faults, backoff: list[tuple[int, float]]
+    tenant: Tenant, faults: AwsWire, backoff: list[tuple[int, float]]
 ) -> None:
     wiring.reset()
     faults.inject("sts.AssumeRole", 400, "Throttling")

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from typing import Any
 
 import boto3
@@ -44,75 +43,14 @@ from moto import mock_aws
 
 from devstack.momento_local.server import CacheStore, MomentoLocalServer
 from tests.conftest import ROOT
+from tests.fakes import T0, FakeClock, FakeCredentialCache, FakeSts
 
 ROLE = "arn:aws:iam::111122223333:role/sesami/SESamiAccess"
 EXTERNAL_ID = "sesami-7f3c9a1e0b2d4c6e8f1a3b5c7d9e0f21"
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 CACHE = "sesami-credentials-test"
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LOGGER = "sesami.credentials"
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-class FakeSts:
-    """STS that hands out 1-hour credentials relative to a clock; `latency` moves the clock
-    during the call, as a real round trip would."""
-
-    def __init__(self, clock: FakeClock, latency: timedelta = timedelta(0)) -> None:
-        self.clock, self.latency = clock, latency
-        self.calls: list[dict[str, Any]] = []
-        self._serial = count(1)
-
-    def assume_role(self, **params: Any) -> dict[str, Any]:
-        self.calls.append(params)
-        self.clock.advance(self.latency)
-        n = next(self._serial)
-        return {
-            "Credentials": {
-                "AccessKeyId": f"ASIAFAKE{n:012d}",
-                "SecretAccessKey": f"secret-{n}-{os.urandom(8).hex()}",
-                "SessionToken": f"token-{n}-{os.urandom(16).hex()}",
-                "Expiration": self.clock() + timedelta(seconds=params["DurationSeconds"]),
-            }
-        }
-
-
-class RecordingCache:
-    """In-memory `CredentialCache` that records every call."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, bytes] = {}
-        self.calls: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        self.calls.append("get")
-        return self.items.get(key)
-
-    def set(self, key: str, value: bytes, ttl: timedelta) -> None:
-        self.calls.append("set")
-        self.items[key] = value
-
-
-class BrokenCache:
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def get(self, key: str) -> bytes | None:
-        raise self.error
-
-    def set(self, key: str, value: bytes, ttl: timedelta) -> None:
-        raise self.error
 
 
 def provider(
@@ -326,7 +264,7 @@ def test_role_assumable_without_external_id_is_reported_unsafe() -> None:
 
 def test_in_process_hit_makes_no_sts_and_no_cache_call() -> None:
     clock = FakeClock()
-    sts, cache = FakeSts(clock), RecordingCache()
+    sts, cache = FakeSts(clock), FakeCredentialCache()
     creds = provider(sts, cache, clock)
     first = creds.get("tenant-1", ROLE, EXTERNAL_ID)
     assert (len(sts.calls), cache.calls) == (1, ["get", "set"])
@@ -357,43 +295,25 @@ def test_second_level_failure_of_any_kind_falls_back_to_sts_with_a_warning(
     for error in (CacheUnavailable("down"), RuntimeError("adapter bug")):
         sts = FakeSts(clock)
         with caplog.at_level(logging.WARNING, logger=LOGGER):
-            creds = provider(sts, BrokenCache(error), clock).get("tenant-1", ROLE, EXTERNAL_ID)
+            creds = provider(sts, FakeCredentialCache(failing=error), clock).get(
+                "tenant-1", ROLE, EXTERNAL_ID
+            )
         assert creds.access_key_id == "ASIAFAKE000000000001"
         assert len(sts.calls) == 1
         assert any(str(error) in r.getMessage() for r in caplog.records)
 
 
-class FlakyCache(RecordingCache):
-    """Records every call; raises CacheUnavailable while `down`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.down = True
-
-    def get(self, key: str) -> bytes | None:
-        if self.down:
-            self.calls.append("get")
-            raise CacheUnavailable("down")
-        return super().get(key)
-
-    def set(self, key: str, value: bytes, ttl: timedelta) -> None:
-        if self.down:
-            self.calls.append("set")
-            raise CacheUnavailable("down")
-        super().set(key, value, ttl)
-
-
 def test_after_a_second_level_failure_the_instance_leaves_it_alone_for_the_pause() -> None:
     """While the cache is down, one request per pause waits on it; the rest go to STS."""
     clock = FakeClock()
-    sts, cache = FakeSts(clock), FlakyCache()
+    sts, cache = FakeSts(clock), FakeCredentialCache(failing=CacheUnavailable("down"))
     creds = provider(sts, cache, clock)
     for n in range(3):
         creds.get(f"tenant-{n}", ROLE, EXTERNAL_ID)
         clock.advance(timedelta(seconds=9))
     assert (len(sts.calls), cache.calls) == (3, ["get"])
     clock.advance(timedelta(seconds=3))  # 30 s after the failure: try the cache again
-    cache.down = False
+    cache.failing = None
     creds.get("tenant-3", ROLE, EXTERNAL_ID)
     assert (len(sts.calls), cache.calls) == (4, ["get", "get", "set"])
     creds.get("tenant-4", ROLE, EXTERNAL_ID)  # it answered: no pause any more

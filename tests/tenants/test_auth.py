@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
 from tests.conftest import ROOT
+from tests.fakes import FakeEpochClock
 
 REGION = "us-east-1"
 PASSWORD = "Corr3ct-Horse-Battery!"
@@ -191,14 +192,6 @@ def sign(key: rsa.RSAPrivateKey, payload: Mapping[str, Any], kid: str = KID) -> 
 
 
 @dataclass
-class FakeClock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
 class CountingJwks:
     """A fetch_jwks stand-in: serves `keys`, records each URL fetched."""
 
@@ -214,12 +207,12 @@ class CountingJwks:
 class Harness:
     verifier: TokenVerifier
     jwks: CountingJwks
-    clock: FakeClock
+    clock: FakeEpochClock
 
 
 def make_harness(signing_key: rsa.RSAPrivateKey, **config: Any) -> Harness:
     jwks = CountingJwks([jwk(signing_key, KID)])
-    clock = FakeClock()
+    clock = FakeEpochClock(NOW)
     values: dict[str, Any] = {
         "region": REGION,
         "user_pool_id": POOL_ID,
@@ -579,7 +572,9 @@ def test_jwks_outage_fails_closed_then_recovers(signing_key: Any) -> None:
         return served(url)
 
     verifier = TokenVerifier(
-        AuthConfig(REGION, POOL_ID, frozenset({CLIENT_ID})), fetch_jwks=fetch, clock=FakeClock()
+        AuthConfig(REGION, POOL_ID, frozenset({CLIENT_ID})),
+        fetch_jwks=fetch,
+        clock=FakeEpochClock(NOW),
     )
     token = sign(signing_key, claims())
     with pytest.raises(ServiceUnavailable, match="signing keys unavailable") as outage_error:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -22,56 +21,14 @@ from chalicelib.tenants.accounts import (
 )
 from chalicelib.tenants.membership import Caller, TenantService
 
+from tests.fakes import FakeBusPolicy, FakeRoleAccess, FakeUserDirectory
+
 SESAMI_ACCOUNT = "444455556666"
 PLATFORM = PlatformInfo(
     account_id=SESAMI_ACCOUNT,
     event_bus_arn=f"arn:aws:events:us-east-1:{SESAMI_ACCOUNT}:event-bus/sesami",
     region="us-east-1",
 )
-
-
-@dataclass
-class FakeDirectory:
-    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
-    invited: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def set_tenant(self, username: str, tenant_id: str, role: str) -> None:
-        self.attributes[username] = {"tenant_id": tenant_id, "role": role}
-
-    def invite(self, email: str, tenant_id: str, role: str) -> None:
-        self.invited.append((email, tenant_id, role))
-
-
-@dataclass
-class FakeRoles:
-    """A role's trust policy, as STS would enforce it."""
-
-    trust: dict[str, str | None] = field(default_factory=dict)  # role ARN -> required ExternalId
-    calls: list[tuple[str, str | None]] = field(default_factory=list)
-
-    def get(self, tenant_id: str, role_arn: str, external_id: str) -> Any:
-        self.calls.append((role_arn, external_id))
-        if role_arn not in self.trust or self.trust[role_arn] not in (None, external_id):
-            raise RoleAccessDenied(f"SESami cannot assume {role_arn}")
-        return object()
-
-    def assume_without_external_id(self, role_arn: str) -> bool:
-        self.calls.append((role_arn, None))
-        return role_arn in self.trust and self.trust[role_arn] is None
-
-
-@dataclass
-class FakeBus:
-    statements: dict[str, str] = field(default_factory=dict)
-    fail: bool = False
-
-    def allow(self, account_id: str, sid: str) -> None:
-        if self.fail:
-            raise RuntimeError("events:PutPermission failed")
-        self.statements[sid] = account_id
-
-    def revoke(self, sid: str) -> None:
-        self.statements.pop(sid, None)
 
 
 def caller(**kw: Any) -> Caller:
@@ -87,8 +44,8 @@ def role_arn(account_id: str) -> str:
 
 
 @pytest.fixture
-def tenants(settings: Any) -> tuple[TenantService, FakeDirectory]:
-    directory = FakeDirectory()
+def tenants(settings: Any) -> tuple[TenantService, FakeUserDirectory]:
+    directory = FakeUserDirectory()
     return TenantService(directory), directory
 
 
@@ -108,7 +65,7 @@ def test_first_call_creates_tenant_with_issued_external_id(tenants: Any) -> None
 def test_a_user_pool_failure_on_first_call_still_gives_the_user_their_tenant(
     settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class FailingDirectory(FakeDirectory):
+    class FailingDirectory(FakeUserDirectory):
         def set_tenant(self, username: str, tenant_id: str, role: str) -> None:
             raise RuntimeError("UserNotFoundException from the pool")
 
@@ -155,7 +112,7 @@ def test_invited_user_joins_the_inviting_tenant_as_member(tenants: Any) -> None:
         service.invite(joined, "third@example.com")
 
 
-def make_accounts(roles: FakeRoles, bus: FakeBus, **platform: Any) -> AccountService:
+def make_accounts(roles: FakeRoleAccess, bus: FakeBusPolicy, **platform: Any) -> AccountService:
     from dataclasses import replace
 
     return AccountService(replace(PLATFORM, **platform), roles, bus)
@@ -165,7 +122,7 @@ def test_connect_binds_account_from_the_arn_and_allows_it_on_the_bus(tenants: An
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles, bus = FakeRoles({role_arn(acct): tenant.external_id}), FakeBus()
+    roles, bus = FakeRoleAccess({role_arn(acct): tenant.external_id}), FakeBusPolicy()
     connected = make_accounts(roles, bus).connect(tenant, role_arn(acct), "eu-west-1", "my-set")
     assert (connected.account_id, connected.region, connected.configuration_set) == (
         acct,
@@ -182,7 +139,8 @@ def test_role_assumable_without_external_id_is_refused_and_nothing_stored(tenant
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles, bus = FakeRoles({role_arn(acct): None}), FakeBus()  # trusts SESami, no condition
+    # The role trusts SESami's account with no condition.
+    roles, bus = FakeRoleAccess({role_arn(acct): None}), FakeBusPolicy()
     with pytest.raises(RoleAccessDenied, match="confused-deputy"):
         make_accounts(roles, bus).connect(tenant, role_arn(acct))
     assert AccountModel.count(acct) == 0 and bus.statements == {}
@@ -194,18 +152,18 @@ def test_role_refusing_sesami_names_the_role(tenants: Any) -> None:
     tenant = service.membership(caller()).tenant
     acct = account()
     with pytest.raises(RoleAccessDenied, match=acct):
-        make_accounts(FakeRoles({}), FakeBus()).connect(tenant, role_arn(acct))
+        make_accounts(FakeRoleAccess({}), FakeBusPolicy()).connect(tenant, role_arn(acct))
 
 
 def test_account_bound_to_another_tenant_is_a_conflict(tenants: Any) -> None:
     service, _ = tenants
     first, second = (service.membership(caller()).tenant for _ in range(2))
     acct = account()
-    roles = FakeRoles({role_arn(acct): None})
+    roles = FakeRoleAccess({role_arn(acct): None})
     roles.trust[role_arn(acct)] = first.external_id
-    make_accounts(roles, FakeBus()).connect(first, role_arn(acct))
+    make_accounts(roles, FakeBusPolicy()).connect(first, role_arn(acct))
     roles.trust[role_arn(acct)] = second.external_id  # the customer re-ran onboarding for B
-    bus = FakeBus()
+    bus = FakeBusPolicy()
     with pytest.raises(Conflict, match="already connected to another SESami tenant"):
         make_accounts(roles, bus).connect(second, role_arn(acct))
     assert AccountModel.get(acct).tenant_id == first.tenant_id and bus.statements == {}
@@ -215,8 +173,8 @@ def test_reconnecting_to_a_new_account_releases_the_old_one(tenants: Any) -> Non
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     old, new = account(), account()
-    roles = FakeRoles({role_arn(old): tenant.external_id, role_arn(new): tenant.external_id})
-    accounts = make_accounts(roles, FakeBus())
+    roles = FakeRoleAccess({role_arn(old): tenant.external_id, role_arn(new): tenant.external_id})
+    accounts = make_accounts(roles, FakeBusPolicy())
     accounts.connect(tenant, role_arn(old))
     accounts.connect(tenant, role_arn(new))
     assert AccountModel.count(old) == 0
@@ -228,9 +186,9 @@ def test_bus_policy_failure_rolls_back_the_binding(tenants: Any) -> None:
     tenant = service.membership(caller()).tenant
     acct = account()
     with pytest.raises(RuntimeError):
-        make_accounts(FakeRoles({role_arn(acct): tenant.external_id}), FakeBus(fail=True)).connect(
-            tenant, role_arn(acct)
-        )
+        make_accounts(
+            FakeRoleAccess({role_arn(acct): tenant.external_id}), FakeBusPolicy(fail=True)
+        ).connect(tenant, role_arn(acct))
     assert AccountModel.count(acct) == 0
 
 
@@ -253,16 +211,16 @@ def test_sesamis_own_account_is_refused(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     with pytest.raises(InvalidRequest, match="SESami's own account"):
-        make_accounts(FakeRoles(), FakeBus()).connect(tenant, role_arn(SESAMI_ACCOUNT))
+        make_accounts(FakeRoleAccess(), FakeBusPolicy()).connect(tenant, role_arn(SESAMI_ACCOUNT))
 
 
 def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplog: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles = FakeRoles({role_arn(acct): None})
+    roles = FakeRoleAccess({role_arn(acct): None})
     with caplog.at_level("WARNING", logger="sesami.accounts"):
-        accounts = make_accounts(roles, FakeBus(), skip_external_id_refusal_check=True)
+        accounts = make_accounts(roles, FakeBusPolicy(), skip_external_id_refusal_check=True)
         accounts.connect(tenant, role_arn(acct))
     assert any("INSECURE" in r.message for r in caplog.records)
     assert AccountModel.get(acct).tenant_id == tenant.tenant_id
@@ -271,7 +229,7 @@ def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplo
 def test_onboarding_values_and_commands(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    info = make_accounts(FakeRoles(), FakeBus()).onboarding(tenant)
+    info = make_accounts(FakeRoleAccess(), FakeBusPolicy()).onboarding(tenant)
     assert info["external_id"] == tenant.external_id
     assert info["sesami_account_id"] == SESAMI_ACCOUNT
     assert info["event_bus_arn"] == PLATFORM.event_bus_arn
@@ -286,7 +244,7 @@ def test_onboarding_values_and_commands(tenants: Any) -> None:
 def test_checklist_without_account_checks_nothing_and_says_why(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    result = Verifier(PLATFORM, FakeRoles(), lambda *a: None).run(tenant)
+    result = Verifier(PLATFORM, FakeRoleAccess(), lambda *a: None).run(tenant)
     assert not result["ok"]
     assert {c["status"] for c in result["checks"]} == {"not_checked"}
     assert all("PUT /account" in c["message"] for c in result["checks"])
