@@ -1,16 +1,15 @@
 """Invariants of the customer-onboarding Pulumi program (customer-onboarding/).
 
-No Pulumi CLI or AWS account is reachable, so the program runs under `pulumi.runtime.set_mocks`:
-the mocks record every resource's inputs and answer with realistic ARNs, and the tests assert
-on what would be sent to AWS. The policy builders are pure and are also tested directly.
+No Pulumi CLI or AWS account is reachable, so the program runs under `pulumi.runtime.set_mocks`
+(pulumi_mocks.py, in the customer's account): the mocks record every resource's inputs and answer
+with realistic ARNs, and the tests assert on what would be sent to AWS. The policy builders are
+pure and are also tested directly.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import runpy
-import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,36 @@ pulumi = pytest.importorskip(
 )
 pytest.importorskip("pulumi_aws", reason="the Pulumi programs are tested from .venv-infra")
 
+from pulumi_mocks import (  # noqa: E402
+    AUTONAME,
+    CONFIGURATION_SET,
+    EVENT_DESTINATION,
+    QUEUE,
+    QUEUE_POLICY,
+    ROLE,
+    ROLE_POLICY,
+    RULE,
+    TARGET,
+    AwsMocks,
+    Registered,
+    as_list,
+    import_from,
+    is_secret,
+    plain,
+    run,
+    run_main,
+    saved_config,
+    set_config,
+    statements,
+    use_mocks,
+)
+
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 PROJECT = "sesami-customer-onboarding"
 
-
-def _import_program_module(name: str) -> Any:
-    # The program directory has a dash in its name, so it cannot be a package: its modules are
-    # imported the way Pulumi does, from the directory itself. Refuse a same-named module from
-    # elsewhere on sys.path rather than test the wrong code.
-    if str(ONBOARDING_DIR) not in sys.path:
-        sys.path.insert(0, str(ONBOARDING_DIR))
-    module = importlib.import_module(name)
-    assert Path(module.__file__).resolve().parent == ONBOARDING_DIR, module.__file__
-    return module
-
-
-policies = _import_program_module("policies")
-onboarding = _import_program_module("onboarding")
+policies = import_from(ONBOARDING_DIR, "policies")
+onboarding = import_from(ONBOARDING_DIR, "onboarding")
 
 CUSTOMER_ACCOUNT = "111122223333"
 SESAMI_ACCOUNT = "444455556666"
@@ -63,99 +74,8 @@ TEN_EVENT_TYPES = {
     "SUBSCRIPTION",
 }
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-CONFIGURATION_SET = "aws:sesv2/configurationSet:ConfigurationSet"
-EVENT_DESTINATION = "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
-EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
-EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-QUEUE = "aws:sqs/queue:Queue"
-QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 
-
-# --- Mocks ------------------------------------------------------------------------------------
-
-# How the SDK hands a secret input to the engine (and so to the mock monitor): wrapped in a map
-# tagged with Pulumi's secret signature.
-_SIG_KEY = pulumi.runtime.rpc._special_sig_key
-_SECRET_SIG = pulumi.runtime.rpc._special_secret_sig
-
-
-def is_secret_input(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
-
-
-def plain(value: Any) -> Any:
-    return value["value"] if is_secret_input(value) else value
-
-
-@dataclass
-class Registered:
-    typ: str
-    name: str
-    state: dict[str, Any]
-
-
-class AwsMocks(pulumi.runtime.Mocks):
-    """Answers like AWS would: autonamed resources get a suffix; roles, rules, sets and queues
-    get ARNs (queues a URL too)."""
-
-    def __init__(self) -> None:
-        self.resources: list[Registered] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        physical_name = state.get("name") or f"{args.name}-7c1f3e2"
-        resource_id = physical_name
-        if args.typ == ROLE:
-            state["name"] = physical_name
-            path = state.get("path", "/")
-            state["arn"] = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role{path}{physical_name}"
-        elif args.typ == EVENT_RULE:
-            state["name"] = physical_name
-            state["arn"] = f"arn:aws:events:{REGION}:{CUSTOMER_ACCOUNT}:rule/{physical_name}"
-        elif args.typ == CONFIGURATION_SET:
-            resource_id = state["configurationSetName"]
-            state["arn"] = (
-                f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:configuration-set/{resource_id}"
-            )
-        elif args.typ == ROLE_POLICY:
-            resource_id = f"{state['role']}:{physical_name}"
-        elif args.typ == QUEUE:
-            state["name"] = physical_name
-            state["arn"] = f"arn:aws:sqs:{REGION}:{CUSTOMER_ACCOUNT}:{physical_name}"
-            state["url"] = f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/{physical_name}"
-            resource_id = state["url"]
-        elif args.typ == QUEUE_POLICY:
-            resource_id = state["queueUrl"]
-        self.resources.append(Registered(args.typ, args.name, state))
-        return resource_id, state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": CUSTOMER_ACCOUNT,
-                "arn": f"arn:aws:iam::{CUSTOMER_ACCOUNT}:user/platform-admin",
-                "userId": "AIDAEXAMPLEUSERID0001",
-                "id": CUSTOMER_ACCOUNT,
-            }
-        if args.token == "aws:index/getRegion:getRegion":
-            return {
-                "region": REGION,
-                "name": REGION,
-                "id": REGION,
-                "description": "Europe (Ireland)",
-                "endpoint": f"ec2.{REGION}.amazonaws.com",
-            }
-        raise NotImplementedError(f"unexpected invoke {args.token}")
-
-    def of_type(self, typ: str) -> list[Registered]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def one(self, typ: str, name_contains: str = "") -> Registered:
-        matches = [r for r in self.of_type(typ) if name_contains in r.name]
-        assert len(matches) == 1, f"expected one {typ} named *{name_contains}*, got {matches}"
-        return matches[0]
+# --- Under the mocks ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -185,9 +105,7 @@ class Deployment:
 
 
 def _use_mocks() -> AwsMocks:
-    mocks = AwsMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
-    return mocks
+    return use_mocks(AwsMocks(CUSTOMER_ACCOUNT, REGION), project=PROJECT, stack="test")
 
 
 def _valid_args(**overrides: Any) -> Any:
@@ -202,13 +120,10 @@ def _valid_args(**overrides: Any) -> Any:
 def deploy(args: Any) -> Deployment:
     """Run the component under mocks; return what it registered and its resolved outputs."""
     mocks = _use_mocks()
-    outputs: dict[str, Any] = {}
-    secret: set[str] = set()
 
-    @pulumi.runtime.test
-    def run() -> Any:
+    def program() -> dict[str, Any]:
         component = onboarding.CustomerOnboarding("sesami", args)
-        named = {
+        return {
             "roleArn": component.role_arn,
             "externalId": component.external_id,
             "configurationSetName": component.configuration_set_name,
@@ -220,16 +135,8 @@ def deploy(args: Any) -> Deployment:
             "trustPolicy": component.access_role.assume_role_policy,
         }
 
-        async def collect() -> None:
-            for key, output in named.items():
-                outputs[key] = await output.future()
-                if await output.is_secret():
-                    secret.add(key)
-
-        return collect()
-
-    run()
-    return Deployment(mocks, outputs, secret)
+    exported = run(program)
+    return Deployment(mocks, exported.values, exported.secret)
 
 
 @pytest.fixture(scope="module")
@@ -237,17 +144,8 @@ def deployed() -> Deployment:
     return deploy(_valid_args())
 
 
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = document["Statement"]
-    return statements if isinstance(statements, list) else [statements]
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
 def _statement_with(document: dict[str, Any], action: str) -> dict[str, Any]:
-    found = [s for s in _statements(document) if action in _as_list(s["Action"])]
+    found = [s for s in statements(document) if action in as_list(s["Action"])]
     assert len(found) == 1, f"{action} should be granted by exactly one statement: {found}"
     return found[0]
 
@@ -260,7 +158,7 @@ def test_access_role_trusts_only_sesami_account_and_requires_configured_external
 ) -> None:
     trust = deployed.trust_policy("access")
 
-    [statement] = _statements(trust)
+    [statement] = statements(trust)
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"}
     assert statement["Action"] == "sts:AssumeRole"
@@ -284,8 +182,8 @@ def test_external_id_and_the_trust_policy_holding_it_stay_secret(deployed: Deplo
     assert {"externalId", "trustPolicy"} <= deployed.secret_outputs
     assert "roleArn" not in deployed.secret_outputs
     # ...and the engine (hence the state file) receives the trust policy as a secret.
-    assert is_secret_input(deployed.role("access").state["assumeRolePolicy"])
-    assert not is_secret_input(deployed.role("forwarder").state["assumeRolePolicy"])
+    assert is_secret(deployed.role("access").state["assumeRolePolicy"])
+    assert not is_secret(deployed.role("forwarder").state["assumeRolePolicy"])
 
 
 # --- Access role: permissions ------------------------------------------------------------------
@@ -297,12 +195,12 @@ def test_no_statement_grants_a_wildcard_action(deployed: Deployment) -> None:
     assert len(documents) == 5
 
     for document in documents:
-        for statement in _statements(document):
+        for statement in statements(document):
             assert "NotAction" not in statement
             assert "NotPrincipal" not in statement
             assert statement["Effect"] == "Allow"
             assert statement.get("Principal") != "*"
-            for action in _as_list(statement["Action"]):
+            for action in as_list(statement["Action"]):
                 assert "*" not in action, f"wildcard action {action!r} in {statement}"
                 assert action != "ses:*"
 
@@ -334,9 +232,9 @@ def test_only_account_level_actions_get_resource_star(deployed: Deployment) -> N
     policy = deployed.role_policy("access")
     star_actions = {
         action
-        for statement in _statements(policy)
-        if "*" in _as_list(statement["Resource"])
-        for action in _as_list(statement["Action"])
+        for statement in statements(policy)
+        if "*" in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
     }
 
     assert star_actions == {
@@ -352,7 +250,7 @@ def test_checklist_reads_are_scoped_to_configuration_set_and_forwarding_rule(
     deployed: Deployment,
 ) -> None:
     policy = deployed.role_policy("access")
-    rule_arn = deployed.mocks.one(EVENT_RULE).state["arn"]
+    rule_arn = deployed.mocks.one(RULE).state["arn"]
 
     for action in ("ses:GetConfigurationSet", "ses:GetConfigurationSetEventDestinations"):
         assert _statement_with(policy, action)["Resource"] == [CONFIGURATION_SET_ARN]
@@ -400,7 +298,7 @@ def test_configuration_set_is_created_with_configured_name() -> None:
 def test_rule_on_default_bus_matches_ses_events_of_the_configuration_set(
     deployed: Deployment,
 ) -> None:
-    rule = deployed.mocks.one(EVENT_RULE).state
+    rule = deployed.mocks.one(RULE).state
     pattern = json.loads(rule["eventPattern"])
 
     assert rule["eventBusName"] == "default"
@@ -410,8 +308,8 @@ def test_rule_on_default_bus_matches_ses_events_of_the_configuration_set(
 
 
 def test_target_is_sesami_bus_through_the_forwarder_role(deployed: Deployment) -> None:
-    target = deployed.mocks.one(EVENT_TARGET).state
-    rule = deployed.mocks.one(EVENT_RULE).state
+    target = deployed.mocks.one(TARGET).state
+    rule = deployed.mocks.one(RULE).state
     forwarder = deployed.role("forwarder").state
 
     assert target["arn"] == SESAMI_BUS_ARN
@@ -421,7 +319,7 @@ def test_target_is_sesami_bus_through_the_forwarder_role(deployed: Deployment) -
 
 
 def test_target_retries_for_a_day_then_dead_letters_to_the_queue(deployed: Deployment) -> None:
-    target = deployed.mocks.one(EVENT_TARGET).state
+    target = deployed.mocks.one(TARGET).state
     queue = deployed.mocks.one(QUEUE).state
 
     assert target["retryPolicy"] == {
@@ -449,27 +347,27 @@ def test_only_eventbridge_for_the_forwarding_rule_may_send_to_the_dead_letter_qu
     deployed: Deployment,
 ) -> None:
     queue = deployed.mocks.one(QUEUE).state
-    rule_arn = deployed.mocks.one(EVENT_RULE).state["arn"]
+    rule_arn = deployed.mocks.one(RULE).state["arn"]
     queue_policy = deployed.mocks.one(QUEUE_POLICY).state
 
     assert queue_policy["queueUrl"] == queue["url"]
     document = deployed.queue_policy()
     assert document["Version"] == "2012-10-17"
-    [statement] = _statements(document)
+    [statement] = statements(document)
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
-    assert _as_list(statement["Resource"]) == [queue["arn"]]
+    assert as_list(statement["Action"]) == ["sqs:SendMessage"]
+    assert as_list(statement["Resource"]) == [queue["arn"]]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
 
 
 def test_forwarder_role_may_only_put_events_on_the_sesami_bus(deployed: Deployment) -> None:
-    [statement] = _statements(deployed.role_policy("forwarder"))
+    [statement] = statements(deployed.role_policy("forwarder"))
     assert statement["Effect"] == "Allow"
-    assert _as_list(statement["Action"]) == ["events:PutEvents"]
-    assert _as_list(statement["Resource"]) == [SESAMI_BUS_ARN]
+    assert as_list(statement["Action"]) == ["events:PutEvents"]
+    assert as_list(statement["Resource"]) == [SESAMI_BUS_ARN]
 
-    [trust] = _statements(deployed.trust_policy("forwarder"))
+    [trust] = statements(deployed.trust_policy("forwarder"))
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
     assert trust["Action"] == "sts:AssumeRole"
 
@@ -611,18 +509,9 @@ def test_32_character_external_id_is_the_shortest_accepted() -> None:
 
 
 @pytest.fixture
-def stack_config() -> Any:
-    saved = dict(pulumi.runtime.config.CONFIG.get())
-    saved_secret = set(pulumi.runtime.config._SECRET_KEYS.get())
-
-    def set_config(**values: str) -> None:
-        pulumi.runtime.set_all_config(
-            {f"{PROJECT}:{key}": value for key, value in values.items()},
-            [f"{PROJECT}:externalId"],
-        )
-
-    yield set_config
-    pulumi.runtime.set_all_config(saved, list(saved_secret))
+def stack_config() -> Iterator[Callable[..., None]]:
+    with saved_config():
+        yield lambda **values: set_config(PROJECT, values, ["externalId"])
 
 
 def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
@@ -633,33 +522,23 @@ def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
         sendingIdentities=json.dumps(["example.com"]),
     )
     mocks = _use_mocks()
-
-    @pulumi.runtime.test
-    def run() -> Any:
-        runpy.run_path(str(ONBOARDING_DIR / "__main__.py"), run_name="__main__")
-        exported = pulumi.runtime.get_root_resource().outputs
-
-        async def check() -> None:
-            assert set(exported) >= {
-                "roleArn",
-                "externalId",
-                "configurationSetName",
-                "ruleArn",
-                "deadLetterQueueUrl",
-                "deadLetterQueueArn",
-                "region",
-                "accountId",
-            }
-            assert await exported["externalId"].is_secret()
-            assert await exported["configurationSetName"].future() == "sesami-events"
-            assert await exported["accountId"].future() == CUSTOMER_ACCOUNT
-            assert await exported["deadLetterQueueUrl"].future() == (
-                f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/sesami-dead-letters-7c1f3e2"
-            )
-
-        return check()
-
-    run()
+    exported = run_main(ONBOARDING_DIR)
+    assert set(exported.values) >= {
+        "roleArn",
+        "externalId",
+        "configurationSetName",
+        "ruleArn",
+        "deadLetterQueueUrl",
+        "deadLetterQueueArn",
+        "region",
+        "accountId",
+    }
+    assert "externalId" in exported.secret
+    assert exported.values["configurationSetName"] == "sesami-events"
+    assert exported.values["accountId"] == CUSTOMER_ACCOUNT
+    assert exported.values["deadLetterQueueUrl"] == (
+        f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/sesami-dead-letters-{AUTONAME}"
+    )
     assert mocks.one(ROLE, "access").state["name"] == "SESamiAccess"
     send = json.loads(mocks.one(ROLE_POLICY, "access").state["policy"])
     assert (
@@ -697,7 +576,7 @@ def test_program_config_errors_name_the_key(stack_config: Any) -> None:
 def test_trust_policy_builder_binds_the_given_account_and_external_id() -> None:
     document = policies.sesami_trust_policy("123456789012", "x" * 40)
 
-    [statement] = _statements(document)
+    [statement] = statements(document)
     assert document["Version"] == "2012-10-17"
     assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "x" * 40}}
@@ -710,7 +589,7 @@ def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> Non
         forwarding_rule_arn="arn:aws:events:us-east-1:123456789012:rule/sesami-forward",
     )
 
-    granted = {a for s in _statements(document) for a in _as_list(s["Action"])}
+    granted = {a for s in statements(document) for a in as_list(s["Action"])}
     assert granted == {
         "ses:SendEmail",
         "ses:SendRawEmail",
@@ -725,7 +604,7 @@ def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> Non
         "events:DescribeRule",
         "events:ListTargetsByRule",
     }
-    assert all(s["Effect"] == "Allow" for s in _statements(document))
+    assert all(s["Effect"] == "Allow" for s in statements(document))
 
 
 def test_sending_identity_builder_defaults_to_every_identity_of_the_account() -> None:

@@ -14,21 +14,23 @@ pulumi = pytest.importorskip("pulumi", reason="Pulumi programs are tested from .
 pytest.importorskip("pulumi_aws", reason="Pulumi programs are tested from .venv-infra")
 
 from operator_program import (  # noqa: E402
+    STACK,
+    Deployment,
+    app_and_public_routes,
+    import_infra,
+    package_template,
+    run_program,
+    stack_config,
+    write_package,
+)
+from pulumi_mocks import (  # noqa: E402
     API_DEPLOYMENT,
     API_STAGE,
     PERMISSION,
     REST_API,
     REST_API_ID,
-    STACK,
     USER_POOL,
-    Deployment,
-    app_and_public_routes,
-    import_infra,
-    package_template,
     plain,
-    run_program,
-    stack_config,
-    write_package,
 )
 
 gateway = import_infra("gateway")

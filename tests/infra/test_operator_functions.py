@@ -15,27 +15,29 @@ pytest.importorskip("pulumi_aws", reason="Pulumi programs are tested from .venv-
 
 from operator_program import (  # noqa: E402
     ACCOUNT,
-    ALARM,
     ALARM_TOPIC,
-    ALIAS,
-    FUNCTION,
-    INVOKE_CONFIG,
-    LOG_GROUP,
     PACKAGE_SIZING,
-    PARAMETER,
-    PERMISSION,
-    QUEUE,
     REGION,
     SECRETS,
     STACK,
     Deployment,
     import_infra,
-    is_secret,
     package_template,
-    plain,
     run_program,
     stack_config,
     write_package,
+)
+from pulumi_mocks import (  # noqa: E402
+    ALARM,
+    ALIAS,
+    FUNCTION,
+    INVOKE_CONFIG,
+    LOG_GROUP,
+    PARAMETER,
+    PERMISSION,
+    QUEUE,
+    is_secret,
+    plain,
 )
 
 settings = pytest.importorskip("chalicelib.core.settings")

@@ -18,25 +18,27 @@ pytest.importorskip("pulumi_aws", reason="Pulumi programs are tested from .venv-
 
 from operator_program import (  # noqa: E402
     ACCOUNT,
-    ALARM,
     ALARM_TOPIC,
+    REGION,
+    STACK,
+    Deployment,
+    import_infra,
+    package_template,
+    run_program,
+    stack_config,
+    write_package,
+)
+from pulumi_mocks import (  # noqa: E402
+    ALARM,
     APP_CLIENT,
     BUS,
     PERMISSION,
     QUEUE,
     QUEUE_POLICY,
-    REGION,
     RULE,
-    STACK,
     TARGET,
     USER_POOL,
-    Deployment,
-    import_infra,
-    package_template,
     plain,
-    run_program,
-    stack_config,
-    write_package,
 )
 
 BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"

@@ -11,45 +11,23 @@ import pytest
 
 pulumi = pytest.importorskip("pulumi", reason="Pulumi programs are tested from .venv-infra")
 
+from pulumi_mocks import TABLE, AwsMocks, import_from, run, use_mocks  # noqa: E402
+
 INFRA = Path(__file__).resolve().parents[2] / "infra"
-sys.path.insert(0, str(INFRA))
-
-
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.created: dict[str, dict[str, Any]] = {}
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        if args.typ == "aws:dynamodb/table:Table":
-            state["arn"] = f"arn:aws:dynamodb:us-east-1:444455556666:table/{state['name']}"
-            self.created[state["name"]] = state
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
-        return {}, []
+tables = import_from(INFRA, "tables")
 
 
 @pytest.fixture(scope="module")
 def deployed() -> dict[str, dict[str, Any]]:
-    mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project="sesami", stack="prod", preview=False)
-    from tables import SesamiTables, TablesArgs
+    """Every table's inputs, by name."""
+    mocks = use_mocks(AwsMocks("444455556666", "us-east-1"), project="sesami", stack="prod")
 
-    component = SesamiTables("sesami", TablesArgs(prefix="sesami-prod-"))
-    names = list(component.tables.values())
-    done: dict[str, Any] = {}
+    def program() -> dict[str, Any]:
+        component = tables.SesamiTables("sesami", tables.TablesArgs(prefix="sesami-prod-"))
+        return {name: table.name for name, table in component.tables.items()}
 
-    def collect(values: list[str]) -> None:
-        done["names"] = values
-
-    pulumi.Output.all(*[t.name for t in names]).apply(collect)
-    # Let the mock engine resolve every registration before the assertions run.
-    import asyncio
-
-    loop = asyncio.get_event_loop_policy().get_event_loop()
-    loop.run_until_complete(asyncio.sleep(0.2))
-    return mocks.created
+    run(program)
+    return {r.state["name"]: r.state for r in mocks.of_type(TABLE)}
 
 
 def test_every_spec_becomes_one_table(deployed: dict[str, dict[str, Any]]) -> None:
@@ -91,8 +69,6 @@ def test_retention_tables_have_ttl_on_expires_at(deployed: dict[str, dict[str, A
 
 
 def test_deletion_protection_follows_args() -> None:
-    from tables import TablesArgs, table_args
-
     spec = {
         "hash_key": "pk",
         "range_key": None,
@@ -101,7 +77,7 @@ def test_deletion_protection_follows_args() -> None:
         "ttl_attribute": None,
     }
     assert (
-        table_args("x", spec, TablesArgs("p-", deletion_protection=False))[
+        tables.table_args("x", spec, tables.TablesArgs("p-", deletion_protection=False))[
             "deletion_protection_enabled"
         ]
         is False

@@ -21,7 +21,11 @@ import pytest
 
 pytest.importorskip("chalice", reason="the package is built from .venv-infra")
 
-from operator_program import ROOT, app_and_public_routes, import_infra
+from operator_program import (
+    ROOT,
+    app_and_public_routes,
+    import_infra,
+)
 
 pytestmark = pytest.mark.package
 chalice_package = import_infra("chalice_package")
