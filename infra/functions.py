@@ -17,6 +17,7 @@ spelled from its name (target.py), so there is no cycle.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -73,7 +74,7 @@ def function_name(prefix: str, chalice_name: str) -> str:
 def snap_start_supported(runtime: str) -> bool:
     """Pure: Lambda SnapStart supports Python from 3.12 (and Java/.NET, not used here)."""
     match = re.fullmatch(r"python3\.(\d+)", runtime)
-    return bool(match) and int(match.group(1)) >= 12
+    return match is not None and int(match.group(1)) >= 12
 
 
 def environment(function: str, env: Environment) -> dict[str, str]:
@@ -231,7 +232,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                 memory_size=spec.memory_size,
                 timeout=spec.timeout,
                 environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables=env.apply(lambda e, f=function: environment(f, e))
+                    variables=env.apply(functools.partial(environment, function))
                 ),
                 tracing_config=aws.lambda_.FunctionTracingConfigArgs(
                     mode="Active" if args.tracing else "PassThrough"

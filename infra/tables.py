@@ -78,7 +78,7 @@ class SesamiTables(pulumi.ComponentResource):
             for logical, spec in specs.items()
         }
         self.index_arns = [
-            self.tables[logical].arn.apply(lambda arn, g=gsi["name"]: f"{arn}/index/{g}")
+            pulumi.Output.concat(self.tables[logical].arn, "/index/", gsi["name"])
             for logical, spec in specs.items()
             for gsi in spec["global_secondary_indexes"]
         ]

@@ -24,7 +24,7 @@ import json
 import os
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,9 +139,9 @@ class FakeSes:
     `rate` messages per second, as the account's quota."""
 
     def __init__(
-        self, rate: float = DEFAULT_MAX_SEND_RATE, refuse: dict[str, Exception] | None = None
+        self, rate: float = DEFAULT_MAX_SEND_RATE, refuse: Mapping[str, Exception] | None = None
     ) -> None:
-        self.rate, self.refuse = rate, refuse or {}
+        self.rate, self.refuse = rate, dict(refuse or {})
         self.sent: list[OutgoingEmail] = []
 
     def send(self, email: OutgoingEmail) -> str:

@@ -112,7 +112,7 @@ def test_every_kind_of_bad_token_is_a_401(
     claims = json.loads(base64.urlsafe_b64decode(payload + "==="))
     claims["sub"] = "someone-else"
     tampered_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    unsigned = jwt.encode({"sub": sub[0], "token_use": "id"}, key=None, algorithm="none")
+    unsigned = jwt.encode({"sub": sub[0], "token_use": "id"}, key="", algorithm="none")
     bad = {
         "missing": None,
         "expired by one second": _token(moto_key, pool, sub, exp=int(time.time()) - 1),

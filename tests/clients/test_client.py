@@ -475,7 +475,12 @@ def test_put_and_delete_are_retried_as_idempotent() -> None:
 def test_key_and_url_come_from_the_environment_and_an_argument_beats_it() -> None:
     env = {"SESAMI_API_KEY": "sk_from_env", "SESAMI_URL": "http://127.0.0.1:8000/"}
     seen: list[httpx.Request] = []
-    transport = httpx.MockTransport(lambda r: seen.append(r) or reply(200, {}))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return reply(200, {})
+
+    transport = httpx.MockTransport(answer)
     Client(environ=env, transport=transport).account()
     Client("sk_argument", "http://other:9/api", environ=env, transport=transport).account()
     assert [r.headers["Authorization"] for r in seen] == [

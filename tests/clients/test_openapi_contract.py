@@ -63,7 +63,9 @@ class Checker:
             assert not errors, (request.url.path, [e.message for e in errors])
         else:
             assert "requestBody" not in operation, request.url.path
-        body = next((v for k, v in ANSWERS.items() if request.url.path.startswith(k)), {})
+        body: dict[str, Any] = next(
+            (v for k, v in ANSWERS.items() if request.url.path.startswith(k)), {}
+        )
         return httpx.Response(200, json={"message_id": "m", "replayed": False, **body})
 
 

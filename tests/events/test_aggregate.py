@@ -12,11 +12,11 @@ from chalicelib.suppression.from_events import suppression_targets
 from tests.conftest import load_event
 
 
-def ev(name: str):  # type: ignore[no-untyped-def]
+def ev(name: str):
     return parse_event(parse_envelope(load_event(name)))
 
 
-def fold(names):  # type: ignore[no-untyped-def]
+def fold(names):
     state = None
     for n in names:
         state = apply(state, ev(n))
@@ -51,6 +51,7 @@ def test_soft_bounce_and_delay_do_not_hide_a_later_delivery():
         state = None
         for raw in order:
             state = apply(state, parse_event(parse_envelope(raw)))
+        assert state is not None
         assert state.status is Status.DELIVERED
 
 
@@ -61,6 +62,7 @@ def test_permanent_bounce_outranks_delivery_of_the_same_recipient():
     state = None
     for raw in (bounce, delivery, send):
         state = apply(state, parse_event(parse_envelope(raw)))
+    assert state is not None
     assert state.recipients["bob@example.com"].status is Status.BOUNCED
     assert state.recipients["bob@example.com"].bounce_type == "Permanent"
 

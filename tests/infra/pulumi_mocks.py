@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.stack import Stack
 
 # Resource types, as Pulumi's AWS provider names them.
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -151,28 +152,30 @@ class AwsMocks(pulumi.runtime.Mocks):
         self.resources.append(Registered(args.typ, args.name, state))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account,
                 "arn": f"arn:aws:iam::{self.account}:user/deployer",
                 "userId": "AIDAEXAMPLEDEPLOYER01",
                 "id": self.account,
-            }
+            }, []
         if args.token == "aws:index/getRegion:getRegion":
             return {
                 "region": self.region,
                 "name": self.region,
                 "id": self.region,
                 "endpoint": f"ec2.{self.region}.amazonaws.com",
-            }
+            }, []
         if args.token == "aws:index/getPartition:getPartition":
             return {
                 "partition": "aws",
                 "dnsSuffix": "amazonaws.com",
                 "reverseDnsPrefix": "com.amazonaws",
                 "id": "aws",
-            }
+            }, []
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
     def of_type(self, typ: str) -> list[Registered]:
@@ -218,7 +221,7 @@ def run(program: Callable[[], Mapping[str, Any]]) -> Exported:
     """Run `program` under the mocks set with `use_mocks`; resolve the outputs it returns."""
     exported = Exported()
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]  # the SDK leaves it unannotated
     def test() -> Any:
         outputs = program()
 
@@ -240,8 +243,9 @@ def run_main(directory: Path) -> Exported:
 
     def program() -> Mapping[str, Any]:
         runpy.run_path(str(directory / "__main__.py"), run_name="__main__")
-        outputs: Mapping[str, Any] = pulumi.runtime.get_root_resource().outputs
-        return outputs
+        stack = pulumi.runtime.get_root_resource()
+        assert isinstance(stack, Stack), stack
+        return stack.outputs
 
     return run(program)
 

@@ -88,13 +88,13 @@ class Deployment:
         return self.mocks.one(ROLE, purpose)
 
     def role_policy(self, purpose: str) -> dict[str, Any]:
-        return json.loads(self.mocks.one(ROLE_POLICY, purpose).state["policy"])
+        return _document(self.mocks.one(ROLE_POLICY, purpose).state["policy"])
 
     def trust_policy(self, purpose: str) -> dict[str, Any]:
-        return json.loads(plain(self.role(purpose).state["assumeRolePolicy"]))
+        return _document(plain(self.role(purpose).state["assumeRolePolicy"]))
 
     def queue_policy(self) -> dict[str, Any]:
-        return json.loads(self.mocks.one(QUEUE_POLICY).state["policy"])
+        return _document(self.mocks.one(QUEUE_POLICY).state["policy"])
 
     def all_policy_documents(self) -> list[dict[str, Any]]:
         return (
@@ -102,6 +102,11 @@ class Deployment:
             + [json.loads(plain(r.state["assumeRolePolicy"])) for r in self.mocks.of_type(ROLE)]
             + [json.loads(r.state["policy"]) for r in self.mocks.of_type(QUEUE_POLICY)]
         )
+
+
+def _document(text: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def _use_mocks() -> AwsMocks:

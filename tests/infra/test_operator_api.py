@@ -34,7 +34,7 @@ from pulumi_mocks import (  # noqa: E402
 )
 
 gateway = import_infra("gateway")
-AUTHORIZER = {"cognito": []}
+AUTHORIZER: dict[str, list[str]] = {"cognito": []}
 # Spelled out here, not imported: what may ever be reached without a token. The dashboard's
 # pages and sign-in routes, the OpenAPI document and RFC 8058 unsubscribing.
 PUBLIC_PREFIXES = ("/auth/", "/static/", "/unsubscribe/")

@@ -211,9 +211,9 @@ def test_functions_name_their_secrets_parameters_never_the_values(deployed: Depl
         # Even a Pulumi secret would be plain text in Lambda's configuration.
         environment = json.dumps(_reveal(function.state["environment"]))
         assert not [v for v in SECRETS.values() if v in environment], function.name
-    for function in ("api", "bulk_worker"):
-        env = deployed.environment(function)
-        assert not SECRET_ENV & set(env), function
+    for chalice_name in ("api", "bulk_worker"):
+        env = deployed.environment(chalice_name)
+        assert not SECRET_ENV & set(env), chalice_name
         by_parameter = {k: v for k, v in env.items() if k.endswith(settings.PARAMETER_SUFFIX)}
         assert set(by_parameter) == {f"{n}{settings.PARAMETER_SUFFIX}" for n in SECRET_ENV}
         assert set(by_parameter.values()) == names

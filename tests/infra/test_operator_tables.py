@@ -69,7 +69,7 @@ def test_retention_tables_have_ttl_on_expires_at(deployed: dict[str, dict[str, A
 
 
 def test_deletion_protection_follows_args() -> None:
-    spec = {
+    spec: dict[str, Any] = {
         "hash_key": "pk",
         "range_key": None,
         "attributes": {"pk": "S"},

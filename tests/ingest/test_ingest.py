@@ -117,7 +117,8 @@ def test_each_event_type_is_stored_with_its_status(tenant: TestTenant, name: str
     view = rows(tenant, event.mail.message_id)
     assert {r.status for r in view} == {event.status.value}
     assert len(view) == max(1, len(event.recipients))
-    assert {r.recipient for r in view} == (set(event.recipients) or {None})
+    recipients: set[str | None] = set(event.recipients) or {None}  # an event without recipients
+    assert {r.recipient for r in view} == recipients
     assert counters(tenant)[event.status.value] == len(view)
     assert message(tenant, event.mail.message_id).events == 1
 

@@ -164,7 +164,7 @@ def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     return data | {"kid": kid, "alg": "RS256", "use": "sig"}
 
 
-def claims(use: str = "id", **overrides: Any) -> dict[str, Any]:
+def claims(use: str = "id", /, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "iss": cognito_issuer(REGION, POOL_ID),
         "sub": "8d2c4a1e-0000-4000-8000-000000000001",

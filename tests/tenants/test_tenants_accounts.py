@@ -241,10 +241,17 @@ def test_onboarding_values_and_commands(tenants: Any) -> None:
     assert commands.startswith("cd customer-onboarding") and commands.endswith("pulumi up")
 
 
+class NoAccountGateway:
+    """The gateway into a tenant's account, for a tenant that has none."""
+
+    def for_tenant(self, tenant: Any) -> Any:
+        raise AssertionError("the checklist reached into an account the tenant does not have")
+
+
 def test_checklist_without_account_checks_nothing_and_says_why(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    result = Verifier(PLATFORM, FakeRoleAccess(), lambda *a: None).run(tenant)
+    result = Verifier(PLATFORM, FakeRoleAccess(), NoAccountGateway()).run(tenant)
     assert not result["ok"]
     assert {c["status"] for c in result["checks"]} == {"not_checked"}
     assert all("PUT /account" in c["message"] for c in result["checks"])
