@@ -5,10 +5,14 @@ INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 INFRA_PY := $(INFRA_VENV)/bin/python
 PYTEST_ARGS ?=
+# Trees ruff formats and checks; dashboard modules node checks (ES modules; vendor/ is not ours).
+PY_TREES := app devstack bench tests customer-onboarding infra ops clients
+DASHBOARD_JS := $(wildcard app/chalicelib/web/dashboard/*.js)
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
 CHARTJS := app/chalicelib/web/dashboard/vendor/chart.umd.js
 
-.PHONY: install test lint typecheck unit infra-test package bench dev fuzz clean
+.PHONY: install test check fmt lint typecheck jscheck unit unit-fast infra-test infra-fast \
+	package bench dev fuzz clean
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
 
@@ -42,24 +46,63 @@ $(CHARTJS): node_modules/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra ops clients
+	$(VENV)/bin/ruff format --check $(PY_TREES)
 
-typecheck: $(VENV)/.installed
+# `ruff format` then the fixes `ruff check` knows how to make.
+fmt: $(VENV)/.installed
+	$(VENV)/bin/ruff format $(PY_TREES)
+	$(VENV)/bin/ruff check --fix .
+
+# mypy, strict (pyproject.toml): the app, tests and tools in .venv; then with .venv-infra's
+# interpreter, where pulumi and pulumi_aws are installed (typed), the two Pulumi programs: infra/
+# with its tests, and customer-onboarding/ on its own (each has a __main__.py). The programs'
+# modules import each other by plain name, as Pulumi runs them: hence MYPYPATH and package bases.
+# The app those runs reach is checked by the first one (--follow-imports=silent).
+INFRA_MYPY := $(VENV)/bin/mypy --python-executable $(INFRA_PY) --cache-dir .mypy_cache/infra \
+	--follow-imports=silent
+typecheck: $(VENV)/.installed $(INFRA_VENV)/.installed
 	$(VENV)/bin/mypy
+	MYPYPATH=infra:tests/infra $(INFRA_MYPY) --explicit-package-bases infra tests/infra/*.py
+	$(INFRA_MYPY) customer-onboarding
 
+# Syntax of every dashboard module. They are ES modules in .js files without a package.json
+# "type": plain `node --check file.js` parses them as CommonJS and passes broken code, so each is
+# checked as a module from stdin.
+jscheck:
+	@test -n "$(DASHBOARD_JS)"
+	@for f in $(DASHBOARD_JS); do \
+		node --input-type=module --check < $$f || { echo "node --check: $$f"; exit 1; }; \
+	done
+	@echo "node --check: $(words $(DASHBOARD_JS)) dashboard modules"
+
+# Every app test: the live stack (browsers, fuzzing, the client's live tests) included.
 unit: install
 	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
+
+# The app tests without the live stack and without the routes (`-m api`: Chalice's test client
+# with moto's Cognito and DynamoDB Local, about 4/5 of the time); see README "Testing". On both
+# cores, a module per worker (its module-scoped fixtures, a DynamoDB Local per worker).
+CHECK_WORKERS ?= 2
+unit-fast: install
+	$(PY) -m pytest -p no:cacheprovider -q --ignore=tests/infra -m "not live and not api" \
+		-n $(CHECK_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Includes the `package`-marked test (builds the Lambda package; needs PyPI). Offline:
 # make infra-test PYTEST_ARGS='-m "not package"'
 infra-test: $(INFRA_VENV)/.installed
 	$(INFRA_PY) -m pytest -p no:cacheprovider tests/infra $(PYTEST_ARGS)
 
+infra-fast: $(INFRA_VENV)/.installed
+	$(INFRA_PY) -m pytest -p no:cacheprovider -q tests/infra -m "not package" $(PYTEST_ARGS)
+
+# The fast loop, for every change: format, lint, types, the dashboard's JavaScript, the fast tests.
+check: install lint typecheck jscheck unit-fast infra-fast
+
 # The Lambda deployment package for `pulumi up`: build/package/{deployment.zip,sam.json}.
 package: $(INFRA_VENV)/.installed $(CHARTJS)
 	$(INFRA_PY) infra/chalice_package.py build/package
 
-test: install lint typecheck unit infra-test
+test: install lint typecheck jscheck unit infra-test
 
 bench: install
 	$(PY) -m bench

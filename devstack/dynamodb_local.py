@@ -81,7 +81,8 @@ class DynamoDBLocal:
             cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + timeout
-        client = local_client(self.endpoint)
+        # Asked again every 0.2 s below: botocore's own retries would only add their backoff.
+        client = local_client(self.endpoint, retries=0)
         while True:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode() if self._proc.stderr else ""
@@ -120,7 +121,7 @@ class DynamoDBLocal:
         self.stop()
 
 
-def local_client(endpoint: str, region: str = "us-east-1") -> Any:
+def local_client(endpoint: str, region: str = "us-east-1", *, retries: int = 3) -> Any:
     """A DynamoDB client for a local endpoint (any credentials are accepted there)."""
     return boto3.client(
         "dynamodb",
@@ -128,7 +129,7 @@ def local_client(endpoint: str, region: str = "us-east-1") -> Any:
         region_name=region,
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-        config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        config=Config(retries={"mode": "standard", "max_attempts": retries}),
     )
 
 

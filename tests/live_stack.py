@@ -67,6 +67,15 @@ class LiveStack:
         return self.seeded()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the stack, directly or through another fixture, is marked `live`: the
+    browser tests, the fuzzing and the client's live tests. `-m "not live"` never starts it."""
+    for item in items:
+        if "live_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.live)
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:

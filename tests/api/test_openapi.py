@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from chalice.test import Client
 from openapi_spec_validator import validate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def routes_declared() -> None:
+    """The document and the public routes are filled in as the app's route modules are
+    imported: every test here sees them all, whatever ran before it in the process."""
+    import app  # noqa: F401
 
 
 def test_every_route_is_in_the_document_and_nothing_else() -> None:

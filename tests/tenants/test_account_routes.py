@@ -54,6 +54,9 @@ def test_first_call_creates_the_tenant_and_sets_the_cognito_attribute(
 def test_connect_account_binds_it_and_allows_it_on_the_bus(
     api: Client, moto: str, pool: dict[str, str]
 ) -> None:
+    from chalicelib.core.tables import AccountModel
+
+    AccountModel(MOTO_ACCOUNT).delete()  # other modules' tests bind moto's one account
     token = sign_in(moto, pool)
     role_arn = make_role(moto)
     response = call(api, "PUT", "/account", token, {"role_arn": role_arn, "region": "us-east-1"})
