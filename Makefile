@@ -66,8 +66,8 @@ typecheck: $(VENV)/.installed $(INFRA_VENV)/.installed
 	$(INFRA_MYPY) customer-onboarding
 
 # Syntax of every dashboard module. They are ES modules in .js files without a package.json
-# "type": plain `node --check file.js` parses them as CommonJS and passes broken code, so each is
-# checked as a module from stdin.
+# "type", and Node 20's `node --check file.js` exits 0 on those even with a syntax error; read
+# from stdin as a module, a syntax error fails.
 jscheck:
 	@test -n "$(DASHBOARD_JS)"
 	@for f in $(DASHBOARD_JS); do \
@@ -79,12 +79,12 @@ jscheck:
 unit: install
 	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
 
-# The app tests without the live stack and without the routes (`-m api`: Chalice's test client
+# The app tests without the live stack and without the routes (`-m routes`: Chalice's test client
 # with moto's Cognito and DynamoDB Local, about 4/5 of the time); see README "Testing". On both
 # cores, a module per worker (its module-scoped fixtures, a DynamoDB Local per worker).
 CHECK_WORKERS ?= 2
 unit-fast: install
-	$(PY) -m pytest -p no:cacheprovider -q --ignore=tests/infra -m "not live and not api" \
+	$(PY) -m pytest -p no:cacheprovider -q --ignore=tests/infra -m "not live and not routes" \
 		-n $(CHECK_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Includes the `package`-marked test (builds the Lambda package; needs PyPI). Offline:

@@ -25,11 +25,11 @@ PASSWORD = "Correct-Horse-9-battery"
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that goes through the app's routes (the `api` fixture: real tokens from moto's
-    Cognito, storage on DynamoDB Local) is marked `api`: about four fifths of the time of the
+    Cognito, storage on DynamoDB Local) is marked `routes`: about four fifths of the time of the
     tests without the live stack, so `make check` leaves them to `make test`."""
     for item in items:
         if "api" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.api)
+            item.add_marker(pytest.mark.routes)
 
 
 @pytest.fixture(scope="module")
