@@ -87,3 +87,21 @@ def tenant_pk(tenant_id: str) -> str:
 def removed_pk(tenant_id: str) -> str:
     """The tenant's suppression tombstones (removed addresses, with their history)."""
     return f"{tenant_pk(tenant_id)}#REMOVED"
+
+
+def idempotency_pk(tenant_id: str, key: str) -> str:
+    """An Idempotency-Key of the tenant (hashed: the key is the caller's, of any shape)."""
+    return f"{tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def batch_pk(tenant_id: str, batch_id: str) -> str:
+    """A bulk batch: summary (B), job chunks (D#n), addresses (A#n), results (R#n)."""
+    return f"{tenant_pk(tenant_id)}#B#{batch_id}"
+
+
+def batch_result_sk(index: int) -> str:
+    return f"R#{index:04d}"
+
+
+def quarantine_pk(received: datetime) -> str:
+    return f"Q#{day_of(received)}"

@@ -25,7 +25,6 @@ keyed by the tenant like every other table (invariant 7):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -59,14 +58,6 @@ class IdempotencyKeyReused(Conflict):
 
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
-
-
-def idempotency_pk(tenant_id: str, key: str) -> str:
-    return f"{keys.tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def batch_pk(tenant_id: str, batch_id: str) -> str:
-    return f"{keys.tenant_pk(tenant_id)}#B#{batch_id}"
 
 
 def _utcnow() -> datetime:
@@ -169,7 +160,7 @@ class SendingStore:
         proceed (it must then `complete` or `release`), a Replay of the stored outcome when the
         same request already ran. IdempotencyKeyReused when the key came with another body;
         IdempotencyKeyInUse while the first request is still running."""
-        pk = idempotency_pk(tenant_id, key)
+        pk = keys.idempotency_pk(tenant_id, key)
         for _attempt in range(3):
             now = self._clock()
             item = IdempotencyModel(
@@ -216,7 +207,7 @@ class SendingStore:
     def complete(
         self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
     ) -> None:
-        item = IdempotencyModel(idempotency_pk(tenant_id, key))
+        item = IdempotencyModel(keys.idempotency_pk(tenant_id, key))
         actions: list[Action] = [
             IdempotencyModel.state.set("done"),
             IdempotencyModel.status_code.set(status_code),
@@ -238,7 +229,9 @@ class SendingStore:
         try:
             dynamo.write_if(
                 "releasing an idempotency claim",
-                lambda: IdempotencyModel(idempotency_pk(tenant_id, key)).delete(condition=mine),
+                lambda: IdempotencyModel(keys.idempotency_pk(tenant_id, key)).delete(
+                    condition=mine
+                ),
             )
         except TransientStorageError as exc:
             log.warning("could not release an idempotency claim: %s", exc)
@@ -257,7 +250,7 @@ class SendingStore:
         """Store a new batch: the job (JSON text in chunks), the addresses in pages, the results
         known at once (suppressed), then the summary, last, so that a half-written batch is
         never visible (its items expire)."""
-        pk = batch_pk(tenant_id, batch_id)
+        pk = keys.batch_pk(tenant_id, batch_id)
         expires = self._expires()
         items = [
             BatchModel(pk, f"D#{n:04d}", doc={"part": job[i : i + JOB_CHUNK_CHARS]})
@@ -267,7 +260,7 @@ class SendingStore:
             BatchModel(pk, f"A#{n:04d}", doc={"addresses": addresses[i : i + ADDRESSES_PER_ITEM]})
             for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
         ]
-        items += [BatchModel(pk, _result_sk(i), doc=r) for i, r in results.items()]
+        items += [BatchModel(pk, keys.batch_result_sk(i), doc=r) for i, r in results.items()]
         with dynamo.storage("batch write"):
             with BatchModel.batch_write() as batch:
                 for item in items:
@@ -276,7 +269,7 @@ class SendingStore:
             BatchModel(pk, "B", doc=summary, expires_at=expires).save()
 
     def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
-        item = dynamo.get(BatchModel, batch_pk(tenant_id, batch_id), "B")
+        item = dynamo.get(BatchModel, keys.batch_pk(tenant_id, batch_id), "B")
         return None if item is None else dict(item.doc)
 
     def replace_summary(
@@ -285,7 +278,7 @@ class SendingStore:
         """Compare-and-swap of the summary: False when it is no longer `old` (another worker
         changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
         condition compares the stored text with the text of `old`."""
-        item = BatchModel(batch_pk(tenant_id, batch_id), "B")
+        item = BatchModel(keys.batch_pk(tenant_id, batch_id), "B")
         return dynamo.write_if(
             "batch update",
             lambda: item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old),
@@ -298,7 +291,10 @@ class SendingStore:
         self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
     ) -> None:
         item = BatchModel(
-            batch_pk(tenant_id, batch_id), _result_sk(index), doc=result, expires_at=self._expires()
+            keys.batch_pk(tenant_id, batch_id),
+            keys.batch_result_sk(index),
+            doc=result,
+            expires_at=self._expires(),
         )
         with dynamo.storage("batch result write"):
             item.save()
@@ -322,7 +318,7 @@ class SendingStore:
             return [
                 (item.sk, item.doc)
                 for item in BatchModel.query(
-                    batch_pk(tenant_id, batch_id),
+                    keys.batch_pk(tenant_id, batch_id),
                     BatchModel.sk.startswith(prefix),
                     consistent_read=True,
                 )
@@ -330,7 +326,3 @@ class SendingStore:
 
     def _expires(self) -> datetime:
         return self._clock() + timedelta(seconds=self._settings.retention_seconds)
-
-
-def _result_sk(index: int) -> str:
-    return f"R#{index:04d}"

@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DeleteError, PutError
-
-from chalicelib.core import keys
+from chalicelib.core import dynamo, keys
 from chalicelib.core.errors import Conflict, InvalidRequest, RoleAccessDenied
 from chalicelib.core.tables import AccountModel, EventModel, TenantModel
 from chalicelib.events.status import EventType
@@ -206,27 +204,22 @@ class AccountService:
         binding = AccountModel(
             role.account_id, tenant_id=tenant.tenant_id, role_arn=role.arn, bound_at=self._clock()
         )
-        try:
-            binding.save(
-                condition=AccountModel.account_id.does_not_exist()
-                | (AccountModel.tenant_id == tenant.tenant_id)
+        free_or_ours = AccountModel.account_id.does_not_exist() | (
+            AccountModel.tenant_id == tenant.tenant_id
+        )
+        if not dynamo.write_if("account binding", lambda: binding.save(condition=free_or_ours)):
+            raise Conflict(
+                f"AWS account {role.account_id} is already connected to another SESami tenant."
+                " An account can belong to one tenant only; disconnect it there first.",
+                details={"account_id": role.account_id},
             )
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise Conflict(
-                    f"AWS account {role.account_id} is already connected to another SESami tenant."
-                    " An account can belong to one tenant only; disconnect it there first.",
-                    details={"account_id": role.account_id},
-                ) from None
-            raise
 
     @staticmethod
     def _unbind(tenant_id: str, account_id: str) -> None:
-        try:
-            AccountModel(account_id).delete(condition=AccountModel.tenant_id == tenant_id)
-        except DeleteError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        ours = AccountModel.tenant_id == tenant_id
+        dynamo.write_if(
+            "account unbinding", lambda: AccountModel(account_id).delete(condition=ours)
+        )
 
     def _region(self, region: object) -> str:
         if region is None or region == "":

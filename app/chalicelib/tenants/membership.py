@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DoesNotExist, PutError
-
+from chalicelib.core import dynamo
 from chalicelib.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from chalicelib.core.tables import TenantModel, UserModel
 from chalicelib.tenants.auth import TENANT_ATTRIBUTE, TENANT_ROLE_ATTRIBUTE
@@ -115,11 +114,9 @@ class TenantService:
 
     def membership(self, caller: Caller, *, create: bool = True) -> Membership:
         """The caller's tenant; created on first use for a user who has none."""
-        try:
-            user = UserModel.get(caller.sub, consistent_read=True)
+        user = dynamo.get(UserModel, caller.sub)
+        if user is not None:
             return Membership(self._tenant(user.tenant_id), user.role, caller)
-        except DoesNotExist:
-            pass
         if caller.tenant_id:  # invited: SESami set the attribute, the user just binds to it
             tenant = self._tenant(caller.tenant_id)
             role = caller.tenant_role if caller.tenant_role in ("admin", "member") else "member"
@@ -172,17 +169,17 @@ class TenantService:
             role=role,
             created_at=self._clock(),
         )
-        try:
-            user.save(condition=UserModel.sub.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            return UserModel.get(caller.sub, consistent_read=True)
-        return user
+        if dynamo.write_if(
+            "user binding", lambda: user.save(condition=UserModel.sub.does_not_exist())
+        ):
+            return user
+        bound = dynamo.get(UserModel, caller.sub)
+        assert bound is not None  # the condition failed because it exists
+        return bound
 
     @staticmethod
     def _tenant(tenant_id: str) -> TenantModel:
-        try:
-            return TenantModel.get(tenant_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound(f"tenant {tenant_id} does not exist") from None
+        tenant = dynamo.get(TenantModel, tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id} does not exist")
+        return tenant
