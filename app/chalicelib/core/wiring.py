@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from chalicelib.core.settings import Settings
     from chalicelib.core.signing import Signer
+    from chalicelib.core.tables import TenantModel
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.suppression.store import SuppressionService
     from chalicelib.tenant_aws.credentials import TenantCredentials
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
+    from chalicelib.tenant_aws.ses import Ses
     from chalicelib.tenants.accounts import AccountService, PlatformInfo, Verifier
     from chalicelib.tenants.auth import TokenVerifier
     from chalicelib.tenants.membership import Membership, TenantService
@@ -284,8 +286,14 @@ def bulk_runner() -> BulkRunner:
     return ThreadRunner(run_bulk_slice)
 
 
-def _ses_for(tenant: Any) -> Any:
+def _ses_for(tenant: TenantModel) -> Ses:
     return gateway().for_tenant(tenant).ses()
+
+
+def _tenant(tenant_id: str) -> TenantModel:
+    from chalicelib.core.tables import TenantModel
+
+    return TenantModel.get(tenant_id, consistent_read=True)
 
 
 def mail_service() -> MailService:
@@ -297,7 +305,6 @@ def mail_service() -> MailService:
 
 
 def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
-    from chalicelib.core.tables import TenantModel
     from chalicelib.sending.store import SendingStore
     from chalicelib.sending.worker import BulkWorker
 
@@ -308,7 +315,7 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
         signer(),
         bulk_runner(),
         s.public_url,
-        tenant_for=lambda tenant_id: TenantModel.get(tenant_id, consistent_read=True),
+        tenant_for=_tenant,
         max_per_invocation=max_per_invocation,
     )
 

@@ -41,6 +41,7 @@ from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, S
 from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status, rank
+from chalicelib.sending.batches import BatchSummary, BulkJob, RecipientResult
 
 log = logging.getLogger("sesami.sending")
 
@@ -242,58 +243,61 @@ class SendingStore:
         self,
         tenant_id: str,
         batch_id: str,
-        summary: dict[str, Any],
-        job: str,
+        summary: BatchSummary,
+        job: BulkJob,
         addresses: list[str],
-        results: Mapping[int, dict[str, Any]],
+        results: Mapping[int, RecipientResult],
     ) -> None:
         """Store a new batch: the job (JSON text in chunks), the addresses in pages, the results
         known at once (suppressed), then the summary, last, so that a half-written batch is
         never visible (its items expire)."""
         pk = keys.batch_pk(tenant_id, batch_id)
         expires = self._expires()
+        text = job.to_json()
         items = [
-            BatchModel(pk, f"D#{n:04d}", doc={"part": job[i : i + JOB_CHUNK_CHARS]})
-            for n, i in enumerate(range(0, len(job), JOB_CHUNK_CHARS))
+            BatchModel(pk, f"D#{n:04d}", doc={"part": text[i : i + JOB_CHUNK_CHARS]})
+            for n, i in enumerate(range(0, len(text), JOB_CHUNK_CHARS))
         ]
         items += [
             BatchModel(pk, f"A#{n:04d}", doc={"addresses": addresses[i : i + ADDRESSES_PER_ITEM]})
             for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
         ]
-        items += [BatchModel(pk, keys.batch_result_sk(i), doc=r) for i, r in results.items()]
+        items += [BatchModel(pk, keys.batch_result_sk(i), doc=r.doc()) for i, r in results.items()]
         with dynamo.storage("batch write"):
             with BatchModel.batch_write() as batch:
                 for item in items:
                     item.expires_at = expires
                     batch.save(item)
-            BatchModel(pk, "B", doc=summary, expires_at=expires).save()
+            BatchModel(pk, "B", doc=summary.doc(), expires_at=expires).save()
 
-    def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
+    def batch_summary(self, tenant_id: str, batch_id: str) -> BatchSummary | None:
         item = dynamo.get(BatchModel, keys.batch_pk(tenant_id, batch_id), "B")
-        return None if item is None else dict(item.doc)
+        return None if item is None else BatchSummary.from_doc(item.doc)
 
     def replace_summary(
-        self, tenant_id: str, batch_id: str, old: dict[str, Any], new: dict[str, Any]
+        self, tenant_id: str, batch_id: str, old: BatchSummary, new: BatchSummary
     ) -> bool:
         """Compare-and-swap of the summary: False when it is no longer `old` (another worker
         changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
         condition compares the stored text with the text of `old`."""
         item = BatchModel(keys.batch_pk(tenant_id, batch_id), "B")
+        same = BatchModel.doc == old.doc()
         return dynamo.write_if(
             "batch update",
-            lambda: item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old),
+            lambda: item.update(actions=[BatchModel.doc.set(new.doc())], condition=same),
         )
 
-    def batch_job(self, tenant_id: str, batch_id: str) -> str:
-        return "".join(str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#"))
+    def batch_job(self, tenant_id: str, batch_id: str) -> BulkJob:
+        parts = self._pages(tenant_id, batch_id, "D#")
+        return BulkJob.from_json("".join(str(doc["part"]) for _, doc in parts))
 
     def record_result(
-        self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
+        self, tenant_id: str, batch_id: str, index: int, result: RecipientResult
     ) -> None:
         item = BatchModel(
             keys.batch_pk(tenant_id, batch_id),
             keys.batch_result_sk(index),
-            doc=result,
+            doc=result.doc(),
             expires_at=self._expires(),
         )
         with dynamo.storage("batch result write"):
@@ -301,7 +305,7 @@ class SendingStore:
 
     def load_batch(
         self, tenant_id: str, batch_id: str
-    ) -> tuple[dict[str, Any], list[str], dict[int, dict[str, Any]]] | None:
+    ) -> tuple[BatchSummary, list[str], dict[int, RecipientResult]] | None:
         """(summary, addresses, results by recipient index) of the tenant's batch, or None:
         another tenant's batch is simply not in this tenant's partition."""
         summary = self.batch_summary(tenant_id, batch_id)
@@ -310,7 +314,10 @@ class SendingStore:
         addresses: list[str] = []
         for _, doc in self._pages(tenant_id, batch_id, "A#"):
             addresses.extend(doc["addresses"])
-        results = {int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")}
+        results = {
+            int(sk[2:]): RecipientResult.from_doc(doc)
+            for sk, doc in self._pages(tenant_id, batch_id, "R#")
+        }
         return summary, addresses, results
 
     def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:

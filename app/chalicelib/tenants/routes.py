@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.core import wiring
 from chalicelib.core.api import Api, Param, RequestContext
+from chalicelib.core.tables import TenantModel
 
 api = Api(__name__, wiring.authenticate)
 
@@ -53,7 +54,7 @@ CHECKLIST = {
 }
 
 
-def _account_view(tenant: Any) -> dict[str, Any]:
+def _account_view(tenant: TenantModel) -> dict[str, Any]:
     return {
         "tenant_id": tenant.tenant_id,
         "external_id": tenant.external_id,

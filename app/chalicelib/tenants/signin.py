@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core import aws
 from chalicelib.core.errors import (
     Conflict,
     Forbidden,
@@ -150,21 +151,23 @@ class UserPoolSignIn:
         return tokens.as_dict()
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
         try:
             response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
-        except ClientError as exc:
-            raise translate(exc) from None
-        except ParamValidationError as exc:  # botocore checks lengths before sending: bad input
-            name = re.search(r"parameter (\w+)", str(exc))
-            field = _FIELDS.get(name.group(1)) if name else None
-            raise InvalidRequest(
-                f"the user pool refused the request: {exc}",
-                details={"field": field} if field else None,
-            ) from None
-        except BotoCoreError as exc:
-            raise ServiceUnavailable(f"the user pool cannot be reached: {exc}") from None
+        except aws.errors() as exc:
+            failed = aws.failure(exc)
+            assert failed is not None
+            if failed.code == "ParamValidationError":  # botocore checks lengths: bad input
+                name = re.search(r"parameter (\w+)", failed.message)
+                field = _FIELDS.get(name.group(1)) if name else None
+                raise InvalidRequest(
+                    f"the user pool refused the request: {failed.message}",
+                    details={"field": field} if field else None,
+                ) from None
+            if not failed.status:  # no answer at all
+                raise ServiceUnavailable(
+                    f"the user pool cannot be reached: {failed.message}"
+                ) from None
+            raise translate(failed.code, failed.message) from None
         return response
 
 
@@ -202,11 +205,9 @@ _ERRORS: dict[str, tuple[type[RequestError], str]] = {
 }
 
 
-def translate(exc: Any) -> RequestError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
+def translate(code: str, detail: str) -> RequestError:
+    """A Cognito error code (and its message) as SESami's error."""
     cls, message = _ERRORS.get(code, (ServiceUnavailable, "the user pool failed the request"))
-    detail = str(error.get("Message") or "")
     # The pool's own wording helps with policy and parameter errors; never with credentials.
     if cls is InvalidRequest and detail:
         message = f"{message}: {detail}"
