@@ -39,6 +39,11 @@ DEMO_ACCOUNT = "123456789012"  # moto's account: the demo customer's resources l
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "Sesami-demo-2026"  # noqa: S105 - local demo login, printed on start
 SESAMI_ACCOUNT = "444455556666"
+# Named like the operator stack's API and bulk-worker roles; the local stack has no such roles
+# (moto ignores trust policies), but the onboarding commands name them as production's do.
+SESAMI_ROLE_ARNS = tuple(
+    f"arn:aws:iam::{SESAMI_ACCOUNT}:role/sesami-dev-{f}-role" for f in ("api", "bulk-worker")
+)
 API_PORT = int(os.environ.get("SESAMI_DEV_PORT", "8000"))
 DDB_PORT = int(os.environ.get("SESAMI_DEV_DYNAMODB_PORT", "8001"))
 MOMENTO_PORT = int(os.environ.get("SESAMI_DEV_MOMENTO_PORT", "8002"))
@@ -87,7 +92,7 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
     bus_arn = provision.event_bus(moto_endpoint)
     sub = provision.user(moto_endpoint, identity, DEMO_EMAIL, DEMO_PASSWORD)
     tenant = TenantModel.get(DEMO_TENANT)
-    role_arn = provision.customer_role(moto_endpoint, SESAMI_ACCOUNT, tenant.external_id)
+    role_arn = provision.customer_role(moto_endpoint, SESAMI_ROLE_ARNS, tenant.external_id)
     tenant.update(actions=[TenantModel.role_arn.set(role_arn)])
     for gap in provision.customer_ses_setup(moto_endpoint, bus_arn, "sesami-events"):
         step(f"  (moto has no {gap}: the checklist reports it not_checked)")
@@ -112,6 +117,7 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
     return {
         "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
         "SESAMI_EVENT_BUS_ARN": bus_arn,
+        "SESAMI_ROLE_ARNS": ",".join(SESAMI_ROLE_ARNS),
         "SESAMI_USER_POOL_ID": identity.pool_id,
         "SESAMI_USER_POOL_CLIENT_IDS": identity.client_id,
         "SESAMI_JWKS_URL": identity.jwks_url,

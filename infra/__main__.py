@@ -39,6 +39,7 @@ from functions import (
     FunctionsArgs,
     SesamiFunctions,
     function_name,
+    role_name,
 )
 from gateway import ApiArgs, SesamiApi, load_app
 from identity import IdentityArgs, SesamiIdentity
@@ -62,6 +63,8 @@ try:
 except PackageError as exc:
     raise pulumi.RunError(str(exc)) from None
 target = Target.current()
+# The functions that act in customers' accounts: their roles are what customers' roles trust.
+ASSUMING_ROLES = (API_FUNCTION, BULK_WORKER)
 bus_name = config.get("eventBusName") or f"sesami-{stage}"
 
 tables = SesamiTables(
@@ -124,6 +127,7 @@ functions = SesamiFunctions(
             momento_cache=config.get("momentoCache") or f"sesami-{stage}",
             momento_endpoint=config.get("momentoEndpoint"),
             secret_parameters=secrets.environment,
+            role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -157,6 +161,9 @@ pulumi.export("user_pool_id", identity.user_pool.id)
 pulumi.export("user_pool_client_id", identity.dashboard_client.id)
 pulumi.export("event_bus_arn", events.bus.arn)
 pulumi.export("operator_account_id", target.account_id)
+# The roles that act in customers' accounts (the API and the bulk worker assume the customer's
+# role): the customer-onboarding stack's trust policy names exactly these (`sesamiRoleArns`).
+pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLES])
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})

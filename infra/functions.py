@@ -64,10 +64,18 @@ class Environment:
     user_pool_id: str = ""
     user_pool_client_ids: Sequence[str] = field(default_factory=tuple)
     public_url: str = ""
+    # The roles that assume customers' roles (the API's and the bulk worker's): the API hands
+    # them to customers for their onboarding stack's trust policy.
+    role_arns: Sequence[str] = field(default_factory=tuple)
 
 
 def function_name(prefix: str, chalice_name: str) -> str:
     return prefix + chalice_name.replace("_", "-")
+
+
+def role_name(prefix: str, chalice_name: str) -> str:
+    """The function's role (default path), so its ARN can be spelled before it exists."""
+    return f"{function_name(prefix, chalice_name)}-role"
 
 
 def snap_start_supported(runtime: str) -> bool:
@@ -98,6 +106,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         out |= {
             names.ENV_ACCOUNT_ID: env.account_id,
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
+            names.ENV_ROLE_ARNS: ",".join(env.role_arns),
             names.ENV_USER_POOL_ID: env.user_pool_id,
             names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
             names.ENV_JWKS_URL: (
@@ -202,7 +211,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                 raise ValueError(f"the app declares a function with no role here: {function}")
             role = self.roles[function] = aws.iam.Role(
                 f"{name}-{function}-role",
-                name=f"{fn_names[function]}-role",
+                name=role_name(args.prefix, function),
                 description=f"SESami {function} function",
                 assume_role_policy=json.dumps(lambda_trust_policy()),
                 opts=child,

@@ -7,7 +7,14 @@ cannot be named in advance, each said where it is used:
   (`chalicelib.tenants.accounts.ROLE_PATH`, which the app also requires of every role ARN);
 - `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
 - X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
-  resource-level permissions, AWS requires `Resource: "*"`.
+  resource-level permissions, AWS requires `Resource: "*"`;
+- the API's `events:PutPermission`/`RemovePermission` (the per-tenant statements of SESami's bus
+  policy): the Service Authorization Reference lists no resource type for either (EventBridge,
+  "Actions defined by Amazon EventBridge"), so IAM refuses them on a bus ARN and they get a
+  statement of their own on `"*"`. What they can touch is still one bus: the function only ever
+  names SESami's (`SESAMI_EVENT_BUS_ARN`), and `DescribeEventBus` stays scoped to it.
+`STAR_ONLY` lists these actions; tests/iam_reference.py checks every other action names a
+resource of a type the action supports.
 SESami's own roles stay on the default path, outside `/sesami/`.
 """
 
@@ -33,13 +40,18 @@ INDEX_READS = ("dynamodb:Query",)
 # are the pool's public API (client ID only), which IAM does not govern.
 USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
 # chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
-BUS_POLICY = ("events:DescribeEventBus", "events:PutPermission", "events:RemovePermission")
+# DescribeEventBus takes the bus ARN; PutPermission and RemovePermission take only "*" (see the
+# module docstring).
+READ_BUS = ("events:DescribeEventBus",)
+EDIT_BUS_POLICY = ("events:PutPermission", "events:RemovePermission")
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)
 READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
 SEND_TO_QUEUE = ("sqs:SendMessage",)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# Actions granted on "*" because the Service Authorization Reference gives them no resource type.
+STAR_ONLY = frozenset((*TRACING, *EDIT_BUS_POLICY))
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,10 @@ def api_policy(scope: Scope) -> dict[str, Any]:
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("UserPoolAdmin", USER_POOL_ADMIN, [scope.user_pool]),
-            _statement("EventBusPolicy", BUS_POLICY, [scope.event_bus]),
+            _statement("EventBus", READ_BUS, [scope.event_bus]),
+            # Service Authorization Reference: events:PutPermission and events:RemovePermission
+            # support no resource-level permissions; a bus ARN here is an AccessDenied.
+            _statement("EventBusPolicy", EDIT_BUS_POLICY, ["*"]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
         ]

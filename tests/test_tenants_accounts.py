@@ -4,10 +4,12 @@ route tests exercise the real adapters against moto's server."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,7 +55,7 @@ class FakeRoles:
         self.calls.append((role_arn, external_id))
         if role_arn not in self.trust or self.trust[role_arn] not in (None, external_id):
             raise RoleAccessDenied(f"SESami cannot assume {role_arn}")
-        return object()
+        return SimpleNamespace(access_key_id=f"ASIA{len(self.calls)}")
 
     def assume_without_external_id(self, role_arn: str) -> bool:
         self.calls.append((role_arn, None))
@@ -286,7 +288,7 @@ def test_onboarding_values_and_commands(tenants: Any) -> None:
 def test_checklist_without_account_checks_nothing_and_says_why(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    result = Verifier(PLATFORM, FakeRoles(), lambda *a: None).run(tenant)
+    result = Verifier(PLATFORM, FakeRoles(), gateway(FakeRoles(), lambda *a: None)).run(tenant)
     assert not result["ok"]
     assert {c["status"] for c in result["checks"]} == {"not_checked"}
     assert all("PUT /account" in c["message"] for c in result["checks"])
@@ -299,3 +301,211 @@ def test_invite_refuses_what_is_not_an_address(tenants: Any, bad: str) -> None:
     with pytest.raises(InvalidRequest, match="not an email address"):
         service.invite(admin, bad)
     assert directory.invited == []
+
+
+# ---------------------------------------------------------------------- the setup checklist
+
+
+def test_onboarding_names_sesamis_roles_for_the_trust_policy(tenants: Any) -> None:
+    service, _ = tenants
+    tenant = service.membership(caller()).tenant
+    roles = (f"arn:aws:iam::{SESAMI_ACCOUNT}:role/a", f"arn:aws:iam::{SESAMI_ACCOUNT}:role/b")
+    info = make_accounts(FakeRoles(), FakeBus(), role_arns=roles).onboarding(tenant)
+    assert info["sesami_role_arns"] == list(roles)
+    path = "pulumi config set --path 'sesami-customer-onboarding:sesamiRoleArns[1]'"
+    assert f"{path} {roles[1]}" in info["commands"]
+
+
+def _client_error(code: str, operation: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (test)"}}, operation)
+
+
+class FakeEvents:
+    """The customer's default bus as the checklist reads it: one rule, by name."""
+
+    def __init__(self, rule: dict[str, Any] | None, targets: list[str]) -> None:
+        self.rule, self.targets = rule, targets
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_rule(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeRule", kw))
+        if self.rule is None or kw["Name"] != self.rule["Name"]:
+            raise _client_error("ResourceNotFoundException", "DescribeRule")
+        return self.rule
+
+    def list_targets_by_rule(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("ListTargetsByRule", kw))
+        return {"Targets": [{"Id": "t", "Arn": arn} for arn in self.targets]}
+
+
+class FakeSes:
+    def __init__(self, fail: dict[str, Exception] | None = None) -> None:
+        self.fail = fail or {}
+
+    def _maybe_fail(self, operation: str) -> None:
+        if operation in self.fail:
+            raise self.fail[operation]
+
+    def get_account(self) -> dict[str, Any]:
+        self._maybe_fail("GetAccount")
+        return {"ProductionAccessEnabled": True, "SendingEnabled": True, "SendQuota": {}}
+
+    def get_configuration_set(self, **kw: Any) -> dict[str, Any]:
+        return {}
+
+    def get_configuration_set_event_destinations(self, **kw: Any) -> dict[str, Any]:
+        from chalicelib.tenants.accounts import SES_EVENT_TYPES
+
+        types = sorted(SES_EVENT_TYPES)
+        return {
+            "EventDestinations": [
+                {"Enabled": True, "EventBridgeDestination": {}, "MatchingEventTypes": types}
+            ]
+        }
+
+    def list_email_identities(self) -> dict[str, Any]:
+        self._maybe_fail("ListEmailIdentities")
+        return {
+            "EmailIdentities": [
+                {"IdentityName": "pending.example", "VerificationStatus": "PENDING"},
+                {"IdentityName": "example.com", "SendingEnabled": True},
+            ]
+        }
+
+    def send_email(self, **kw: Any) -> dict[str, Any]:
+        self._maybe_fail("SendEmail")
+        self.sent = kw
+        return {"MessageId": "canary-1"}
+
+
+def gateway(roles: Any, factory: Any) -> Any:
+    """The real gateway into tenants' accounts, with fake roles and clients."""
+    from chalicelib.tenant_aws.gateway import Gateway
+
+    def clients(service: str, *, region: str, endpoint: Any, credentials: Any) -> Any:
+        return factory(service, credentials, region)
+
+    return Gateway(roles, default_region="us-east-1", client_factory=clients)
+
+
+def _connected(tenants: Any) -> Any:
+    service, _ = tenants
+    tenant = service.membership(caller()).tenant
+    tenant.role_arn = role_arn(account())
+    return tenant
+
+
+def _checklist(
+    tenant: Any,
+    *,
+    events: Any = None,
+    ses: Any = None,
+    roles: Any = None,
+    canary: bool = False,
+    clients: Any = None,
+) -> dict[str, dict[str, Any]]:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    pattern = json.dumps({"source": ["aws.ses"], "detail": {}})
+    rule = {"Name": FORWARDING_RULE_NAME, "State": "ENABLED", "EventPattern": pattern}
+    events = events or FakeEvents(rule, [PLATFORM.event_bus_arn])
+    ses = ses or FakeSes()
+    roles = roles or FakeRoles({tenant.role_arn: tenant.external_id})
+    factory = clients or (lambda service, creds, region: ses if service == "sesv2" else events)
+    result = Verifier(PLATFORM, roles, gateway(roles, factory)).run(tenant, canary=canary)
+    return {c["id"]: c for c in result["checks"]}
+
+
+def test_the_rule_check_reads_the_onboarding_rule_by_name_and_lists_nothing(
+    tenants: Any,
+) -> None:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    tenant = _connected(tenants)
+    pattern = json.dumps({"source": ["aws.ses"]})
+    rule = {"Name": FORWARDING_RULE_NAME, "State": "ENABLED", "EventPattern": pattern}
+    events = FakeEvents(rule, ["arn:aws:events:us-east-1:1:event-bus/x", PLATFORM.event_bus_arn])
+    checks = _checklist(tenant, events=events)
+    assert checks["forwarding_rule"]["status"] == "ok", checks["forwarding_rule"]
+    # Only what the customer's role grants, on the one rule (no ListRules).
+    assert [name for name, _ in events.calls] == ["DescribeRule", "ListTargetsByRule"]
+    assert all(kw["EventBusName"] == "default" for _, kw in events.calls)
+    assert events.calls[0][1]["Name"] == events.calls[1][1]["Rule"] == FORWARDING_RULE_NAME
+
+
+@pytest.mark.parametrize(
+    ("rule", "targets", "words"),
+    [
+        (None, [], "no rule named sesami-forward"),
+        ({"State": "DISABLED", "EventPattern": '{"source": ["aws.ses"]}'}, None, "DISABLED"),
+        ({"State": "ENABLED", "EventPattern": '{"source": ["aws.ec2"]}'}, None, "aws.ses"),
+        ({"State": "ENABLED", "EventPattern": "not json"}, None, "aws.ses"),
+        ({"State": "ENABLED", "EventPattern": '{"source": ["aws.ses"]}'}, [], "does not target"),
+    ],
+)
+def test_a_rule_that_does_not_forward_to_sesami_fails_with_what_to_do(
+    tenants: Any, rule: dict[str, Any] | None, targets: list[str] | None, words: str
+) -> None:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    tenant = _connected(tenants)
+    if rule is not None:
+        rule = {"Name": FORWARDING_RULE_NAME, **rule}
+    events = FakeEvents(rule, [PLATFORM.event_bus_arn] if targets is None else targets)
+    check = _checklist(tenant, events=events)["forwarding_rule"]
+    assert check["status"] == "failed" and words in check["message"], check
+    assert "re-run the customer-onboarding stack" in check["message"]
+
+
+def test_the_canary_sends_from_a_verified_identity_through_the_configuration_set(
+    tenants: Any,
+) -> None:
+    tenant = _connected(tenants)
+    ses = FakeSes()
+    check = _checklist(tenant, ses=ses, canary=True)["canary"]
+    assert check["status"] == "not_checked" and "canary-1" in check["message"]
+    assert ses.sent["FromEmailAddress"] == "sesami-canary@example.com"  # not the pending one
+    assert ses.sent["ConfigurationSetName"] == "sesami-events"
+    assert TenantModel.get(tenant.tenant_id).canary_message_id == "canary-1"
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "words"),
+    [
+        ("ListEmailIdentities", "AccessDeniedException", "lacks a permission"),
+        ("SendEmail", "AccessDeniedException", "lacks a permission"),
+        ("SendEmail", "MessageRejected", "MessageRejected"),
+    ],
+)
+def test_a_canary_that_raises_fails_its_own_item_not_the_request(
+    tenants: Any, operation: str, error: str, words: str
+) -> None:
+    tenant = _connected(tenants)
+    ses = FakeSes({operation: _client_error(error, operation)})
+    checks = _checklist(tenant, ses=ses, canary=True)
+    assert checks["canary"]["status"] == "failed" and words in checks["canary"]["message"]
+    assert checks["forwarding_rule"]["status"] == "ok"  # the others ran as usual
+
+
+def test_nothing_a_check_raises_escapes_the_checklist(tenants: Any) -> None:
+    from chalicelib.core.errors import ServiceUnavailable
+
+    tenant = _connected(tenants)
+
+    class Unavailable(FakeRoles):
+        def get(self, tenant_id: str, role_arn: str, external_id: str) -> Any:
+            raise ServiceUnavailable("AWS STS is throttling (test)")
+
+    checks = _checklist(tenant, roles=Unavailable())
+    assert checks["role_assumable"]["status"] == "failed"
+    assert "STS is throttling" in checks["role_assumable"]["message"]
+    assert checks["ses_account"]["status"] == "not_checked"
+
+    def no_clients(service: str, creds: Any, region: str) -> Any:
+        raise RuntimeError(f"cannot build {service}")
+
+    checks = _checklist(tenant, clients=no_clients, canary=True)
+    for item in ("ses_account", "configuration_set", "forwarding_rule", "canary"):
+        assert checks[item]["status"] == "failed" and "cannot build" in checks[item]["message"]

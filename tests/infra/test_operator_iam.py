@@ -38,6 +38,7 @@ CHALICE_NAMES = ("api", "ingest", "bulk_worker")
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.
 CUSTOMER_ROLES = "arn:aws:iam::*:role/sesami/*"
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+BUS_POLICY_EDITS = {"events:PutPermission", "events:RemovePermission"}
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +80,23 @@ def test_no_statement_of_any_role_has_a_wildcard_action(
                     assert "*" not in action, (name, statement)
 
 
-def test_resource_star_only_for_x_ray_which_requires_it(
+def _starred(deployment: Deployment, name: str) -> list[dict[str, Any]]:
+    return [s for s in _statements(deployment, name) if "*" in _as_list(s["Resource"])]
+
+
+def test_resource_star_only_for_actions_aws_accepts_on_star_alone(
     deployed: Deployment, traced: Deployment
 ) -> None:
-    for name in CHALICE_NAMES:
-        assert not [s for s in _statements(deployed, name) if "*" in _as_list(s["Resource"])]
-        starred = [s for s in _statements(traced, name) if "*" in _as_list(s["Resource"])]
-        assert len(starred) == 1, name
-        assert set(_as_list(starred[0]["Action"])) == XRAY
-        assert _as_list(starred[0]["Resource"]) == ["*"]
+    """X-Ray's two actions (with tracing) and the API's bus-policy edits: the Service
+    Authorization Reference gives them no resource type (tests/test_iam_reference.py checks
+    roles.STAR_ONLY against it), and each has a statement of its own on "*" alone."""
+    for deployment, traces in ((deployed, set()), (traced, XRAY)):
+        for name in CHALICE_NAMES:
+            expected = traces | (BUS_POLICY_EDITS if name == "api" else set())
+            starred = _starred(deployment, name)
+            assert {a for s in starred for a in _as_list(s["Action"])} == expected, name
+            assert all(_as_list(s["Resource"]) == ["*"] for s in starred), name
+            assert expected <= roles.STAR_ONLY
 
 
 def test_table_actions_are_scoped_to_sesamis_tables_and_their_indexes(
@@ -163,14 +172,28 @@ def test_api_administers_only_this_user_pool_with_the_calls_it_makes(
     assert _as_list(statement["Resource"]) == [deployed.state(USER_POOL)["arn"]]
 
 
-def test_api_edits_the_policy_of_this_bus_only(deployed: Deployment) -> None:
-    (statement,) = _granting(_statements(deployed, "api"), "events:")
-    assert set(_as_list(statement["Action"])) == {
-        "events:PutPermission",
-        "events:RemovePermission",
-        "events:DescribeEventBus",
+def test_api_reads_this_bus_and_edits_bus_policies_on_star_alone(deployed: Deployment) -> None:
+    """Scoping PutPermission/RemovePermission to the bus ARN was an AccessDenied at the first
+    onboarding in a real account: they support no resource-level permissions."""
+    describe, edit = _granting(_statements(deployed, "api"), "events:")
+    assert _as_list(describe["Action"]) == ["events:DescribeEventBus"]
+    assert _as_list(describe["Resource"]) == [deployed.state(BUS)["arn"]]
+    assert set(_as_list(edit["Action"])) == BUS_POLICY_EDITS
+    assert _as_list(edit["Resource"]) == ["*"]
+
+
+def test_the_roles_customers_trust_are_exactly_those_that_assume_their_roles(
+    deployed: Deployment,
+) -> None:
+    exported = deployed.outputs["sesami_role_arns"]
+    assuming = {
+        deployed.state(ROLE, f"sesami-{name}-role")["arn"]
+        for name in CHALICE_NAMES
+        if _granting(_statements(deployed, name), "sts:")
     }
-    assert _as_list(statement["Resource"]) == [deployed.state(BUS)["arn"]]
+    assert sorted(exported) == sorted(assuming) and len(exported) == 2
+    # ...and the API hands the same ARNs to customers (GET /account/onboarding).
+    assert deployed.environment("api")["SESAMI_ROLE_ARNS"].split(",") == exported
 
 
 def test_only_the_bulk_worker_may_be_invoked(deployed: Deployment) -> None:

@@ -25,6 +25,8 @@ ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_TENANT_CACHE_SECONDS = "SESAMI_TENANT_CACHE_SECONDS"
 ENV_ACCOUNT_ID = "SESAMI_ACCOUNT_ID"
 ENV_EVENT_BUS_ARN = "SESAMI_EVENT_BUS_ARN"
+# comma-separated: SESami's roles that assume customers' roles (the onboarding trust policy's)
+ENV_ROLE_ARNS = "SESAMI_ROLE_ARNS"
 ENV_USER_POOL_ID = "SESAMI_USER_POOL_ID"
 ENV_USER_POOL_CLIENT_IDS = "SESAMI_USER_POOL_CLIENT_IDS"  # comma-separated
 ENV_JWKS_URL = "SESAMI_JWKS_URL"
@@ -58,6 +60,7 @@ class Settings:
     tenant_cache_seconds: float = DEFAULT_TENANT_CACHE_SECONDS
     account_id: str = "000000000000"
     event_bus_arn: str = "arn:aws:events:us-east-1:000000000000:event-bus/sesami"
+    role_arns: tuple[str, ...] = ()
     user_pool_id: str = ""
     user_pool_client_ids: tuple[str, ...] = ()
     jwks_url: str | None = None
@@ -107,6 +110,7 @@ class Settings:
             tenant_cache_seconds=cache_s,
             account_id=env.get(ENV_ACCOUNT_ID, "000000000000"),
             event_bus_arn=env.get(ENV_EVENT_BUS_ARN, Settings.event_bus_arn),
+            role_arns=tuple(r.strip() for r in env.get(ENV_ROLE_ARNS, "").split(",") if r.strip()),
             user_pool_id=env.get(ENV_USER_POOL_ID, ""),
             user_pool_client_ids=tuple(
                 c.strip() for c in env.get(ENV_USER_POOL_CLIENT_IDS, "").split(",") if c.strip()

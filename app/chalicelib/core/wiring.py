@@ -197,6 +197,7 @@ def platform() -> PlatformInfo:
         account_id=s.account_id,
         event_bus_arn=s.event_bus_arn,
         region=s.region,
+        role_arns=s.role_arns,
         skip_external_id_refusal_check=s.skip_external_id_check,
     )
 

@@ -13,6 +13,8 @@ otherwise) and allowed to put events on SESami's bus (one policy statement per t
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib.core import dynamo, keys
-from chalicelib.core.errors import Conflict, InvalidRequest, RoleAccessDenied
+from chalicelib.core import aws, dynamo, keys
+from chalicelib.core.errors import Conflict, InvalidRequest, RequestError, RoleAccessDenied
 from chalicelib.core.tables import AccountModel, EventModel, TenantModel
 from chalicelib.events.status import EventType
 
@@ -31,6 +33,10 @@ ROLE_PATH = "/sesami/"
 DEFAULT_ROLE_NAME = "SESamiAccess"
 DEFAULT_CONFIGURATION_SET = "sesami-events"
 ONBOARDING_PROJECT = "sesami-customer-onboarding"
+# The onboarding stack's forwarding rule on the customer's default bus (customer-onboarding/
+# policies.py FORWARDING_RULE_NAME): the checklist reads it by name, which is all the customer's
+# role allows (DescribeRule and ListTargetsByRule on this rule, no ListRules).
+FORWARDING_RULE_NAME = "sesami-forward"
 CANARY_RECIPIENT = "success@simulator.amazonses.com"
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account_id>\d{12}):role"
@@ -126,6 +132,8 @@ class PlatformInfo:
     account_id: str
     event_bus_arn: str
     region: str
+    # SESami's roles that assume customers' roles: the onboarding stack's trust policy names them.
+    role_arns: tuple[str, ...] = ()
     # Local stack only: STS emulators ignore ExternalId, so check 3 cannot pass there.
     skip_external_id_refusal_check: bool = False
 
@@ -249,6 +257,7 @@ class AccountService:
         return {
             "sesami_account_id": p.account_id,
             "event_bus_arn": p.event_bus_arn,
+            "sesami_role_arns": list(p.role_arns),
             "external_id": tenant.external_id,
             "configuration_set": config_set,
             "region": region,
@@ -262,6 +271,10 @@ class AccountService:
                 f"pulumi config set aws:region {region}",
                 f"pulumi config set {ns}:sesamiAccountId {p.account_id}",
                 f"pulumi config set {ns}:sesamiEventBusArn {p.event_bus_arn}",
+                *(
+                    f"pulumi config set --path '{ns}:sesamiRoleArns[{i}]' {arn}"
+                    for i, arn in enumerate(p.role_arns)
+                ),
                 f"pulumi config set --secret {ns}:externalId {tenant.external_id}",
                 f"pulumi config set {ns}:configurationSetName {config_set}",
                 "pulumi up",
@@ -334,27 +347,35 @@ class Verifier:
                 c.skipped("no AWS account is connected yet: PUT /account first")
             return self._result(checks)
         tenant_aws = self._accounts.for_tenant(tenant)
-        creds = None
-        try:
-            creds = tenant_aws.credentials()
-            by_id["role_assumable"].ok(f"assumed {tenant.role_arn}")
-        except RoleAccessDenied as exc:
-            by_id["role_assumable"].failed(exc.message)
-        self._check_refusal(by_id["role_requires_external_id"], tenant.role_arn)
-        self._check_last_event(by_id["last_event"], tenant)
+        assumed: list[Any] = []
+
+        def assume(check: Check) -> None:
+            assumed.append(tenant_aws.credentials())
+            check.ok(f"assumed {tenant.role_arn}")
+
+        self._guard(by_id["role_assumable"], assume)
+        creds = assumed[0] if assumed else None
+        self._guard(
+            by_id["role_requires_external_id"], lambda c: self._check_refusal(c, tenant.role_arn)
+        )
+        self._guard(by_id["last_event"], lambda c: self._check_last_event(c, tenant))
         if creds is None:
             for cid in ("ses_account", "configuration_set", "forwarding_rule", "canary"):
                 by_id[cid].skipped("needs the role, which SESami could not assume")
             return self._result(checks)
         config_set = tenant.configuration_set or DEFAULT_CONFIGURATION_SET
-        sesv2 = tenant_aws.client("sesv2")
-        self._guard(by_id["ses_account"], lambda c: self._check_account(c, sesv2))
+        # Built on first use, inside the checks: a client that cannot be built fails its item.
+        sesv2 = functools.cache(lambda: tenant_aws.client("sesv2"))
+        events = functools.cache(lambda: tenant_aws.client("events"))
+        self._guard(by_id["ses_account"], lambda c: self._check_account(c, sesv2()))
         self._guard(
-            by_id["configuration_set"], lambda c: self._check_config_set(c, sesv2, config_set)
+            by_id["configuration_set"], lambda c: self._check_config_set(c, sesv2(), config_set)
         )
-        events = tenant_aws.client("events")
-        self._guard(by_id["forwarding_rule"], lambda c: self._check_rule(c, events))
-        self._check_canary(by_id["canary"], tenant, sesv2, config_set, send=canary)
+        self._guard(by_id["forwarding_rule"], lambda c: self._check_rule(c, events()))
+        self._guard(
+            by_id["canary"],
+            lambda c: self._check_canary(c, tenant, sesv2(), config_set, send=canary),
+        )
         return self._result(checks)
 
     @staticmethod
@@ -367,25 +388,26 @@ class Verifier:
 
     @staticmethod
     def _guard(check: Check, run: Callable[[Check], object]) -> None:
-        """Run one check; an API the endpoint does not implement is `not_checked`, an access
-        error is `failed` with the missing permission."""
+        """Run one check; whatever it raises lands in its own item, never in the response: an
+        API the endpoint does not implement is `not_checked`, an access error is `failed` with
+        the missing permission, anything else `failed` with the error."""
         try:
             run(check)
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            # An emulator answers an API it lacks with these (moto: a bare HTTP 404 page).
-            if code in ("NotImplemented", "InvalidAction", "UnknownOperation", "404") or (
-                "not yet implemented" in str(exc) or "NotImplementedError" in type(exc).__name__
-            ):
-                check.skipped(
-                    f"the AWS endpoint does not implement this API ({code or 'not implemented'})"
-                )
-            elif code in ("AccessDenied", "AccessDeniedException"):
+            failed = aws.failure(exc)
+            kind = failed.kind if failed else None
+            if kind is aws.Kind.NOT_IMPLEMENTED:  # an emulator (moto: a bare HTTP 404 page)
+                assert failed is not None
+                check.skipped(f"the AWS endpoint does not implement this API ({failed.code})")
+            elif kind is aws.Kind.ACCESS_DENIED:
                 check.failed(
                     f"the role lacks a permission this check needs ({exc}); re-run the "
                     "customer-onboarding stack, which grants it"
                 )
+            elif isinstance(exc, RequestError):  # SESami's own: its message is for the caller
+                check.failed(exc.message)
             else:
+                log.warning("setup check %s failed unexpectedly", check.id, exc_info=True)
                 check.failed(f"{type(exc).__name__}: {exc}")
 
     def _check_refusal(self, check: Check, role_arn: str) -> None:
@@ -451,19 +473,32 @@ class Verifier:
             check.ok(f"configuration set {name} publishes all ten event types to EventBridge")
 
     def _check_rule(self, check: Check, events: Any) -> None:
-        bus = self._p.event_bus_arn
-        for rule in events.list_rules(EventBusName="default").get("Rules", []):
-            pattern = rule.get("EventPattern") or ""
-            if "aws.ses" not in pattern or rule.get("State") != "ENABLED":
-                continue
-            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName="default")
-            if any(t.get("Arn") == bus for t in targets.get("Targets", [])):
-                check.ok(f"rule {rule['Name']} forwards aws.ses events to {bus}")
-                return
-        check.failed(
-            f"no enabled rule on your default event bus forwards aws.ses events to {bus}; "
-            "re-run the customer-onboarding stack"
-        )
+        bus, name = self._p.event_bus_arn, FORWARDING_RULE_NAME
+        rerun = "; re-run the customer-onboarding stack"
+        try:
+            rule = events.describe_rule(Name=name, EventBusName="default")
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code != "ResourceNotFoundException":
+                raise
+            check.failed(f"your default event bus has no rule named {name}{rerun}", rule=name)
+            return
+        try:
+            pattern = json.loads(rule.get("EventPattern") or "{}")
+        except ValueError:
+            pattern = {}
+        sources = pattern.get("source") if isinstance(pattern, dict) else None
+        if rule.get("State") != "ENABLED":
+            check.failed(f"rule {name} is {rule.get('State') or 'not enabled'}{rerun}", rule=name)
+            return
+        if not isinstance(sources, list) or "aws.ses" not in sources:
+            check.failed(f"rule {name} does not match aws.ses events{rerun}", rule=name)
+            return
+        targets = events.list_targets_by_rule(Rule=name, EventBusName="default")
+        if not any(t.get("Arn") == bus for t in targets.get("Targets", [])):
+            check.failed(f"rule {name} does not target {bus}{rerun}", rule=name)
+            return
+        check.ok(f"rule {name} forwards aws.ses events to {bus}", rule=name)
 
     def _check_last_event(self, check: Check, tenant: TenantModel) -> None:
         newest: str | None = None
@@ -508,7 +543,8 @@ class Verifier:
         source = None
         identities = sesv2.list_email_identities().get("EmailIdentities", [])
         for identity in identities:
-            if identity.get("SendingEnabled", True):
+            verified = identity.get("VerificationStatus", "SUCCESS") == "SUCCESS"
+            if verified and identity.get("SendingEnabled", True):
                 name = identity["IdentityName"]
                 source = name if "@" in name else f"sesami-canary@{name}"
                 break
