@@ -19,10 +19,10 @@ from chalicelib.tenants.accounts import (
     AccountService,
     PlatformInfo,
     RoleArn,
-    Verifier,
     statement_id,
 )
 from chalicelib.tenants.membership import Caller, TenantService
+from chalicelib.tenants.setup_check import Verifier
 
 SESAMI_ACCOUNT = "444455556666"
 PLATFORM = PlatformInfo(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from chalicelib.events.status import Status
+if TYPE_CHECKING:
+    from chalicelib.events.status import Status
 
 
 def shard_of(event_key: str, shards: int) -> int:

@@ -46,6 +46,8 @@ PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
 
 DEFAULT_RETENTION_DAYS = 365
+# The configuration set the customer-onboarding stack creates (a tenant may name another).
+DEFAULT_CONFIGURATION_SET = "sesami-events"
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
 
 

@@ -32,9 +32,10 @@ if TYPE_CHECKING:
     from chalicelib.tenant_aws.credentials import TenantCredentials
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
     from chalicelib.tenant_aws.ses import Ses
-    from chalicelib.tenants.accounts import AccountService, PlatformInfo, Verifier
+    from chalicelib.tenants.accounts import AccountService, PlatformInfo
     from chalicelib.tenants.auth import TokenVerifier
     from chalicelib.tenants.membership import Membership, TenantService
+    from chalicelib.tenants.setup_check import Verifier
     from chalicelib.tenants.signin import UserPoolSignIn
 
 
@@ -212,7 +213,7 @@ def account_service() -> AccountService:
 
 @_cached
 def verifier() -> Verifier:
-    from chalicelib.tenants.accounts import Verifier
+    from chalicelib.tenants.setup_check import Verifier
 
     return Verifier(platform(), credentials(), gateway())
 

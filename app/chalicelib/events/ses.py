@@ -8,6 +8,9 @@ Facts this parser relies on (AWS SES event publishing, verified against real rec
 - `mail.tags` and `click.linkTags` map a name to a *list* of strings; `linkTags` may be null and
   `tags` may be absent; `complaintSubType` and `complaintFeedbackType` may be null or absent.
 Anything that cannot be read raises `MalformedEvent` with a reason that names the field.
+
+Long by design: the ten event types' models and their readers are one boundary, read top to
+bottom; a model and the reader that builds it are kept within a screen of each other.
 """
 
 from __future__ import annotations

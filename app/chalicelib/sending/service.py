@@ -53,7 +53,7 @@ from chalicelib.core.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.core.settings import Settings
+from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET, Settings
 from chalicelib.core.tables import TenantModel
 from chalicelib.sending.batches import BatchSummary, BulkJob, JobRecipient, RecipientResult
 from chalicelib.sending.bulk import BulkRequest, parse_bulk
@@ -61,7 +61,6 @@ from chalicelib.sending.requests import MailRequest, parse_mail
 from chalicelib.sending.store import Replay, SendingStore
 from chalicelib.sending.worker import BulkRunner, batch_view
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses
-from chalicelib.tenants.accounts import DEFAULT_CONFIGURATION_SET
 
 log = logging.getLogger("sesami.sending")
 

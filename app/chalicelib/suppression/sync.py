@@ -27,7 +27,8 @@ from chalicelib.core.errors import (
     ApiNotAvailable,
     RequestError,
 )
-from chalicelib.suppression.store import SuppressionService, normalize_address
+from chalicelib.suppression.entries import normalize_address
+from chalicelib.suppression.store import SuppressionService
 from chalicelib.tenant_aws.gateway import TenantAws
 from chalicelib.tenant_aws.ses import AccountSuppressionList, SesSuppressed
 
