@@ -69,22 +69,47 @@ class TenantModel(Model):
     configuration_set = UnicodeAttribute(null=True)
     # How many partitions the tenant's time-ordered writes are spread over; only ever raised.
     write_shards = NumberAttribute(default=1)
+    # Active admins, kept with every role change in one transaction: the last one cannot leave.
+    admin_count = NumberAttribute(null=True)
     canary_message_id = UnicodeAttribute(null=True)
     canary_sent_at = UTCDateTimeAttribute(null=True)
 
 
+class _ByTenant(GlobalSecondaryIndex["UserModel"]):
+    class Meta:
+        index_name = "by_tenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sub = UnicodeAttribute(range_key=True)
+
+
 class UserModel(Model):
     """A Cognito user (by `sub`) -> its tenant. Written with a condition, so that two first
-    requests of one user racing each other cannot create two tenants."""
+    requests of one user racing each other cannot create two tenants. A removed user keeps the
+    item with `removed_at` set: their still-valid tokens find it and are refused at once.
+
+    The same table holds the tenant's pending invitations, under `sub = I#<tenant>#<email>`
+    (never a Cognito sub, which is a UUID): `by_tenant` lists a team and its invitations in one
+    query."""
 
     class Meta(_Meta):
         table_name = "users"
 
     sub = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
+    by_tenant = _ByTenant()
     email = UnicodeAttribute(null=True)
-    role = UnicodeAttribute(default="admin")  # admin | member
+    username = UnicodeAttribute(null=True)  # the user pool's username (its admin API's key)
+    role = UnicodeAttribute(default="admin")  # admin | sender | viewer (core/permissions.py)
     created_at = UTCDateTimeAttribute()
+    kind = UnicodeAttribute(default="user")  # user | invitation
+    last_seen_at = UTCDateTimeAttribute(null=True)
+    invited_by = UnicodeAttribute(null=True)
+    # Invitations: pending | accepted | cancelled. Users: None.
+    status = UnicodeAttribute(null=True)
+    removed_at = UTCDateTimeAttribute(null=True)
+    removed_by = UnicodeAttribute(null=True)
 
 
 class AccountModel(Model):

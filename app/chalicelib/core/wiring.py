@@ -158,7 +158,8 @@ def token_verifier() -> TokenVerifier:
 
 @_cached
 def tenant_service() -> TenantService:
-    from chalicelib.tenants.membership import CognitoUserDirectory, TenantService
+    from chalicelib.tenants.cognito import CognitoUserDirectory
+    from chalicelib.tenants.membership import TenantService
 
     return TenantService(CognitoUserDirectory(aws_client("cognito-idp"), settings().user_pool_id))
 

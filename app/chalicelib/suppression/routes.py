@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from chalicelib.core import wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.permissions import Permission
 
 api = Api(__name__, wiring.authenticate)
 
@@ -119,6 +120,7 @@ def _optional_body(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/suppression-list",
     methods=["GET"],
+    permission=Permission.READ,
     summary="The suppression list, in address order: prefix search, reason filter, paged",
     params=(
         Param("q", _STR, description="the start of the address (case-insensitive)"),
@@ -143,6 +145,7 @@ def list_suppressed(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/suppression-list/{email}",
     methods=["GET"],
+    permission=Permission.READ,
     summary="One address: its entry and history, or who removed it and when",
     response=ENTRY,
     errors=(400, 404),
@@ -154,6 +157,7 @@ def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 @api.route(
     "/suppression-list/{email}",
     methods=["PUT"],
+    permission=Permission.SUPPRESS,
     summary="Suppress an address by hand (reason MANUAL); an existing entry gets the new note",
     body=WHY,
     response={
@@ -172,6 +176,7 @@ def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 @api.route(
     "/suppression-list/{email}",
     methods=["DELETE"],
+    permission=Permission.ADMIN,
     summary="Remove an address (it can be mailed again); a tombstone keeps who, when and why. "
     'Optional body {"reason": "..."} or query parameter `reason`.',
     params=(Param("reason", _STR, description="why it is removed, for the history"),),
@@ -188,6 +193,7 @@ def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 @api.route(
     "/suppression-list/sync",
     methods=["POST"],
+    permission=Permission.ADMIN,
     summary="Two-way sync with the SES account-level suppression list of the connected account",
     response=SYNC_REPORT,
     errors=(409, 422),
