@@ -36,9 +36,15 @@ TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
 TABLE_DELETES = ("dynamodb:DeleteItem",)  # the API and the worker; ingest never deletes
 INDEX_READS = ("dynamodb:Query",)
-# What chalicelib.tenants.membership.CognitoUserDirectory calls; the dashboard's sign-in calls
-# are the pool's public API (client ID only), which IAM does not govern.
-USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
+# What chalicelib.tenants.cognito.CognitoUserDirectory calls (invitations, their resending and
+# cancelling, removing a user); the dashboard's sign-in calls are the pool's public API (client
+# ID only), which IAM does not govern.
+USER_POOL_ADMIN = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminUserGlobalSignOut",
+)
 # chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
 # DescribeEventBus takes the bus ARN; PutPermission and RemovePermission take only "*" (see the
 # module docstring).

@@ -168,6 +168,8 @@ def test_api_administers_only_this_user_pool_with_the_calls_it_makes(
     assert set(_as_list(statement["Action"])) == {
         "cognito-idp:AdminCreateUser",
         "cognito-idp:AdminUpdateUserAttributes",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminUserGlobalSignOut",
     }
     assert _as_list(statement["Resource"]) == [deployed.state(USER_POOL)["arn"]]
 
