@@ -7,10 +7,14 @@ INFRA_PY := $(INFRA_VENV)/bin/python
 PYTEST_ARGS ?=
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
 CHARTJS := app/chalicelib/web/dashboard/vendor/chart.umd.js
+# The customer-onboarding program, copied where GET /account/onboarding/stack (and `chalice
+# package`) finds it to hand each tenant a ready-to-run bundle; not in git.
+ONBOARDING_FILES := Pulumi.yaml __main__.py onboarding.py policies.py requirements.txt README.md
+ONBOARDING_COPY := app/chalicelib/tenants/onboarding_program
 
 .PHONY: install test lint typecheck unit infra-test package bench dev fuzz clean
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS) $(ONBOARDING_COPY)/.copied
 
 .system-deps: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -40,6 +44,11 @@ $(CHARTJS): node_modules/.installed
 	mkdir -p $(@D)
 	cp node_modules/chart.js/dist/chart.umd.min.js $@
 
+$(ONBOARDING_COPY)/.copied: $(addprefix customer-onboarding/,$(ONBOARDING_FILES))
+	mkdir -p $(ONBOARDING_COPY)
+	cp $(addprefix customer-onboarding/,$(ONBOARDING_FILES)) $(ONBOARDING_COPY)/
+	@touch $@
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check app devstack bench tests customer-onboarding infra ops clients
@@ -56,7 +65,7 @@ infra-test: $(INFRA_VENV)/.installed
 	$(INFRA_PY) -m pytest -p no:cacheprovider tests/infra $(PYTEST_ARGS)
 
 # The Lambda deployment package for `pulumi up`: build/package/{deployment.zip,sam.json}.
-package: $(INFRA_VENV)/.installed $(CHARTJS)
+package: $(INFRA_VENV)/.installed $(CHARTJS) $(ONBOARDING_COPY)/.copied
 	$(INFRA_PY) infra/chalice_package.py build/package
 
 test: install lint typecheck unit infra-test

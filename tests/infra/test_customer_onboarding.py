@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import runpy
 import sys
 from dataclasses import dataclass, replace
@@ -22,7 +23,12 @@ pulumi = pytest.importorskip(
 )
 pytest.importorskip("pulumi_aws", reason="the Pulumi programs are tested from .venv-infra")
 
-ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
+# SESAMI_ONBOARDING_DIR: a generated bundle's unpacked program (test_onboarding_bundle.py
+# runs this whole module against one), else the repository's own.
+ONBOARDING_DIR = Path(
+    os.environ.get("SESAMI_ONBOARDING_DIR")
+    or Path(__file__).resolve().parents[2] / "customer-onboarding"
+).resolve()
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 PROJECT = "sesami-customer-onboarding"
 
@@ -821,3 +827,45 @@ def test_dead_letter_queue_policy_builder_admits_eventbridge_for_one_rule_only()
             }
         ],
     }
+
+
+BUNDLE_CONFIG = ONBOARDING_DIR / "Pulumi.sesami.yaml"
+
+
+@pytest.mark.skipif(not BUNDLE_CONFIG.exists(), reason="run by test_onboarding_bundle.py")
+def test_a_generated_bundle_runs_with_its_own_stack_config() -> None:
+    """The values SESami filled in are valid for the program and reach the right resources."""
+    lines = [line for line in BUNDLE_CONFIG.read_text().splitlines() if not line.startswith("#")]
+    config = json.loads("\n".join(lines))["config"]
+    saved = dict(pulumi.runtime.config.CONFIG.get())
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+        [f"{PROJECT}:externalId"],
+    )
+    mocks = _use_mocks()
+    try:
+
+        @pulumi.runtime.test
+        def run() -> Any:
+            runpy.run_path(str(ONBOARDING_DIR / "__main__.py"), run_name="__main__")
+            exported = pulumi.runtime.get_root_resource().outputs
+
+            async def check() -> None:
+                assert await exported["externalId"].is_secret()
+                assert await exported["externalId"].future() == config[f"{PROJECT}:externalId"]
+                assert (
+                    await exported["configurationSetName"].future()
+                    == (config[f"{PROJECT}:configurationSetName"])
+                )
+
+            return check()
+
+        run()
+    finally:
+        pulumi.runtime.set_all_config(saved, [])
+    trust = json.loads(plain(mocks.one(ROLE, "access").state["assumeRolePolicy"]))
+    assert trust["Statement"][0]["Principal"] == {
+        "AWS": sorted(config[f"{PROJECT}:sesamiRoleArns"])
+    }
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+    assert condition == config[f"{PROJECT}:externalId"]

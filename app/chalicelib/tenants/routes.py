@@ -131,6 +131,47 @@ INVITATION = {"type": "object", "properties": INVITATION_PROPERTIES}
 
 
 @api.route(
+    "/account/onboarding/stack",
+    methods=["GET"],
+    permission=Permission.ADMIN,
+    summary="A ready-to-run customer-onboarding stack: the Pulumi program with this tenant's "
+    "values filled in (unzip, pulumi stack init sesami, pulumi up)",
+    response={
+        "type": "object",
+        "properties": {
+            "filename": _STR,
+            "content_type": _STR,
+            "content_base64": {**_STR, "format": "byte"},
+            "sha256": _STR,
+            "bytes": {"type": "integer"},
+            "steps": {"type": "array", "items": _STR},
+        },
+    },
+    errors=(503,),
+)
+def get_onboarding_stack(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.core.errors import ServiceUnavailable
+    from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET
+    from chalicelib.tenants import onboarding_bundle
+
+    platform, tenant = wiring.platform(), ctx.tenant
+    try:
+        return onboarding_bundle.for_tenant(
+            region=tenant.region or platform.region,
+            sesami_account_id=platform.account_id,
+            sesami_event_bus_arn=platform.event_bus_arn,
+            sesami_role_arns=tuple(platform.role_arns),
+            external_id=tenant.external_id,
+            configuration_set=tenant.configuration_set or DEFAULT_CONFIGURATION_SET,
+        )
+    except FileNotFoundError as exc:  # the package was built without the program copy
+        raise ServiceUnavailable(
+            "the onboarding program is missing from this deployment (run `make install` "
+            "before `make package`)"
+        ) from exc
+
+
+@api.route(
     "/account/users",
     methods=["GET"],
     permission=Permission.READ,

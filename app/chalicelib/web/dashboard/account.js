@@ -1,9 +1,23 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
 // role ARN form that connects the account, the setup checklist, and inviting colleagues.
 import { call, get } from "./api.js";
-import { busy, copyButton, errorNotice, field, h, loading, mount, notice } from "./ui.js";
+import { busy, copyButton, download, errorNotice, field, h, loading, mount, notice } from "./ui.js";
 
 const CHECK_LABELS = { ok: "OK", failed: "Failed", not_checked: "Not checked" };
+
+// The ready-to-run stack: the onboarding program with this tenant's values, as a zip.
+async function downloadStack(button) {
+  button.disabled = true;
+  try {
+    const stack = await get("account/onboarding/stack");
+    const bytes = Uint8Array.from(atob(stack.content_base64), (c) => c.charCodeAt(0));
+    download(stack.filename, new Blob([bytes], { type: stack.content_type }));
+  } catch (error) {
+    button.after(errorNotice(error, "the onboarding stack"));
+  } finally {
+    button.disabled = false;
+  }
+}
 
 function checklist(target, canary = false) {
   const box = h("div", {}, loading(canary ? "Sending a test email and checking" : "Checking your setup"));
@@ -140,6 +154,9 @@ export async function accountPage(target, route, current) {
       "div",
       { class: "panel" },
       h("p", { class: "muted small" }, "It creates the role SESami assumes, a configuration set that publishes every SES event, and the rule that forwards them to SESami."),
+      h("p", {}, "Download the stack with your values filled in, then: unzip it, ", h("code", {}, "pulumi stack init sesami"), ", ", h("code", {}, "pulumi up"), "."),
+      h("div", { class: "actions" }, h("button", { type: "button", onclick: (e) => downloadStack(e.currentTarget) }, "Download the ready-to-run stack")),
+      h("p", { class: "muted small" }, "Or configure the program from the repository yourself:"),
       h("pre", { class: "commands" }, commands),
       copyButton(commands, "Copy commands"),
     ),
