@@ -75,14 +75,17 @@ tables = SesamiTables(
     ),
 )
 
-identity = SesamiIdentity(
-    "sesami",
-    IdentityArgs(
-        pool_name=f"sesami-{stage}",
-        deletion_protection=deletion_protection,
-        self_sign_up=config.get_bool("selfSignUp") is not False,
-    ),
+identity_args = IdentityArgs(
+    pool_name=f"sesami-{stage}",
+    deletion_protection=deletion_protection,
+    self_sign_up=config.get_bool("selfSignUp") is not False,
+    mfa=config.get("cognitoMfa") or "OPTIONAL",
+    admin_mfa_required=config.get_bool("adminMfaRequired") is True,
+    threat_protection=config.get("threatProtection") or "off",
+    email_identity_arn=config.get("cognitoEmailIdentityArn"),
+    email_from=config.get("cognitoEmailFrom"),
 )
+identity = SesamiIdentity("sesami", identity_args)
 
 secrets = SesamiSecrets(
     "sesami",
@@ -128,6 +131,7 @@ functions = SesamiFunctions(
             momento_endpoint=config.get("momentoEndpoint"),
             secret_parameters=secrets.environment,
             role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
+            admin_mfa_required=identity_args.admin_mfa_required,
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,

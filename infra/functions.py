@@ -67,6 +67,8 @@ class Environment:
     # The roles that assume customers' roles (the API's and the bulk worker's): the API hands
     # them to customers for their onboarding stack's trust policy.
     role_arns: Sequence[str] = field(default_factory=tuple)
+    # The API refuses admin actions to admins without TOTP MFA (IdentityArgs.admin_mfa_required).
+    admin_mfa_required: bool = False
 
 
 def function_name(prefix: str, chalice_name: str) -> str:
@@ -107,6 +109,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
             names.ENV_ACCOUNT_ID: env.account_id,
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
             names.ENV_ROLE_ARNS: ",".join(env.role_arns),
+            names.ENV_ADMIN_MFA_REQUIRED: "true" if env.admin_mfa_required else "false",
             names.ENV_USER_POOL_ID: env.user_pool_id,
             names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
             names.ENV_JWKS_URL: (

@@ -44,6 +44,7 @@ USER_POOL_ADMIN = (
     "cognito-idp:AdminUpdateUserAttributes",
     "cognito-idp:AdminDeleteUser",
     "cognito-idp:AdminUserGlobalSignOut",
+    "cognito-idp:AdminGetUser",  # an admin's MFA setting, where admins must use MFA
 )
 # chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
 # DescribeEventBus takes the bus ARN; PutPermission and RemovePermission take only "*" (see the

@@ -59,6 +59,9 @@ class FakeDirectory:
     def sign_out(self, username: str) -> None:
         self.attributes.setdefault(username, {})["signed_out"] = "yes"
 
+    def has_totp(self, username: str) -> bool:
+        return self.attributes.get(username, {}).get("totp") == "yes"
+
 
 @dataclass
 class FakeRoles:
@@ -551,3 +554,27 @@ def test_nothing_a_check_raises_escapes_the_checklist(tenants: Any) -> None:
     checks = _checklist(tenant, clients=no_clients, canary=True)
     for item in ("ses_account", "configuration_set", "forwarding_rule", "canary"):
         assert checks[item]["status"] == "failed" and "cannot build" in checks[item]["message"]
+
+
+def test_where_admins_must_use_mfa_an_admin_without_totp_may_read_but_not_administer(
+    tenants: Any,
+) -> None:
+    service, directory = tenants
+    admin = service.membership(caller(username="boss@example.com"))
+    calls: list[str] = []
+    real = directory.has_totp
+
+    def counted(username: str) -> bool:
+        calls.append(username)
+        return bool(real(username))
+
+    directory.has_totp = counted
+    ruled = service.with_mfa_rule(admin)
+    assert ruled.allows(Permission.READ) and ruled.allows(Permission.SEND)
+    refusal = ruled.refusal(Permission.ADMIN)
+    assert refusal is not None and refusal[1]["code"] == "admin_mfa_required"
+    assert service.with_mfa_rule(admin).mfa_missing  # cached: one pool call per few minutes
+    assert calls == ["boss@example.com"]
+    directory.attributes["boss@example.com"] = {"totp": "yes"}
+    fresh = type(service)(directory)  # another instance asks the pool itself
+    assert fresh.with_mfa_rule(admin).allows(Permission.ADMIN)

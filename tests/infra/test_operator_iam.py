@@ -170,6 +170,7 @@ def test_api_administers_only_this_user_pool_with_the_calls_it_makes(
         "cognito-idp:AdminUpdateUserAttributes",
         "cognito-idp:AdminDeleteUser",
         "cognito-idp:AdminUserGlobalSignOut",
+        "cognito-idp:AdminGetUser",
     }
     assert _as_list(statement["Resource"]) == [deployed.state(USER_POOL)["arn"]]
 

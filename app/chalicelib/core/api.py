@@ -109,17 +109,17 @@ class Principal(Protocol):
     @property
     def role(self) -> str: ...
 
-    def allows(self, permission: Permission) -> bool: ...
+    def refusal(self, permission: Permission) -> tuple[str, dict[str, Any]] | None:
+        """None when the principal has `permission`; else why not: (message, details)."""
+        ...
 
 
 def require(principal: Principal, permission: Permission) -> None:
     """The one permission check: a 403 naming what is missing."""
-    if not principal.allows(permission):
-        raise Forbidden(
-            f"this needs the {permission.value!r} permission, which the {str(principal.role)!r} "
-            "role does not have",
-            details={"permission": permission.value, "role": str(principal.role)},
-        )
+    refused = principal.refusal(permission)
+    if refused is not None:
+        message, details = refused
+        raise Forbidden(message, details={"permission": permission.value, **details})
 
 
 @dataclass

@@ -176,7 +176,10 @@ def authenticate(request: Request) -> Membership:
         tenant_id=claims.tenant_id,
         tenant_role=claims.tenant_role,
     )
-    return tenant_service().membership(caller)
+    membership = tenant_service().membership(caller)
+    if settings().admin_mfa_required:
+        membership = tenant_service().with_mfa_rule(membership)
+    return membership
 
 
 @_cached

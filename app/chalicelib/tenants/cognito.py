@@ -62,3 +62,8 @@ class CognitoUserDirectory:
         """Revoke the user's refresh tokens (their ID tokens are refused by SESami at once)."""
         with contextlib.suppress(self._client.exceptions.UserNotFoundException):
             self._client.admin_user_global_sign_out(UserPoolId=self._pool, Username=username)
+
+    def has_totp(self, username: str) -> bool:
+        """Whether the user has an authenticator app (TOTP) as an MFA method."""
+        user = self._client.admin_get_user(UserPoolId=self._pool, Username=username)
+        return "SOFTWARE_TOKEN_MFA" in (user.get("UserMFASettingList") or [])

@@ -23,7 +23,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ log = logging.getLogger("sesami.tenants")
 EXTERNAL_ID_BYTES = 24  # 192 bits
 # Activity is recorded at most this often per user: one small write, not one per request.
 TOUCH_EVERY = timedelta(minutes=5)
+MFA_CACHE = timedelta(minutes=5)  # how long an admin's MFA setting is trusted per instance
 
 
 def new_external_id() -> str:
@@ -63,6 +64,8 @@ class Membership:
     caller: Caller | None = None
     key_name: str | None = None  # an API key's name, when a program calls
     invited_by: str | None = None  # a pending invitee: who invited them
+    # An admin without TOTP MFA where the operator requires it (settings.admin_mfa_required).
+    mfa_missing: bool = False
 
     @property
     def actor(self) -> str:
@@ -73,7 +76,28 @@ class Membership:
         return str(c.email or c.username or c.sub) if c else "unknown"
 
     def allows(self, permission: Permission) -> bool:
-        return allows(self.role, permission)
+        return self.refusal(permission) is None
+
+    def refusal(self, permission: Permission) -> tuple[str, dict[str, Any]] | None:
+        role = str(self.role)
+        if not allows(self.role, permission):
+            if self.role is Role.INVITED:
+                return (
+                    "accept your invitation first (GET /invitation, POST /invitation/accept)",
+                    {"role": role, "code": "invitation_pending"},
+                )
+            return (
+                f"this needs the {permission.value!r} permission, which the {role!r} role "
+                "does not have",
+                {"role": role},
+            )
+        if permission is Permission.ADMIN and self.mfa_missing:
+            return (
+                "admins must turn on an authenticator app (TOTP MFA) before acting as admins "
+                "on this SESami; set it up on your Account page",
+                {"role": role, "code": "admin_mfa_required"},
+            )
+        return None
 
 
 class UserDirectory(Protocol):
@@ -88,6 +112,8 @@ class UserDirectory(Protocol):
     def delete_user(self, username: str) -> None: ...
 
     def sign_out(self, username: str) -> None: ...
+
+    def has_totp(self, username: str) -> bool: ...
 
 
 def _utcnow() -> datetime:
@@ -126,6 +152,7 @@ class TenantService:
         self._directory = directory
         self._clock = clock
         self._store = store or TeamStore(clock)
+        self._mfa_seen: dict[str, tuple[datetime, bool]] = {}
 
     # ------------------------------------------------------------------ who is calling
 
@@ -192,6 +219,21 @@ class TenantService:
                 self._store.touch(user, now)
             except Exception:  # activity is a nicety: never fail a request for it
                 log.warning("could not record the activity of user %s", user.sub)
+
+    def with_mfa_rule(self, membership: Membership) -> Membership:
+        """Where admins must use MFA: an admin person without TOTP loses the admin permission
+        (cached per user for a few minutes, so this costs one user-pool call per user per
+        few minutes, not one per request)."""
+        caller = membership.caller
+        if membership.role is not Role.ADMIN or caller is None:
+            return membership
+        username = caller.username or caller.sub
+        now = self._clock()
+        held = self._mfa_seen.get(username)
+        if held is None or now - held[0] > MFA_CACHE:
+            held = (now, self._directory.has_totp(username))
+            self._mfa_seen[username] = held
+        return membership if held[1] else replace(membership, mfa_missing=True)
 
     # ------------------------------------------------------------------ invitations
 

@@ -101,7 +101,7 @@ def put_account(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/account/onboarding",
     methods=["GET"],
-    permission=Permission.ADMIN,
+    permission=Permission.READ,
     summary="Values and commands to run the customer-onboarding stack",
     response={"type": "object"},
 )

@@ -1,5 +1,5 @@
 // SESami dashboard: a hash router over the pages, the signed-in shell, and sign-out.
-import { auth, hooks, session } from "./api.js";
+import { auth, hooks, resume, session } from "./api.js";
 import { accountPage } from "./account.js";
 import { activityPage } from "./activity.js";
 import { authPage } from "./auth.js";
@@ -27,6 +27,7 @@ let generation = 0;
 
 async function render() {
   const route = parseHash();
+  if (!PUBLIC.has(route.name)) await resume();
   const shell = document.getElementById("shell");
   const publicMain = document.getElementById("public");
   const signedIn = Boolean(session.get());
