@@ -146,6 +146,8 @@ def _origin(item: SuppressionModel) -> dict[str, Any]:
             why += f": {item.diagnostic_code}"
     elif item.reason == "COMPLAINT":
         why = f"complaint ({item.feedback_type or 'no feedback type'})"
+    elif item.reason == "UNSUBSCRIBED" and item.created_by == "ses-event":
+        why = "unsubscribed from every topic through SES list management (unsubscribeAll)"
     else:
         why = item.note or item.reason
     if item.source_message_id:
