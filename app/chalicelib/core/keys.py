@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from chalicelib.core import addresses
 from chalicelib.events.status import Status
 
 
@@ -53,7 +54,8 @@ def tag_pk(tenant_id: str, pair: str, shard: int) -> str:
 
 
 def recipient_pk(tenant_id: str, address: str) -> str:
-    return f"T#{tenant_id}#R#{address.lower()}"
+    """One recipient's history, under the address's canonical key (invariant 12)."""
+    return f"T#{tenant_id}#R#{addresses.key(address)}"
 
 
 def message_pk(tenant_id: str, message_id: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
-from chalicelib.core import wiring
+from chalicelib.core import addresses, wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.events.status import Status
@@ -111,7 +111,7 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         shards=int(tenant.write_shards or 1),
         range=_range(ctx),
         statuses=tuple(statuses),
-        recipient=recipient.strip().lower() if recipient else None,
+        recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
     )
 

@@ -1,8 +1,11 @@
 """The tenant's suppression list: who must not be mailed again, why, and who said so.
 
 Entries live in the tenant's partition of the suppression table (`T#<tenant>`, one item per
-lower-cased address). Ingest writes them for permanent bounces and complaints (store.py); this
-module for manual adds (MANUAL), unsubscribe links (UNSUBSCRIBED) and imports from SES.
+address, under its canonical key: core/addresses.py, so every spelling of an address is one
+entry). Ingest writes them for permanent bounces, complaints and SES list-management
+unsubscribes (ingest/store.py, from_events.py); this module for manual adds (MANUAL), unsubscribe
+links (UNSUBSCRIBED) and imports from SES. Entries written under another spelling before the key
+was canonical are re-keyed by `python -m ops.canonical_addresses`.
 
 History. Every change made here appends `{at, by, action, why}` to the entry's `history`, which
 keeps the last 50. Ingest writes no history: an entry it created is shown with a first record made
@@ -28,13 +31,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from email_validator import EmailNotValidError, validate_email
 from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.errors import (
     Conflict,
     InvalidRequest,
@@ -65,16 +67,15 @@ def _utcnow() -> datetime:
 
 
 def normalize_address(raw: object, field: str = "email") -> str:
-    """A validated address, lower-cased (the key every SESami table uses)."""
+    """A validated address (`Name <addr>` accepted), as its canonical key (core/addresses.py)."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidRequest(f"{field} must be an email address", details={"field": field})
     try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return addresses.parse(raw).key
+    except addresses.InvalidAddress as exc:
         raise InvalidRequest(
             f"{field} is not a valid email address: {exc}", details={"field": field}
         ) from None
-    return str(info.normalized).lower()
 
 
 def _text(raw: object, field: str, *, required: bool) -> str | None:
@@ -119,13 +120,16 @@ def _limit(raw: str | None) -> int:
 def _prefix(raw: str | None) -> str | None:
     if raw is None or raw.strip() == "":
         return None
-    prefix = raw.strip().lower()
+    prefix = raw.strip()
     if len(prefix) > 254 or any(c.isspace() or unicodedata.category(c) == "Cc" for c in prefix):
         raise InvalidRequest(
             "q must be the start of an address (no spaces, at most 254 characters)",
             details={"field": "q"},
         )
-    return prefix
+    try:
+        return addresses.prefix_key(prefix)  # the keys' form: lower-cased, IDNA domain
+    except addresses.InvalidAddress as exc:
+        raise InvalidRequest(f"q: {exc}", details={"field": "q"}) from None
 
 
 def _flag(raw: str | None, field: str) -> bool:
