@@ -5,7 +5,6 @@ start) then loads neither PynamoDB nor the query code until a request needs them
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
-from chalicelib.core import addresses, wiring
+from chalicelib.core import addresses, csv_cells, wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.events.status import Status
@@ -169,8 +168,8 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     from chalicelib.history.event_list import list_events
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer = csv_cells.writer(buffer)  # no cell can become a spreadsheet formula
+    writer.writeheader(CSV_COLUMNS)
     while True:
         page = list_events(query, limit=100, signer=signer, cursor=cursor)
         for row in page.items:
