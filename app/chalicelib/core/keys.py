@@ -15,6 +15,8 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.core import addresses
+
 if TYPE_CHECKING:
     from chalicelib.events.status import Status
 
@@ -55,7 +57,8 @@ def tag_pk(tenant_id: str, pair: str, shard: int) -> str:
 
 
 def recipient_pk(tenant_id: str, address: str) -> str:
-    return f"T#{tenant_id}#R#{address.lower()}"
+    """One recipient's history, under the address's canonical key (invariant 12)."""
+    return f"T#{tenant_id}#R#{addresses.key(address)}"
 
 
 def message_pk(tenant_id: str, message_id: str) -> str:

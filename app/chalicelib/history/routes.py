@@ -5,7 +5,6 @@ start) then loads neither PynamoDB nor the query code until a request needs them
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
-from chalicelib.core import wiring
+from chalicelib.core import addresses, csv_cells, wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.permissions import Permission
@@ -112,7 +111,7 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         shards=int(tenant.write_shards or 1),
         range=_range(ctx),
         statuses=tuple(statuses),
-        recipient=recipient.strip().lower() if recipient else None,
+        recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
     )
 
@@ -171,8 +170,8 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     from chalicelib.history.event_list import list_events
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer = csv_cells.writer(buffer)  # no cell can become a spreadsheet formula
+    writer.writeheader(CSV_COLUMNS)
     while True:
         page = list_events(query, limit=100, signer=signer, cursor=cursor)
         for row in page.items:

@@ -34,7 +34,7 @@ from typing import Any
 
 from pynamodb.expressions.update import Action
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
@@ -96,9 +96,10 @@ class SendingStore:
 
     # ------------------------------------------------------------------ suppression
 
-    def suppressed(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, Suppressed]:
-        """The suppressed ones among `addresses` (lower-cased), by address. One BatchGet."""
-        wanted = sorted({a.lower() for a in addresses})
+    def suppressed(self, tenant_id: str, recipients: Iterable[str]) -> dict[str, Suppressed]:
+        """The suppressed ones among `recipients`, by canonical key (core/addresses.py), the
+        key the suppression list is stored under. One BatchGet."""
+        wanted = sorted({addresses.key(a) for a in recipients})
         found: dict[str, Suppressed] = {}
         with dynamo.storage("suppression lookup"):
             for item in SuppressionModel.batch_get(
@@ -128,7 +129,7 @@ class SendingStore:
         False when it was not written: ingest got there first, or the write failed (the Send
         event will record the message anyway, so a send never fails for this)."""
         now = self._clock()
-        to = tuple(dict.fromkeys(a.lower() for a in destination))
+        to = tuple(dict.fromkeys(addresses.key(a) for a in destination))
         sent = rank(Status.SENT)
         state = MessageState(
             message_id=message_id,

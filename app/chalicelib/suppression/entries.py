@@ -7,8 +7,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
+from chalicelib.core import addresses
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.tables import SuppressionModel
 
@@ -21,16 +20,15 @@ MAX_WHY = 500
 
 
 def normalize_address(raw: object, field: str = "email") -> str:
-    """A validated address, lower-cased (the key every SESami table uses)."""
+    """A validated address (`Name <addr>` accepted), as its canonical key (core/addresses.py)."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidRequest(f"{field} must be an email address", details={"field": field})
     try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return addresses.parse(raw).key
+    except addresses.InvalidAddress as exc:
         raise InvalidRequest(
             f"{field} is not a valid email address: {exc}", details={"field": field}
         ) from None
-    return str(info.normalized).lower()
 
 
 def parse_why(raw: object, field: str, *, required: bool) -> str | None:
@@ -75,13 +73,16 @@ def parse_limit(raw: str | None) -> int:
 def parse_prefix(raw: str | None) -> str | None:
     if raw is None or raw.strip() == "":
         return None
-    prefix = raw.strip().lower()
+    prefix = raw.strip()
     if len(prefix) > 254 or any(c.isspace() or unicodedata.category(c) == "Cc" for c in prefix):
         raise InvalidRequest(
             "q must be the start of an address (no spaces, at most 254 characters)",
             details={"field": "q"},
         )
-    return prefix
+    try:
+        return addresses.prefix_key(prefix)  # the keys' form: lower-cased, IDNA domain
+    except addresses.InvalidAddress as exc:
+        raise InvalidRequest(f"q: {exc}", details={"field": "q"}) from None
 
 
 def parse_flag(raw: str | None, field: str) -> bool:
@@ -102,6 +103,8 @@ def first_record(item: SuppressionModel) -> dict[str, Any]:
             why += f": {item.diagnostic_code}"
     elif item.reason == "COMPLAINT":
         why = f"complaint ({item.feedback_type or 'no feedback type'})"
+    elif item.reason == "UNSUBSCRIBED" and item.created_by == "ses-event":
+        why = "unsubscribed from every topic through SES list management (unsubscribeAll)"
     else:
         why = item.note or item.reason
     if item.source_message_id:

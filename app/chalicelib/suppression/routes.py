@@ -30,7 +30,15 @@ CHANGE = {
         "by": _STR,
         "action": {
             "type": "string",
-            "enum": ["added", "updated", "unsubscribed", "imported", "removed", "removed_from_ses"],
+            "enum": [
+                "added",
+                "updated",
+                "unsubscribed",
+                "imported",
+                "removed",
+                "removed_from_ses",
+                "rekeyed",
+            ],
         },
         "why": _NULLABLE_STR,
     },

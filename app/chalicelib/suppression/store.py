@@ -1,8 +1,11 @@
 """The tenant's suppression list: who must not be mailed again, why, and who said so.
 
 Entries live in the tenant's partition of the suppression table (`T#<tenant>`, one item per
-lower-cased address). Ingest writes them for permanent bounces and complaints (store.py); this
-module for manual adds (MANUAL), unsubscribe links (UNSUBSCRIBED) and imports from SES.
+address, under its canonical key: core/addresses.py, so every spelling of an address is one
+entry). Ingest writes them for permanent bounces, complaints and SES list-management
+unsubscribes (ingest/store.py, from_events.py); this module for manual adds (MANUAL), unsubscribe
+links (UNSUBSCRIBED) and imports from SES. Entries written under another spelling before the key
+was canonical are re-keyed by `python -m ops.canonical_addresses`.
 
 History. Every change made here appends `{at, by, action, why}` to the entry's `history`, which
 keeps the last 50. Ingest writes no history: an entry it created is shown with a first record made
