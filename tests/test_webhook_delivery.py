@@ -6,6 +6,7 @@ on loopback (the local stack's loopback setting)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -99,7 +100,7 @@ def test_500_three_times_then_200_is_delivered_once_more_with_the_same_id(
     assert [a["code"] for a in record["log"]] == [500, 500, 500, 200]
     assert record["log"][0]["body"] == "down"
     times = [_at(a["at"]) for a in record["log"]]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     expected = [backoff(n, lambda: 0.5) for n in (1, 2, 3)]  # 22.5 s, 45 s, 90 s
     assert gaps == pytest.approx(expected, abs=1.0)
     assert times[0] == pytest.approx(began, abs=1.0)  # the first attempt at once
@@ -218,7 +219,6 @@ def test_secrets_are_stored_sealed_and_never_shown_again(hooks: Hooks, tenant: A
     assert secret not in json.dumps(hooks.service.endpoints(tenant.tenant_id))
     # Sealed for this endpoint: moved to another, it does not open.
     from chalicelib.webhooks import secrets
-
     from cryptography.exceptions import InvalidTag
 
     sealed, secret_id = raw["secrets"][0]["sealed"], raw["secrets"][0]["id"]

@@ -219,7 +219,7 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext]]:
     ca, cert, key = _certificate(tmp_path, "hooks.test")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(204)
             self.end_headers()

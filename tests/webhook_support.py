@@ -69,7 +69,7 @@ def receiver(
     state = Receiver(script or [(200, "ok")], dict(headers or {}), delay)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             state.requests.append(Received(self.path, dict(self.headers.items()), body))
