@@ -14,12 +14,12 @@ from chalicelib.suppression import unsubscribe
 from chalicelib.tenants import routes as account
 from chalicelib.tenants import signin_routes as session
 from chalicelib.web import routes as dashboard
-from chalicelib.webhooks import routes as webhooks
+from chalicelib.webhooks import routes as webhook_routes
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
 blueprints = (meta, session, dashboard, account, history, suppression, unsubscribe, sending)
-for routes in (*blueprints, webhooks):
+for routes in (*blueprints, webhook_routes):
     app.register_blueprint(routes.api.blueprint)
 
 
@@ -38,7 +38,7 @@ def bulk_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @app.lambda_function(name="webhooks")
-def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The webhook queue's consumer (an SQS event source mapping, partial batch responses):
     delivers signed webhooks, retries them, evaluates reputation alerts (chalicelib.webhooks)."""
     return wiring.deliver_webhooks(event)
