@@ -104,7 +104,13 @@ def test_public_names_and_addresses_are_accepted() -> None:
 
 def test_the_loopback_setting_lets_loopback_through_and_nothing_else() -> None:
     assert outbound.check_url("http://127.0.0.1:9000/hooks", LOOPBACK).port == 9000
-    for url in ("https://10.0.0.1/", "https://169.254.169.254/", "https://0x7f000001/"):
+    for url in (
+        "https://10.0.0.1/",
+        "https://169.254.169.254/",
+        "https://0x7f000001/",
+        "https://93.184.215.14/",  # public: the local stack never sends off the machine
+        "https://hooks.example.com/",
+    ):
         with pytest.raises(UrlRefused):
             outbound.resolve(outbound.check_url(url, LOOPBACK), LOOPBACK, NAMES)
 

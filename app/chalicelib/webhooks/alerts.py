@@ -91,10 +91,10 @@ def parse_config(body: Mapping[str, Any]) -> dict[str, Any]:
         value = body[name]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidRequest(f"{name} must be a number", details={"field": name})
+        if not low <= value <= high:  # NaN and infinities fail here too
+            raise InvalidRequest(f"{name} must be {low}-{high}", details={"field": name})
         if kind is int and value != int(value):
             raise InvalidRequest(f"{name} must be a whole number", details={"field": name})
-        if not low <= value <= high:
-            raise InvalidRequest(f"{name} must be {low}-{high}", details={"field": name})
         out[name] = kind(value)
     for name in FLAGS:
         if name in body:

@@ -17,7 +17,8 @@ written as a number in another form than dotted decimal (`0x7f000001`, `21307064
 
 `Policy(allow_loopback=True)` — the local stack's `SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK`, off by
 default, refused in the `prod` stage and logged when on — lets loopback addresses and plain
-http through, for the demo receiver; every other refusal stands.
+http through, for the demo receiver, and then ONLY loopback: a developer's stack (or a test
+fuzzing it) never sends a webhook off the machine.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def refusal(ip: IPAddress, policy: Policy) -> str | None:
         return "the cloud metadata address"
     if ip.is_loopback:
         return None if policy.allow_loopback else "a loopback address"
+    if policy.allow_loopback:
+        return "not a loopback address (the local stack delivers to loopback only)"
     if ip.is_unspecified:
         return "the unspecified address"
     if ip.is_link_local:
