@@ -8,6 +8,10 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - momentoApiKey          secret: Momento API key (the credential cache's second level)
 - signingKey             secret: 32 bytes hex, signs cursors and unsubscribe links
 - credentialsKey         secret: 32 bytes hex, encrypts STS credentials cached in Momento
+- webhookKey             secret: 32 bytes hex, encrypts webhook endpoints' signing secrets
+- alertsFrom             optional: the address (verified in this account's SES) alert emails
+                         to tenants' admins come from; without it alerts are not emailed
+- webhookConcurrency     the most concurrent webhook deliveries (default 20)
 - momentoEndpoint        Momento's region endpoint, for v2 API keys (default none)
 - momentoCache           Momento cache name (default `sesami-<stack>`)
 - tablePrefix            DynamoDB table name prefix (default `sesami-<stack>-`)
@@ -29,12 +33,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
     BULK_WORKER,
     INGEST,
+    WEBHOOKS,
     Environment,
     FunctionsArgs,
     SesamiFunctions,
@@ -46,6 +52,7 @@ from identity import IdentityArgs, SesamiIdentity
 from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
 from target import Target
+from webhooks import DEFAULT_CONCURRENCY, SesamiWebhookQueue, WebhookQueueArgs, event_source_args
 
 config = pulumi.Config()
 stage = pulumi.get_stack()
@@ -94,6 +101,16 @@ secrets = SesamiSecrets(
         momento_api_key=config.require_secret("momentoApiKey"),
         signing_key=config.require_secret("signingKey"),
         credentials_key=config.require_secret("credentialsKey"),
+        webhook_key=config.require_secret("webhookKey"),
+    ),
+)
+
+webhook_queue = SesamiWebhookQueue(
+    "sesami",
+    WebhookQueueArgs(
+        prefix=prefix,
+        function_timeout=package.functions[WEBHOOKS].timeout,
+        alarm_actions=alarm_actions,
     ),
 )
 
@@ -132,6 +149,7 @@ functions = SesamiFunctions(
             secret_parameters=secrets.environment,
             role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
             admin_mfa_required=identity_args.admin_mfa_required,
+            alerts_from=config.get("alertsFrom") or "",
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -140,7 +158,9 @@ functions = SesamiFunctions(
         user_pool_client_ids=[identity.dashboard_client.id],
         public_url=config.get("publicUrl") or api.base_url,
         api_execution_arn=api.rest_api.execution_arn,
-        secret_arns=secrets.arns(),
+        secret_arns={env: p.arn for env, p in secrets.parameters.items()},
+        webhook_queue_url=webhook_queue.queue.url,
+        webhook_queue_arn=webhook_queue.queue.arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -158,6 +178,16 @@ events = SesamiEvents(
     ),
 )
 
+webhook_source = aws.lambda_.EventSourceMapping(
+    "sesami-webhooks-source",
+    **event_source_args(
+        webhook_queue.queue.arn,
+        functions.functions[WEBHOOKS].name,
+        config.get_int("webhookConcurrency") or DEFAULT_CONCURRENCY,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[functions.policies[WEBHOOKS]]),
+)
+
 pulumi.export("api_url", api.stage.invoke_url)
 # The API function serves the dashboard at the API's root.
 pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
@@ -170,5 +200,7 @@ pulumi.export("operator_account_id", target.account_id)
 pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLES])
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
+pulumi.export("webhook_queue_url", webhook_queue.queue.url)
+pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

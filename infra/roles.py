@@ -54,7 +54,10 @@ EDIT_BUS_POLICY = ("events:PutPermission", "events:RemovePermission")
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)
 READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
-SEND_TO_QUEUE = ("sqs:SendMessage",)
+SEND_TO_QUEUE = ("sqs:SendMessage",)  # SendMessageBatch is authorised as SendMessage
+# The webhooks function: its event source mapping reads the queue with the function's role.
+CONSUME_QUEUE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+SEND_EMAIL = ("ses:SendEmail",)  # SESv2 SendEmail, in SESami's own account (alert emails)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
@@ -78,6 +81,10 @@ class Scope:
     event_bus: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
+    # Ingest and the API send to it, the webhooks function consumes it.
+    webhook_queue: str | None = None
+    # The webhooks function: the SES identities alert emails are sent as (none: no email).
+    alert_identities: Sequence[str] = field(default_factory=tuple)
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -137,6 +144,7 @@ def api_policy(scope: Scope) -> dict[str, Any]:
             _statement("EventBusPolicy", EDIT_BUS_POLICY, ["*"]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
         ]
     )
 
@@ -149,6 +157,7 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
             _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
+            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
         ]
     )
 
@@ -166,4 +175,29 @@ def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
     )
 
 
-POLICIES = {"api": api_policy, "ingest": ingest_policy, "bulk_worker": bulk_worker_policy}
+def webhooks_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the webhooks function. Tables (deliveries, endpoints, alerts, the tenant's pause; no
+    deletes), its queue (consumed, and retries sent back), the webhook key, and SES only as the
+    alert sender in SESami's own account. It never assumes a customer's role."""
+    statements = [
+        *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+        _statement("WebhookQueue", (*CONSUME_QUEUE, *SEND_TO_QUEUE), [_webhook_queue(scope)]),
+        _statement("Secrets", READ_PARAMETERS, scope.parameters),
+    ]
+    if scope.alert_identities:
+        statements.append(_statement("AlertEmail", SEND_EMAIL, scope.alert_identities))
+    return _document(statements)
+
+
+def _webhook_queue(scope: Scope) -> str:
+    if scope.webhook_queue is None:
+        raise ValueError("the scope names the webhook queue")
+    return scope.webhook_queue
+
+
+POLICIES = {
+    "api": api_policy,
+    "ingest": ingest_policy,
+    "bulk_worker": bulk_worker_policy,
+    "webhooks": webhooks_policy,
+}

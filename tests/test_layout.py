@@ -23,6 +23,7 @@ SHARED = {"core", "events"}
 PUBLIC: dict[str, set[str]] = {
     "suppression": {"from_events"},  # what ingest writes for a bounce or complaint
     "tenant_aws": {"gateway", "ses"},  # the way into a tenant's account, and its SES types
+    "webhooks": {"pause"},  # sending refuses while a reputation alert paused the tenant
 }
 COMPOSITION_ROOT = {"core/wiring.py"}
 MAX_LINES = 400

@@ -45,6 +45,9 @@ def test_public_routes_are_exactly_the_intended_few() -> None:
                 "resend-code",
                 "sign-in",
                 "new-password",
+                "mfa-code",  # the authenticator app's code at sign-in
+                "mfa/setup",  # these two act on the access token they are given
+                "mfa/verify",
                 "refresh",
                 "sign-out",
                 "forgot-password",

@@ -34,9 +34,15 @@ SECRETS = {
     "momentoApiKey": "eyJhcGlfa2V5IjoibW9tZW50by10ZXN0LW9ubHkifQ",
     "signingKey": "5e" * 32,
     "credentialsKey": "c7" * 32,
+    "webhookKey": "a9" * 32,
 }
 # Memory and timeout of the stand-in package (the real ones come from app/.chalice/config.json).
-PACKAGE_SIZING = {"api": (1024, 30), "ingest": (512, 30), "bulk_worker": (512, 300)}
+PACKAGE_SIZING = {
+    "api": (1024, 30),
+    "ingest": (512, 30),
+    "bulk_worker": (512, 300),
+    "webhooks": (512, 60),
+}
 
 USER_POOL = "aws:cognito/userPool:UserPool"
 APP_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -51,6 +57,7 @@ TABLE = "aws:dynamodb/table:Table"
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+EVENT_SOURCE = "aws:lambda/eventSourceMapping:EventSourceMapping"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"

@@ -34,7 +34,7 @@ from operator_program import (  # noqa: E402
 roles = import_infra("roles")
 accounts = pytest.importorskip("chalicelib.tenants.accounts")
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
-CHALICE_NAMES = ("api", "ingest", "bulk_worker")
+CHALICE_NAMES = ("api", "ingest", "bulk_worker", "webhooks")
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.
 CUSTOMER_ROLES = "arn:aws:iam::*:role/sesami/*"
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -207,19 +207,67 @@ def test_only_the_bulk_worker_may_be_invoked(deployed: Deployment) -> None:
         assert _as_list(statement["Resource"]) == [worker]
 
 
-def test_secrets_are_readable_by_the_api_and_worker_only(deployed: Deployment) -> None:
-    parameters = {p.state["arn"] for p in deployed.mocks.of_type(PARAMETER)}
-    for name in ("api", "bulk_worker"):
+def test_each_function_reads_only_the_secrets_it_needs(deployed: Deployment) -> None:
+    parameters = {
+        p.state["name"].rsplit("/", 1)[-1]: p.state["arn"]
+        for p in deployed.mocks.of_type(PARAMETER)
+    }
+    reads = {
+        "api": set(parameters),
+        "bulk_worker": set(parameters) - {"webhook-key"},
+        "webhooks": {"webhook-key"},
+    }
+    for name, wanted in reads.items():
         (statement,) = _granting(_statements(deployed, name), "ssm:")
         assert _as_list(statement["Action"]) == ["ssm:GetParameters"]
-        assert set(_as_list(statement["Resource"])) == parameters
+        assert set(_as_list(statement["Resource"])) == {parameters[w] for w in wanted}, name
     assert not _granting(_statements(deployed, "ingest"), "ssm:")
 
 
-def test_ingest_may_send_only_to_its_failure_queue(deployed: Deployment) -> None:
-    (statement,) = _granting(_statements(deployed, "ingest"), "sqs:")
-    assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
-    assert _as_list(statement["Resource"]) == [deployed.state(QUEUE, "ingest-failures")["arn"]]
+def test_ingest_may_send_only_to_its_failure_queue_and_the_webhook_queue(
+    deployed: Deployment,
+) -> None:
+    statements = _granting(_statements(deployed, "ingest"), "sqs:")
+    assert {a for s in statements for a in _as_list(s["Action"])} == {"sqs:SendMessage"}
+    assert {r for s in statements for r in _as_list(s["Resource"])} == {
+        deployed.state(QUEUE, "ingest-failures")["arn"],
+        _queue(deployed, "webhooks"),
+    }
+
+
+def _queue(deployed: Deployment, name: str) -> str:
+    (queue,) = [q for q in deployed.mocks.of_type(QUEUE) if q.state["name"].endswith(f"-{name}")]
+    arn: str = queue.state["arn"]
+    return arn
+
+
+def test_the_webhooks_function_consumes_its_queue_and_never_acts_in_customer_accounts(
+    deployed: Deployment,
+) -> None:
+    statements = _statements(deployed, "webhooks")
+    (queue,) = _granting(statements, "sqs:")
+    assert set(_as_list(queue["Action"])) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+    }
+    assert _as_list(queue["Resource"]) == [_queue(deployed, "webhooks")]
+    assert not _granting(statements, "sts:") and not _granting(statements, "lambda:")
+    assert not _granting(statements, "ses:")  # no alertsFrom: no email
+    assert not [a for s in statements for a in _as_list(s["Action"]) if a == "dynamodb:DeleteItem"]
+    (api_queue,) = _granting(_statements(deployed, "api"), "sqs:")
+    assert _as_list(api_queue["Action"]) == ["sqs:SendMessage"]
+
+
+def test_alert_emails_may_be_sent_only_as_the_configured_identity(package: Path) -> None:
+    mailing = run_program(stack_config(package, alertsFrom="alerts@sesami.example"))
+    (statement,) = _granting(_statements(mailing, "webhooks"), "ses:")
+    assert _as_list(statement["Action"]) == ["ses:SendEmail"]
+    assert _as_list(statement["Resource"]) == [
+        "arn:aws:ses:eu-west-1:444455556666:identity/alerts@sesami.example",
+        "arn:aws:ses:eu-west-1:444455556666:identity/sesami.example",
+    ]
 
 
 def test_logs_go_to_the_functions_own_group(deployed: Deployment) -> None:

@@ -108,5 +108,36 @@ def batch_result_sk(index: int) -> str:
     return f"R#{index:04d}"
 
 
+def webhooks_pk(tenant_id: str) -> str:
+    """The tenant's webhook endpoints (sk EP#<endpoint>): one query lists them all."""
+    return f"{tenant_pk(tenant_id)}#WH"
+
+
+def endpoint_sk(endpoint_id: str) -> str:
+    return f"EP#{endpoint_id}"
+
+
+def deliveries_pk(tenant_id: str, endpoint_id: str) -> str:
+    """One endpoint's delivery log, by the time of what was delivered (sk D#<delivery id>)."""
+    return f"{tenant_pk(tenant_id)}#WH#{endpoint_id}"
+
+
+def delivery_sk(delivery_id: str) -> str:
+    return f"D#{delivery_id}"
+
+
+def alerts_pk(tenant_id: str) -> str:
+    """The tenant's reputation alert rules (sk R#<rule>) and their history (sk H#<time>#<rule>)."""
+    return f"{tenant_pk(tenant_id)}#AL"
+
+
+def alert_rule_sk(rule: str) -> str:
+    return f"R#{rule}"
+
+
+def alert_history_sk(ts: datetime, rule: str) -> str:
+    return f"H#{iso_ms(ts)}#{rule}"
+
+
 def quarantine_pk(received: datetime) -> str:
     return f"Q#{day_of(received)}"

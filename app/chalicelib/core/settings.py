@@ -43,9 +43,16 @@ ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe li
 ENV_BULK_WORKER_FUNCTION = "SESAMI_BULK_WORKER_FUNCTION"
 # "true": an admin without TOTP MFA in the user pool may not act as an admin.
 ENV_ADMIN_MFA_REQUIRED = "SESAMI_ADMIN_MFA_REQUIRED"
+# Webhooks (chalicelib/webhooks): the key that encrypts endpoints' signing secrets (32 bytes,
+# hex), the delivery queue (SQS), the address alert emails come from (verified in SESami's SES),
+# and, for the local stack only, deliveries to loopback over http (off by default, logged when on).
+ENV_WEBHOOK_KEY = "SESAMI_WEBHOOK_KEY"
+ENV_WEBHOOK_QUEUE_URL = "SESAMI_WEBHOOK_QUEUE_URL"
+ENV_ALERTS_FROM = "SESAMI_ALERTS_FROM"
+ENV_WEBHOOKS_TO_LOOPBACK = "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
-SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
+SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
 
 DEFAULT_RETENTION_DAYS = 365
 # The configuration set the customer-onboarding stack creates (a tenant may name another).
@@ -79,6 +86,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     bulk_worker_function: str = ""
     admin_mfa_required: bool = False
+    webhook_key: bytes = field(default=b"", repr=False)
+    webhook_queue_url: str = ""
+    alerts_from: str = ""
+    webhooks_to_loopback: bool = False
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -87,6 +98,8 @@ class Settings:
             )
         if not self.table_prefix or len(self.table_prefix) > 200:
             raise ConfigurationError(f"{ENV_TABLE_PREFIX} must be 1-200 characters")
+        if self.webhooks_to_loopback and self.stage == "prod":
+            raise ConfigurationError(f"{ENV_WEBHOOKS_TO_LOOPBACK} is for the local stack only")
 
     @property
     def event_bus_name(self) -> str:
@@ -132,6 +145,10 @@ class Settings:
             public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
             bulk_worker_function=env.get(ENV_BULK_WORKER_FUNCTION, "").strip(),
             admin_mfa_required=env.get(ENV_ADMIN_MFA_REQUIRED, "").lower() in ("1", "true"),
+            webhook_key=_hex_key(env.get(ENV_WEBHOOK_KEY, ""), ENV_WEBHOOK_KEY),
+            webhook_queue_url=env.get(ENV_WEBHOOK_QUEUE_URL, "").strip(),
+            alerts_from=env.get(ENV_ALERTS_FROM, "").strip(),
+            webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
         )
 
 

@@ -1,13 +1,15 @@
 """The one module that builds SESami's services: every object a Lambda instance builds once and
 reuses across invocations, and every service a request uses, is made here and nowhere else.
+Long by design: it is the one composition root, one short builder per service.
 
 Nothing here runs at import time, and each path imports only what it needs on first use: the
 API function never loads the ingest stack and the ingest function never loads the API's (nor
 grpc/momento). Importing `app.py` therefore costs little more than importing Chalice.
 
-Tests and the local stack change what is built only through `use(...)`: the settings, and two
-seams the local stack needs (a bulk runner that is not Lambda; the SES simulator around every
-tenant's sender). `use` forgets every cached object, so the next call builds afresh.
+Tests and the local stack change what is built only through `use(...)`: the settings, and the
+seams the local stack and tests need (a bulk runner that is not Lambda; the SES simulator around
+every tenant's sender; the webhook queue and the resolver webhook URLs are looked up with). `use`
+forgets every cached object, so the next call builds afresh.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ if TYPE_CHECKING:
     from chalicelib.tenants.membership import Membership, TenantService
     from chalicelib.tenants.setup_check import Verifier
     from chalicelib.tenants.signin import UserPoolSignIn
+    from chalicelib.webhooks.alerts import AlertService
+    from chalicelib.webhooks.delivery import DeliveryWorker
+    from chalicelib.webhooks.endpoints import EndpointService
+    from chalicelib.webhooks.enqueue import Notifier, Routes
+    from chalicelib.webhooks.mail import AdminMailer
+    from chalicelib.webhooks.outbound import Policy, Resolver
+    from chalicelib.webhooks.queue import Queue
+    from chalicelib.webhooks.store import WebhookStore
 
 
 _CACHED: list[Any] = []
@@ -55,6 +65,8 @@ class _Choices:
     settings: Settings | None = None
     bulk_runner: BulkRunner | None = None
     ses_wrapper: SesWrapper | None = None
+    webhook_queue: Queue | None = None
+    webhook_resolver: Resolver | None = None
 
 
 _choices = [_Choices()]
@@ -66,6 +78,8 @@ def use(
     *,
     bulk_runner: BulkRunner | None = _UNSET,
     ses_wrapper: SesWrapper | None = _UNSET,
+    webhook_queue: Queue | None = _UNSET,
+    webhook_resolver: Resolver | None = _UNSET,
 ) -> None:
     """Build with these instead of the environment's (tests, the local stack). Arguments left
     out keep their current choice; None goes back to the default. Every cached object is
@@ -75,6 +89,10 @@ def use(
         settings=current.settings if value is _UNSET else value,
         bulk_runner=current.bulk_runner if bulk_runner is _UNSET else bulk_runner,
         ses_wrapper=current.ses_wrapper if ses_wrapper is _UNSET else ses_wrapper,
+        webhook_queue=current.webhook_queue if webhook_queue is _UNSET else webhook_queue,
+        webhook_resolver=(
+            current.webhook_resolver if webhook_resolver is _UNSET else webhook_resolver
+        ),
     )
     reset()
 
@@ -135,7 +153,13 @@ def event_store() -> EventStore:
 def ingest(envelopes: list[Any]) -> IngestReport:
     from chalicelib.ingest.pipeline import ingest_envelopes
 
-    return ingest_envelopes(envelopes, tenants=tenant_directory(), store=event_store())
+    notifier = webhook_notifier()
+    return ingest_envelopes(
+        envelopes,
+        tenants=tenant_directory(),
+        store=event_store(),
+        notify=notifier.recorded if notifier is not None else None,
+    )
 
 
 # ---------------------------------------------------------------------------- tenants
@@ -293,7 +317,10 @@ def bulk_runner() -> BulkRunner:
 
 
 def _ses_for(tenant: TenantModel) -> Ses:
-    return gateway().for_tenant(tenant).ses()
+    """The tenant's SES sender; one that refuses (423) while an alert paused its sending."""
+    from chalicelib.webhooks.pause import guard
+
+    return guard(tenant.sending_paused, lambda: gateway().for_tenant(tenant).ses())
 
 
 def _tenant(tenant_id: str) -> TenantModel:
@@ -334,3 +361,158 @@ def run_bulk_slice(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     outcome = bulk_worker().run(event, float(remaining()) if callable(remaining) else None)
     logging.getLogger("sesami.sending").info("bulk worker %s: %s", event.get("batch_id"), outcome)
     return outcome
+
+
+# ---------------------------------------------------------------------------- webhooks, alerts
+
+
+@_cached
+def webhook_store() -> WebhookStore:
+    from chalicelib.webhooks.store import WebhookStore
+
+    settings()  # the tables are configured
+    return WebhookStore()
+
+
+@_cached
+def webhook_queue() -> Queue | None:
+    """SQS (SESAMI_WEBHOOK_QUEUE_URL), or the one `use` chose; None: webhooks are off."""
+    chosen = _choices[0].webhook_queue
+    if chosen is not None:
+        return chosen
+    url = settings().webhook_queue_url
+    if not url:
+        return None
+    from chalicelib.webhooks.queue import SqsQueue
+
+    return SqsQueue(aws_client("sqs"), url)
+
+
+@_cached
+def webhook_routes() -> Routes:
+    from chalicelib.webhooks.endpoints import routes_of
+    from chalicelib.webhooks.enqueue import Routes
+
+    store = webhook_store()
+    return Routes(lambda tid: routes_of(store.endpoints(tid)), settings().tenant_cache_seconds)
+
+
+@_cached
+def webhook_notifier() -> Notifier | None:
+    """What ingest and the suppression list tell webhooks through; None without a queue."""
+    from chalicelib.webhooks.enqueue import Notifier
+
+    queue = webhook_queue()
+    if queue is None:
+        import logging
+
+        logging.getLogger("sesami.webhooks").info("webhooks are off: no SESAMI_WEBHOOK_QUEUE_URL")
+        return None
+    return Notifier(webhook_routes(), queue)
+
+
+def _notifier() -> Notifier:
+    from chalicelib.core.errors import ConfigurationError
+
+    notifier = webhook_notifier()
+    if notifier is None:
+        raise ConfigurationError("SESAMI_WEBHOOK_QUEUE_URL is required for webhooks")
+    return notifier
+
+
+@_cached
+def webhook_policy() -> Policy:
+    import logging
+
+    from chalicelib.webhooks.outbound import Policy
+
+    policy = Policy(allow_loopback=settings().webhooks_to_loopback)
+    if policy.allow_loopback:
+        logging.getLogger("sesami.webhooks").warning(
+            "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK is on: webhooks may go to loopback over http "
+            "(the local stack's demo receiver). Never in production."
+        )
+    return policy
+
+
+def _resolver() -> Resolver:
+    from chalicelib.webhooks.outbound import system_resolver
+
+    return _choices[0].webhook_resolver or system_resolver
+
+
+def webhook_endpoints() -> EndpointService:
+    from chalicelib.webhooks.endpoints import EndpointService
+    from chalicelib.webhooks.secrets import SecretBox
+
+    return EndpointService(
+        webhook_store(),
+        SecretBox(settings().webhook_key),
+        _notifier(),
+        signer(),
+        policy=webhook_policy(),
+        resolver=_resolver(),
+    )
+
+
+@_cached
+def admin_mailer() -> AdminMailer:
+    from chalicelib.webhooks.mail import AdminMailer
+
+    s = settings()
+    client = (lambda: aws_client("sesv2")) if s.alerts_from else None
+    return AdminMailer(client, s.alerts_from, webhook_store().admin_addresses)
+
+
+def alerts() -> AlertService:
+    from chalicelib.webhooks.alerts import AlertService
+
+    notifier = webhook_notifier()
+    publish = notifier.publish if notifier is not None else (lambda tenant_id, messages: 0)
+    return AlertService(webhook_store(), publish, admin_mailer().tell)
+
+
+@_cached
+def delivery_worker() -> DeliveryWorker:
+    import functools
+
+    from chalicelib.webhooks import outbound
+    from chalicelib.webhooks.delivery import DeliveryWorker
+    from chalicelib.webhooks.secrets import SecretBox
+
+    queue = webhook_queue()
+    if queue is None:
+        from chalicelib.core.errors import ConfigurationError
+
+        raise ConfigurationError("SESAMI_WEBHOOK_QUEUE_URL is required to deliver webhooks")
+    send = functools.partial(outbound.post, policy=webhook_policy(), resolver=_resolver())
+    return DeliveryWorker(
+        webhook_store(),
+        queue,
+        SecretBox(settings().webhook_key),
+        send,
+        evaluate=lambda tenant_id: alerts().evaluate(tenant_id),
+        tell_admins=admin_mailer().tell,
+        forget_routes=webhook_routes().forget,
+    )
+
+
+def deliver_webhooks(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhooks function: a batch of the webhook queue's messages (partial batch response)."""
+    return delivery_worker().handle_records(list(event.get("Records") or []))
+
+
+def suppression_changed(
+    tenant_id: str, kind: str, address: str, reason: str | None, by: str | None
+) -> None:
+    """suppression.added / .removed for a change made through the API (after it was made: a
+    queue failure is logged, never undoes or fails the change)."""
+    import logging
+
+    notifier = webhook_notifier()
+    if notifier is None:
+        return
+    try:
+        notifier.suppression_changed(tenant_id, kind, address, reason=reason, by=by)
+    except Exception:
+        logging.getLogger("sesami.webhooks").exception("suppression webhook not queued")

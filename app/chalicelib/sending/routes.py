@@ -208,7 +208,7 @@ def _key(ctx: RequestContext) -> str | None:
     params=(IDEMPOTENCY_KEY,),
     body=MAIL,
     response=MAIL_SENT,
-    errors=(400, 409, 422, 503),
+    errors=(400, 409, 422, 423, 503),
 )
 def send_mail(ctx: RequestContext) -> Response:
     outcome = wiring.mail_service().send(ctx.tenant, ctx.json_body(), _key(ctx))
@@ -226,7 +226,7 @@ def send_mail(ctx: RequestContext) -> Response:
     params=(IDEMPOTENCY_KEY,),
     body=BULK,
     response=BATCH,
-    errors=(400, 409, 422, 503),
+    errors=(400, 409, 422, 423, 503),
 )
 def send_bulk(ctx: RequestContext) -> Response:
     outcome = wiring.mail_service().send_bulk(ctx.tenant, ctx.json_body(), _key(ctx))

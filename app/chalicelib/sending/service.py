@@ -61,6 +61,7 @@ from chalicelib.sending.requests import MailRequest, parse_mail
 from chalicelib.sending.store import Replay, SendingStore
 from chalicelib.sending.worker import BulkRunner, batch_view
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses
+from chalicelib.webhooks.pause import refuse_if_paused
 
 log = logging.getLogger("sesami.sending")
 
@@ -302,6 +303,7 @@ class MailService:
 
 
 def _require_connected(tenant: TenantModel) -> None:
+    refuse_if_paused(tenant.sending_paused)  # 423 while a reputation alert paused sending
     if not tenant.role_arn:
         raise AccountNotConnected(
             "connect your AWS account first (PUT /account): SESami sends with SES in your "

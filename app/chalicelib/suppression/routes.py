@@ -176,9 +176,14 @@ def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     body = ctx.json_body()
-    return wiring.suppression_service().add(
+    entry = wiring.suppression_service().add(
         ctx.tenant.tenant_id, _address(email), body.get("reason"), _actor(ctx)
     )
+    if entry.get("created"):
+        wiring.suppression_changed(
+            ctx.tenant.tenant_id, "suppression.added", entry["address"], "MANUAL", _actor(ctx)
+        )
+    return entry
 
 
 @api.route(
@@ -193,9 +198,12 @@ def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     why = _optional_body(ctx).get("reason", ctx.query("reason"))
-    return wiring.suppression_service().remove(
+    entry = wiring.suppression_service().remove(
         ctx.tenant.tenant_id, _address(email), why, _actor(ctx)
     )
+    tid, address, reason = ctx.tenant.tenant_id, entry["address"], entry.get("reason")
+    wiring.suppression_changed(tid, "suppression.removed", address, reason, _actor(ctx))
+    return entry
 
 
 @api.route(

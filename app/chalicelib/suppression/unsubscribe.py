@@ -108,7 +108,10 @@ def unsubscribe_page(ctx: RequestContext, token: str) -> Response:
     errors=(400,),
 )
 def unsubscribe(ctx: RequestContext, token: str) -> Response:
-    address = wiring.suppression_service().unsubscribe(token)
+    service = wiring.suppression_service()
+    address = service.unsubscribe(token)
+    tenant_id, _ = service.unsubscribe_target(token)
+    wiring.suppression_changed(tenant_id, "suppression.added", address, "UNSUBSCRIBED", "recipient")
     return page(
         "You are unsubscribed",
         f"<p><strong>{html.escape(addresses.for_display(address))}</strong> will not receive "
