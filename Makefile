@@ -10,11 +10,15 @@ PY_TREES := app devstack bench tests customer-onboarding infra ops clients
 DASHBOARD_JS := $(wildcard app/chalicelib/web/dashboard/*.js)
 # Chart.js from npm, copied where the dashboard (and `chalice package`) finds it; not in git.
 CHARTJS := app/chalicelib/web/dashboard/vendor/chart.umd.js
+# The customer-onboarding program, copied where GET /account/onboarding/stack (and `chalice
+# package`) finds it to hand each tenant a ready-to-run bundle; not in git.
+ONBOARDING_FILES := Pulumi.yaml __main__.py onboarding.py policies.py requirements.txt README.md
+ONBOARDING_COPY := app/chalicelib/tenants/onboarding_program
 
 .PHONY: install test check fmt lint typecheck jscheck unit unit-fast infra-test infra-fast \
 	package bench dev fuzz clean
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS)
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed .system-deps $(CHARTJS) $(ONBOARDING_COPY)/.copied
 
 .system-deps: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -43,6 +47,11 @@ node_modules/.installed: package.json package-lock.json
 $(CHARTJS): node_modules/.installed
 	mkdir -p $(@D)
 	cp node_modules/chart.js/dist/chart.umd.min.js $@
+
+$(ONBOARDING_COPY)/.copied: $(addprefix customer-onboarding/,$(ONBOARDING_FILES))
+	mkdir -p $(ONBOARDING_COPY)
+	cp $(addprefix customer-onboarding/,$(ONBOARDING_FILES)) $(ONBOARDING_COPY)/
+	@touch $@
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -99,7 +108,7 @@ infra-fast: $(INFRA_VENV)/.installed
 check: install lint typecheck jscheck unit-fast infra-fast
 
 # The Lambda deployment package for `pulumi up`: build/package/{deployment.zip,sam.json}.
-package: $(INFRA_VENV)/.installed $(CHARTJS)
+package: $(INFRA_VENV)/.installed $(CHARTJS) $(ONBOARDING_COPY)/.copied
 	$(INFRA_PY) infra/chalice_package.py build/package
 
 test: install lint typecheck jscheck unit infra-test

@@ -14,10 +14,12 @@ from chalicelib.suppression import unsubscribe
 from chalicelib.tenants import routes as account
 from chalicelib.tenants import signin_routes as session
 from chalicelib.web import routes as dashboard
+from chalicelib.webhooks import routes as webhook_routes
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-for routes in (meta, session, dashboard, account, history, suppression, unsubscribe, sending):
+blueprints = (meta, session, dashboard, account, history, suppression, unsubscribe, sending)
+for routes in (*blueprints, webhook_routes):
     app.register_blueprint(routes.api.blueprint)
 
 
@@ -33,3 +35,10 @@ def bulk_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One slice of a bulk batch: `{"tenant_id", "batch_id", "next"}`, invoked asynchronously by
     POST /mail/bulk and then by itself until the batch is sent (see chalicelib.sending.worker)."""
     return wiring.run_bulk_slice(event, context)
+
+
+@app.lambda_function(name="webhooks")
+def webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The webhook queue's consumer (an SQS event source mapping, partial batch responses):
+    delivers signed webhooks, retries them, evaluates reputation alerts (chalicelib.webhooks)."""
+    return wiring.deliver_webhooks(event)

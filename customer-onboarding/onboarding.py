@@ -41,6 +41,10 @@ _EVENT_BUS_ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):events:(?P<region>[a-z]{2}(-[a-z]+)+-\d):"
     r"(?P<account>\d{12}):event-bus/(?P<name>[A-Za-z0-9._/-]{1,256})"
 )
+_SESAMI_ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+)
+MAX_SESAMI_ROLES = 10  # SESami has two (its API and its bulk worker); a long list is a mistake.
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]+")
 _CONFIGURATION_SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
@@ -59,6 +63,7 @@ class OnboardingArgs:
     sesami_account_id: str  # sesamiAccountId
     sesami_event_bus_arn: str  # sesamiEventBusArn
     external_id: str = field(repr=False)  # externalId (secret)
+    sesami_role_arns: tuple[str, ...]  # sesamiRoleArns: the roles the trust policy names
     configuration_set_name: str = DEFAULT_CONFIGURATION_SET_NAME  # configurationSetName
     sending_identities: tuple[str, ...] = ()  # sendingIdentities; empty = all identities
     role_name: str = DEFAULT_ROLE_NAME  # roleName
@@ -85,6 +90,7 @@ class OnboardingArgs:
                 f"the bus belongs to account {bus['account']}, not to the SESami account "
                 f"{self.sesami_account_id} (sesamiAccountId)",
             )
+        self._check_sesami_roles(bus["partition"])
         # Never echo the external ID: it is a secret.
         if not isinstance(self.external_id, str) or not (
             MIN_EXTERNAL_ID_LENGTH <= len(self.external_id) <= MAX_EXTERNAL_ID_LENGTH
@@ -124,6 +130,31 @@ class OnboardingArgs:
                     f"wildcards; got {identity!r} (omit the key to allow every identity)",
                 )
 
+    def _check_sesami_roles(self, partition: str) -> None:
+        roles = self.sesami_role_arns
+        if isinstance(roles, str) or not isinstance(roles, tuple | list):
+            raise _invalid("sesamiRoleArns", "must be a list of SESami's role ARNs")
+        if not 1 <= len(roles) <= MAX_SESAMI_ROLES or len(set(roles)) != len(roles):
+            raise _invalid(
+                "sesamiRoleArns",
+                f"must list SESami's role ARNs (1 to {MAX_SESAMI_ROLES}, no repeats) as the "
+                f"SESami operator stack exports them (sesami_role_arns); got {len(roles)}",
+            )
+        for arn in roles:
+            match = _SESAMI_ROLE_ARN.fullmatch(arn) if isinstance(arn, str) else None
+            if match is None or match["partition"] != partition:
+                raise _invalid(
+                    "sesamiRoleArns",
+                    f"each entry must be an IAM role ARN arn:{partition}:iam::<account>:role/<name>"
+                    f" without wildcards, got {arn!r}",
+                )
+            if match["account"] != self.sesami_account_id:
+                raise _invalid(
+                    "sesamiRoleArns",
+                    f"{arn} belongs to account {match['account']}, not to the SESami account "
+                    f"{self.sesami_account_id} (sesamiAccountId)",
+                )
+
     @property
     def partition(self) -> str:
         """The AWS partition, taken from the SESami bus ARN: cross-partition access is impossible,
@@ -137,9 +168,13 @@ class OnboardingArgs:
         identities = config.get_object("sendingIdentities") or []
         if not isinstance(identities, list):
             raise _invalid("sendingIdentities", "must be a list of identity names or ARNs")
+        roles = config.require_object("sesamiRoleArns")
+        if not isinstance(roles, list):
+            raise _invalid("sesamiRoleArns", "must be a list of SESami's role ARNs")
         return cls(
             sesami_account_id=config.require("sesamiAccountId"),
             sesami_event_bus_arn=config.require("sesamiEventBusArn"),
+            sesami_role_arns=tuple(roles),
             # Read as plain text so it can be validated; the component re-marks it secret.
             external_id=config.require("externalId"),
             configuration_set_name=config.get("configurationSetName")
@@ -197,6 +232,8 @@ class CustomerOnboarding(pulumi.ComponentResource):
 
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-forward",
+            # A fixed name: SESami's checklist reads this rule by name (see policies.py).
+            name=policies.FORWARDING_RULE_NAME,
             description="Forward this account's SES events for SESami to the SESami event bus",
             event_bus_name="default",
             event_pattern=_json(policies.ses_event_pattern(args.configuration_set_name)),
@@ -264,11 +301,7 @@ class CustomerOnboarding(pulumi.ComponentResource):
             "the suppression list",
             # The trust policy embeds the external ID, so it is as secret as the ID.
             assume_role_policy=pulumi.Output.secret(
-                _json(
-                    policies.sesami_trust_policy(
-                        args.sesami_account_id, args.external_id, partition
-                    )
-                )
+                _json(policies.sesami_trust_policy(args.sesami_role_arns, args.external_id))
             ),
             max_session_duration=MAX_SESSION_SECONDS,
             tags=TAGS,

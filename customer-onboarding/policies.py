@@ -28,18 +28,29 @@ SES_EVENT_TYPES: tuple[str, ...] = (
     "SUBSCRIPTION",
 )
 
-SEND_ACTIONS: tuple[str, ...] = ("ses:SendEmail", "ses:SendRawEmail", "ses:SendBulkEmail")
+# What SESami calls in the customer's account, and nothing more: tests/test_permission_parity.py
+# records every AWS call SESami makes with this role's credentials (the setup checklist, sending
+# one message and in bulk, the suppression sync) and fails if one is missing here or if one of
+# these is never made.
+SEND_ACTIONS: tuple[str, ...] = ("ses:SendEmail",)  # SESv2 SendEmail, one call per message
 SUPPRESSION_LIST_ACTIONS: tuple[str, ...] = (
-    "ses:GetSuppressedDestination",
     "ses:ListSuppressedDestinations",
     "ses:PutSuppressedDestination",
     "ses:DeleteSuppressedDestination",
 )
+# GetAccount: sending quota and status (the checklist, and the pace of a bulk send);
+# ListEmailIdentities: the checklist's canary picks a verified identity to send from.
+ACCOUNT_READ_ACTIONS: tuple[str, ...] = ("ses:GetAccount", "ses:ListEmailIdentities")
 CONFIGURATION_SET_READ_ACTIONS: tuple[str, ...] = (
     "ses:GetConfigurationSet",
     "ses:GetConfigurationSetEventDestinations",
 )
 RULE_READ_ACTIONS: tuple[str, ...] = ("events:DescribeRule", "events:ListTargetsByRule")
+
+# The forwarding rule's name on the default bus. SESami's checklist reads this rule by name
+# (chalicelib.tenants.accounts.FORWARDING_RULE_NAME, the same value), which lets the role grant
+# DescribeRule/ListTargetsByRule on this one rule instead of ListRules on the whole account.
+FORWARDING_RULE_NAME = "sesami-forward"
 
 # The message tag SES adds to every event of a message sent with a configuration set; the
 # EventBridge event's `detail` is the SES event record, so the tag sits at detail.mail.tags.
@@ -49,8 +60,9 @@ CONFIGURATION_SET_TAG = "ses:configuration-set"
 # --- ARNs -----------------------------------------------------------------------------------
 
 
-def account_root_arn(partition: str, account_id: str) -> str:
-    return f"arn:{partition}:iam::{account_id}:root"
+def forwarding_rule_arn(partition: str, region: str, account_id: str) -> str:
+    # A rule on the default bus has no bus name in its ARN.
+    return f"arn:{partition}:events:{region}:{account_id}:rule/{FORWARDING_RULE_NAME}"
 
 
 def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
@@ -121,16 +133,19 @@ def _allow(sid: str, actions: Iterable[str], resources: Iterable[str]) -> dict[s
     }
 
 
-def sesami_trust_policy(
-    sesami_account_id: str, external_id: str, partition: str = "aws"
-) -> PolicyDocument:
-    """Only the SESami account may assume the access role, and only with the external ID that
-    SESami issued for this tenant (the confused-deputy guard)."""
+def sesami_trust_policy(sesami_role_arns: Sequence[str], external_id: str) -> PolicyDocument:
+    """Only SESami's own roles that act in customer accounts (its API and its bulk worker, which
+    the operator stack exports as `sesami_role_arns`) may assume the access role, and only with
+    the external ID that SESami issued for this tenant (the confused-deputy guard). Naming the
+    roles rather than the SESami account's root keeps every other principal of that account out,
+    whatever its own IAM policies say."""
+    if not sesami_role_arns:
+        raise ValueError("the trust policy names at least one SESami role")
     return _document(
         {
             "Sid": "SesamiAssumeWithExternalId",
             "Effect": "Allow",
-            "Principal": {"AWS": account_root_arn(partition, sesami_account_id)},
+            "Principal": {"AWS": sorted(sesami_role_arns)},
             "Action": "sts:AssumeRole",
             "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
         }
@@ -152,11 +167,12 @@ def sesami_access_policy(
             SEND_ACTIONS,
             [*sending_identity_arns, configuration_set_arn],
         ),
-        # The account-level suppression list is not a resource of its own: these actions have
-        # no resource type that could name it, so IAM only accepts "*" for them.
+        # The account-level suppression list is not a resource of its own: the Service
+        # Authorization Reference gives these actions no resource type, so IAM only accepts "*".
         _allow("ManageAccountSuppressionList", SUPPRESSION_LIST_ACTIONS, ["*"]),
-        # GetAccount (sending quota, enforcement status) is account-wide and takes only "*".
-        _allow("ReadAccountSendingStatus", ["ses:GetAccount"], ["*"]),
+        # GetAccount and ListEmailIdentities are account-wide reads with no resource type in the
+        # Service Authorization Reference: "*" only.
+        _allow("ReadAccountSendingStatus", ACCOUNT_READ_ACTIONS, ["*"]),
         # Verification checklist: the configuration set exists and publishes every event type.
         _allow("ReadConfigurationSet", CONFIGURATION_SET_READ_ACTIONS, [configuration_set_arn]),
         # Verification checklist: the forwarding rule exists and targets the SESami bus.

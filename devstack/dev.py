@@ -1,10 +1,13 @@
 """`make dev`: SESami's local stack on loopback, with demo data.
 
 Starts Amazon DynamoDB Local (data kept in .dev/dynamodb between runs), moto's server (STS, SES,
-Cognito, EventBridge, IAM), the local Momento server, and the API on http://127.0.0.1:8000.
+Cognito, EventBridge, IAM, SQS), the local Momento server, and the API on http://127.0.0.1:8000.
 Provisions tables, the user pool and the event bus from the production definitions, a demo
 tenant whose AWS account is connected, a demo user, and seeds ~30 days of realistic SES traffic
-through the real ingest code. Ctrl-C stops everything it started; running it again works.
+through the real ingest code. Webhooks: the webhook queue in moto's SQS, a thread that does what
+the webhooks Lambda function does with it, and a demo receiver (http://127.0.0.1:8004/) that the
+demo tenant's endpoint points at and that verifies every delivery's signature. Ctrl-C stops
+everything it started; running it again works.
 """
 
 from __future__ import annotations
@@ -39,10 +42,17 @@ DEMO_ACCOUNT = "123456789012"  # moto's account: the demo customer's resources l
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "Sesami-demo-2026"  # noqa: S105 - local demo login, printed on start
 SESAMI_ACCOUNT = "444455556666"
+# Named like the operator stack's API and bulk-worker roles; the local stack has no such roles
+# (moto ignores trust policies), but the onboarding commands name them as production's do.
+SESAMI_ROLE_ARNS = tuple(
+    f"arn:aws:iam::{SESAMI_ACCOUNT}:role/sesami-dev-{f}-role" for f in ("api", "bulk-worker")
+)
 API_PORT = int(os.environ.get("SESAMI_DEV_PORT", "8000"))
 DDB_PORT = int(os.environ.get("SESAMI_DEV_DYNAMODB_PORT", "8001"))
 MOMENTO_PORT = int(os.environ.get("SESAMI_DEV_MOMENTO_PORT", "8002"))
 MOTO_PORT = int(os.environ.get("SESAMI_DEV_MOTO_PORT", "8003"))
+RECEIVER_PORT = int(os.environ.get("SESAMI_DEV_RECEIVER_PORT", "8004"))
+ALERTS_FROM = "alerts@sesami.local"  # verified in moto's SES: alert emails to admins
 SEED_MESSAGES = int(os.environ.get("SESAMI_DEV_MESSAGES", "3000"))
 # Where the stack keeps its state (DynamoDB data, signing key, token, ready.json); tests point
 # this at a temporary directory to run a stack of their own beside a developer's.
@@ -87,7 +97,7 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
     bus_arn = provision.event_bus(moto_endpoint)
     sub = provision.user(moto_endpoint, identity, DEMO_EMAIL, DEMO_PASSWORD)
     tenant = TenantModel.get(DEMO_TENANT)
-    role_arn = provision.customer_role(moto_endpoint, SESAMI_ACCOUNT, tenant.external_id)
+    role_arn = provision.customer_role(moto_endpoint, SESAMI_ROLE_ARNS, tenant.external_id)
     tenant.update(actions=[TenantModel.role_arn.set(role_arn)])
     for gap in provision.customer_ses_setup(moto_endpoint, bus_arn, "sesami-events"):
         step(f"  (moto has no {gap}: the checklist reports it not_checked)")
@@ -103,6 +113,10 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
             {"Name": "custom:tenant_role", "Value": "admin"},
         ],
     )
+    queue_url = provision.aws(moto_endpoint, "sqs").create_queue(QueueName="sesami-dev-webhooks")[
+        "QueueUrl"
+    ]
+    provision.aws(moto_endpoint, "sesv2").create_email_identity(EmailIdentity=ALERTS_FROM)
     provision.aws(moto_endpoint, "events").put_permission(
         EventBusName="sesami",
         Action="events:PutEvents",
@@ -112,10 +126,13 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
     return {
         "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
         "SESAMI_EVENT_BUS_ARN": bus_arn,
+        "SESAMI_ROLE_ARNS": ",".join(SESAMI_ROLE_ARNS),
         "SESAMI_USER_POOL_ID": identity.pool_id,
         "SESAMI_USER_POOL_CLIENT_IDS": identity.client_id,
         "SESAMI_JWKS_URL": identity.jwks_url,
         "SESAMI_AWS_ENDPOINT": moto_endpoint,
+        "SESAMI_WEBHOOK_QUEUE_URL": queue_url,
+        "SESAMI_ALERTS_FROM": ALERTS_FROM,
     }
 
 
@@ -180,23 +197,74 @@ def simulate_ses_events() -> None:
     """moto's SES publishes no events: mail sent through the API produces SES's events (mailbox
     simulator rules) through the real ingest, a second later, as from the tenant's account."""
     from chalicelib.core import wiring
-    from chalicelib.ingest.pipeline import ingest_envelopes
 
     from devstack.ses_simulator import SimulatedSes
 
     def deliver(envelopes: list[dict[str, Any]]) -> object:
-        return ingest_envelopes(
-            envelopes, tenants=wiring.tenant_directory(), store=wiring.event_store()
-        )
+        return wiring.ingest(envelopes)  # as the ingest function does: webhooks and alerts too
 
     wiring.use(ses_wrapper=lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
 
 
+def deliver_webhooks(queue_url: str, stop: threading.Event) -> None:
+    """What the webhooks Lambda function and its SQS event source mapping do, in a thread: receive
+    up to 10 messages, hand them to the same handler, delete those it did not report failed."""
+    import logging
+
+    from chalicelib.core import wiring
+
+    sqs = wiring.aws_client("sqs")
+    while not stop.is_set():
+        try:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            messages = got.get("Messages") or []
+            if not messages:
+                continue
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "body": m["Body"],
+                    "receiptHandle": m["ReceiptHandle"],
+                }
+                for m in messages
+            ]
+            answer = wiring.deliver_webhooks({"Records": records})
+            failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        except Exception:
+            logging.getLogger("sesami.webhooks").exception("local webhook delivery failed")
+            stop.wait(1.0)
+
+
+def demo_endpoint(receiver_url: str) -> str:
+    """The demo tenant's endpoint at the demo receiver, and its secret: created the first time,
+    its secret rotated on every later start (a secret is shown once; this run needs it)."""
+    from chalicelib.core import wiring
+
+    service = wiring.webhook_endpoints()
+    url = f"{receiver_url}/hooks"
+    mine = [e for e in service.endpoints(DEMO_TENANT)["endpoints"] if e["url"] == url]
+    if mine:
+        if not mine[0]["enabled"]:
+            service.update(DEMO_TENANT, mine[0]["id"], {"enabled": True}, "make dev")
+        return str(service.rotate(DEMO_TENANT, mine[0]["id"], {"overlap_hours": 0})["secret"])
+    body = {"url": url, "description": "make dev's demo receiver", "event_types": ["*"]}
+    return str(service.create(DEMO_TENANT, body, "make dev")["secret"])
+
+
 def _signing_key() -> str:
     """Kept in .dev/ so that cursors and unsubscribe links survive a restart."""
+    return _kept_key("signing-key")
+
+
+def _kept_key(name: str) -> str:
+    """A 32-byte key kept in .dev/ (the webhook key: the endpoints' sealed secrets stay
+    readable after a restart)."""
     import secrets
 
-    path = DEV_DIR / "signing-key"
+    path = DEV_DIR / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
@@ -229,12 +297,13 @@ def main() -> None:
     # leaves SIGINT ignored) and also halfway through starting.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
-    busy = [port for port in (API_PORT, DDB_PORT, MOMENTO_PORT, MOTO_PORT) if _in_use(port)]
+    ports = (API_PORT, DDB_PORT, MOMENTO_PORT, MOTO_PORT, RECEIVER_PORT)
+    busy = [port for port in ports if _in_use(port)]
     if busy:
         sys.exit(
             f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (is another `make dev` "
             "running?). Stop it, or choose ports with SESAMI_DEV_PORT, SESAMI_DEV_DYNAMODB_PORT, "
-            "SESAMI_DEV_MOMENTO_PORT and SESAMI_DEV_MOTO_PORT."
+            "SESAMI_DEV_MOMENTO_PORT, SESAMI_DEV_MOTO_PORT and SESAMI_DEV_RECEIVER_PORT."
         )
     stop = threading.Event()
     step(f"starting Amazon DynamoDB Local on 127.0.0.1:{DDB_PORT} (data in {DEV_DIR}/dynamodb)")
@@ -243,6 +312,9 @@ def main() -> None:
     ddb.start()
     momento = MomentoLocalServer(port=MOMENTO_PORT)
     moto = MotoServer(MOTO_PORT)
+    from devstack.webhook_receiver import DemoReceiver
+
+    receiver = DemoReceiver(RECEIVER_PORT)
     api = None
     try:
         step(f"starting the local Momento server on 127.0.0.1:{momento.start()}")
@@ -269,11 +341,19 @@ def main() -> None:
             SESAMI_PUBLIC_URL=f"http://127.0.0.1:{API_PORT}",
             # moto's STS ignores ExternalId, so a role cannot prove it refuses SESami without it.
             SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK="true",
+            SESAMI_WEBHOOK_KEY=_kept_key("webhook-key"),
+            # The demo receiver is on loopback, over http: allowed here only (logged at start).
+            SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK="true",
         )
         os.environ.update(env)
         wiring.reset()
         simulate_ses_events()
         api = serve_api(API_PORT)
+        step(f"starting the demo webhook receiver on {receiver.start()}")
+        receiver.use_secret(demo_endpoint(receiver.url))
+        threading.Thread(
+            target=deliver_webhooks, args=(env["SESAMI_WEBHOOK_QUEUE_URL"], stop), daemon=True
+        ).start()
         url = f"http://127.0.0.1:{API_PORT}"
         from devstack import provision
 
@@ -294,6 +374,7 @@ def main() -> None:
                 "tenant": DEMO_TENANT,
                 "moto": moto.endpoint,
                 "dynamodb": ddb.endpoint,
+                "webhook_receiver": receiver.url,
                 **{k: v for k, v in env.items() if not k.endswith("_KEY")},
             },
         )
@@ -307,6 +388,8 @@ SESami is running
   API              {url}   (described at {url}/openapi.json)
   a token          {token_path} (an id token for the demo user, valid one hour)
   try              curl -s -H "Authorization: Bearer $(cat {token_path})" {url}/account
+  webhooks         {receiver.url}/   the demo receiver: signed deliveries, verified
+                   (send to bounce@simulator.amazonses.com and watch them arrive)
   DynamoDB Local   {ddb.endpoint}   (tables sesami-dev-*)
   moto             {moto.endpoint}   Momento (local) 127.0.0.1:{MOMENTO_PORT}
 Ctrl-C stops everything.""",
@@ -325,6 +408,7 @@ Ctrl-C stops everything.""",
         step("stopping")
         if api is not None:
             api.server.shutdown()
+        receiver.stop()
         moto.stop()
         momento.stop()
         ddb.stop()

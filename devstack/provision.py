@@ -5,11 +5,17 @@ production stack uses: the tables (`table_specs()`), the user pool's custom attr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from chalicelib.tenants.accounts import DEFAULT_ROLE_NAME, ROLE_PATH, SES_EVENT_TYPES
+from chalicelib.tenants.accounts import (
+    DEFAULT_ROLE_NAME,
+    FORWARDING_RULE_NAME,
+    ROLE_PATH,
+    SES_EVENT_TYPES,
+)
 from chalicelib.tenants.auth import CUSTOM_ATTRIBUTES
 
 REGION = "us-east-1"
@@ -89,14 +95,15 @@ def event_bus(endpoint: str, name: str = "sesami") -> str:
     return str(aws(endpoint, "events").create_event_bus(Name=name)["EventBusArn"])
 
 
-def customer_role(endpoint: str, sesami_account_id: str, external_id: str) -> str:
-    """The role the customer-onboarding stack would create (moto ignores the condition)."""
+def customer_role(endpoint: str, sesami_role_arns: Sequence[str], external_id: str) -> str:
+    """The role the customer-onboarding stack would create: it trusts SESami's roles, with the
+    external ID (moto enforces neither)."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{sesami_account_id}:root"},
+                "Principal": {"AWS": list(sesami_role_arns)},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
             }
@@ -131,7 +138,7 @@ def customer_ses_setup(endpoint: str, sesami_bus_arn: str, configuration_set: st
         missing.append("SES event destinations")
     events = aws(endpoint, "events")
     events.put_rule(
-        Name="sesami-forward-ses-events",
+        Name=FORWARDING_RULE_NAME,
         EventBusName="default",
         EventPattern=json.dumps(
             {
@@ -142,7 +149,7 @@ def customer_ses_setup(endpoint: str, sesami_bus_arn: str, configuration_set: st
         State="ENABLED",
     )
     events.put_targets(
-        Rule="sesami-forward-ses-events",
+        Rule=FORWARDING_RULE_NAME,
         EventBusName="default",
         Targets=[{"Id": "sesami", "Arn": sesami_bus_arn}],
     )

@@ -8,6 +8,10 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - momentoApiKey          secret: Momento API key (the credential cache's second level)
 - signingKey             secret: 32 bytes hex, signs cursors and unsubscribe links
 - credentialsKey         secret: 32 bytes hex, encrypts STS credentials cached in Momento
+- webhookKey             secret: 32 bytes hex, encrypts webhook endpoints' signing secrets
+- alertsFrom             optional: the address (verified in this account's SES) alert emails
+                         to tenants' admins come from; without it alerts are not emailed
+- webhookConcurrency     the most concurrent webhook deliveries (default 20)
 - momentoEndpoint        Momento's region endpoint, for v2 API keys (default none)
 - momentoCache           Momento cache name (default `sesami-<stack>`)
 - tablePrefix            DynamoDB table name prefix (default `sesami-<stack>-`)
@@ -29,22 +33,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
     BULK_WORKER,
     INGEST,
+    WEBHOOKS,
     Environment,
     FunctionsArgs,
     SesamiFunctions,
     function_name,
+    role_name,
 )
 from gateway import ApiArgs, SesamiApi, load_app
 from identity import IdentityArgs, SesamiIdentity
 from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
 from target import Target
+from webhooks import DEFAULT_CONCURRENCY, SesamiWebhookQueue, WebhookQueueArgs, event_source_args
 
 config = pulumi.Config()
 stage = pulumi.get_stack()
@@ -62,6 +70,8 @@ try:
 except PackageError as exc:
     raise pulumi.RunError(str(exc)) from None
 target = Target.current()
+# The functions that act in customers' accounts: their roles are what customers' roles trust.
+ASSUMING_ROLES = (API_FUNCTION, BULK_WORKER)
 bus_name = config.get("eventBusName") or f"sesami-{stage}"
 
 tables = SesamiTables(
@@ -72,14 +82,17 @@ tables = SesamiTables(
     ),
 )
 
-identity = SesamiIdentity(
-    "sesami",
-    IdentityArgs(
-        pool_name=f"sesami-{stage}",
-        deletion_protection=deletion_protection,
-        self_sign_up=config.get_bool("selfSignUp") is not False,
-    ),
+identity_args = IdentityArgs(
+    pool_name=f"sesami-{stage}",
+    deletion_protection=deletion_protection,
+    self_sign_up=config.get_bool("selfSignUp") is not False,
+    mfa=config.get("cognitoMfa") or "OPTIONAL",
+    admin_mfa_required=config.get_bool("adminMfaRequired") is True,
+    threat_protection=config.get("threatProtection") or "off",
+    email_identity_arn=config.get("cognitoEmailIdentityArn"),
+    email_from=config.get("cognitoEmailFrom"),
 )
+identity = SesamiIdentity("sesami", identity_args)
 
 secrets = SesamiSecrets(
     "sesami",
@@ -88,6 +101,16 @@ secrets = SesamiSecrets(
         momento_api_key=config.require_secret("momentoApiKey"),
         signing_key=config.require_secret("signingKey"),
         credentials_key=config.require_secret("credentialsKey"),
+        webhook_key=config.require_secret("webhookKey"),
+    ),
+)
+
+webhook_queue = SesamiWebhookQueue(
+    "sesami",
+    WebhookQueueArgs(
+        prefix=prefix,
+        function_timeout=package.functions[WEBHOOKS].timeout,
+        alarm_actions=alarm_actions,
     ),
 )
 
@@ -124,6 +147,9 @@ functions = SesamiFunctions(
             momento_cache=config.get("momentoCache") or f"sesami-{stage}",
             momento_endpoint=config.get("momentoEndpoint"),
             secret_parameters=secrets.environment,
+            role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
+            admin_mfa_required=identity_args.admin_mfa_required,
+            alerts_from=config.get("alertsFrom") or "",
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -132,7 +158,9 @@ functions = SesamiFunctions(
         user_pool_client_ids=[identity.dashboard_client.id],
         public_url=config.get("publicUrl") or api.base_url,
         api_execution_arn=api.rest_api.execution_arn,
-        secret_arns=secrets.arns(),
+        secret_arns={env: p.arn for env, p in secrets.parameters.items()},
+        webhook_queue_url=webhook_queue.queue.url,
+        webhook_queue_arn=webhook_queue.queue.arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -150,6 +178,16 @@ events = SesamiEvents(
     ),
 )
 
+webhook_source = aws.lambda_.EventSourceMapping(
+    "sesami-webhooks-source",
+    **event_source_args(
+        webhook_queue.queue.arn,
+        functions.functions[WEBHOOKS].name,
+        config.get_int("webhookConcurrency") or DEFAULT_CONCURRENCY,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[functions.policies[WEBHOOKS]]),
+)
+
 pulumi.export("api_url", api.stage.invoke_url)
 # The API function serves the dashboard at the API's root.
 pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
@@ -157,7 +195,12 @@ pulumi.export("user_pool_id", identity.user_pool.id)
 pulumi.export("user_pool_client_id", identity.dashboard_client.id)
 pulumi.export("event_bus_arn", events.bus.arn)
 pulumi.export("operator_account_id", target.account_id)
+# The roles that act in customers' accounts (the API and the bulk worker assume the customer's
+# role): the customer-onboarding stack's trust policy names exactly these (`sesamiRoleArns`).
+pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLES])
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
+pulumi.export("webhook_queue_url", webhook_queue.queue.url)
+pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

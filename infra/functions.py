@@ -8,6 +8,8 @@
   queue, not the bus rule's DLQ: a Lambda destination record wraps the envelope in
   `requestPayload`, while the DLQ holds bare envelopes that `ops.replay --dlq` replays).
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
+- `webhooks`: the webhook queue's consumer (webhooks.py): signed deliveries, their retries, the
+  reputation alerts. Ingest and the API only send to that queue.
 
 The functions' environment names everything they need (`chalicelib.core.settings` spells the names);
 secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
@@ -37,10 +39,18 @@ from target import Target
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
 from chalicelib.core import settings as names
-from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION
+from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION, ENV_WEBHOOK_KEY, SECRET_ENV
 from chalicelib.tenants.auth import cognito_issuer
 
-INGEST, BULK_WORKER = "ingest", "bulk_worker"
+INGEST, BULK_WORKER, WEBHOOKS = "ingest", "bulk_worker", "webhooks"
+# The secrets each function reads (least privilege): the webhooks function only the key that
+# opens the endpoints' signing secrets; the bulk worker never needs that one.
+SECRETS_OF: dict[str, tuple[str, ...]] = {
+    API_FUNCTION: SECRET_ENV,
+    BULK_WORKER: tuple(n for n in SECRET_ENV if n != ENV_WEBHOOK_KEY),
+    WEBHOOKS: (ENV_WEBHOOK_KEY,),
+    INGEST: (),
+}
 ALIAS = "live"
 INGEST_ASYNC_RETRIES = 2  # Lambda's maximum
 INGEST_ASYNC_MAX_AGE_SECONDS = 6 * 3600  # Lambda's maximum
@@ -65,10 +75,22 @@ class Environment:
     user_pool_id: str = ""
     user_pool_client_ids: Sequence[str] = field(default_factory=tuple)
     public_url: str = ""
+    # The roles that assume customers' roles (the API's and the bulk worker's): the API hands
+    # them to customers for their onboarding stack's trust policy.
+    role_arns: Sequence[str] = field(default_factory=tuple)
+    # The API refuses admin actions to admins without TOTP MFA (IdentityArgs.admin_mfa_required).
+    admin_mfa_required: bool = False
+    webhook_queue_url: str = ""
+    alerts_from: str = ""  # the verified identity alert emails come from (optional)
 
 
 def function_name(prefix: str, chalice_name: str) -> str:
     return prefix + chalice_name.replace("_", "-")
+
+
+def role_name(prefix: str, chalice_name: str) -> str:
+    """The function's role (default path), so its ARN can be spelled before it exists."""
+    return f"{function_name(prefix, chalice_name)}-role"
 
 
 def snap_start_supported(runtime: str) -> bool:
@@ -85,13 +107,24 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         names.ENV_TABLE_PREFIX: env.table_prefix,
         names.ENV_RETENTION_DAYS: str(env.retention_days),
     }
+    secrets = {
+        k: v
+        for k, v in env.secret_parameters.items()
+        if k.removesuffix(names.PARAMETER_SUFFIX) in SECRETS_OF[function]
+    }
+    if function in (INGEST, API_FUNCTION, WEBHOOKS):
+        out[names.ENV_WEBHOOK_QUEUE_URL] = env.webhook_queue_url
     if function == INGEST:
         return out
+    if function == WEBHOOKS:
+        if env.alerts_from:
+            out[names.ENV_ALERTS_FROM] = env.alerts_from
+        return out | secrets
     out |= {
         names.ENV_PUBLIC_URL: env.public_url,
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
-        **env.secret_parameters,
+        **secrets,
     }
     if env.momento_endpoint:
         out[names.ENV_MOMENTO_ENDPOINT] = env.momento_endpoint
@@ -99,6 +132,8 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         out |= {
             names.ENV_ACCOUNT_ID: env.account_id,
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
+            names.ENV_ROLE_ARNS: ",".join(env.role_arns),
+            names.ENV_ADMIN_MFA_REQUIRED: "true" if env.admin_mfa_required else "false",
             names.ENV_USER_POOL_ID: env.user_pool_id,
             names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
             names.ENV_JWKS_URL: (
@@ -106,6 +141,15 @@ def environment(function: str, env: Environment) -> dict[str, str]:
             ),
         }
     return out
+
+
+def alert_identities(target: Target, sender: str) -> list[str]:
+    """Pure: the SES identities alert emails may be sent as: the address and its domain (SES
+    authorises whichever of the two is verified)."""
+    if not sender:
+        return []
+    domain = sender.rsplit("@", 1)[-1]
+    return [target.arn("ses", f"identity/{name}") for name in dict.fromkeys((sender, domain))]
 
 
 @dataclass(frozen=True)
@@ -121,7 +165,9 @@ class FunctionsArgs:
     user_pool_client_ids: Sequence[pulumi.Input[str]]
     public_url: pulumi.Input[str]
     api_execution_arn: pulumi.Input[str]
-    secret_arns: Sequence[pulumi.Input[str]]
+    secret_arns: Mapping[str, pulumi.Input[str]]  # the app's variable name -> parameter ARN
+    webhook_queue_url: pulumi.Input[str]
+    webhook_queue_arn: pulumi.Input[str]
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -161,8 +207,9 @@ class SesamiFunctions(pulumi.ComponentResource):
             tables=list(args.table_arns),
             indexes=list(args.index_arns),
             user_pool=args.user_pool_arn,
-            parameters=list(args.secret_arns),
+            parameters=dict(args.secret_arns),
             failures=self.failures.arn,
+            webhook_queue=args.webhook_queue_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
@@ -173,11 +220,13 @@ class SesamiFunctions(pulumi.ComponentResource):
                     indexes=v["indexes"],
                     log_group=target.log_group_arn(log_groups[function]),
                     tracing=args.tracing,
-                    parameters=v["parameters"],
+                    parameters=[v["parameters"][n] for n in SECRETS_OF.get(function, ())],
                     invokable=[target.function_arn(fn_names[BULK_WORKER])],
                     user_pool=v["user_pool"],
                     event_bus=args.environment.event_bus_arn,
                     failure_queue=v["failures"],
+                    webhook_queue=v["webhook_queue"],
+                    alert_identities=alert_identities(target, args.environment.alerts_from),
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 
@@ -187,12 +236,14 @@ class SesamiFunctions(pulumi.ComponentResource):
             pool=args.user_pool_id,
             clients=list(args.user_pool_client_ids),
             url=args.public_url,
+            queue=args.webhook_queue_url,
         ).apply(
             lambda v: replace(
                 args.environment,
                 user_pool_id=v["pool"],
                 user_pool_client_ids=tuple(v["clients"]),
                 public_url=v["url"],
+                webhook_queue_url=v["queue"],
             )
         )
 
@@ -203,7 +254,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                 raise ValueError(f"the app declares a function with no role here: {function}")
             role = self.roles[function] = aws.iam.Role(
                 f"{name}-{function}-role",
-                name=f"{fn_names[function]}-role",
+                name=role_name(args.prefix, function),
                 description=f"SESami {function} function",
                 assume_role_policy=json.dumps(lambda_trust_policy()),
                 opts=child,

@@ -26,12 +26,46 @@ READABLE_STANDARD_ATTRIBUTES = (*SELF_SERVICE_ATTRIBUTES, "email_verified")
 AUTH_FLOWS = ("ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 
 
+# ON (MFA for everyone at once) would need the dashboard to enrol users at their first sign-in
+# (Cognito's MFA_SETUP challenge), which it does not do; admins can be required to use MFA.
+MFA_MODES = ("OFF", "OPTIONAL")
+THREAT_PROTECTION = {"off": None, "audit": "AUDIT", "enforced": "ENFORCED"}
+
+
 @dataclass(frozen=True)
 class IdentityArgs:
     pool_name: str
     deletion_protection: bool = True
     # The API's "create tenant" flow lets a signed-up user without a tenant become its admin.
     self_sign_up: bool = True
+    # TOTP (authenticator app) MFA: OPTIONAL lets each user turn it on (Account page).
+    mfa: str = "OPTIONAL"
+    # SESami refuses admin actions to an admin without TOTP MFA (enforced by the app: Cognito
+    # cannot require MFA of some users only).
+    admin_mfa_required: bool = False
+    # Cognito threat protection (compromised credentials, adaptive authentication): needs the
+    # Plus feature plan, which this switches the pool to. off | audit | enforced.
+    threat_protection: str = "off"
+    # Cognito's own email has a small daily quota that anonymous sign-ups and password resets
+    # could use up for everyone: give a verified SES identity of the operator's account to send
+    # through it instead (its sending authorization must allow cognito-idp.amazonaws.com).
+    email_identity_arn: str | None = None
+    email_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mfa not in MFA_MODES:
+            raise ValueError(f"cognitoMfa must be one of {', '.join(MFA_MODES)}, got {self.mfa!r}")
+        if self.admin_mfa_required and self.mfa == "OFF":
+            raise ValueError("adminMfaRequired needs cognitoMfa OPTIONAL or ON")
+        if self.threat_protection not in THREAT_PROTECTION:
+            raise ValueError(
+                f"threatProtection must be one of {', '.join(THREAT_PROTECTION)}, "
+                f"got {self.threat_protection!r}"
+            )
+        if bool(self.email_identity_arn) != bool(self.email_from):
+            raise ValueError("cognitoEmailIdentityArn and cognitoEmailFrom go together")
+        if self.email_identity_arn and ":ses:" not in self.email_identity_arn:
+            raise ValueError("cognitoEmailIdentityArn must be an SES identity ARN")
 
 
 def custom_attribute_names() -> tuple[str, ...]:
@@ -94,7 +128,31 @@ def user_pool_args(args: IdentityArgs) -> dict[str, Any]:
             ]
         ),
         "deletion_protection": "ACTIVE" if args.deletion_protection else "INACTIVE",
+        **_hardening(args),
     }
+
+
+def _hardening(args: IdentityArgs) -> dict[str, Any]:
+    """Pure: MFA, threat protection and the email sender of the pool."""
+    out: dict[str, Any] = {
+        "mfa_configuration": args.mfa,
+        "software_token_mfa_configuration": aws.cognito.UserPoolSoftwareTokenMfaConfigurationArgs(
+            enabled=args.mfa != "OFF"
+        ),
+    }
+    mode = THREAT_PROTECTION[args.threat_protection]
+    if mode is not None:
+        out["user_pool_tier"] = "PLUS"
+        out["user_pool_add_ons"] = aws.cognito.UserPoolUserPoolAddOnsArgs(
+            advanced_security_mode=mode
+        )
+    if args.email_identity_arn:
+        out["email_configuration"] = aws.cognito.UserPoolEmailConfigurationArgs(
+            email_sending_account="DEVELOPER",
+            source_arn=args.email_identity_arn,
+            from_email_address=args.email_from,
+        )
+    return out
 
 
 def app_client_args(user_pool_id: pulumi.Input[str], args: IdentityArgs) -> dict[str, Any]:

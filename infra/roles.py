@@ -7,7 +7,14 @@ cannot be named in advance, each said where it is used:
   (`chalicelib.tenants.accounts.ROLE_PATH`, which the app also requires of every role ARN);
 - `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
 - X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
-  resource-level permissions, AWS requires `Resource: "*"`.
+  resource-level permissions, AWS requires `Resource: "*"`;
+- the API's `events:PutPermission`/`RemovePermission` (the per-tenant statements of SESami's bus
+  policy): the Service Authorization Reference lists no resource type for either (EventBridge,
+  "Actions defined by Amazon EventBridge"), so IAM refuses them on a bus ARN and they get a
+  statement of their own on `"*"`. What they can touch is still one bus: the function only ever
+  names SESami's (`SESAMI_EVENT_BUS_ARN`), and `DescribeEventBus` stays scoped to it.
+`STAR_ONLY` lists these actions; tests/iam_reference.py checks every other action names a
+resource of a type the action supports.
 SESami's own roles stay on the default path, outside `/sesami/`.
 """
 
@@ -29,17 +36,32 @@ TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
 TABLE_DELETES = ("dynamodb:DeleteItem",)  # the API and the worker; ingest never deletes
 INDEX_READS = ("dynamodb:Query",)
-# What chalicelib.tenants.membership.CognitoUserDirectory calls; the dashboard's sign-in calls
-# are the pool's public API (client ID only), which IAM does not govern.
-USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
+# What chalicelib.tenants.cognito.CognitoUserDirectory calls (invitations, their resending and
+# cancelling, removing a user); the dashboard's sign-in calls are the pool's public API (client
+# ID only), which IAM does not govern.
+USER_POOL_ADMIN = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminUserGlobalSignOut",
+    "cognito-idp:AdminGetUser",  # an admin's MFA setting, where admins must use MFA
+)
 # chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
-BUS_POLICY = ("events:DescribeEventBus", "events:PutPermission", "events:RemovePermission")
+# DescribeEventBus takes the bus ARN; PutPermission and RemovePermission take only "*" (see the
+# module docstring).
+READ_BUS = ("events:DescribeEventBus",)
+EDIT_BUS_POLICY = ("events:PutPermission", "events:RemovePermission")
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)
 READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
-SEND_TO_QUEUE = ("sqs:SendMessage",)
+SEND_TO_QUEUE = ("sqs:SendMessage",)  # SendMessageBatch is authorised as SendMessage
+# The webhooks function: its event source mapping reads the queue with the function's role.
+CONSUME_QUEUE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+SEND_EMAIL = ("ses:SendEmail",)  # SESv2 SendEmail, in SESami's own account (alert emails)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# Actions granted on "*" because the Service Authorization Reference gives them no resource type.
+STAR_ONLY = frozenset((*TRACING, *EDIT_BUS_POLICY))
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,10 @@ class Scope:
     event_bus: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
+    # Ingest and the API send to it, the webhooks function consumes it.
+    webhook_queue: str | None = None
+    # The webhooks function: the SES identities alert emails are sent as (none: no email).
+    alert_identities: Sequence[str] = field(default_factory=tuple)
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -112,9 +138,13 @@ def api_policy(scope: Scope) -> dict[str, Any]:
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("UserPoolAdmin", USER_POOL_ADMIN, [scope.user_pool]),
-            _statement("EventBusPolicy", BUS_POLICY, [scope.event_bus]),
+            _statement("EventBus", READ_BUS, [scope.event_bus]),
+            # Service Authorization Reference: events:PutPermission and events:RemovePermission
+            # support no resource-level permissions; a bus ARN here is an AccessDenied.
+            _statement("EventBusPolicy", EDIT_BUS_POLICY, ["*"]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
         ]
     )
 
@@ -127,6 +157,7 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
             _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
+            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
         ]
     )
 
@@ -144,4 +175,29 @@ def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
     )
 
 
-POLICIES = {"api": api_policy, "ingest": ingest_policy, "bulk_worker": bulk_worker_policy}
+def webhooks_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the webhooks function. Tables (deliveries, endpoints, alerts, the tenant's pause; no
+    deletes), its queue (consumed, and retries sent back), the webhook key, and SES only as the
+    alert sender in SESami's own account. It never assumes a customer's role."""
+    statements = [
+        *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+        _statement("WebhookQueue", (*CONSUME_QUEUE, *SEND_TO_QUEUE), [_webhook_queue(scope)]),
+        _statement("Secrets", READ_PARAMETERS, scope.parameters),
+    ]
+    if scope.alert_identities:
+        statements.append(_statement("AlertEmail", SEND_EMAIL, scope.alert_identities))
+    return _document(statements)
+
+
+def _webhook_queue(scope: Scope) -> str:
+    if scope.webhook_queue is None:
+        raise ValueError("the scope names the webhook queue")
+    return scope.webhook_queue
+
+
+POLICIES = {
+    "api": api_policy,
+    "ingest": ingest_policy,
+    "bulk_worker": bulk_worker_policy,
+    "webhooks": webhooks_policy,
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from chalicelib.core.settings import (
     ENV_CREDENTIALS_KEY,
     ENV_MOMENTO_API_KEY,
     ENV_SIGNING_KEY,
+    ENV_WEBHOOK_KEY,
     PARAMETER_SUFFIX,
 )
 
@@ -35,6 +37,7 @@ class SecretsArgs:
     momento_api_key: pulumi.Input[str]
     signing_key: pulumi.Input[str]
     credentials_key: pulumi.Input[str]
+    webhook_key: pulumi.Input[str]
 
 
 def hex_key(value: str, config_key: str) -> str:
@@ -70,6 +73,12 @@ class SesamiSecrets(pulumi.ComponentResource):
                     lambda v: hex_key(v, "credentialsKey")
                 ),
             ),
+            ENV_WEBHOOK_KEY: (
+                "webhook-key",
+                pulumi.Output.from_input(args.webhook_key).apply(
+                    lambda v: hex_key(v, "webhookKey")
+                ),
+            ),
         }
         self.parameters = {
             env: aws.ssm.Parameter(
@@ -87,5 +96,11 @@ class SesamiSecrets(pulumi.ComponentResource):
         }
         self.register_outputs({"parameter_names": self.environment})
 
-    def arns(self) -> list[pulumi.Output[str]]:
-        return [p.arn for p in self.parameters.values()]
+    def arns(self, names: Sequence[str] | None = None) -> list[pulumi.Output[str]]:
+        """The parameters' ARNs (of `names`, the app's environment variable names, or all)."""
+        return [p.arn for env, p in self.parameters.items() if names is None or env in names]
+
+    def environment_of(self, names: Sequence[str]) -> dict[str, str]:
+        return {
+            k: v for k, v in self.environment.items() if k.removesuffix(PARAMETER_SUFFIX) in names
+        }

@@ -37,6 +37,9 @@ class Target:
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return self.arn("lambda", f"function:{name}" + (f":{qualifier}" if qualifier else ""))
 
+    def role_arn(self, name: str) -> str:
+        return self.arn("iam", f"role/{name}", regional=False)  # IAM ARNs have no region
+
     def log_group_arn(self, name: str) -> str:
         return self.arn("logs", f"log-group:{name}")
 

@@ -84,7 +84,17 @@ def pool(moto: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
+def webhook_queue() -> Any:
+    """The webhook queue the API and ingest use in API tests: in memory, on a fake clock."""
+    from chalicelib.webhooks.queue import MemoryQueue
+
+    from tests.webhook_support import Clock
+
+    return MemoryQueue(Clock())
+
+
+@pytest.fixture
+def api(app_settings: Any, moto: str, pool: dict[str, str], webhook_queue: Any) -> Iterator[Client]:
     from chalicelib.core import wiring
 
     import app
@@ -99,7 +109,8 @@ def api(app_settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Client]:
             jwks_url=f"{moto}/{pool['pool_id']}/.well-known/jwks.json",
             aws_endpoint=moto,
             skip_external_id_check=True,
-        )
+        ),
+        webhook_queue=webhook_queue,
     )
     with Client(app.app) as test_client:
         yield test_client

@@ -105,10 +105,12 @@ def app_settings(settings: Any) -> Iterator[Any]:
     and credential keys. Tests derive from it with `wiring.use(replace(value, ...))`."""
     from chalicelib.core import tables, wiring
 
-    value = replace(settings, signing_key=b"s" * 32, credentials_key=b"c" * 32)
+    value = replace(
+        settings, signing_key=b"s" * 32, credentials_key=b"c" * 32, webhook_key=b"w" * 32
+    )
     wiring.use(value)
     yield value
-    wiring.use(None)
+    wiring.use(None, webhook_queue=None, webhook_resolver=None)
     tables.configure(settings)
 
 

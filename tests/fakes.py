@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from types import SimpleNamespace
 from typing import Any
 
 from chalicelib.core.errors import RoleAccessDenied
@@ -166,7 +167,7 @@ class FakeRoleAccess:
         self.calls.append((role_arn, external_id))
         if role_arn not in self.trust or self.trust[role_arn] not in (None, external_id):
             raise RoleAccessDenied(f"SESami cannot assume {role_arn}")
-        return object()
+        return SimpleNamespace(access_key_id=f"ASIA{len(self.calls)}")
 
     def assume_without_external_id(self, role_arn: str) -> bool:
         self.calls.append((role_arn, None))
@@ -178,7 +179,8 @@ class FakeRoleAccess:
 
 @dataclass
 class FakeUserDirectory:
-    """The user pool: the tenant attributes set on each user, and the invitations sent."""
+    """The user pool: the tenant attributes set on each user (and whether they signed out or
+    have an authenticator app), and the invitations sent."""
 
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     invited: list[tuple[str, str, str]] = field(default_factory=list)
@@ -188,6 +190,18 @@ class FakeUserDirectory:
 
     def invite(self, email: str, tenant_id: str, role: str) -> None:
         self.invited.append((email, tenant_id, role))
+
+    def resend_invitation(self, email: str) -> None:
+        self.invited.append((email, "resent", ""))
+
+    def delete_user(self, username: str) -> None:
+        self.attributes.pop(username, None)
+
+    def sign_out(self, username: str) -> None:
+        self.attributes.setdefault(username, {})["signed_out"] = "yes"
+
+    def has_totp(self, username: str) -> bool:
+        return self.attributes.get(username, {}).get("totp") == "yes"
 
 
 @dataclass

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,23 @@ class LiveStack:
             assert response.status == 200, (path, response.status)
             return json.loads(response.read())
 
+    def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+        """POST JSON as the demo user: (status, JSON answer)."""
+        request = urllib.request.Request(  # noqa: S310 - the local stack's URL
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {token or self.token()}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
     def seeded(self) -> dict[str, Any]:
         path = self.dev_dir / "seed.json"
         data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -90,7 +108,7 @@ def free_ports(count: int) -> list[int]:
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     dev_dir = tmp_path_factory.mktemp("devstack")
-    api, ddb, momento, moto = free_ports(4)
+    api, ddb, momento, moto, receiver = free_ports(5)
     env = {
         **os.environ,
         "SESAMI_DEV_DIR": str(dev_dir),
@@ -98,6 +116,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "SESAMI_DEV_DYNAMODB_PORT": str(ddb),
         "SESAMI_DEV_MOMENTO_PORT": str(momento),
         "SESAMI_DEV_MOTO_PORT": str(moto),
+        "SESAMI_DEV_RECEIVER_PORT": str(receiver),
         "SESAMI_DEV_MESSAGES": str(SEED_MESSAGES),
         "PYTHONUNBUFFERED": "1",
     }

@@ -273,6 +273,40 @@ def test_a_wrong_password_is_refused_on_the_page(page: Page, stack: LiveStack) -
     expect(page.locator("#shell")).to_be_hidden()
 
 
+def test_webhooks_send_a_test_event_and_see_it_delivered_then_the_alerts(
+    page: Page, stack: LiveStack
+) -> None:
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/webhooks")
+    row = page.locator("table.endpoints tbody tr", has_text=stack.info["webhook_receiver"])
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Send test event").click()
+    settled(page)
+    shot(page, "webhooks")
+    page.locator("table.endpoints tbody tr", has_text=stack.info["webhook_receiver"]).get_by_role(
+        "link", name="Deliveries"
+    ).click()
+    settled(page)
+    delivered = page.locator("table.deliveries tbody tr", has_text="webhook.test").filter(
+        has_text="Delivered"
+    )
+    for _ in range(30):  # the local delivery thread polls the queue every second
+        if delivered.count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+        settled(page)
+    expect(delivered.first).to_be_visible()
+    delivered.first.get_by_role("button", name="Details").click()
+    expect(page.locator("pre.payload")).to_contain_text("webhook.test")
+    shot(page, "webhook-deliveries")
+
+    go(page, "#/alerts")
+    expect(page.get_by_role("form", name="bounce rate")).to_be_visible()
+    expect(page.get_by_role("form", name="complaint rate")).to_be_visible()
+    shot(page, "alerts")
+
+
 def test_every_page_works_on_a_phone(browser: Browser, stack: LiveStack) -> None:
     context = browser.new_context(viewport=PHONE, base_url=stack.url, is_mobile=True)
     page = context.new_page()
@@ -288,6 +322,8 @@ def test_every_page_works_on_a_phone(browser: Browser, stack: LiveStack) -> None
             ("#/suppression", "suppression"),
             ("#/send", "send"),
             ("#/account", "account"),
+            ("#/webhooks", "webhooks"),
+            ("#/alerts", "alerts"),
         ]:
             page.get_by_role("button", name="Menu").click()
             expect(nav).to_be_visible()

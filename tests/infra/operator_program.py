@@ -39,9 +39,15 @@ SECRETS = {
     "momentoApiKey": "eyJhcGlfa2V5IjoibW9tZW50by10ZXN0LW9ubHkifQ",
     "signingKey": "5e" * 32,
     "credentialsKey": "c7" * 32,
+    "webhookKey": "a9" * 32,
 }
 # Memory and timeout of the stand-in package (the real ones come from app/.chalice/config.json).
-PACKAGE_SIZING = {"api": (1024, 30), "ingest": (512, 30), "bulk_worker": (512, 300)}
+PACKAGE_SIZING = {
+    "api": (1024, 30),
+    "ingest": (512, 30),
+    "bulk_worker": (512, 300),
+    "webhooks": (512, 60),
+}
 
 
 def import_infra(name: str) -> Any:

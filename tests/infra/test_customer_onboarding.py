@@ -9,6 +9,7 @@ pure and are also tested directly.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,7 +46,12 @@ from pulumi_mocks import (  # noqa: E402
     use_mocks,
 )
 
-ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
+# SESAMI_ONBOARDING_DIR: a generated bundle's unpacked program (test_onboarding_bundle.py
+# runs this whole module against one), else the repository's own.
+ONBOARDING_DIR = Path(
+    os.environ.get("SESAMI_ONBOARDING_DIR")
+    or Path(__file__).resolve().parents[2] / "customer-onboarding"
+).resolve()
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 PROJECT = "sesami-customer-onboarding"
 
@@ -56,6 +62,11 @@ CUSTOMER_ACCOUNT = "111122223333"
 SESAMI_ACCOUNT = "444455556666"
 REGION = "eu-west-1"
 SESAMI_BUS_ARN = f"arn:aws:events:{REGION}:{SESAMI_ACCOUNT}:event-bus/sesami-ingest"
+# What the operator stack exports as sesami_role_arns: its API's and bulk worker's roles.
+SESAMI_ROLE_ARNS = (
+    f"arn:aws:iam::{SESAMI_ACCOUNT}:role/sesami-prod-api-role",
+    f"arn:aws:iam::{SESAMI_ACCOUNT}:role/sesami-prod-bulk-worker-role",
+)
 EXTERNAL_ID = "sx1-6f0c2b9e4d7a41c8b35e92d07af1c64e"  # the shape SESami issues: >= 128 bits
 DEFAULT_BUS_ARN = f"arn:aws:events:{REGION}:{CUSTOMER_ACCOUNT}:event-bus/default"
 CONFIGURATION_SET_ARN = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:configuration-set/sesami-events"
@@ -118,6 +129,7 @@ def _valid_args(**overrides: Any) -> Any:
         sesami_account_id=SESAMI_ACCOUNT,
         sesami_event_bus_arn=SESAMI_BUS_ARN,
         external_id=EXTERNAL_ID,
+        sesami_role_arns=SESAMI_ROLE_ARNS,
     )
     return replace(args, **overrides)
 
@@ -158,14 +170,16 @@ def _statement_with(document: dict[str, Any], action: str) -> dict[str, Any]:
 # --- Access role: trust --------------------------------------------------------------------------
 
 
-def test_access_role_trusts_only_sesami_account_and_requires_configured_external_id(
+def test_access_role_trusts_only_sesamis_two_roles_and_requires_configured_external_id(
     deployed: Deployment,
 ) -> None:
     trust = deployed.trust_policy("access")
 
     [statement] = statements(trust)
     assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SESAMI_ACCOUNT}:root"}
+    # SESami's API and bulk worker, not its account's root (any principal there).
+    assert statement["Principal"] == {"AWS": sorted(SESAMI_ROLE_ARNS)}
+    assert not any(p.endswith(":root") for p in statement["Principal"]["AWS"])
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
 
@@ -214,7 +228,8 @@ def test_send_actions_are_scoped_to_identities_and_configuration_set(deployed: D
     policy = deployed.role_policy("access")
     send = _statement_with(policy, "ses:SendEmail")
 
-    assert sorted(send["Action"]) == ["ses:SendBulkEmail", "ses:SendEmail", "ses:SendRawEmail"]
+    # SESami sends one SESv2 SendEmail per message (single and bulk): nothing else is granted.
+    assert send["Action"] == ["ses:SendEmail"]
     assert sorted(send["Resource"]) == sorted([ALL_IDENTITIES_ARN, CONFIGURATION_SET_ARN])
 
 
@@ -222,7 +237,7 @@ def test_send_scope_follows_configured_sending_identities() -> None:
     explicit_arn = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/news@example.net"
     deployment = deploy(_valid_args(sending_identities=("example.com", explicit_arn)))
 
-    send = _statement_with(deployment.role_policy("access"), "ses:SendRawEmail")
+    send = _statement_with(deployment.role_policy("access"), "ses:SendEmail")
     assert sorted(send["Resource"]) == sorted(
         [
             f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/example.com",
@@ -243,11 +258,11 @@ def test_only_account_level_actions_get_resource_star(deployed: Deployment) -> N
     }
 
     assert star_actions == {
-        "ses:GetSuppressedDestination",
         "ses:ListSuppressedDestinations",
         "ses:PutSuppressedDestination",
         "ses:DeleteSuppressedDestination",
         "ses:GetAccount",
+        "ses:ListEmailIdentities",
     }
 
 
@@ -262,6 +277,9 @@ def test_checklist_reads_are_scoped_to_configuration_set_and_forwarding_rule(
     for action in ("events:DescribeRule", "events:ListTargetsByRule"):
         assert _statement_with(policy, action)["Resource"] == [rule_arn]
     assert deployed.outputs["ruleArn"] == rule_arn
+    # The rule has the fixed name SESami's checklist reads: no ListRules is needed.
+    assert deployed.mocks.one(RULE).state["name"] == policies.FORWARDING_RULE_NAME
+    assert rule_arn == policies.forwarding_rule_arn("aws", REGION, CUSTOMER_ACCOUNT)
 
 
 # --- Configuration set and event destination ----------------------------------------------------
@@ -490,6 +508,16 @@ def test_pattern_keeps_untagged_rendering_failures_but_not_other_untagged_events
             "sendingIdentities",
         ),
         ({"sending_identities": ("arn:aws:iam::111122223333:role/x",)}, "sendingIdentities"),
+        ({"sesami_role_arns": ()}, "sesamiRoleArns"),
+        ({"sesami_role_arns": SESAMI_ROLE_ARNS[0]}, "sesamiRoleArns"),
+        ({"sesami_role_arns": (f"arn:aws:iam::{SESAMI_ACCOUNT}:root",)}, "sesamiRoleArns"),
+        ({"sesami_role_arns": (f"arn:aws:iam::{SESAMI_ACCOUNT}:role/*",)}, "sesamiRoleArns"),
+        ({"sesami_role_arns": ("arn:aws:iam::999988887777:role/x",)}, "sesamiRoleArns"),
+        ({"sesami_role_arns": (SESAMI_ROLE_ARNS[0],) * 2}, "sesamiRoleArns"),
+        (
+            {"sesami_role_arns": (f"arn:aws-cn:iam::{SESAMI_ACCOUNT}:role/x",)},
+            "sesamiRoleArns",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_the_config_key(overrides: dict[str, Any], key: str) -> None:
@@ -524,6 +552,7 @@ def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
         sesamiAccountId=SESAMI_ACCOUNT,
         sesamiEventBusArn=SESAMI_BUS_ARN,
         externalId=EXTERNAL_ID,
+        sesamiRoleArns=json.dumps(list(SESAMI_ROLE_ARNS)),
         sendingIdentities=json.dumps(["example.com"]),
     )
     mocks = _use_mocks()
@@ -545,6 +574,8 @@ def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
         f"https://sqs.{REGION}.amazonaws.com/{CUSTOMER_ACCOUNT}/sesami-dead-letters-{AUTONAME}"
     )
     assert mocks.one(ROLE, "access").state["name"] == "SESamiAccess"
+    trust = json.loads(plain(mocks.one(ROLE, "access").state["assumeRolePolicy"]))
+    assert trust["Statement"][0]["Principal"] == {"AWS": sorted(SESAMI_ROLE_ARNS)}
     send = json.loads(mocks.one(ROLE_POLICY, "access").state["policy"])
     assert (
         f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/example.com"
@@ -553,15 +584,23 @@ def test_program_reads_config_and_exports_outputs(stack_config: Any) -> None:
 
 
 def test_program_config_errors_name_the_key(stack_config: Any) -> None:
+    roles = json.dumps(list(SESAMI_ROLE_ARNS))
     stack_config(
         sesamiAccountId="4444-5555-6666",
         sesamiEventBusArn=SESAMI_BUS_ARN,
         externalId=EXTERNAL_ID,
+        sesamiRoleArns=roles,
     )
     with pytest.raises(ValueError, match="'sesamiAccountId'"):
         onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
 
     stack_config(sesamiAccountId=SESAMI_ACCOUNT, sesamiEventBusArn=SESAMI_BUS_ARN)
+    with pytest.raises(pulumi.ConfigMissingError, match="sesamiRoleArns"):
+        onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
+
+    stack_config(
+        sesamiAccountId=SESAMI_ACCOUNT, sesamiEventBusArn=SESAMI_BUS_ARN, sesamiRoleArns=roles
+    )
     with pytest.raises(pulumi.ConfigMissingError, match="externalId"):
         onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
 
@@ -569,6 +608,16 @@ def test_program_config_errors_name_the_key(stack_config: Any) -> None:
         sesamiAccountId=SESAMI_ACCOUNT,
         sesamiEventBusArn=SESAMI_BUS_ARN,
         externalId=EXTERNAL_ID,
+        sesamiRoleArns=json.dumps(SESAMI_ROLE_ARNS[0]),
+    )
+    with pytest.raises(ValueError, match="'sesamiRoleArns'"):
+        onboarding.OnboardingArgs.from_config(pulumi.Config(PROJECT))
+
+    stack_config(
+        sesamiAccountId=SESAMI_ACCOUNT,
+        sesamiEventBusArn=SESAMI_BUS_ARN,
+        externalId=EXTERNAL_ID,
+        sesamiRoleArns=roles,
         sendingIdentities=json.dumps("example.com"),
     )
     with pytest.raises(ValueError, match="'sendingIdentities'"):
@@ -578,13 +627,17 @@ def test_program_config_errors_name_the_key(stack_config: Any) -> None:
 # --- Pure policy builders ---------------------------------------------------------------------
 
 
-def test_trust_policy_builder_binds_the_given_account_and_external_id() -> None:
-    document = policies.sesami_trust_policy("123456789012", "x" * 40)
+def test_trust_policy_builder_binds_the_given_roles_and_external_id() -> None:
+    worker, api = (f"arn:aws:iam::123456789012:role/{n}" for n in ("worker", "api"))
+    document = policies.sesami_trust_policy([worker, api], "x" * 40)
 
     [statement] = statements(document)
     assert document["Version"] == "2012-10-17"
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert statement["Principal"] == {"AWS": [api, worker]}
+    assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "x" * 40}}
+    with pytest.raises(ValueError, match="at least one"):
+        policies.sesami_trust_policy([], "x" * 40)
 
 
 def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> None:
@@ -597,13 +650,11 @@ def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> Non
     granted = {a for s in statements(document) for a in as_list(s["Action"])}
     assert granted == {
         "ses:SendEmail",
-        "ses:SendRawEmail",
-        "ses:SendBulkEmail",
-        "ses:GetSuppressedDestination",
         "ses:ListSuppressedDestinations",
         "ses:PutSuppressedDestination",
         "ses:DeleteSuppressedDestination",
         "ses:GetAccount",
+        "ses:ListEmailIdentities",
         "ses:GetConfigurationSet",
         "ses:GetConfigurationSetEventDestinations",
         "events:DescribeRule",
@@ -660,3 +711,29 @@ def test_dead_letter_queue_policy_builder_admits_eventbridge_for_one_rule_only()
             }
         ],
     }
+
+
+BUNDLE_CONFIG = ONBOARDING_DIR / "Pulumi.sesami.yaml"
+
+
+@pytest.mark.skipif(not BUNDLE_CONFIG.exists(), reason="run by test_onboarding_bundle.py")
+def test_a_generated_bundle_runs_with_its_own_stack_config() -> None:
+    """The values SESami filled in are valid for the program and reach the right resources."""
+    lines = [line for line in BUNDLE_CONFIG.read_text().splitlines() if not line.startswith("#")]
+    config = json.loads("\n".join(lines))["config"]
+    with saved_config():
+        pulumi.runtime.set_all_config(
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+            [f"{PROJECT}:externalId"],
+        )
+        mocks = _use_mocks()
+        exported = run_main(ONBOARDING_DIR)
+    assert "externalId" in exported.secret
+    assert exported.values["externalId"] == config[f"{PROJECT}:externalId"]
+    assert exported.values["configurationSetName"] == config[f"{PROJECT}:configurationSetName"]
+    trust = json.loads(plain(mocks.one(ROLE, "access").state["assumeRolePolicy"]))
+    assert trust["Statement"][0]["Principal"] == {
+        "AWS": sorted(config[f"{PROJECT}:sesamiRoleArns"])
+    }
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+    assert condition == config[f"{PROJECT}:externalId"]

@@ -45,8 +45,13 @@ settings = pytest.importorskip("chalicelib.core.settings")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
-CHALICE_NAMES = {"api", "ingest", "bulk_worker"}
-SECRET_ENV = {"SESAMI_MOMENTO_API_KEY", "SESAMI_SIGNING_KEY", "SESAMI_CREDENTIALS_KEY"}
+CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks"}
+SECRET_ENV = {
+    "SESAMI_MOMENTO_API_KEY",
+    "SESAMI_SIGNING_KEY",
+    "SESAMI_CREDENTIALS_KEY",
+    "SESAMI_WEBHOOK_KEY",
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +75,14 @@ def snap_started(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 # --- From the package ---------------------------------------------------------------------------
 
 
-def test_three_functions_run_the_packaged_handlers_as_its_template_says(
+def test_four_functions_run_the_packaged_handlers_as_its_template_says(
     deployed: Deployment, package: Path
 ) -> None:
     assert {f.state["handler"] for f in deployed.mocks.of_type(FUNCTION)} == {
         "app.app",
         "app.ingest",
         "app.bulk_worker",
+        "app.webhooks",
     }
     for name in CHALICE_NAMES:
         function = deployed.function(name)
@@ -146,13 +152,28 @@ def test_api_environment_names_the_pool_clients_bus_and_account(deployed: Deploy
     assert env["SESAMI_MOMENTO_CACHE"] == f"sesami-{STACK}"
 
 
-def test_ingest_gets_its_tables_and_nothing_secret(deployed: Deployment) -> None:
+def test_ingest_gets_its_tables_the_webhook_queue_and_nothing_secret(
+    deployed: Deployment,
+) -> None:
     env = deployed.environment("ingest")
     assert env == {
         "SESAMI_STAGE": STACK,
         "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
         "SESAMI_RETENTION_DAYS": "365",
+        "SESAMI_WEBHOOK_QUEUE_URL": deployed.outputs["webhook_queue_url"],
     }
+
+
+def test_the_webhooks_function_gets_its_queue_and_only_the_webhook_key(
+    deployed: Deployment, package: Path
+) -> None:
+    env = deployed.environment("webhooks")
+    assert env["SESAMI_WEBHOOK_QUEUE_URL"] == deployed.outputs["webhook_queue_url"]
+    assert env["SESAMI_WEBHOOK_KEY_PARAMETER"] == f"/sesami/{STACK}/webhook-key"
+    assert not {k for k in env if k.endswith("_PARAMETER")} - {"SESAMI_WEBHOOK_KEY_PARAMETER"}
+    assert "SESAMI_ALERTS_FROM" not in env  # not configured: alerts are not emailed
+    mailing = run_program(stack_config(package, alertsFrom="alerts@sesami.example"))
+    assert mailing.environment("webhooks")["SESAMI_ALERTS_FROM"] == "alerts@sesami.example"
 
 
 def test_no_function_runs_with_a_local_stack_override(deployed: Deployment) -> None:
@@ -185,6 +206,7 @@ def test_secrets_are_secure_strings_and_never_plain_text_anywhere(deployed: Depl
         f"/sesami/{STACK}/momento-api-key",
         f"/sesami/{STACK}/signing-key",
         f"/sesami/{STACK}/credentials-key",
+        f"/sesami/{STACK}/webhook-key",
     }
     for parameter in parameters.values():
         assert parameter["type"] == "SecureString"
@@ -211,12 +233,18 @@ def test_functions_name_their_secrets_parameters_never_the_values(deployed: Depl
         # Even a Pulumi secret would be plain text in Lambda's configuration.
         environment = json.dumps(_reveal(function.state["environment"]))
         assert not [v for v in SECRETS.values() if v in environment], function.name
-    for chalice_name in ("api", "bulk_worker"):
+    reads = {
+        "api": SECRET_ENV,
+        "bulk_worker": SECRET_ENV - {"SESAMI_WEBHOOK_KEY"},
+        "webhooks": {"SESAMI_WEBHOOK_KEY"},
+    }
+    for chalice_name, wanted in reads.items():
         env = deployed.environment(chalice_name)
         assert not SECRET_ENV & set(env), chalice_name
         by_parameter = {k: v for k, v in env.items() if k.endswith(settings.PARAMETER_SUFFIX)}
-        assert set(by_parameter) == {f"{n}{settings.PARAMETER_SUFFIX}" for n in SECRET_ENV}
-        assert set(by_parameter.values()) == names
+        assert set(by_parameter) == {f"{n}{settings.PARAMETER_SUFFIX}" for n in wanted}
+        assert set(by_parameter.values()) <= names
+    assert set(deployed.environment("api").values()) >= names
 
 
 def test_secret_keys_must_be_32_bytes_of_hex() -> None:

@@ -36,10 +36,11 @@ from pulumi_mocks import (  # noqa: E402
 roles = import_infra("roles")
 accounts = pytest.importorskip("chalicelib.tenants.accounts")
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
-CHALICE_NAMES = ("api", "ingest", "bulk_worker")
+CHALICE_NAMES = ("api", "ingest", "bulk_worker", "webhooks")
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.
 CUSTOMER_ROLES = "arn:aws:iam::*:role/sesami/*"
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+BUS_POLICY_EDITS = {"events:PutPermission", "events:RemovePermission"}
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +78,23 @@ def test_no_statement_of_any_role_has_a_wildcard_action(
                     assert "*" not in action, (name, statement)
 
 
-def test_resource_star_only_for_x_ray_which_requires_it(
+def _starred(deployment: Deployment, name: str) -> list[dict[str, Any]]:
+    return [s for s in _statements(deployment, name) if "*" in as_list(s["Resource"])]
+
+
+def test_resource_star_only_for_actions_aws_accepts_on_star_alone(
     deployed: Deployment, traced: Deployment
 ) -> None:
-    for name in CHALICE_NAMES:
-        assert not [s for s in _statements(deployed, name) if "*" in as_list(s["Resource"])]
-        starred = [s for s in _statements(traced, name) if "*" in as_list(s["Resource"])]
-        assert len(starred) == 1, name
-        assert set(as_list(starred[0]["Action"])) == XRAY
-        assert as_list(starred[0]["Resource"]) == ["*"]
+    """X-Ray's two actions (with tracing) and the API's bus-policy edits: the Service
+    Authorization Reference gives them no resource type (tests/test_iam_reference.py checks
+    roles.STAR_ONLY against it), and each has a statement of its own on "*" alone."""
+    for deployment, traces in ((deployed, set()), (traced, XRAY)):
+        for name in CHALICE_NAMES:
+            expected = traces | (BUS_POLICY_EDITS if name == "api" else set())
+            starred = _starred(deployment, name)
+            assert {a for s in starred for a in as_list(s["Action"])} == expected, name
+            assert all(as_list(s["Resource"]) == ["*"] for s in starred), name
+            assert expected <= roles.STAR_ONLY
 
 
 def test_table_actions_are_scoped_to_sesamis_tables_and_their_indexes(
@@ -154,18 +163,35 @@ def test_api_administers_only_this_user_pool_with_the_calls_it_makes(
     assert set(as_list(statement["Action"])) == {
         "cognito-idp:AdminCreateUser",
         "cognito-idp:AdminUpdateUserAttributes",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminUserGlobalSignOut",
+        "cognito-idp:AdminGetUser",
     }
     assert as_list(statement["Resource"]) == [deployed.state(USER_POOL)["arn"]]
 
 
-def test_api_edits_the_policy_of_this_bus_only(deployed: Deployment) -> None:
-    (statement,) = _granting(_statements(deployed, "api"), "events:")
-    assert set(as_list(statement["Action"])) == {
-        "events:PutPermission",
-        "events:RemovePermission",
-        "events:DescribeEventBus",
+def test_api_reads_this_bus_and_edits_bus_policies_on_star_alone(deployed: Deployment) -> None:
+    """Scoping PutPermission/RemovePermission to the bus ARN was an AccessDenied at the first
+    onboarding in a real account: they support no resource-level permissions."""
+    describe, edit = _granting(_statements(deployed, "api"), "events:")
+    assert as_list(describe["Action"]) == ["events:DescribeEventBus"]
+    assert as_list(describe["Resource"]) == [deployed.state(BUS)["arn"]]
+    assert set(as_list(edit["Action"])) == BUS_POLICY_EDITS
+    assert as_list(edit["Resource"]) == ["*"]
+
+
+def test_the_roles_customers_trust_are_exactly_those_that_assume_their_roles(
+    deployed: Deployment,
+) -> None:
+    exported = deployed.outputs["sesami_role_arns"]
+    assuming = {
+        deployed.state(ROLE, f"sesami-{name}-role")["arn"]
+        for name in CHALICE_NAMES
+        if _granting(_statements(deployed, name), "sts:")
     }
-    assert as_list(statement["Resource"]) == [deployed.state(BUS)["arn"]]
+    assert sorted(exported) == sorted(assuming) and len(exported) == 2
+    # ...and the API hands the same ARNs to customers (GET /account/onboarding).
+    assert deployed.environment("api")["SESAMI_ROLE_ARNS"].split(",") == exported
 
 
 def test_only_the_bulk_worker_may_be_invoked(deployed: Deployment) -> None:
@@ -176,19 +202,67 @@ def test_only_the_bulk_worker_may_be_invoked(deployed: Deployment) -> None:
         assert as_list(statement["Resource"]) == [worker]
 
 
-def test_secrets_are_readable_by_the_api_and_worker_only(deployed: Deployment) -> None:
-    parameters = {p.state["arn"] for p in deployed.mocks.of_type(PARAMETER)}
-    for name in ("api", "bulk_worker"):
+def test_each_function_reads_only_the_secrets_it_needs(deployed: Deployment) -> None:
+    parameters = {
+        p.state["name"].rsplit("/", 1)[-1]: p.state["arn"]
+        for p in deployed.mocks.of_type(PARAMETER)
+    }
+    reads = {
+        "api": set(parameters),
+        "bulk_worker": set(parameters) - {"webhook-key"},
+        "webhooks": {"webhook-key"},
+    }
+    for name, wanted in reads.items():
         (statement,) = _granting(_statements(deployed, name), "ssm:")
         assert as_list(statement["Action"]) == ["ssm:GetParameters"]
-        assert set(as_list(statement["Resource"])) == parameters
+        assert set(as_list(statement["Resource"])) == {parameters[w] for w in wanted}, name
     assert not _granting(_statements(deployed, "ingest"), "ssm:")
 
 
-def test_ingest_may_send_only_to_its_failure_queue(deployed: Deployment) -> None:
-    (statement,) = _granting(_statements(deployed, "ingest"), "sqs:")
-    assert as_list(statement["Action"]) == ["sqs:SendMessage"]
-    assert as_list(statement["Resource"]) == [deployed.state(QUEUE, "ingest-failures")["arn"]]
+def test_ingest_may_send_only_to_its_failure_queue_and_the_webhook_queue(
+    deployed: Deployment,
+) -> None:
+    statements = _granting(_statements(deployed, "ingest"), "sqs:")
+    assert {a for s in statements for a in as_list(s["Action"])} == {"sqs:SendMessage"}
+    assert {r for s in statements for r in as_list(s["Resource"])} == {
+        deployed.state(QUEUE, "ingest-failures")["arn"],
+        _queue(deployed, "webhooks"),
+    }
+
+
+def _queue(deployed: Deployment, name: str) -> str:
+    (queue,) = [q for q in deployed.mocks.of_type(QUEUE) if q.state["name"].endswith(f"-{name}")]
+    arn: str = queue.state["arn"]
+    return arn
+
+
+def test_the_webhooks_function_consumes_its_queue_and_never_acts_in_customer_accounts(
+    deployed: Deployment,
+) -> None:
+    statements = _statements(deployed, "webhooks")
+    (queue,) = _granting(statements, "sqs:")
+    assert set(as_list(queue["Action"])) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+    }
+    assert as_list(queue["Resource"]) == [_queue(deployed, "webhooks")]
+    assert not _granting(statements, "sts:") and not _granting(statements, "lambda:")
+    assert not _granting(statements, "ses:")  # no alertsFrom: no email
+    assert not [a for s in statements for a in as_list(s["Action"]) if a == "dynamodb:DeleteItem"]
+    (api_queue,) = _granting(_statements(deployed, "api"), "sqs:")
+    assert as_list(api_queue["Action"]) == ["sqs:SendMessage"]
+
+
+def test_alert_emails_may_be_sent_only_as_the_configured_identity(package: Path) -> None:
+    mailing = run_program(stack_config(package, alertsFrom="alerts@sesami.example"))
+    (statement,) = _granting(_statements(mailing, "webhooks"), "ses:")
+    assert as_list(statement["Action"]) == ["ses:SendEmail"]
+    assert as_list(statement["Resource"]) == [
+        "arn:aws:ses:eu-west-1:444455556666:identity/alerts@sesami.example",
+        "arn:aws:ses:eu-west-1:444455556666:identity/sesami.example",
+    ]
 
 
 def test_logs_go_to_the_functions_own_group(deployed: Deployment) -> None:

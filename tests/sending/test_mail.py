@@ -33,6 +33,7 @@ from chalicelib.core import keys
 from chalicelib.core.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.core.headers import check_header
 from chalicelib.core.tables import AGGREGATE_SK, AccountModel, MessageModel, SuppressionModel
+from chalicelib.sending.batches import Claim, RecipientResult
 from chalicelib.sending.store import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -863,10 +864,11 @@ def test_a_dead_workers_slice_is_unknown_never_sent_again(settings: Any) -> None
     store, tid = SendingStore(settings), fakes.tenant.tenant_id
     doc = store.batch_summary(tid, batch_id)
     assert doc is not None
-    dead = {**doc, "next": 3, "claim": {"start": 0, "end": 3, "deadline": 1.0, "done": False}}
+    assert doc is not None
+    dead = doc.but(next=3, claim=Claim(start=0, end=3, deadline=1.0))
     assert store.replace_summary(tid, batch_id, doc, dead)
     assert not store.replace_summary(tid, batch_id, doc, dead)  # the compare-and-swap
-    store.record_result(tid, batch_id, 0, {"address": "r0@example.org", "status": "sent"})
+    store.record_result(tid, batch_id, 0, RecipientResult("r0@example.org", "sent"))
     assert fakes.statuses(batch_id) == ["sent", "unknown", "unknown"] + ["queued"] * 3
     outcome = fakes.worker.run(fakes.runner.events[0])  # the retry of the dead invocation
     assert outcome["slice"] == [3, 6]
@@ -881,7 +883,8 @@ def test_a_live_claim_keeps_other_invocations_out(settings: Any) -> None:
     store, tid = SendingStore(settings), fakes.tenant.tenant_id
     doc = store.batch_summary(tid, batch_id)
     assert doc is not None
-    live = {**doc, "next": 2, "claim": {"start": 0, "end": 2, "deadline": 4e9, "done": False}}
+    assert doc is not None
+    live = doc.but(next=2, claim=Claim(start=0, end=2, deadline=4e9))
     assert store.replace_summary(tid, batch_id, doc, live)
     assert fakes.worker.run(fakes.runner.events[0])["outcome"] == "claimed"
     assert fakes.statuses(batch_id) == ["sending", "sending"]

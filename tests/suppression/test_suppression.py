@@ -618,8 +618,8 @@ def test_tombstones_live_in_the_tenants_own_partition(
 
 
 def test_the_documented_reasons_and_limit_are_the_ones_the_service_enforces() -> None:
+    from chalicelib.suppression import entries as suppression
     from chalicelib.suppression import routes
-    from chalicelib.suppression import store as suppression
 
     assert routes.REASONS == suppression.REASONS
     assert routes.MAX_LIMIT == suppression.MAX_LIMIT

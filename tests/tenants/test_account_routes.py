@@ -162,4 +162,4 @@ def test_invite_by_admin_only(api: Client, moto: str, pool: dict[str, str]) -> N
     assert response.status_code == 201
     user = client(moto, "cognito-idp").admin_get_user(UserPoolId=pool["pool_id"], Username=invitee)
     attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
-    assert attrs["custom:tenant_role"] == "member"
+    assert attrs["custom:tenant_role"] == "sender"  # the default role of an invitation

@@ -41,18 +41,30 @@ def test_sign_up_confirm_sign_in_refresh_and_sign_out(api: Any, moto: str) -> No
     signed_in = auth(api, "sign-in", {"email": email, "password": "Sesami-test-2026"})
     assert signed_in.status_code == 200, signed_in.body
     tokens = body(signed_in)
-    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"]
+    # The refresh token never reaches the page's scripts: it comes as an HttpOnly cookie.
+    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"] is None
+    cookie = signed_in.headers["Set-Cookie"]
+    assert cookie.startswith("sesami_refresh=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie and "Max-Age=2592000" in cookie
+    refresh_token = cookie.split(";")[0].split("=", 1)[1]
     # The id token works on the API: the first call creates the user's tenant.
     account = call(api, "GET", "/account", tokens["id_token"])
     assert account.status_code == 200
     assert body(account)["connected"] is False
 
-    refreshed = auth(api, "refresh", {"refresh_token": tokens["refresh_token"]})
+    from_cookie = api.http.post(
+        "/auth/refresh",
+        headers={"Content-Type": "application/json", "Cookie": f"sesami_refresh={refresh_token}"},
+    )
+    assert from_cookie.status_code == 200, from_cookie.body
+    assert body(from_cookie)["refresh_token"] is None
+    assert call(api, "GET", "/account", body(from_cookie)["id_token"]).status_code == 200
+    refreshed = auth(api, "refresh", {"refresh_token": refresh_token})  # API clients' way
     assert refreshed.status_code == 200
-    assert call(api, "GET", "/account", body(refreshed)["id_token"]).status_code == 200
 
     out = auth(api, "sign-out", {"access_token": tokens["access_token"]})
     assert out.status_code == 200 and body(out) == {"signed_out": True}
+    assert "Max-Age=0" in out.headers["Set-Cookie"]  # the cookie is cleared
     again = auth(api, "sign-out", {"access_token": tokens["access_token"]})
     assert again.status_code == 401  # the token was revoked
 

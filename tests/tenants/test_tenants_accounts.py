@@ -4,22 +4,30 @@ route tests exercise the real adapters against moto's server."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
 from typing import Any
 
 import pytest
-from chalicelib.core.errors import Conflict, Forbidden, InvalidRequest, RoleAccessDenied
+from chalicelib.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RoleAccessDenied,
+)
+from chalicelib.core.permissions import Permission, Role
 from chalicelib.core.tables import AccountModel, TenantModel, UserModel
 from chalicelib.tenants.accounts import (
     AccountService,
     PlatformInfo,
     RoleArn,
-    Verifier,
     statement_id,
 )
 from chalicelib.tenants.membership import Caller, TenantService
+from chalicelib.tenants.setup_check import Verifier
 
 from tests.fakes import FakeBusPolicy, FakeRoleAccess, FakeUserDirectory
 
@@ -100,16 +108,42 @@ def test_concurrent_first_calls_create_one_tenant(tenants: Any) -> None:
     assert UserModel.get(me.sub).tenant_id == results[0]
 
 
-def test_invited_user_joins_the_inviting_tenant_as_member(tenants: Any) -> None:
+def test_an_invitee_joins_only_by_accepting_with_the_invited_role(tenants: Any) -> None:
     service, directory = tenants
     admin = service.membership(caller())
-    service.invite(admin, "Colleague@Example.com")
+    service.invite(admin, "Colleague@Example.com", "viewer")
     email, tenant_id, role = directory.invited[0]
-    assert (email, tenant_id, role) == ("colleague@example.com", admin.tenant.tenant_id, "member")
-    joined = service.membership(caller(tenant_id=tenant_id, tenant_role="member"))
-    assert joined.tenant.tenant_id == admin.tenant.tenant_id and joined.role == "member"
-    with pytest.raises(Forbidden):
-        service.invite(joined, "third@example.com")
+    assert (email, tenant_id, role) == ("colleague@example.com", admin.tenant.tenant_id, "viewer")
+    # The pool's attribute says "admin": SESami's invitation record decides the role.
+    invitee = Caller(
+        sub=str(uuid.uuid4()),
+        email="colleague@example.com",
+        tenant_id=tenant_id,
+        tenant_role="admin",
+    )
+    pending = service.membership(invitee)
+    assert pending.role == Role.INVITED and not pending.allows(Permission.READ)
+    assert pending.invited_by == "owner@example.com"
+    assert service.invitation(pending)["role"] == "viewer"
+    assert service.accept(pending) == {"tenant_id": tenant_id, "role": "viewer"}
+    joined = service.membership(invitee)
+    assert joined.tenant.tenant_id == tenant_id and joined.role == Role.VIEWER
+    assert not joined.allows(Permission.SEND)
+    with pytest.raises(NotFound):  # accepted once: the invitation is no longer pending
+        service.accept(pending)
+
+
+def test_a_cancelled_invitation_cannot_be_accepted(tenants: Any) -> None:
+    service, _ = tenants
+    admin = service.membership(caller())
+    service.invite(admin, "late@example.com")
+    service.cancel(admin, "late@example.com")
+    invitee = Caller(
+        sub=str(uuid.uuid4()), email="late@example.com", tenant_id=admin.tenant.tenant_id
+    )
+    with pytest.raises(Forbidden, match="no pending invitation") as refused:
+        service.membership(invitee)
+    assert refused.value.details == {"code": "invitation_cancelled"}
 
 
 def make_accounts(roles: FakeRoleAccess, bus: FakeBusPolicy, **platform: Any) -> AccountService:
@@ -241,17 +275,11 @@ def test_onboarding_values_and_commands(tenants: Any) -> None:
     assert commands.startswith("cd customer-onboarding") and commands.endswith("pulumi up")
 
 
-class NoAccountGateway:
-    """The gateway into a tenant's account, for a tenant that has none."""
-
-    def for_tenant(self, tenant: Any) -> Any:
-        raise AssertionError("the checklist reached into an account the tenant does not have")
-
-
 def test_checklist_without_account_checks_nothing_and_says_why(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    result = Verifier(PLATFORM, FakeRoleAccess(), NoAccountGateway()).run(tenant)
+    roles = FakeRoleAccess()
+    result = Verifier(PLATFORM, roles, gateway(roles, lambda *a: None)).run(tenant)
     assert not result["ok"]
     assert {c["status"] for c in result["checks"]} == {"not_checked"}
     assert all("PUT /account" in c["message"] for c in result["checks"])
@@ -264,3 +292,238 @@ def test_invite_refuses_what_is_not_an_address(tenants: Any, bad: str) -> None:
     with pytest.raises(InvalidRequest, match="not an email address"):
         service.invite(admin, bad)
     assert directory.invited == []
+
+
+# ---------------------------------------------------------------------- the setup checklist
+
+
+def test_onboarding_names_sesamis_roles_for_the_trust_policy(tenants: Any) -> None:
+    service, _ = tenants
+    tenant = service.membership(caller()).tenant
+    roles = (f"arn:aws:iam::{SESAMI_ACCOUNT}:role/a", f"arn:aws:iam::{SESAMI_ACCOUNT}:role/b")
+    info = make_accounts(FakeRoleAccess(), FakeBusPolicy(), role_arns=roles).onboarding(tenant)
+    assert info["sesami_role_arns"] == list(roles)
+    path = "pulumi config set --path 'sesami-customer-onboarding:sesamiRoleArns[1]'"
+    assert f"{path} {roles[1]}" in info["commands"]
+
+
+def _client_error(code: str, operation: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    error: Exception = ClientError(
+        {"Error": {"Code": code, "Message": f"{code} (test)"}}, operation
+    )
+    return error
+
+
+class FakeEvents:
+    """The customer's default bus as the checklist reads it: one rule, by name."""
+
+    def __init__(self, rule: dict[str, Any] | None, targets: list[str]) -> None:
+        self.rule, self.targets = rule, targets
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_rule(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeRule", kw))
+        if self.rule is None or kw["Name"] != self.rule["Name"]:
+            raise _client_error("ResourceNotFoundException", "DescribeRule")
+        return self.rule
+
+    def list_targets_by_rule(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("ListTargetsByRule", kw))
+        return {"Targets": [{"Id": "t", "Arn": arn} for arn in self.targets]}
+
+
+class FakeSes:
+    def __init__(self, fail: dict[str, Exception] | None = None) -> None:
+        self.fail = fail or {}
+
+    def _maybe_fail(self, operation: str) -> None:
+        if operation in self.fail:
+            raise self.fail[operation]
+
+    def get_account(self) -> dict[str, Any]:
+        self._maybe_fail("GetAccount")
+        return {"ProductionAccessEnabled": True, "SendingEnabled": True, "SendQuota": {}}
+
+    def get_configuration_set(self, **kw: Any) -> dict[str, Any]:
+        return {}
+
+    def get_configuration_set_event_destinations(self, **kw: Any) -> dict[str, Any]:
+        from chalicelib.tenants.accounts import SES_EVENT_TYPES
+
+        types = sorted(SES_EVENT_TYPES)
+        return {
+            "EventDestinations": [
+                {"Enabled": True, "EventBridgeDestination": {}, "MatchingEventTypes": types}
+            ]
+        }
+
+    def list_email_identities(self) -> dict[str, Any]:
+        self._maybe_fail("ListEmailIdentities")
+        return {
+            "EmailIdentities": [
+                {"IdentityName": "pending.example", "VerificationStatus": "PENDING"},
+                {"IdentityName": "example.com", "SendingEnabled": True},
+            ]
+        }
+
+    def send_email(self, **kw: Any) -> dict[str, Any]:
+        self._maybe_fail("SendEmail")
+        self.sent = kw
+        return {"MessageId": "canary-1"}
+
+
+def gateway(roles: Any, factory: Any) -> Any:
+    """The real gateway into tenants' accounts, with fake roles and clients."""
+    from chalicelib.tenant_aws.gateway import Gateway
+
+    def clients(service: str, *, region: str, endpoint: Any, credentials: Any) -> Any:
+        return factory(service, credentials, region)
+
+    return Gateway(roles, default_region="us-east-1", client_factory=clients)
+
+
+def _connected(tenants: Any) -> Any:
+    service, _ = tenants
+    tenant = service.membership(caller()).tenant
+    tenant.role_arn = role_arn(account())
+    return tenant
+
+
+def _checklist(
+    tenant: Any,
+    *,
+    events: Any = None,
+    ses: Any = None,
+    roles: Any = None,
+    canary: bool = False,
+    clients: Any = None,
+) -> dict[str, dict[str, Any]]:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    pattern = json.dumps({"source": ["aws.ses"], "detail": {}})
+    rule = {"Name": FORWARDING_RULE_NAME, "State": "ENABLED", "EventPattern": pattern}
+    events = events or FakeEvents(rule, [PLATFORM.event_bus_arn])
+    ses = ses or FakeSes()
+    roles = roles or FakeRoleAccess({tenant.role_arn: tenant.external_id})
+    factory = clients or (lambda service, creds, region: ses if service == "sesv2" else events)
+    result = Verifier(PLATFORM, roles, gateway(roles, factory)).run(tenant, canary=canary)
+    return {c["id"]: c for c in result["checks"]}
+
+
+def test_the_rule_check_reads_the_onboarding_rule_by_name_and_lists_nothing(
+    tenants: Any,
+) -> None:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    tenant = _connected(tenants)
+    pattern = json.dumps({"source": ["aws.ses"]})
+    rule = {"Name": FORWARDING_RULE_NAME, "State": "ENABLED", "EventPattern": pattern}
+    events = FakeEvents(rule, ["arn:aws:events:us-east-1:1:event-bus/x", PLATFORM.event_bus_arn])
+    checks = _checklist(tenant, events=events)
+    assert checks["forwarding_rule"]["status"] == "ok", checks["forwarding_rule"]
+    # Only what the customer's role grants, on the one rule (no ListRules).
+    assert [name for name, _ in events.calls] == ["DescribeRule", "ListTargetsByRule"]
+    assert all(kw["EventBusName"] == "default" for _, kw in events.calls)
+    assert events.calls[0][1]["Name"] == events.calls[1][1]["Rule"] == FORWARDING_RULE_NAME
+
+
+@pytest.mark.parametrize(
+    ("rule", "targets", "words"),
+    [
+        (None, [], "no rule named sesami-forward"),
+        ({"State": "DISABLED", "EventPattern": '{"source": ["aws.ses"]}'}, None, "DISABLED"),
+        ({"State": "ENABLED", "EventPattern": '{"source": ["aws.ec2"]}'}, None, "aws.ses"),
+        ({"State": "ENABLED", "EventPattern": "not json"}, None, "aws.ses"),
+        ({"State": "ENABLED", "EventPattern": '{"source": ["aws.ses"]}'}, [], "does not target"),
+    ],
+)
+def test_a_rule_that_does_not_forward_to_sesami_fails_with_what_to_do(
+    tenants: Any, rule: dict[str, Any] | None, targets: list[str] | None, words: str
+) -> None:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    tenant = _connected(tenants)
+    if rule is not None:
+        rule = {"Name": FORWARDING_RULE_NAME, **rule}
+    events = FakeEvents(rule, [PLATFORM.event_bus_arn] if targets is None else targets)
+    check = _checklist(tenant, events=events)["forwarding_rule"]
+    assert check["status"] == "failed" and words in check["message"], check
+    assert "re-run the customer-onboarding stack" in check["message"]
+
+
+def test_the_canary_sends_from_a_verified_identity_through_the_configuration_set(
+    tenants: Any,
+) -> None:
+    tenant = _connected(tenants)
+    ses = FakeSes()
+    check = _checklist(tenant, ses=ses, canary=True)["canary"]
+    assert check["status"] == "not_checked" and "canary-1" in check["message"]
+    assert ses.sent["FromEmailAddress"] == "sesami-canary@example.com"  # not the pending one
+    assert ses.sent["ConfigurationSetName"] == "sesami-events"
+    assert TenantModel.get(tenant.tenant_id).canary_message_id == "canary-1"
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "words"),
+    [
+        ("ListEmailIdentities", "AccessDeniedException", "lacks a permission"),
+        ("SendEmail", "AccessDeniedException", "lacks a permission"),
+        ("SendEmail", "MessageRejected", "MessageRejected"),
+    ],
+)
+def test_a_canary_that_raises_fails_its_own_item_not_the_request(
+    tenants: Any, operation: str, error: str, words: str
+) -> None:
+    tenant = _connected(tenants)
+    ses = FakeSes({operation: _client_error(error, operation)})
+    checks = _checklist(tenant, ses=ses, canary=True)
+    assert checks["canary"]["status"] == "failed" and words in checks["canary"]["message"]
+    assert checks["forwarding_rule"]["status"] == "ok"  # the others ran as usual
+
+
+def test_nothing_a_check_raises_escapes_the_checklist(tenants: Any) -> None:
+    from chalicelib.core.errors import ServiceUnavailable
+
+    tenant = _connected(tenants)
+
+    class Unavailable(FakeRoleAccess):
+        def get(self, tenant_id: str, role_arn: str, external_id: str) -> Any:
+            raise ServiceUnavailable("AWS STS is throttling (test)")
+
+    checks = _checklist(tenant, roles=Unavailable())
+    assert checks["role_assumable"]["status"] == "failed"
+    assert "STS is throttling" in checks["role_assumable"]["message"]
+    assert checks["ses_account"]["status"] == "not_checked"
+
+    def no_clients(service: str, creds: Any, region: str) -> Any:
+        raise RuntimeError(f"cannot build {service}")
+
+    checks = _checklist(tenant, clients=no_clients, canary=True)
+    for item in ("ses_account", "configuration_set", "forwarding_rule", "canary"):
+        assert checks[item]["status"] == "failed" and "cannot build" in checks[item]["message"]
+
+
+def test_where_admins_must_use_mfa_an_admin_without_totp_may_read_but_not_administer(
+    tenants: Any,
+) -> None:
+    service, directory = tenants
+    admin = service.membership(caller(username="boss@example.com"))
+    calls: list[str] = []
+    real = directory.has_totp
+
+    def counted(username: str) -> bool:
+        calls.append(username)
+        return bool(real(username))
+
+    directory.has_totp = counted
+    ruled = service.with_mfa_rule(admin)
+    assert ruled.allows(Permission.READ) and ruled.allows(Permission.SEND)
+    refusal = ruled.refusal(Permission.ADMIN)
+    assert refusal is not None and refusal[1]["code"] == "admin_mfa_required"
+    assert service.with_mfa_rule(admin).mfa_missing  # cached: one pool call per few minutes
+    assert calls == ["boss@example.com"]
+    directory.attributes["boss@example.com"] = {"totp": "yes"}
+    fresh = type(service)(directory)  # another instance asks the pool itself
+    assert fresh.with_mfa_rule(admin).allows(Permission.ADMIN)

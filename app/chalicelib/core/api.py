@@ -1,13 +1,15 @@
 """How every route is declared: authentication, JSON in and out, and the one place where domain
 errors become HTTP responses.
 
-    @api.route("/account", methods=["GET"])          # needs a verified Cognito token
-    def get_account(ctx: RequestContext) -> dict: ...
+    @api.route("/account", methods=["PUT"], permission=Permission.ADMIN)   # verified caller
+    def put_account(ctx: RequestContext) -> dict: ...
 
     @api.route("/openapi.json", methods=["GET"], public=True)
 
 Every error body has one shape: `{"error": {"code", "message", "details"}}`. A route that is not
-`public=True` verifies the caller's token itself (invariant 5) before its body runs. Each route
+`public=True` verifies the caller's credential itself (invariant 5) and checks the permission
+the route declares (invariant 9; core/permissions.py) before its body runs: a denied call is a
+403 naming the permission. Each route
 also declares its documentation (summary, parameters, body and response schemas); `openapi.py`
 builds `GET /openapi.json` from these declarations, so the document cannot miss a route.
 """
@@ -19,17 +21,19 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib.core import dynamo
 from chalicelib.core.errors import (
+    Forbidden,
     InvalidRequest,
     RequestError,
     ServiceUnavailable,
     Unauthorized,
 )
+from chalicelib.core.permissions import Permission
 
 log = logging.getLogger("sesami.api")
 
@@ -69,6 +73,7 @@ class RouteDoc:
     content_type: str
     # Other media types the success response may have (e.g. text/csv), with their schemas.
     other_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permission: Permission | None = None
 
 
 # Every declared route's documentation, in declaration order.
@@ -96,6 +101,25 @@ def error_response(exc: RequestError) -> Response:
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="sesami"'
     return Response(body=json.dumps(body), status_code=exc.status, headers=headers)
+
+
+class Principal(Protocol):
+    """Who is calling (chalicelib.tenants.membership.Membership): a person or an API key."""
+
+    @property
+    def role(self) -> str: ...
+
+    def refusal(self, permission: Permission) -> tuple[str, dict[str, Any]] | None:
+        """None when the principal has `permission`; else why not: (message, details)."""
+        ...
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    """The one permission check: a 403 naming what is missing."""
+    refused = principal.refusal(permission)
+    if refused is not None:
+        message, details = refused
+        raise Forbidden(message, details={"permission": permission.value, **details})
 
 
 @dataclass
@@ -149,13 +173,23 @@ class Api:
         errors: tuple[int, ...] = (400,),
         content_type: str = "application/json",
         other_content: dict[str, dict[str, Any]] | None = None,
+        permission: Permission | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if public == (permission is not None):
+            raise TypeError(
+                f"{methods} {path}: a route is either public or declares its permission"
+            )
+        if not public:
+            errors = tuple(sorted({*errors, 403}))
+
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
                 request = self.blueprint.current_request
                 try:
                     membership = None if public else self._authenticate(request)
+                    if permission is not None and membership is not None:
+                        require(membership, permission)
                     result = fn(RequestContext(request, membership), **params)
                 except Exception as exc:
                     known = as_request_error(exc)
@@ -192,6 +226,7 @@ class Api:
                         errors,
                         content_type,
                         dict(other_content or {}),
+                        permission,
                     )
                 )
             self.blueprint.route(path, methods=methods)(view)

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from chalicelib.tenant_aws.credentials import AwsCredentials
+
+class Credentials(Protocol):
+    """Assumed-role credentials (chalicelib.tenant_aws.credentials.AwsCredentials)."""
+
+    def boto3_kwargs(self) -> dict[str, str]: ...
+
 
 MAX_ATTEMPTS = 4
 RETRIES = {"mode": "standard", "max_attempts": MAX_ATTEMPTS}
@@ -131,7 +135,7 @@ def client(
     *,
     region: str,
     endpoint: str | None = None,
-    credentials: AwsCredentials | None = None,
+    credentials: Credentials | None = None,
 ) -> Any:
     """A boto3 client with SESami's retry policy: SESami's own account (credentials None) or a
     tenant's (assumed-role credentials). `endpoint` is moto's server on the local stack."""

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from chalicelib.events.status import Status
+from chalicelib.core import addresses
+
+if TYPE_CHECKING:
+    from chalicelib.events.status import Status
 
 
 def shard_of(event_key: str, shards: int) -> int:
@@ -53,7 +57,8 @@ def tag_pk(tenant_id: str, pair: str, shard: int) -> str:
 
 
 def recipient_pk(tenant_id: str, address: str) -> str:
-    return f"T#{tenant_id}#R#{address.lower()}"
+    """One recipient's history, under the address's canonical key (invariant 12)."""
+    return f"T#{tenant_id}#R#{addresses.key(address)}"
 
 
 def message_pk(tenant_id: str, message_id: str) -> str:
@@ -87,3 +92,52 @@ def tenant_pk(tenant_id: str) -> str:
 def removed_pk(tenant_id: str) -> str:
     """The tenant's suppression tombstones (removed addresses, with their history)."""
     return f"{tenant_pk(tenant_id)}#REMOVED"
+
+
+def idempotency_pk(tenant_id: str, key: str) -> str:
+    """An Idempotency-Key of the tenant (hashed: the key is the caller's, of any shape)."""
+    return f"{tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def batch_pk(tenant_id: str, batch_id: str) -> str:
+    """A bulk batch: summary (B), job chunks (D#n), addresses (A#n), results (R#n)."""
+    return f"{tenant_pk(tenant_id)}#B#{batch_id}"
+
+
+def batch_result_sk(index: int) -> str:
+    return f"R#{index:04d}"
+
+
+def webhooks_pk(tenant_id: str) -> str:
+    """The tenant's webhook endpoints (sk EP#<endpoint>): one query lists them all."""
+    return f"{tenant_pk(tenant_id)}#WH"
+
+
+def endpoint_sk(endpoint_id: str) -> str:
+    return f"EP#{endpoint_id}"
+
+
+def deliveries_pk(tenant_id: str, endpoint_id: str) -> str:
+    """One endpoint's delivery log, by the time of what was delivered (sk D#<delivery id>)."""
+    return f"{tenant_pk(tenant_id)}#WH#{endpoint_id}"
+
+
+def delivery_sk(delivery_id: str) -> str:
+    return f"D#{delivery_id}"
+
+
+def alerts_pk(tenant_id: str) -> str:
+    """The tenant's reputation alert rules (sk R#<rule>) and their history (sk H#<time>#<rule>)."""
+    return f"{tenant_pk(tenant_id)}#AL"
+
+
+def alert_rule_sk(rule: str) -> str:
+    return f"R#{rule}"
+
+
+def alert_history_sk(ts: datetime, rule: str) -> str:
+    return f"H#{iso_ms(ts)}#{rule}"
+
+
+def quarantine_pk(received: datetime) -> str:
+    return f"Q#{day_of(received)}"

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from chalicelib.core.api import ROUTE_DOCS, RouteDoc
+from chalicelib.core.permissions import holders
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -25,7 +26,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_TEXT = {
     400: "Invalid request (the message names the problem)",
     401: "Missing or invalid token",
-    403: "Not allowed",
+    403: "Not allowed: the error names the permission the caller's role or key lacks",
     404: "Not found",
     409: "Conflict",
     422: "SESami or SES cannot act in the customer's account (role, SES refusal)",
@@ -82,6 +83,13 @@ def _operation(doc: RouteDoc) -> dict[str, Any]:
         }
     if doc.public:
         op["security"] = []
+    if doc.permission is not None:
+        roles, scopes = holders(doc.permission)
+        op["x-sesami-permission"] = doc.permission.value
+        op["description"] = (
+            f"Needs the `{doc.permission.value}` permission: roles {', '.join(roles)}"
+            + (f"; API-key scopes {', '.join(scopes)}." if scopes else ".")
+        )
     return op
 
 

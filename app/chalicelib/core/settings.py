@@ -25,6 +25,8 @@ ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_TENANT_CACHE_SECONDS = "SESAMI_TENANT_CACHE_SECONDS"
 ENV_ACCOUNT_ID = "SESAMI_ACCOUNT_ID"
 ENV_EVENT_BUS_ARN = "SESAMI_EVENT_BUS_ARN"
+# comma-separated: SESami's roles that assume customers' roles (the onboarding trust policy's)
+ENV_ROLE_ARNS = "SESAMI_ROLE_ARNS"
 ENV_USER_POOL_ID = "SESAMI_USER_POOL_ID"
 ENV_USER_POOL_CLIENT_IDS = "SESAMI_USER_POOL_CLIENT_IDS"  # comma-separated
 ENV_JWKS_URL = "SESAMI_JWKS_URL"
@@ -39,11 +41,22 @@ ENV_SIGNING_KEY = "SESAMI_SIGNING_KEY"  # 32 bytes, hex: signs cursors and unsub
 ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe links point here)
 # The bulk_worker Lambda function POST /mail/bulk invokes; empty: a thread (the local stack).
 ENV_BULK_WORKER_FUNCTION = "SESAMI_BULK_WORKER_FUNCTION"
+# "true": an admin without TOTP MFA in the user pool may not act as an admin.
+ENV_ADMIN_MFA_REQUIRED = "SESAMI_ADMIN_MFA_REQUIRED"
+# Webhooks (chalicelib/webhooks): the key that encrypts endpoints' signing secrets (32 bytes,
+# hex), the delivery queue (SQS), the address alert emails come from (verified in SESami's SES),
+# and, for the local stack only, deliveries to loopback over http (off by default, logged when on).
+ENV_WEBHOOK_KEY = "SESAMI_WEBHOOK_KEY"
+ENV_WEBHOOK_QUEUE_URL = "SESAMI_WEBHOOK_QUEUE_URL"
+ENV_ALERTS_FROM = "SESAMI_ALERTS_FROM"
+ENV_WEBHOOKS_TO_LOOPBACK = "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
-SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
+SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
 
 DEFAULT_RETENTION_DAYS = 365
+# The configuration set the customer-onboarding stack creates (a tenant may name another).
+DEFAULT_CONFIGURATION_SET = "sesami-events"
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
 
 
@@ -58,6 +71,7 @@ class Settings:
     tenant_cache_seconds: float = DEFAULT_TENANT_CACHE_SECONDS
     account_id: str = "000000000000"
     event_bus_arn: str = "arn:aws:events:us-east-1:000000000000:event-bus/sesami"
+    role_arns: tuple[str, ...] = ()
     user_pool_id: str = ""
     user_pool_client_ids: tuple[str, ...] = ()
     jwks_url: str | None = None
@@ -71,6 +85,11 @@ class Settings:
     signing_key: bytes = field(default=b"", repr=False)
     public_url: str = "http://127.0.0.1:8000"
     bulk_worker_function: str = ""
+    admin_mfa_required: bool = False
+    webhook_key: bytes = field(default=b"", repr=False)
+    webhook_queue_url: str = ""
+    alerts_from: str = ""
+    webhooks_to_loopback: bool = False
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -79,6 +98,8 @@ class Settings:
             )
         if not self.table_prefix or len(self.table_prefix) > 200:
             raise ConfigurationError(f"{ENV_TABLE_PREFIX} must be 1-200 characters")
+        if self.webhooks_to_loopback and self.stage == "prod":
+            raise ConfigurationError(f"{ENV_WEBHOOKS_TO_LOOPBACK} is for the local stack only")
 
     @property
     def event_bus_name(self) -> str:
@@ -107,6 +128,7 @@ class Settings:
             tenant_cache_seconds=cache_s,
             account_id=env.get(ENV_ACCOUNT_ID, "000000000000"),
             event_bus_arn=env.get(ENV_EVENT_BUS_ARN, Settings.event_bus_arn),
+            role_arns=tuple(r.strip() for r in env.get(ENV_ROLE_ARNS, "").split(",") if r.strip()),
             user_pool_id=env.get(ENV_USER_POOL_ID, ""),
             user_pool_client_ids=tuple(
                 c.strip() for c in env.get(ENV_USER_POOL_CLIENT_IDS, "").split(",") if c.strip()
@@ -122,6 +144,11 @@ class Settings:
             signing_key=_hex_key(env.get(ENV_SIGNING_KEY, ""), ENV_SIGNING_KEY),
             public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
             bulk_worker_function=env.get(ENV_BULK_WORKER_FUNCTION, "").strip(),
+            admin_mfa_required=env.get(ENV_ADMIN_MFA_REQUIRED, "").lower() in ("1", "true"),
+            webhook_key=_hex_key(env.get(ENV_WEBHOOK_KEY, ""), ENV_WEBHOOK_KEY),
+            webhook_queue_url=env.get(ENV_WEBHOOK_QUEUE_URL, "").strip(),
+            alerts_from=env.get(ENV_ALERTS_FROM, "").strip(),
+            webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
         )
 
 

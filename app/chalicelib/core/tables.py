@@ -1,5 +1,8 @@
 """SESami's DynamoDB tables as PynamoDB models: the one description of every table.
 
+Long by design: every table and model is described here, once, so that the key schema Pulumi,
+the local stack and the tests create cannot drift from what the code reads and writes.
+
 `table_specs()` turns these models into plain key-schema/index/TTL descriptions. The local stack
 and the tests create tables from it, and the Pulumi program declares the production tables from
 it, so the three can never disagree.
@@ -24,6 +27,10 @@ Tables (partition key / sort key -> what it serves):
 - quarantine   Q#day / digest -> events that could not be read, kept raw
 - sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
                batches and their per-recipient results
+- webhooks     T#t#WH / EP#endpoint -> the tenant's webhook endpoints (secrets encrypted);
+               T#t#WH#endpoint / D#delivery -> one endpoint's delivery log (30 days);
+               T#t#AL / R#rule -> reputation alert rules and their state; T#t#AL / H#time#rule
+               -> the alerts' history
 """
 
 from __future__ import annotations
@@ -69,22 +76,50 @@ class TenantModel(Model):
     configuration_set = UnicodeAttribute(null=True)
     # How many partitions the tenant's time-ordered writes are spread over; only ever raised.
     write_shards = NumberAttribute(default=1)
+    # Active admins, kept with every role change in one transaction: the last one cannot leave.
+    admin_count = NumberAttribute(null=True)
     canary_message_id = UnicodeAttribute(null=True)
     canary_sent_at = UTCDateTimeAttribute(null=True)
+    # Set by a reputation alert with auto-pause (chalicelib/webhooks/alerts.py): sends are refused
+    # (423) until an admin resumes. {"rule", "alert_id", "value", "threshold", "since"}
+    sending_paused = JSONAttribute(null=True)
+
+
+class _ByTenant(GlobalSecondaryIndex["UserModel"]):
+    class Meta:
+        index_name = "by_tenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sub = UnicodeAttribute(range_key=True)
 
 
 class UserModel(Model):
     """A Cognito user (by `sub`) -> its tenant. Written with a condition, so that two first
-    requests of one user racing each other cannot create two tenants."""
+    requests of one user racing each other cannot create two tenants. A removed user keeps the
+    item with `removed_at` set: their still-valid tokens find it and are refused at once.
+
+    The same table holds the tenant's pending invitations, under `sub = I#<tenant>#<email>`
+    (never a Cognito sub, which is a UUID): `by_tenant` lists a team and its invitations in one
+    query."""
 
     class Meta(_Meta):
         table_name = "users"
 
     sub = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
+    by_tenant = _ByTenant()
     email = UnicodeAttribute(null=True)
-    role = UnicodeAttribute(default="admin")  # admin | member
+    username = UnicodeAttribute(null=True)  # the user pool's username (its admin API's key)
+    role = UnicodeAttribute(default="admin")  # admin | sender | viewer (core/permissions.py)
     created_at = UTCDateTimeAttribute()
+    kind = UnicodeAttribute(default="user")  # user | invitation
+    last_seen_at = UTCDateTimeAttribute(null=True)
+    invited_by = UnicodeAttribute(null=True)
+    # Invitations: pending | accepted | cancelled. Users: None.
+    status = UnicodeAttribute(null=True)
+    removed_at = UTCDateTimeAttribute(null=True)
+    removed_by = UnicodeAttribute(null=True)
 
 
 class AccountModel(Model):
@@ -304,6 +339,84 @@ class BatchModel(Model):
     expires_at = TTLAttribute()
 
 
+class WebhookEndpointModel(Model):
+    """A webhook endpoint of a tenant (webhooks table, sk EP#<id>). `secrets` holds the signing
+    secrets AES-GCM-encrypted (chalicelib/webhooks/secrets.py), newest first, each with the time
+    it stops being used (an old one overlaps a rotation)."""
+
+    class Meta(_Meta):
+        table_name = "webhooks"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    endpoint_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    event_types = JSONAttribute()  # ["email.bounced", "alert.*", ...]
+    tags = JSONAttribute(null=True)  # ["campaign=nov", ...]: deliver email events with any of these
+    enabled = BooleanAttribute(default=True)
+    secrets = JSONAttribute()  # [{"id", "sealed", "created_at", "expires_at"}]
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    failing_since = UnicodeAttribute(null=True)  # the first failure of the current run
+    disabled_reason = UnicodeAttribute(null=True)
+    disabled_at = UnicodeAttribute(null=True)
+
+
+class WebhookDeliveryModel(Model):
+    """One webhook message to one endpoint (webhooks table, sk D#<delivery id>): the exact body
+    that is signed on every attempt, its state and its last attempts. Kept 30 days; a delivery
+    that failed for 24 hours stays as the dead-letter record (status `failed`)."""
+
+    class Meta(_Meta):
+        table_name = "webhooks"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    webhook_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    body = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | retrying | delivered | failed
+    attempts = NumberAttribute(default=0)
+    log = JSONAttribute(null=True)  # the last attempts: [{n, at, kind, code, ms, body, error}]
+    schedule = NumberAttribute(default=0)  # the retry a queued task must carry to be current
+    created_at = UnicodeAttribute()
+    first_attempt_at = UnicodeAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class AlertRuleModel(Model):
+    """A reputation alert rule of a tenant and its state (webhooks table, sk R#<rule>); an
+    absent item is the default rule, not firing."""
+
+    class Meta(_Meta):
+        table_name = "webhooks"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    config = JSONAttribute(null=True)  # what the tenant changed from the defaults
+    state = UnicodeAttribute(default="ok")  # ok | firing
+    alert_id = UnicodeAttribute(null=True)
+    since = UnicodeAttribute(null=True)
+    last = JSONAttribute(null=True)  # the last evaluation: {at, value, volume, count}
+    revision = NumberAttribute(default=0)
+
+
+class AlertHistoryModel(Model):
+    """An alert that fired or resolved (webhooks table, sk H#<time>#<rule>), kept a year."""
+
+    class Meta(_Meta):
+        table_name = "webhooks"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    doc = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 # Tables in creation order, by their logical name (the suffix after the stage prefix).
 TABLE_MODELS: dict[str, type[Model]] = {
     "tenants": TenantModel,
@@ -315,15 +428,19 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "suppression": SuppressionModel,
     "quarantine": QuarantineModel,
     "sending": IdempotencyModel,
+    "webhooks": WebhookEndpointModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
 _SHARED: dict[type[Model], str] = {
     LinkCounterModel: "counters",
     MessageEventModel: "messages",
     BatchModel: "sending",
+    WebhookDeliveryModel: "webhooks",
+    AlertRuleModel: "webhooks",
+    AlertHistoryModel: "webhooks",
 }
 
-_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending"}
+_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending", "webhooks"}
 
 
 def configure(settings: Settings) -> None:

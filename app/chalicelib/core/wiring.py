@@ -1,13 +1,15 @@
 """The one module that builds SESami's services: every object a Lambda instance builds once and
 reuses across invocations, and every service a request uses, is made here and nowhere else.
+Long by design: it is the one composition root, one short builder per service.
 
 Nothing here runs at import time, and each path imports only what it needs on first use: the
 API function never loads the ingest stack and the ingest function never loads the API's (nor
 grpc/momento). Importing `app.py` therefore costs little more than importing Chalice.
 
-Tests and the local stack change what is built only through `use(...)`: the settings, and two
-seams the local stack needs (a bulk runner that is not Lambda; the SES simulator around every
-tenant's sender). `use` forgets every cached object, so the next call builds afresh.
+Tests and the local stack change what is built only through `use(...)`: the settings, and the
+seams the local stack and tests need (a bulk runner that is not Lambda; the SES simulator around
+every tenant's sender; the webhook queue and the resolver webhook URLs are looked up with). `use`
+forgets every cached object, so the next call builds afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from chalicelib.core.settings import Settings
     from chalicelib.core.signing import Signer
+    from chalicelib.core.tables import TenantModel
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
@@ -30,10 +33,20 @@ if TYPE_CHECKING:
     from chalicelib.suppression.store import SuppressionService
     from chalicelib.tenant_aws.credentials import TenantCredentials
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
-    from chalicelib.tenants.accounts import AccountService, PlatformInfo, Verifier
+    from chalicelib.tenant_aws.ses import Ses
+    from chalicelib.tenants.accounts import AccountService, PlatformInfo
     from chalicelib.tenants.auth import TokenVerifier
     from chalicelib.tenants.membership import Membership, TenantService
+    from chalicelib.tenants.setup_check import Verifier
     from chalicelib.tenants.signin import UserPoolSignIn
+    from chalicelib.webhooks.alerts import AlertService
+    from chalicelib.webhooks.delivery import DeliveryWorker
+    from chalicelib.webhooks.endpoints import EndpointService
+    from chalicelib.webhooks.enqueue import Notifier, Routes
+    from chalicelib.webhooks.mail import AdminMailer
+    from chalicelib.webhooks.outbound import Policy, Resolver
+    from chalicelib.webhooks.queue import Queue
+    from chalicelib.webhooks.store import WebhookStore
 
 
 _CACHED: list[Any] = []
@@ -52,6 +65,8 @@ class _Choices:
     settings: Settings | None = None
     bulk_runner: BulkRunner | None = None
     ses_wrapper: SesWrapper | None = None
+    webhook_queue: Queue | None = None
+    webhook_resolver: Resolver | None = None
 
 
 _choices = [_Choices()]
@@ -63,6 +78,8 @@ def use(
     *,
     bulk_runner: BulkRunner | None = _UNSET,
     ses_wrapper: SesWrapper | None = _UNSET,
+    webhook_queue: Queue | None = _UNSET,
+    webhook_resolver: Resolver | None = _UNSET,
 ) -> None:
     """Build with these instead of the environment's (tests, the local stack). Arguments left
     out keep their current choice; None goes back to the default. Every cached object is
@@ -72,6 +89,10 @@ def use(
         settings=current.settings if value is _UNSET else value,
         bulk_runner=current.bulk_runner if bulk_runner is _UNSET else bulk_runner,
         ses_wrapper=current.ses_wrapper if ses_wrapper is _UNSET else ses_wrapper,
+        webhook_queue=current.webhook_queue if webhook_queue is _UNSET else webhook_queue,
+        webhook_resolver=(
+            current.webhook_resolver if webhook_resolver is _UNSET else webhook_resolver
+        ),
     )
     reset()
 
@@ -132,7 +153,13 @@ def event_store() -> EventStore:
 def ingest(envelopes: list[Any]) -> IngestReport:
     from chalicelib.ingest.pipeline import ingest_envelopes
 
-    return ingest_envelopes(envelopes, tenants=tenant_directory(), store=event_store())
+    notifier = webhook_notifier()
+    return ingest_envelopes(
+        envelopes,
+        tenants=tenant_directory(),
+        store=event_store(),
+        notify=notifier.recorded if notifier is not None else None,
+    )
 
 
 # ---------------------------------------------------------------------------- tenants
@@ -155,7 +182,8 @@ def token_verifier() -> TokenVerifier:
 
 @_cached
 def tenant_service() -> TenantService:
-    from chalicelib.tenants.membership import CognitoUserDirectory, TenantService
+    from chalicelib.tenants.cognito import CognitoUserDirectory
+    from chalicelib.tenants.membership import TenantService
 
     return TenantService(CognitoUserDirectory(aws_client("cognito-idp"), settings().user_pool_id))
 
@@ -172,7 +200,10 @@ def authenticate(request: Request) -> Membership:
         tenant_id=claims.tenant_id,
         tenant_role=claims.tenant_role,
     )
-    return tenant_service().membership(caller)
+    membership = tenant_service().membership(caller)
+    if settings().admin_mfa_required:
+        membership = tenant_service().with_mfa_rule(membership)
+    return membership
 
 
 @_cached
@@ -195,6 +226,7 @@ def platform() -> PlatformInfo:
         account_id=s.account_id,
         event_bus_arn=s.event_bus_arn,
         region=s.region,
+        role_arns=s.role_arns,
         skip_external_id_refusal_check=s.skip_external_id_check,
     )
 
@@ -209,7 +241,7 @@ def account_service() -> AccountService:
 
 @_cached
 def verifier() -> Verifier:
-    from chalicelib.tenants.accounts import Verifier
+    from chalicelib.tenants.setup_check import Verifier
 
     return Verifier(platform(), credentials(), gateway())
 
@@ -284,8 +316,17 @@ def bulk_runner() -> BulkRunner:
     return ThreadRunner(run_bulk_slice)
 
 
-def _ses_for(tenant: Any) -> Any:
-    return gateway().for_tenant(tenant).ses()
+def _ses_for(tenant: TenantModel) -> Ses:
+    """The tenant's SES sender; one that refuses (423) while an alert paused its sending."""
+    from chalicelib.webhooks.pause import guard
+
+    return guard(tenant.sending_paused, lambda: gateway().for_tenant(tenant).ses())
+
+
+def _tenant(tenant_id: str) -> TenantModel:
+    from chalicelib.core.tables import TenantModel
+
+    return TenantModel.get(tenant_id, consistent_read=True)
 
 
 def mail_service() -> MailService:
@@ -297,7 +338,6 @@ def mail_service() -> MailService:
 
 
 def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
-    from chalicelib.core.tables import TenantModel
     from chalicelib.sending.store import SendingStore
     from chalicelib.sending.worker import BulkWorker
 
@@ -308,7 +348,7 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
         signer(),
         bulk_runner(),
         s.public_url,
-        tenant_for=lambda tenant_id: TenantModel.get(tenant_id, consistent_read=True),
+        tenant_for=_tenant,
         max_per_invocation=max_per_invocation,
     )
 
@@ -321,3 +361,158 @@ def run_bulk_slice(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     outcome = bulk_worker().run(event, float(remaining()) if callable(remaining) else None)
     logging.getLogger("sesami.sending").info("bulk worker %s: %s", event.get("batch_id"), outcome)
     return outcome
+
+
+# ---------------------------------------------------------------------------- webhooks, alerts
+
+
+@_cached
+def webhook_store() -> WebhookStore:
+    from chalicelib.webhooks.store import WebhookStore
+
+    settings()  # the tables are configured
+    return WebhookStore()
+
+
+@_cached
+def webhook_queue() -> Queue | None:
+    """SQS (SESAMI_WEBHOOK_QUEUE_URL), or the one `use` chose; None: webhooks are off."""
+    chosen = _choices[0].webhook_queue
+    if chosen is not None:
+        return chosen
+    url = settings().webhook_queue_url
+    if not url:
+        return None
+    from chalicelib.webhooks.queue import SqsQueue
+
+    return SqsQueue(aws_client("sqs"), url)
+
+
+@_cached
+def webhook_routes() -> Routes:
+    from chalicelib.webhooks.endpoints import routes_of
+    from chalicelib.webhooks.enqueue import Routes
+
+    store = webhook_store()
+    return Routes(lambda tid: routes_of(store.endpoints(tid)), settings().tenant_cache_seconds)
+
+
+@_cached
+def webhook_notifier() -> Notifier | None:
+    """What ingest and the suppression list tell webhooks through; None without a queue."""
+    from chalicelib.webhooks.enqueue import Notifier
+
+    queue = webhook_queue()
+    if queue is None:
+        import logging
+
+        logging.getLogger("sesami.webhooks").info("webhooks are off: no SESAMI_WEBHOOK_QUEUE_URL")
+        return None
+    return Notifier(webhook_routes(), queue)
+
+
+def _notifier() -> Notifier:
+    from chalicelib.core.errors import ConfigurationError
+
+    notifier = webhook_notifier()
+    if notifier is None:
+        raise ConfigurationError("SESAMI_WEBHOOK_QUEUE_URL is required for webhooks")
+    return notifier
+
+
+@_cached
+def webhook_policy() -> Policy:
+    import logging
+
+    from chalicelib.webhooks.outbound import Policy
+
+    policy = Policy(allow_loopback=settings().webhooks_to_loopback)
+    if policy.allow_loopback:
+        logging.getLogger("sesami.webhooks").warning(
+            "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK is on: webhooks may go to loopback over http "
+            "(the local stack's demo receiver). Never in production."
+        )
+    return policy
+
+
+def _resolver() -> Resolver:
+    from chalicelib.webhooks.outbound import system_resolver
+
+    return _choices[0].webhook_resolver or system_resolver
+
+
+def webhook_endpoints() -> EndpointService:
+    from chalicelib.webhooks.endpoints import EndpointService
+    from chalicelib.webhooks.secrets import SecretBox
+
+    return EndpointService(
+        webhook_store(),
+        SecretBox(settings().webhook_key),
+        _notifier(),
+        signer(),
+        policy=webhook_policy(),
+        resolver=_resolver(),
+    )
+
+
+@_cached
+def admin_mailer() -> AdminMailer:
+    from chalicelib.webhooks.mail import AdminMailer
+
+    s = settings()
+    client = (lambda: aws_client("sesv2")) if s.alerts_from else None
+    return AdminMailer(client, s.alerts_from, webhook_store().admin_addresses)
+
+
+def alerts() -> AlertService:
+    from chalicelib.webhooks.alerts import AlertService
+
+    notifier = webhook_notifier()
+    publish = notifier.publish if notifier is not None else (lambda tenant_id, messages: 0)
+    return AlertService(webhook_store(), publish, admin_mailer().tell)
+
+
+@_cached
+def delivery_worker() -> DeliveryWorker:
+    import functools
+
+    from chalicelib.webhooks import outbound
+    from chalicelib.webhooks.delivery import DeliveryWorker
+    from chalicelib.webhooks.secrets import SecretBox
+
+    queue = webhook_queue()
+    if queue is None:
+        from chalicelib.core.errors import ConfigurationError
+
+        raise ConfigurationError("SESAMI_WEBHOOK_QUEUE_URL is required to deliver webhooks")
+    send = functools.partial(outbound.post, policy=webhook_policy(), resolver=_resolver())
+    return DeliveryWorker(
+        webhook_store(),
+        queue,
+        SecretBox(settings().webhook_key),
+        send,
+        evaluate=lambda tenant_id: alerts().evaluate(tenant_id),
+        tell_admins=admin_mailer().tell,
+        forget_routes=webhook_routes().forget,
+    )
+
+
+def deliver_webhooks(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhooks function: a batch of the webhook queue's messages (partial batch response)."""
+    return delivery_worker().handle_records(list(event.get("Records") or []))
+
+
+def suppression_changed(
+    tenant_id: str, kind: str, address: str, reason: str | None, by: str | None
+) -> None:
+    """suppression.added / .removed for a change made through the API (after it was made: a
+    queue failure is logged, never undoes or fails the change)."""
+    import logging
+
+    notifier = webhook_notifier()
+    if notifier is None:
+        return
+    try:
+        notifier.suppression_changed(tenant_id, kind, address, reason=reason, by=by)
+    except Exception:
+        logging.getLogger("sesami.webhooks").exception("suppression webhook not queued")

@@ -8,6 +8,9 @@ Facts this parser relies on (AWS SES event publishing, verified against real rec
 - `mail.tags` and `click.linkTags` map a name to a *list* of strings; `linkTags` may be null and
   `tags` may be absent; `complaintSubType` and `complaintFeedbackType` may be null or absent.
 Anything that cannot be read raises `MalformedEvent` with a reason that names the field.
+
+Long by design: the ten event types' models and their readers are one boundary, read top to
+bottom; a model and the reader that builds it are kept within a screen of each other.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
+from chalicelib.core import addresses
 from chalicelib.core.errors import MalformedEvent
 from chalicelib.events.status import DETAIL_TYPES, STATUS_OF, EventType, Status
 
@@ -252,7 +256,8 @@ def _list(parent: JsonObj, key: str, path: str, *, optional: bool = False) -> li
 
 
 def _address(raw: Any, path: str) -> str:
-    """A recipient address, normalised for keys: `Name <a@b>` -> `a@b`, lower-cased."""
+    """A recipient address as its canonical key (core/addresses.py): `Name <a@b>` -> `a@b`,
+    the domain in IDNA ASCII, lower-cased."""
     if not isinstance(raw, str):
         raise MalformedEvent(f"{path} must be an email address string, got {_kind(raw)}")
     if len(raw) > MAX_ADDRESS:
@@ -260,7 +265,7 @@ def _address(raw: Any, path: str) -> str:
     address = parseaddr(raw)[1] or raw
     if "@" not in address or any(ch.isspace() for ch in address) or "\x00" in address:
         raise MalformedEvent(f"{path} is not an email address: {raw[:80]!r}")
-    return address.lower()
+    return addresses.key(address)
 
 
 def _tags(raw: Any, path: str) -> Tags:

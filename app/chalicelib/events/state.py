@@ -87,6 +87,10 @@ def _bounce_type(event: SesEvent) -> str | None:
 
 
 def new_state(event: SesEvent) -> MessageState:
+    """The state before `event` is applied. Its status is the event's own, not SENT: a message
+    known only from a Subscription event (rank below SENT) shows SUBSCRIPTION, since SESami has
+    seen no Send event for it. Any event of rank SENT or above outranks it, in any order, so
+    only that case differs from starting at SENT."""
     mail = event.mail
     return MessageState(
         message_id=mail.message_id,
@@ -95,9 +99,9 @@ def new_state(event: SesEvent) -> MessageState:
         sent_at=mail.timestamp,
         destination=mail.destination,
         tags=_merge_tags({}, mail.tags),
-        status=Status.SENT,
-        rank=rank(Status.SENT),
-        status_at=mail.timestamp,
+        status=event.status,
+        rank=_event_rank(event),
+        status_at=event.timestamp,
     )
 
 
@@ -155,9 +159,9 @@ def apply(state: MessageState | None, event: SesEvent) -> MessageState:
 def _apply_recipient(
     current: RecipientState | None, event: SesEvent, event_rank: int
 ) -> RecipientState:
-    if current is None:
+    if current is None:  # as for the message: the first event's own status, not SENT
         current = RecipientState(
-            status=Status.SENT, rank=rank(Status.SENT), status_at=event.mail.timestamp
+            event.status, event_rank, event.timestamp, bounce_type=_bounce_type(event)
         )
     updates: dict[str, Any] = {}
     if _wins(event_rank, event.timestamp, current.rank, current.status_at):

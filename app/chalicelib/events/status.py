@@ -10,7 +10,10 @@ Ranks encode what each outcome proves:
 - a Permanent bounce outranks engagement (SES can report an asynchronous bounce after accepting the
   mail), and a complaint outranks everything deliverable: it is what the sender must act on.
 - REJECTED and RENDERING_FAILED end a message before it leaves SES.
-- SUBSCRIPTION (a list-management preference change) says nothing about delivery: rank 0.
+- SUBSCRIPTION (a list-management preference change) says nothing about delivery: rank 0, below
+  SENT. A message known only from Subscription events shows SUBSCRIPTION, never SENT (a state
+  starts from its first event's status, see state.py): SESami has seen no Send event for it,
+  and SUBSCRIPTION says what it does know.
 """
 
 from __future__ import annotations

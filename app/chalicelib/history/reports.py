@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import keys
+from chalicelib.core import addresses, keys
 from chalicelib.core.errors import NotFound
 from chalicelib.core.tables import (
     AGGREGATE_SK,
@@ -97,7 +97,7 @@ def recipient_history(
     tenant_id: str, address: str, span: TimeRange, limit: int, now: datetime | None = None
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    address = address.strip().lower()
+    address = addresses.key(address)  # the key ingest stored the recipient under
     rows = EventModel.by_recipient.query(
         keys.recipient_pk(tenant_id, address),
         EventModel.sk.between(keys.iso_ms(span.start), keys.iso_ms(span.end) + "~"),

@@ -5,7 +5,6 @@ start) then loads neither PynamoDB nor the query code until a request needs them
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
-from chalicelib.core import wiring
+from chalicelib.core import addresses, csv_cells, wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.permissions import Permission
 from chalicelib.events.status import Status
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         shards=int(tenant.write_shards or 1),
         range=_range(ctx),
         statuses=tuple(statuses),
-        recipient=recipient.strip().lower() if recipient else None,
+        recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
     )
 
@@ -119,6 +119,7 @@ def _event_query(ctx: RequestContext) -> EventQuery:
 @api.route(
     "/events",
     methods=["GET"],
+    permission=Permission.READ,
     summary="The tenant's events, newest first, filtered by time, status, recipient and tag",
     params=(
         *RANGE_PARAMS,
@@ -169,8 +170,8 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     from chalicelib.history.event_list import list_events
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer = csv_cells.writer(buffer)  # no cell can become a spreadsheet formula
+    writer.writeheader(CSV_COLUMNS)
     while True:
         page = list_events(query, limit=100, signer=signer, cursor=cursor)
         for row in page.items:
@@ -196,6 +197,7 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
 @api.route(
     "/messages/{message_id}",
     methods=["GET"],
+    permission=Permission.READ,
     summary="One message: summary, every event in order, recipients, opens, clicks per link",
     response={"type": "object"},
     errors=(400, 404),
@@ -209,6 +211,7 @@ def get_message(ctx: RequestContext, message_id: str) -> dict[str, Any]:
 @api.route(
     "/recipients/{email}",
     methods=["GET"],
+    permission=Permission.READ,
     summary="Every message to one address, what they did with it, and whether it is suppressed",
     params=(*RANGE_PARAMS, Param("limit", {"type": "integer", "minimum": 1, "maximum": 100})),
     response={"type": "object"},
@@ -241,6 +244,7 @@ def get_recipient(ctx: RequestContext, email: str) -> dict[str, Any]:
 @api.route(
     "/links",
     methods=["GET"],
+    permission=Permission.READ,
     summary="Clicks per link in a range (counted per UTC day), top N",
     params=(*RANGE_PARAMS, Param("top", {"type": "integer", "minimum": 1, "maximum": 100})),
     response={"type": "object"},
@@ -257,6 +261,7 @@ def get_links(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/stats",
     methods=["GET"],
+    permission=Permission.READ,
     summary="Counts per status per hour or day, totals, bounce and complaint rates against "
     "SES's lines",
     params=(*RANGE_PARAMS, Param("interval", {"type": "string", "enum": ["hour", "day"]})),

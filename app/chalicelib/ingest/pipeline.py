@@ -9,12 +9,15 @@ For each envelope, in this order:
 5. otherwise recorded exactly once (stored, or a duplicate of an event already stored).
 Transient storage failures propagate, so that Lambda and EventBridge retry and the DLQ keeps what
 never succeeds. The core takes a list so it can sit behind a queue as well.
+
+`notify` (webhooks: chalicelib/webhooks/enqueue.py) hears of each event recorded or recognised
+as a duplicate, after the store's writes: nothing it does can keep an event from being stored.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -68,10 +71,16 @@ class IngestReport:
         return dict(Counter(o.value for o in self.outcomes))
 
 
-def ingest_envelopes(raws: Iterable[Any], *, tenants: Tenants, store: Store) -> IngestReport:
+Notify = Callable[[TenantRef, SesEvent], None]
+
+
+def ingest_envelopes(
+    raws: Iterable[Any], *, tenants: Tenants, store: Store, notify: Notify | None = None
+) -> IngestReport:
     report = IngestReport()
     for raw in raws:
-        report.outcomes.append(_ingest_one(raw, tenants=tenants, store=store, report=report))
+        result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
+        report.outcomes.append(result)
     for account, count in report.unknown_accounts.items():
         logs.metric("UnknownAccountEvents", count, {"Outcome": "unknown_account"}, account=account)
     for outcome, count in report.counts().items():
@@ -79,7 +88,9 @@ def ingest_envelopes(raws: Iterable[Any], *, tenants: Tenants, store: Store) -> 
     return report
 
 
-def _ingest_one(raw: Any, *, tenants: Tenants, store: Store, report: IngestReport) -> Outcome:
+def _ingest_one(
+    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport, notify: Notify | None
+) -> Outcome:
     try:
         envelope = parse_envelope(raw)
     except MalformedEvent as exc:
@@ -98,6 +109,8 @@ def _ingest_one(raw: Any, *, tenants: Tenants, store: Store, report: IngestRepor
     except MalformedEvent as exc:
         _quarantine(store, raw, exc.reason, envelope, tenant)
         return Outcome.QUARANTINED
+    if notify is not None:
+        notify(tenant, event)
     return Outcome.STORED if recorded is Recorded.STORED else Outcome.DUPLICATE
 
 

@@ -251,7 +251,7 @@ class EventStore:
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         now = self._clock()
         item = QuarantineModel(
-            f"Q#{keys.day_of(now)}",
+            keys.quarantine_pk(now),
             digest,
             received_at=keys.iso_ms(now),
             reason=reason[:1000],

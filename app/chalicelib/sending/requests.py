@@ -3,8 +3,10 @@
 Invariant 8 (no CR or LF reaches an outgoing header) is kept by `core/headers.py`, through which
 every value that ends up in a header goes.
 
-Addresses are checked by `email-validator` (syntax only: SES, not SESami, is the judge of
-deliverability). Every refusal is an InvalidRequest naming the field (`details={"field": ...}`).
+Addresses are checked by core/addresses.py (email-validator, syntax only: SES, not SESami, is
+the judge of deliverability), which also gives each its canonical key: the suppression check
+and the records look recipients up by it. Every refusal is an InvalidRequest naming the field
+(`details={"field": ...}`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import formataddr
 from typing import Any
 
+from chalicelib.core import addresses
 from chalicelib.core.headers import bad, check_header
 
 MAX_RECIPIENTS = 50  # SES: to + cc + bcc of one message
@@ -41,8 +44,8 @@ class Address:
 
     @property
     def key(self) -> str:
-        """The form SESami keys recipients by (ingest lower-cases addresses too)."""
-        return self.address.lower()
+        """The canonical key SESami keys recipients by (core/addresses.py), as ingest does."""
+        return addresses.key(self.address)
 
     def header(self) -> str:
         """`Name <address>`, quoted as needed; a non-ASCII name as an RFC 2047 encoded-word."""
@@ -51,8 +54,6 @@ class Address:
 
 def parse_address(raw: Any, field: str) -> Address:
     """`a@b`, `Name <a@b>`, or `{"address": "a@b", "name": "Name"}`."""
-    from email_validator import EmailNotValidError, validate_email
-
     name: str | None = None
     as_object = isinstance(raw, Mapping)
     if isinstance(raw, Mapping):
@@ -66,20 +67,15 @@ def parse_address(raw: Any, field: str) -> Address:
         raise bad(field, f"{field} must be an email address")
     check_header(raw, field)
     try:
-        valid = validate_email(
-            raw.strip(),
-            check_deliverability=False,
-            allow_smtputf8=False,  # SES does not send to internationalised local parts
-            allow_display_name=not as_object,
-        )
-    except EmailNotValidError as exc:
+        valid = addresses.parse(raw, allow_display_name=not as_object)
+    except addresses.InvalidAddress as exc:
         raise bad(field, f"{field} is not a valid email address: {exc}") from None
     name = valid.display_name if name is None else name
     if name is not None:
         check_header(name, field)
         if len(name) > MAX_DISPLAY_NAME:
             raise bad(field, f"{field}: the display name is over {MAX_DISPLAY_NAME} characters")
-    return Address(valid.ascii_email or valid.normalized, name or None)
+    return Address(valid.ascii, name or None)
 
 
 def address_list(raw: Any, field: str, limit: int) -> tuple[Address, ...]:

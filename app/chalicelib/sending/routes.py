@@ -9,6 +9,7 @@ from chalice.app import Response
 
 from chalicelib.core import wiring
 from chalicelib.core.api import JSON, Api, Param, RequestContext
+from chalicelib.core.permissions import Permission
 
 api = Api(__name__, wiring.authenticate)
 
@@ -202,11 +203,12 @@ def _key(ctx: RequestContext) -> str | None:
 @api.route(
     "/mail",
     methods=["POST"],
+    permission=Permission.SEND,
     summary="Send one message through SES in the tenant's account",
     params=(IDEMPOTENCY_KEY,),
     body=MAIL,
     response=MAIL_SENT,
-    errors=(400, 409, 422, 503),
+    errors=(400, 409, 422, 423, 503),
 )
 def send_mail(ctx: RequestContext) -> Response:
     outcome = wiring.mail_service().send(ctx.tenant, ctx.json_body(), _key(ctx))
@@ -216,6 +218,7 @@ def send_mail(ctx: RequestContext) -> Response:
 @api.route(
     "/mail/bulk",
     methods=["POST"],
+    permission=Permission.SEND,
     summary="Queue one template for up to 1,000 recipients: sent in the background, paced to "
     "the account's send rate, with one-click unsubscribe headers (follow it at GET "
     "/mail/bulk/{batch_id})",
@@ -223,7 +226,7 @@ def send_mail(ctx: RequestContext) -> Response:
     params=(IDEMPOTENCY_KEY,),
     body=BULK,
     response=BATCH,
-    errors=(400, 409, 422, 503),
+    errors=(400, 409, 422, 423, 503),
 )
 def send_bulk(ctx: RequestContext) -> Response:
     outcome = wiring.mail_service().send_bulk(ctx.tenant, ctx.json_body(), _key(ctx))
@@ -233,6 +236,7 @@ def send_bulk(ctx: RequestContext) -> Response:
 @api.route(
     "/mail/bulk/{batch_id}",
     methods=["GET"],
+    permission=Permission.READ,
     summary="A bulk batch and its per-recipient results",
     response=BATCH,
     errors=(404,),

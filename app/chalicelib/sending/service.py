@@ -53,13 +53,15 @@ from chalicelib.core.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.core.settings import Settings
+from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET, Settings
+from chalicelib.core.tables import TenantModel
+from chalicelib.sending.batches import BatchSummary, BulkJob, JobRecipient, RecipientResult
 from chalicelib.sending.bulk import BulkRequest, parse_bulk
 from chalicelib.sending.requests import MailRequest, parse_mail
 from chalicelib.sending.store import Replay, SendingStore
 from chalicelib.sending.worker import BulkRunner, batch_view
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses
-from chalicelib.tenants.accounts import DEFAULT_CONFIGURATION_SET
+from chalicelib.webhooks.pause import refuse_if_paused
 
 log = logging.getLogger("sesami.sending")
 
@@ -83,7 +85,7 @@ class Outcome:
     replayed: bool = False
 
 
-SesFor = Callable[[Any], Ses]  # tenant (TenantModel) -> SES in its account
+SesFor = Callable[[TenantModel], Ses]  # a tenant -> SES in its account
 
 
 class MailService:
@@ -102,7 +104,9 @@ class MailService:
 
     # ------------------------------------------------------------------ POST /mail
 
-    def send(self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None) -> Outcome:
+    def send(
+        self, tenant: TenantModel, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> Outcome:
         _require_connected(tenant)
         request = parse_mail(body)
         return self._once(
@@ -115,7 +119,7 @@ class MailService:
             replay=lambda prior: Outcome(prior.status_code, prior.response, replayed=True),
         )
 
-    def _send_mail(self, tenant: Any, request: MailRequest) -> Outcome:
+    def _send_mail(self, tenant: TenantModel, request: MailRequest) -> Outcome:
         tid = tenant.tenant_id
         suppressed = self._store.suppressed(tid, (a.address for a in request.recipients))
         listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
@@ -173,7 +177,7 @@ class MailService:
     # ------------------------------------------------------------------ POST /mail/bulk
 
     def send_bulk(
-        self, tenant: Any, body: Mapping[str, Any], idempotency_key: str | None
+        self, tenant: TenantModel, body: Mapping[str, Any], idempotency_key: str | None
     ) -> Outcome:
         _require_connected(tenant)
         request = parse_bulk(body)
@@ -191,64 +195,67 @@ class MailService:
             ),
         )
 
-    def _send_bulk(self, tenant: Any, request: BulkRequest) -> Outcome:
+    def _send_bulk(self, tenant: TenantModel, request: BulkRequest) -> Outcome:
         """Store the batch and start its worker: 202, nothing sent here."""
         tid = tenant.tenant_id
         batch_id = uuid.uuid4().hex
         suppressed = self._store.suppressed(tid, (r.to.address for r in request.recipients))
         config_set = _config_set(tenant, request.configuration_set)
         tags = {TENANT_TAG: _tag_value(tid), BATCH_TAG: batch_id, **dict(request.tags)}
-        skipped: dict[int, dict[str, Any]] = {}
+        skipped: dict[int, RecipientResult] = {}
         for i, r in enumerate(request.recipients):
             if r.to.key in suppressed:
-                skipped[i] = {**suppressed[r.to.key].view(), "address": r.to.address}
-                skipped[i]["status"] = "suppressed"
-        job = {
-            "sender": request.sender.header(),
-            "reply_to": [a.header() for a in request.reply_to],
-            "subject": list(request.subject.parts),
-            "html": list(request.html.parts) if request.html else None,
-            "text": list(request.text.parts) if request.text else None,
-            "tags": list(tags.items()),
-            "recipients": [
-                [r.to.header(), r.to.address, r.to.key, dict(r.variables)]
+                entry = suppressed[r.to.key]
+                skipped[i] = RecipientResult(
+                    r.to.address,
+                    "suppressed",
+                    reason=entry.reason,
+                    reasons=entry.reasons,
+                    since=entry.since,
+                )
+        job = BulkJob(
+            sender=request.sender.header(),
+            reply_to=tuple(a.header() for a in request.reply_to),
+            subject=request.subject.parts,
+            html=request.html.parts if request.html else None,
+            text=request.text.parts if request.text else None,
+            tags=tuple(tags.items()),
+            recipients=tuple(
+                JobRecipient(r.to.header(), r.to.address, r.to.key, dict(r.variables))
                 for r in request.recipients
-            ],
-            "suppressed": sorted(skipped),
-        }
+            ),
+            suppressed=frozenset(skipped),
+        )
         total = len(request.recipients)
         everyone_skipped = len(skipped) == total
         now = self._wall()
-        summary: dict[str, Any] = {
-            "batch_id": batch_id,
-            "created_at": keys.iso_ms(datetime.now(UTC)),
-            "configuration_set": config_set,
-            "total": total,
-            "next": total if everyone_skipped else 0,
-            "claim": None,
-            "stopped": None,
-            "status": "finished" if everyone_skipped else "queued",
-            "send_rate": None,
-            "updated": now,
-        }
+        summary = BatchSummary(
+            batch_id=batch_id,
+            created_at=keys.iso_ms(datetime.now(UTC)),
+            configuration_set=config_set,
+            total=total,
+            next=total if everyone_skipped else 0,
+            status="finished" if everyone_skipped else "queued",
+            updated=now,
+        )
         addresses = [r.to.address for r in request.recipients]
-        self._store.create_batch(tid, batch_id, summary, json.dumps(job), addresses, skipped)
+        self._store.create_batch(tid, batch_id, summary, job, addresses, skipped)
         if not everyone_skipped:
             try:
                 self._runner.start({"tenant_id": tid, "batch_id": batch_id, "next": 0})
             except Exception as exc:
                 log.exception("bulk batch %s: could not start its worker", batch_id)
-                stop = {**summary, "stopped": f"not sent: the bulk worker did not start ({exc})"}
+                stop = summary.but(stopped=f"not sent: the bulk worker did not start ({exc})")
                 self._store.replace_summary(tid, batch_id, summary, stop)
                 raise ServiceUnavailable(
                     "the bulk worker could not be started; nothing was sent, retry later"
                 ) from exc
         view = batch_view(summary, addresses, skipped, now)
-        return Outcome(202, {**view, "skipped": list(skipped.values())})
+        return Outcome(202, {**view, "skipped": [r.doc() for r in skipped.values()]})
 
     # ------------------------------------------------------------------ GET /mail/bulk/{id}
 
-    def batch(self, tenant: Any, batch_id: str) -> dict[str, Any]:
+    def batch(self, tenant: TenantModel, batch_id: str) -> dict[str, Any]:
         found = (
             self._store.load_batch(tenant.tenant_id, batch_id)
             if _BATCH_ID.match(batch_id)
@@ -263,7 +270,7 @@ class MailService:
 
     def _once(
         self,
-        tenant: Any,
+        tenant: TenantModel,
         key: str | None,
         scope: str,
         body: Mapping[str, Any],
@@ -295,7 +302,8 @@ class MailService:
         return outcome
 
 
-def _require_connected(tenant: Any) -> None:
+def _require_connected(tenant: TenantModel) -> None:
+    refuse_if_paused(tenant.sending_paused)  # 423 while a reputation alert paused sending
     if not tenant.role_arn:
         raise AccountNotConnected(
             "connect your AWS account first (PUT /account): SESami sends with SES in your "
@@ -303,7 +311,7 @@ def _require_connected(tenant: Any) -> None:
         )
 
 
-def _config_set(tenant: Any, requested: str | None) -> str:
+def _config_set(tenant: TenantModel, requested: str | None) -> str:
     return requested or tenant.configuration_set or DEFAULT_CONFIGURATION_SET
 
 

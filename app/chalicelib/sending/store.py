@@ -25,7 +25,6 @@ keyed by the tenant like every other table (invariant 7):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,13 +34,14 @@ from typing import Any
 
 from pynamodb.expressions.update import Action
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
 from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status, rank
+from chalicelib.sending.batches import BatchSummary, BulkJob, RecipientResult
 
 log = logging.getLogger("sesami.sending")
 
@@ -59,14 +59,6 @@ class IdempotencyKeyReused(Conflict):
 
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
-
-
-def idempotency_pk(tenant_id: str, key: str) -> str:
-    return f"{keys.tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def batch_pk(tenant_id: str, batch_id: str) -> str:
-    return f"{keys.tenant_pk(tenant_id)}#B#{batch_id}"
 
 
 def _utcnow() -> datetime:
@@ -104,9 +96,10 @@ class SendingStore:
 
     # ------------------------------------------------------------------ suppression
 
-    def suppressed(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, Suppressed]:
-        """The suppressed ones among `addresses` (lower-cased), by address. One BatchGet."""
-        wanted = sorted({a.lower() for a in addresses})
+    def suppressed(self, tenant_id: str, recipients: Iterable[str]) -> dict[str, Suppressed]:
+        """The suppressed ones among `recipients`, by canonical key (core/addresses.py), the
+        key the suppression list is stored under. One BatchGet."""
+        wanted = sorted({addresses.key(a) for a in recipients})
         found: dict[str, Suppressed] = {}
         with dynamo.storage("suppression lookup"):
             for item in SuppressionModel.batch_get(
@@ -136,7 +129,7 @@ class SendingStore:
         False when it was not written: ingest got there first, or the write failed (the Send
         event will record the message anyway, so a send never fails for this)."""
         now = self._clock()
-        to = tuple(dict.fromkeys(a.lower() for a in destination))
+        to = tuple(dict.fromkeys(addresses.key(a) for a in destination))
         sent = rank(Status.SENT)
         state = MessageState(
             message_id=message_id,
@@ -169,7 +162,7 @@ class SendingStore:
         proceed (it must then `complete` or `release`), a Replay of the stored outcome when the
         same request already ran. IdempotencyKeyReused when the key came with another body;
         IdempotencyKeyInUse while the first request is still running."""
-        pk = idempotency_pk(tenant_id, key)
+        pk = keys.idempotency_pk(tenant_id, key)
         for _attempt in range(3):
             now = self._clock()
             item = IdempotencyModel(
@@ -216,7 +209,7 @@ class SendingStore:
     def complete(
         self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
     ) -> None:
-        item = IdempotencyModel(idempotency_pk(tenant_id, key))
+        item = IdempotencyModel(keys.idempotency_pk(tenant_id, key))
         actions: list[Action] = [
             IdempotencyModel.state.set("done"),
             IdempotencyModel.status_code.set(status_code),
@@ -238,7 +231,9 @@ class SendingStore:
         try:
             dynamo.write_if(
                 "releasing an idempotency claim",
-                lambda: IdempotencyModel(idempotency_pk(tenant_id, key)).delete(condition=mine),
+                lambda: IdempotencyModel(keys.idempotency_pk(tenant_id, key)).delete(
+                    condition=mine
+                ),
             )
         except TransientStorageError as exc:
             log.warning("could not release an idempotency claim: %s", exc)
@@ -249,63 +244,69 @@ class SendingStore:
         self,
         tenant_id: str,
         batch_id: str,
-        summary: dict[str, Any],
-        job: str,
+        summary: BatchSummary,
+        job: BulkJob,
         addresses: list[str],
-        results: Mapping[int, dict[str, Any]],
+        results: Mapping[int, RecipientResult],
     ) -> None:
         """Store a new batch: the job (JSON text in chunks), the addresses in pages, the results
         known at once (suppressed), then the summary, last, so that a half-written batch is
         never visible (its items expire)."""
-        pk = batch_pk(tenant_id, batch_id)
+        pk = keys.batch_pk(tenant_id, batch_id)
         expires = self._expires()
+        text = job.to_json()
         items = [
-            BatchModel(pk, f"D#{n:04d}", doc={"part": job[i : i + JOB_CHUNK_CHARS]})
-            for n, i in enumerate(range(0, len(job), JOB_CHUNK_CHARS))
+            BatchModel(pk, f"D#{n:04d}", doc={"part": text[i : i + JOB_CHUNK_CHARS]})
+            for n, i in enumerate(range(0, len(text), JOB_CHUNK_CHARS))
         ]
         items += [
             BatchModel(pk, f"A#{n:04d}", doc={"addresses": addresses[i : i + ADDRESSES_PER_ITEM]})
             for n, i in enumerate(range(0, len(addresses), ADDRESSES_PER_ITEM))
         ]
-        items += [BatchModel(pk, _result_sk(i), doc=r) for i, r in results.items()]
+        items += [BatchModel(pk, keys.batch_result_sk(i), doc=r.doc()) for i, r in results.items()]
         with dynamo.storage("batch write"):
             with BatchModel.batch_write() as batch:
                 for item in items:
                     item.expires_at = expires
                     batch.save(item)
-            BatchModel(pk, "B", doc=summary, expires_at=expires).save()
+            BatchModel(pk, "B", doc=summary.doc(), expires_at=expires).save()
 
-    def batch_summary(self, tenant_id: str, batch_id: str) -> dict[str, Any] | None:
-        item = dynamo.get(BatchModel, batch_pk(tenant_id, batch_id), "B")
-        return None if item is None else dict(item.doc)
+    def batch_summary(self, tenant_id: str, batch_id: str) -> BatchSummary | None:
+        item = dynamo.get(BatchModel, keys.batch_pk(tenant_id, batch_id), "B")
+        return None if item is None else BatchSummary.from_doc(item.doc)
 
     def replace_summary(
-        self, tenant_id: str, batch_id: str, old: dict[str, Any], new: dict[str, Any]
+        self, tenant_id: str, batch_id: str, old: BatchSummary, new: BatchSummary
     ) -> bool:
         """Compare-and-swap of the summary: False when it is no longer `old` (another worker
         changed it). JSONAttribute stores json.dumps(doc), which round-trips exactly, so the
         condition compares the stored text with the text of `old`."""
-        item = BatchModel(batch_pk(tenant_id, batch_id), "B")
+        item = BatchModel(keys.batch_pk(tenant_id, batch_id), "B")
+        same = BatchModel.doc == old.doc()
         return dynamo.write_if(
             "batch update",
-            lambda: item.update(actions=[BatchModel.doc.set(new)], condition=BatchModel.doc == old),
+            lambda: item.update(actions=[BatchModel.doc.set(new.doc())], condition=same),
         )
 
-    def batch_job(self, tenant_id: str, batch_id: str) -> str:
-        return "".join(str(doc["part"]) for _, doc in self._pages(tenant_id, batch_id, "D#"))
+    def batch_job(self, tenant_id: str, batch_id: str) -> BulkJob:
+        parts = self._pages(tenant_id, batch_id, "D#")
+        return BulkJob.from_json("".join(str(doc["part"]) for _, doc in parts))
 
     def record_result(
-        self, tenant_id: str, batch_id: str, index: int, result: dict[str, Any]
+        self, tenant_id: str, batch_id: str, index: int, result: RecipientResult
     ) -> None:
         item = BatchModel(
-            batch_pk(tenant_id, batch_id), _result_sk(index), doc=result, expires_at=self._expires()
+            keys.batch_pk(tenant_id, batch_id),
+            keys.batch_result_sk(index),
+            doc=result.doc(),
+            expires_at=self._expires(),
         )
         with dynamo.storage("batch result write"):
             item.save()
 
     def load_batch(
         self, tenant_id: str, batch_id: str
-    ) -> tuple[dict[str, Any], list[str], dict[int, dict[str, Any]]] | None:
+    ) -> tuple[BatchSummary, list[str], dict[int, RecipientResult]] | None:
         """(summary, addresses, results by recipient index) of the tenant's batch, or None:
         another tenant's batch is simply not in this tenant's partition."""
         summary = self.batch_summary(tenant_id, batch_id)
@@ -314,7 +315,10 @@ class SendingStore:
         addresses: list[str] = []
         for _, doc in self._pages(tenant_id, batch_id, "A#"):
             addresses.extend(doc["addresses"])
-        results = {int(sk[2:]): dict(doc) for sk, doc in self._pages(tenant_id, batch_id, "R#")}
+        results = {
+            int(sk[2:]): RecipientResult.from_doc(doc)
+            for sk, doc in self._pages(tenant_id, batch_id, "R#")
+        }
         return summary, addresses, results
 
     def _pages(self, tenant_id: str, batch_id: str, prefix: str) -> list[tuple[str, Any]]:
@@ -322,7 +326,7 @@ class SendingStore:
             return [
                 (item.sk, item.doc)
                 for item in BatchModel.query(
-                    batch_pk(tenant_id, batch_id),
+                    keys.batch_pk(tenant_id, batch_id),
                     BatchModel.sk.startswith(prefix),
                     consistent_read=True,
                 )
@@ -330,7 +334,3 @@ class SendingStore:
 
     def _expires(self) -> datetime:
         return self._clock() + timedelta(seconds=self._settings.retention_seconds)
-
-
-def _result_sk(index: int) -> str:
-    return f"R#{index:04d}"

@@ -36,9 +36,20 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from chalicelib.core.errors import ServiceUnavailable
+from chalicelib.core.tables import TenantModel
+from chalicelib.sending.batches import (
+    FINAL,
+    STATUSES,
+    BatchSummary,
+    BulkJob,
+    Claim,
+    JobRecipient,
+    RecipientResult,
+)
 from chalicelib.sending.bulk import Template, escape_html
 from chalicelib.sending.store import SendingStore
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
@@ -51,9 +62,6 @@ MAX_PER_INVOCATION = 1_000
 # A batch whose worker has not moved for this long (no live claim) is shown as incomplete: the
 # chain of invocations was lost (Lambda gave up on an event). Its unsent recipients are not_sent.
 STALL_SECONDS = 3_600.0
-
-FINAL = ("sent", "suppressed", "failed", "not_sent", "unknown")
-STATUSES = (*FINAL, "queued", "sending")
 
 
 class BulkRunner(Protocol):
@@ -92,7 +100,7 @@ class ThreadRunner:
             log.exception("bulk worker thread failed for %s", event)
 
 
-SesFor = Callable[[Any], Ses]
+SesFor = Callable[[TenantModel], Ses]  # a tenant -> SES in its account
 
 
 class Pacer:
@@ -126,7 +134,7 @@ class BulkWorker:
         runner: BulkRunner,
         public_url: str,
         *,
-        tenant_for: Callable[[str], Any],
+        tenant_for: Callable[[str], TenantModel],
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
@@ -145,19 +153,19 @@ class BulkWorker:
         if doc is None:
             return {"sent": 0, "outcome": "missing"}
         now = self._wall()
-        claim = doc.get("claim")
-        if claim and not claim["done"]:
-            if now <= claim["deadline"]:
+        claim = doc.claim
+        if claim and not claim.done:
+            if now <= claim.deadline:
                 return {"sent": 0, "outcome": "claimed"}  # a live worker has this slice
             # Its worker died inside the slice: close the claim, its unrecorded ones are unknown.
-            closed = {**doc, "claim": {**claim, "done": True}, "updated": now}
+            closed = doc.but(claim=replace(claim, done=True), updated=now)
             if not self._store.replace_summary(tid, bid, doc, closed):
                 return {"sent": 0, "outcome": "raced"}
             log.warning("bulk batch %s: took over the dead slice %s", bid, claim)
             doc = closed
-        elif expected is not None and expected != doc["next"]:
+        elif expected is not None and expected != doc.next:
             return {"sent": 0, "outcome": "duplicate"}
-        if doc.get("stopped") or doc["next"] >= doc["total"]:
+        if doc.stopped or doc.next >= doc.total:
             return {"sent": 0, "outcome": "finished"}
 
         tenant = self._tenant_for(tid)
@@ -170,53 +178,44 @@ class BulkWorker:
             budget = max(hard - SAFETY_MARGIN_SECONDS, 0.0)
         size = max(1, math.floor(budget * rate.per_second) + 1)
         size = min(size, self._max if self._max is not None else MAX_PER_INVOCATION)
-        start = int(doc["next"])
-        end = min(int(doc["total"]), start + size)
-        claim = {"start": start, "end": end, "deadline": now + hard, "done": False}
-        claimed = {
-            **doc,
-            "next": end,
-            "claim": claim,
-            "status": "sending",
-            "send_rate": rate.view(),
-            "updated": now,
-        }
+        start = doc.next
+        end = min(doc.total, start + size)
+        claim = Claim(start, end, now + hard)
+        claimed = doc.but(
+            next=end, claim=claim, status="sending", send_rate=rate.view(), updated=now
+        )
         if not self._store.replace_summary(tid, bid, doc, claimed):
             return {"sent": 0, "outcome": "raced"}
 
-        job = json.loads(self._store.batch_job(tid, bid))
+        job = self._store.batch_job(tid, bid)
         sent, reached, stopped = self._send_slice(
             tenant, bid, job, claimed, ses, rate.per_second, budget
         )
-        done = {
-            **claimed,
-            "next": reached,
-            "claim": {**claim, "done": True},
-            "updated": self._wall(),
-        }
+        done = claimed.but(next=reached, claim=replace(claim, done=True), updated=self._wall())
         if stopped:
-            done["stopped"] = stopped
-        if reached >= done["total"] or stopped:
-            done["status"] = "finished"
+            done = done.but(stopped=stopped)
+        if reached >= done.total or stopped:
+            done = done.but(status="finished")
         if not self._store.replace_summary(tid, bid, claimed, done):
             log.error("bulk batch %s: slice %s was taken over while running", bid, claim)
             return {"sent": sent, "outcome": "overtaken"}
-        if done["status"] == "sending":
+        if done.status == "sending":
             try:
                 self._runner.start({"tenant_id": tid, "batch_id": bid, "next": reached})
             except Exception as exc:
                 log.exception("bulk batch %s: could not start the next worker", bid)
                 reason = f"not sent: the next bulk worker could not be started ({exc})"
-                stop = {**done, "stopped": reason, "status": "finished"}
-                self._store.replace_summary(tid, bid, done, stop)
+                self._store.replace_summary(
+                    tid, bid, done, done.but(stopped=reason, status="finished")
+                )
         return {"sent": sent, "outcome": "sent", "slice": [start, end], "next": reached}
 
     def _send_slice(
         self,
-        tenant: Any,
+        tenant: TenantModel,
         batch_id: str,
-        job: Mapping[str, Any],
-        doc: Mapping[str, Any],
+        job: BulkJob,
+        doc: BatchSummary,
         ses: Ses,
         per_second: float,
         budget: float,
@@ -224,26 +223,26 @@ class BulkWorker:
         """(sent, index reached, stop reason). Raising inside is caught: the recipient in flight
         stays unknown, the rest of the slice is given back."""
         tid = tenant.tenant_id
-        claim = doc["claim"]
-        suppressed = set(job["suppressed"])
+        claim = doc.claim
+        assert claim is not None
         pacer = Pacer(per_second, self._clock, self._sleep)
         began = self._clock()
         sent = 0
-        i = int(claim["start"])
+        i = claim.start
         try:
-            while i < claim["end"]:
-                if i in suppressed:
+            while i < claim.end:
+                if i in job.suppressed:
                     i += 1
                     continue
                 if sent and self._clock() - began + pacer.interval > budget:
                     return sent, i, None  # slower than planned: the rest goes to the next worker
                 pacer.wait()
-                header, address, key, variables = job["recipients"][i]
-                email = self._email(tenant, job, doc, header, key, variables)
+                recipient = job.recipients[i]
+                email = self._email(tenant, job, doc, recipient)
                 try:
                     message_id = ses.send(email)
                 except (SesRefused, ServiceUnavailable) as exc:
-                    failed = {"address": address, "status": "failed", "error": exc.message}
+                    failed = RecipientResult(recipient.address, "failed", error=exc.message)
                     self._store.record_result(tid, batch_id, i, failed)
                     if isinstance(exc, SesRefused) and exc.per_message:
                         i += 1
@@ -254,16 +253,16 @@ class BulkWorker:
                         else ("SES was unavailable")
                     )
                     return sent, i + 1, f"not sent: {why} ({exc.message})"
-                result = {"address": address, "status": "sent", "message_id": message_id}
+                result = RecipientResult(recipient.address, "sent", message_id=message_id)
                 self._store.record_result(tid, batch_id, i, result)
                 sent += 1
                 self._store.record_sent(
                     tid,
                     message_id,
-                    source=job["sender"],
+                    source=job.sender,
                     subject=email.subject,
-                    destination=[address],
-                    tags={**dict(email.tags), "ses:configuration-set": doc["configuration_set"]},
+                    destination=[recipient.address],
+                    tags={**dict(email.tags), "ses:configuration-set": doc.configuration_set},
                 )
                 i += 1
         except Exception:
@@ -272,72 +271,66 @@ class BulkWorker:
         return sent, i, None
 
     def _email(
-        self,
-        tenant: Any,
-        job: Mapping[str, Any],
-        doc: Mapping[str, Any],
-        header: str,
-        key: str,
-        values: Mapping[str, str],
+        self, tenant: TenantModel, job: BulkJob, doc: BatchSummary, recipient: JobRecipient
     ) -> OutgoingEmail:
-        token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": key})
-        html, text = job["html"], job["text"]
+        token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": recipient.key})
+        values = recipient.variables
         return OutgoingEmail(
-            sender=job["sender"],
-            subject=Template(tuple(job["subject"])).render(values),
-            html=Template(tuple(html)).render(values, escape_html) if html else None,
-            text=Template(tuple(text)).render(values) if text else None,
-            to=(header,),
-            reply_to=tuple(job["reply_to"]),
+            sender=job.sender,
+            subject=Template(job.subject).render(values),
+            html=Template(job.html).render(values, escape_html) if job.html else None,
+            text=Template(job.text).render(values) if job.text else None,
+            to=(recipient.header,),
+            reply_to=job.reply_to,
             headers=(
                 ("List-Unsubscribe", f"<{self._public_url}/unsubscribe/{token}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ),
-            tags=tuple((str(n), str(v)) for n, v in job["tags"]),
-            configuration_set=doc["configuration_set"],
+            tags=job.tags,
+            configuration_set=doc.configuration_set,
         )
 
 
 def batch_view(
-    summary: Mapping[str, Any],
+    summary: BatchSummary,
     addresses: list[str],
-    results: Mapping[int, dict[str, Any]],
+    results: Mapping[int, RecipientResult],
     now: float,
 ) -> dict[str, Any]:
     """GET /mail/bulk/{id}: the summary with one result per recipient and the counts."""
-    claim = summary.get("claim")
-    open_claim = claim if claim and not claim["done"] else None
-    live = open_claim is not None and now <= open_claim["deadline"]
-    stopped = summary.get("stopped")
-    idle = now - float(summary.get("updated", now))
-    if not stopped and not live and summary["next"] < summary["total"] and idle > STALL_SECONDS:
+    claim = summary.claim
+    open_claim = claim if claim and not claim.done else None
+    live = open_claim is not None and now <= open_claim.deadline
+    stopped = summary.stopped
+    idle = now - float(summary.updated or now)
+    if not stopped and not live and summary.next < summary.total and idle > STALL_SECONDS:
         stopped = "not sent: the bulk worker stopped (its invocation was lost); send again"
-    rows: list[dict[str, Any]] = []
+    rows: list[RecipientResult] = []
     for i, address in enumerate(addresses):
         if i in results:
             rows.append(results[i])
-        elif open_claim and open_claim["start"] <= i < open_claim["end"]:
-            rows.append({"address": address, "status": "sending" if live else "unknown"})
-        elif i < summary["next"]:
-            rows.append({"address": address, "status": "unknown"})
+        elif open_claim and open_claim.start <= i < open_claim.end:
+            rows.append(RecipientResult(address, "sending" if live else "unknown"))
+        elif i < summary.next:
+            rows.append(RecipientResult(address, "unknown"))
         elif stopped:
-            rows.append({"address": address, "status": "not_sent", "error": stopped})
+            rows.append(RecipientResult(address, "not_sent", error=stopped))
         else:
-            rows.append({"address": address, "status": "queued"})
+            rows.append(RecipientResult(address, "queued"))
     counts = {s: 0 for s in STATUSES}
     for row in rows:
-        counts[row["status"]] += 1
+        counts[row.status] += 1
     if counts["queued"] or counts["sending"]:
         status = "sending" if claim or counts["sending"] else "queued"
     else:
         status = "done" if counts["not_sent"] + counts["unknown"] == 0 else "incomplete"
     return {
-        "batch_id": summary["batch_id"],
+        "batch_id": summary.batch_id,
         "status": status,
-        "created_at": summary["created_at"],
-        "configuration_set": summary["configuration_set"],
+        "created_at": summary.created_at,
+        "configuration_set": summary.configuration_set,
         "progress": {"total": len(rows), "processed": sum(counts[s] for s in FINAL)},
         "counts": counts,
-        "send_rate": summary.get("send_rate"),
-        "results": rows,
+        "send_rate": summary.send_rate,
+        "results": [r.doc() for r in rows],
     }

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from chalicelib.core import wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.permissions import Permission
 
 api = Api(__name__, wiring.authenticate)
 
@@ -29,7 +30,15 @@ CHANGE = {
         "by": _STR,
         "action": {
             "type": "string",
-            "enum": ["added", "updated", "unsubscribed", "imported", "removed", "removed_from_ses"],
+            "enum": [
+                "added",
+                "updated",
+                "unsubscribed",
+                "imported",
+                "removed",
+                "removed_from_ses",
+                "rekeyed",
+            ],
         },
         "why": _NULLABLE_STR,
     },
@@ -119,6 +128,7 @@ def _optional_body(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/suppression-list",
     methods=["GET"],
+    permission=Permission.READ,
     summary="The suppression list, in address order: prefix search, reason filter, paged",
     params=(
         Param("q", _STR, description="the start of the address (case-insensitive)"),
@@ -143,6 +153,7 @@ def list_suppressed(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/suppression-list/{email}",
     methods=["GET"],
+    permission=Permission.READ,
     summary="One address: its entry and history, or who removed it and when",
     response=ENTRY,
     errors=(400, 404),
@@ -154,6 +165,7 @@ def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 @api.route(
     "/suppression-list/{email}",
     methods=["PUT"],
+    permission=Permission.SUPPRESS,
     summary="Suppress an address by hand (reason MANUAL); an existing entry gets the new note",
     body=WHY,
     response={
@@ -164,14 +176,20 @@ def get_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     body = ctx.json_body()
-    return wiring.suppression_service().add(
+    entry = wiring.suppression_service().add(
         ctx.tenant.tenant_id, _address(email), body.get("reason"), _actor(ctx)
     )
+    if entry.get("created"):
+        wiring.suppression_changed(
+            ctx.tenant.tenant_id, "suppression.added", entry["address"], "MANUAL", _actor(ctx)
+        )
+    return entry
 
 
 @api.route(
     "/suppression-list/{email}",
     methods=["DELETE"],
+    permission=Permission.ADMIN,
     summary="Remove an address (it can be mailed again); a tombstone keeps who, when and why. "
     'Optional body {"reason": "..."} or query parameter `reason`.',
     params=(Param("reason", _STR, description="why it is removed, for the history"),),
@@ -180,14 +198,18 @@ def put_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
 )
 def delete_suppressed(ctx: RequestContext, email: str) -> dict[str, Any]:
     why = _optional_body(ctx).get("reason", ctx.query("reason"))
-    return wiring.suppression_service().remove(
+    entry = wiring.suppression_service().remove(
         ctx.tenant.tenant_id, _address(email), why, _actor(ctx)
     )
+    tid, address, reason = ctx.tenant.tenant_id, entry["address"], entry.get("reason")
+    wiring.suppression_changed(tid, "suppression.removed", address, reason, _actor(ctx))
+    return entry
 
 
 @api.route(
     "/suppression-list/sync",
     methods=["POST"],
+    permission=Permission.ADMIN,
     summary="Two-way sync with the SES account-level suppression list of the connected account",
     response=SYNC_REPORT,
     errors=(409, 422),

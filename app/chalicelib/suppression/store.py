@@ -1,8 +1,11 @@
 """The tenant's suppression list: who must not be mailed again, why, and who said so.
 
 Entries live in the tenant's partition of the suppression table (`T#<tenant>`, one item per
-lower-cased address). Ingest writes them for permanent bounces and complaints (store.py); this
-module for manual adds (MANUAL), unsubscribe links (UNSUBSCRIBED) and imports from SES.
+address, under its canonical key: core/addresses.py, so every spelling of an address is one
+entry). Ingest writes them for permanent bounces, complaints and SES list-management
+unsubscribes (ingest/store.py, from_events.py); this module for manual adds (MANUAL), unsubscribe
+links (UNSUBSCRIBED) and imports from SES. Entries written under another spelling before the key
+was canonical are re-keyed by `python -m ops.canonical_addresses`.
 
 History. Every change made here appends `{at, by, action, why}` to the entry's `history`, which
 keeps the last 50. Ingest writes no history: an entry it created is shown with a first record made
@@ -23,12 +26,10 @@ Exceptions: requests fail with the `RequestError`s of errors.py.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from email_validator import EmailNotValidError, validate_email
 from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -41,15 +42,23 @@ from chalicelib.core.errors import (
     NotFound,
 )
 from chalicelib.core.tables import SuppressionModel
+from chalicelib.suppression.entries import (
+    entry_view,
+    first_record,
+    normalize_address,
+    parse_flag,
+    parse_limit,
+    parse_prefix,
+    parse_reason,
+    parse_why,
+    stored_history,
+)
 
-REASONS = ("BOUNCE", "COMPLAINT", "MANUAL", "UNSUBSCRIBED")
 # SESami reason -> the reason SES's PutSuppressedDestination is given (it knows only these two).
 CURSOR_PURPOSE = "suppression-cursor"
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 RECIPIENT = "recipient"  # `by` of changes made through an unsubscribe link
 HISTORY_KEPT = 50
-MAX_LIMIT, DEFAULT_LIMIT = 100, 50
-MAX_WHY = 500
 SCAN_BUDGET = 1_000  # items a filtered list request may read before it returns a cursor
 FILTERED_PAGE = 200
 ATTEMPTS = 3
@@ -59,134 +68,6 @@ _T = TypeVar("_T")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-# ---------------------------------------------------------------------------- input
-
-
-def normalize_address(raw: object, field: str = "email") -> str:
-    """A validated address, lower-cased (the key every SESami table uses)."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidRequest(f"{field} must be an email address", details={"field": field})
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidRequest(
-            f"{field} is not a valid email address: {exc}", details={"field": field}
-        ) from None
-    return str(info.normalized).lower()
-
-
-def _text(raw: object, field: str, *, required: bool) -> str | None:
-    """Free text for the history: whitespace collapsed, no control characters, bounded."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if required:
-            raise InvalidRequest(
-                f"{field} is required: say why the address is suppressed",
-                details={"field": field},
-            )
-        return None
-    if not isinstance(raw, str):
-        raise InvalidRequest(f"{field} must be a string", details={"field": field})
-    text = " ".join(raw.split())
-    if len(text) > MAX_WHY or any(unicodedata.category(c) == "Cc" for c in text):
-        raise InvalidRequest(
-            f"{field} must be at most {MAX_WHY} printable characters", details={"field": field}
-        )
-    return text
-
-
-def _reason(raw: str | None) -> str | None:
-    if raw is None or raw == "":
-        return None
-    if raw.upper() not in REASONS:
-        raise InvalidRequest(
-            f"reason must be one of {', '.join(REASONS)}", details={"field": "reason"}
-        )
-    return raw.upper()
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(
-            f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"}
-        )
-    return int(raw)
-
-
-def _prefix(raw: str | None) -> str | None:
-    if raw is None or raw.strip() == "":
-        return None
-    prefix = raw.strip().lower()
-    if len(prefix) > 254 or any(c.isspace() or unicodedata.category(c) == "Cc" for c in prefix):
-        raise InvalidRequest(
-            "q must be the start of an address (no spaces, at most 254 characters)",
-            details={"field": "q"},
-        )
-    return prefix
-
-
-def _flag(raw: str | None, field: str) -> bool:
-    value = (raw or "false").lower()
-    if value not in ("true", "false", "1", "0"):
-        raise InvalidRequest(f"{field} must be true or false", details={"field": field})
-    return value in ("true", "1")
-
-
-# ---------------------------------------------------------------------------- views
-
-
-def _origin(item: SuppressionModel) -> dict[str, Any]:
-    """The first history record of an entry ingest created (ingest writes no history)."""
-    if item.reason == "BOUNCE":
-        why = f"permanent bounce ({item.bounce_type or '?'}/{item.bounce_subtype or '?'})"
-        if item.diagnostic_code:
-            why += f": {item.diagnostic_code}"
-    elif item.reason == "COMPLAINT":
-        why = f"complaint ({item.feedback_type or 'no feedback type'})"
-    else:
-        why = item.note or item.reason
-    if item.source_message_id:
-        why += f" (message {item.source_message_id})"
-    return {
-        "at": item.created_at,
-        "by": item.created_by or "ses-event",
-        "action": "added",
-        "why": why[:MAX_WHY],
-    }
-
-
-def _stored_history(item: SuppressionModel) -> list[dict[str, Any]]:
-    history = item.history
-    return list(history) if isinstance(history, list) else []
-
-
-def entry_view(item: SuppressionModel, *, full: bool) -> dict[str, Any]:
-    history = _stored_history(item) or [_origin(item)]
-    view: dict[str, Any] = {
-        "address": item.address,
-        "suppressed": item.removed_at is None,
-        "reason": item.reason,
-        "reasons": sorted(item.reasons or {item.reason}),
-        "note": item.note,
-        "created_at": item.created_at,
-        "created_by": item.created_by,
-        "occurrences": int(item.occurrences or 1),
-        "source_message_id": item.source_message_id,
-        "event_at": item.event_at,
-        "bounce_type": item.bounce_type,
-        "bounce_subtype": item.bounce_subtype,
-        "feedback_type": item.feedback_type,
-        "diagnostic_code": item.diagnostic_code,
-        "removed_at": item.removed_at,
-        "removed_by": item.removed_by,
-        "last_change": history[-1],
-    }
-    if full:
-        view["history"] = history
-    return view
 
 
 # ---------------------------------------------------------------------------- storage helpers
@@ -222,9 +103,13 @@ class SuppressionService:
     ) -> dict[str, Any]:
         """One page of the tenant's entries (or tombstones), in address order. A Query on the
         tenant's partition, `begins_with` on the address; never a scan."""
-        prefix, wanted, tombstones = _prefix(q), _reason(reason), _flag(removed, "removed")
+        prefix, wanted, tombstones = (
+            parse_prefix(q),
+            parse_reason(reason),
+            parse_flag(removed, "removed"),
+        )
         query = {"q": prefix, "r": wanted, "d": tombstones}  # what a cursor is bound to
-        size = _limit(limit)
+        size = parse_limit(limit)
         after = self._cursor_position(tenant_id, query, cursor)
         pk = keys.removed_pk(tenant_id) if tombstones else keys.tenant_pk(tenant_id)
         by_address = SuppressionModel.address.startswith(prefix) if prefix else None
@@ -293,7 +178,7 @@ class SuppressionService:
     def add(self, tenant_id: str, email: str, why: object, by: str) -> dict[str, Any]:
         """Manual add (reason MANUAL). An existing entry keeps its reason; its note changes."""
         address = normalize_address(email)
-        note = _text(why, "reason", required=True) or ""
+        note = parse_why(why, "reason", required=True) or ""
 
         def attempt() -> tuple[SuppressionModel, bool] | None:
             item = self._load(keys.tenant_pk(tenant_id), address)
@@ -314,7 +199,7 @@ class SuppressionService:
     def remove(self, tenant_id: str, email: str, why: object, by: str) -> dict[str, Any]:
         """Remove the entry (the address can be mailed again); keep a tombstone."""
         address = normalize_address(email)
-        note = _text(why, "reason", required=False)
+        note = parse_why(why, "reason", required=False)
 
         def attempt() -> SuppressionModel | None:
             item = self._load(keys.tenant_pk(tenant_id), address)
@@ -408,12 +293,12 @@ class SuppressionService:
         raise Conflict("the entry kept changing while it was being updated; try again")
 
     def _history_for_change(self, tenant_id: str, item: SuppressionModel) -> list[dict[str, Any]]:
-        history = _stored_history(item)
+        history = stored_history(item)
         if history:
             return history
         # Made by ingest: start with its origin, after the history of an earlier removal.
         tomb = None if item.removed_at else self._load(keys.removed_pk(tenant_id), item.address)
-        return (_stored_history(tomb) if tomb else []) + [_origin(item)]
+        return (stored_history(tomb) if tomb else []) + [first_record(item)]
 
     def _create(
         self,
@@ -426,7 +311,7 @@ class SuppressionService:
         """A new entry that carries the history of the address's tombstone (and replaces it).
         None if an entry appeared or the tombstone changed meanwhile: the caller re-reads."""
         tomb = self._load(keys.removed_pk(tenant_id), address)
-        history = (_stored_history(tomb) or [_origin(tomb)]) if tomb else []
+        history = (stored_history(tomb) or [first_record(tomb)]) if tomb else []
         item = SuppressionModel(
             keys.tenant_pk(tenant_id),
             address,

@@ -8,6 +8,10 @@ tenant's account (`POST /suppression-list/sync`):
   unsubscribe and is what people clean up as stale. The SESami entry keeps its own reason.
 - A removal made only in the SES console looks the same as an address SES never had, so the next
   sync pushes it back: SESami's list is the one to edit.
+- Both lists are compared by the canonical key of each address (core/addresses.py): SES's
+  `User@BÜCHER.de` and SESami's `user@xn--bcher-kva.de` are one address, and what is pushed to
+  SES is the key (the ASCII form SES requires), never a Unicode spelling; an address SES holds
+  only under a Unicode spelling is pushed in its ASCII form too.
 - The sync stops at a time budget (API Gateway gives up after 29 s) with status `incomplete`;
   running it again continues, since what is done is now in both.
 An endpoint without these APIs (moto) gives status `not_available`, never a fake success.
@@ -22,12 +26,13 @@ from datetime import UTC
 from functools import partial
 from typing import Any
 
-from chalicelib.core import keys
+from chalicelib.core import addresses, keys
 from chalicelib.core.errors import (
     ApiNotAvailable,
     RequestError,
 )
-from chalicelib.suppression.store import SuppressionService, normalize_address
+from chalicelib.suppression.entries import normalize_address
+from chalicelib.suppression.store import SuppressionService
 from chalicelib.tenant_aws.gateway import TenantAws
 from chalicelib.tenant_aws.ses import AccountSuppressionList, SesSuppressed
 
@@ -79,14 +84,25 @@ class SuppressionSync:
         report = SyncReport()
         deadline = self._monotonic() + self._budget
         try:
-            remote = {s.address.lower(): s for s in ses.entries()}
+            entries = list(ses.entries())
         except ApiNotAvailable as exc:
             report.status = "not_available"
             report.message = f"not available on this endpoint: {exc}; nothing was synced"
             return report.view()
-        live, removed = self._service.live_and_removed(tenant_id)
+        stored_live, stored_removed = self._service.live_and_removed(tenant_id)
+        # Stored keys are canonical; re-keying keeps an entry older than that from being pushed
+        # (or compared) under another spelling until ops/canonical_addresses.py has run.
+        live = {addresses.key(a): r for a, r in stored_live.items()}
+        removed: dict[str, str] = {}
+        for address, at in stored_removed.items():
+            canonical = addresses.key(address)
+            removed[canonical] = max(removed.get(canonical, ""), at)
+        remote = {addresses.key(s.address): s for s in entries}
+        # SES may hold an address only under a Unicode spelling (pushed before keys were
+        # canonical): the ASCII form SES sends to is pushed as well.
+        spelled = {s.address.lower() for s in entries}
         pulls = [s for address, s in sorted(remote.items()) if address not in live]
-        pushes = [(address, r) for address, r in sorted(live.items()) if address not in remote]
+        pushes = [(address, r) for address, r in sorted(live.items()) if address not in spelled]
         report.in_both = len(remote) - len(pulls)
         steps = [
             *(partial(self._pull, ses, tenant_id, s, removed, by, report) for s in pulls),
@@ -118,7 +134,7 @@ class SuppressionSync:
     ) -> None:
         """An address SES suppresses and SESami does not."""
         updated = keys.iso_ms(s.updated_at.astimezone(UTC))
-        removed_at = removed.get(s.address.lower(), "")
+        removed_at = removed.get(addresses.key(s.address), "")
         action = "remove_from_ses" if removed_at > updated else "import"
         try:
             address = normalize_address(s.address, "address")

@@ -5,7 +5,8 @@ form-encoded (some send multipart or nothing); the body is not needed, so any is
 `GET /unsubscribe/{token}` only shows a page whose button POSTs: mail scanners follow links, and a
 GET that unsubscribed would unsubscribe people who never clicked.
 
-The token is `signer().sign("unsubscribe", {"t": tenant, "r": address})`, made by the bulk sender.
+The token is `signer().sign("unsubscribe", {"t": tenant, "r": key})`, made by the bulk sender with
+the recipient's canonical key (core/addresses.py); the page shows it with its domain in Unicode.
 The service is imported inside the handlers: importing `app.py` must not load PynamoDB.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.core import wiring
+from chalicelib.core import addresses, wiring
 from chalicelib.core.api import Api, RequestContext
 from chalicelib.core.errors import InvalidRequest
 
@@ -87,9 +88,10 @@ def unsubscribe_page(ctx: RequestContext, token: str) -> Response:
             "you received, or reply to it and ask to be removed.</p>",
             status=400,
         )
+    shown = html.escape(addresses.for_display(address))
     return page(
         "Unsubscribe",
-        f"<p>Stop sending mail to <strong>{html.escape(address)}</strong>?</p>"
+        f"<p>Stop sending mail to <strong>{shown}</strong>?</p>"
         # An empty action posts back to this very URL, wherever the API is mounted.
         '<form method="post" action="">'
         '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
@@ -106,8 +108,12 @@ def unsubscribe_page(ctx: RequestContext, token: str) -> Response:
     errors=(400,),
 )
 def unsubscribe(ctx: RequestContext, token: str) -> Response:
-    address = wiring.suppression_service().unsubscribe(token)
+    service = wiring.suppression_service()
+    address = service.unsubscribe(token)
+    tenant_id, _ = service.unsubscribe_target(token)
+    wiring.suppression_changed(tenant_id, "suppression.added", address, "UNSUBSCRIBED", "recipient")
     return page(
         "You are unsubscribed",
-        f"<p><strong>{html.escape(address)}</strong> will not receive these messages again.</p>",
+        f"<p><strong>{html.escape(addresses.for_display(address))}</strong> will not receive "
+        "these messages again.</p>",
     )

@@ -15,24 +15,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DeleteError, PutError
-
-from chalicelib.core import keys
+from chalicelib.core import dynamo
 from chalicelib.core.errors import Conflict, InvalidRequest, RoleAccessDenied
-from chalicelib.core.tables import AccountModel, EventModel, TenantModel
+from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET
+from chalicelib.core.tables import AccountModel, TenantModel
 from chalicelib.events.status import EventType
 
 log = logging.getLogger("sesami.accounts")
 
 ROLE_PATH = "/sesami/"
 DEFAULT_ROLE_NAME = "SESamiAccess"
-DEFAULT_CONFIGURATION_SET = "sesami-events"
 ONBOARDING_PROJECT = "sesami-customer-onboarding"
+# The onboarding stack's forwarding rule on the customer's default bus (customer-onboarding/
+# policies.py FORWARDING_RULE_NAME): the checklist reads it by name, which is all the customer's
+# role allows (DescribeRule and ListTargetsByRule on this rule, no ListRules).
+FORWARDING_RULE_NAME = "sesami-forward"
 CANARY_RECIPIENT = "success@simulator.amazonses.com"
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account_id>\d{12}):role"
@@ -128,6 +130,8 @@ class PlatformInfo:
     account_id: str
     event_bus_arn: str
     region: str
+    # SESami's roles that assume customers' roles: the onboarding stack's trust policy names them.
+    role_arns: tuple[str, ...] = ()
     # Local stack only: STS emulators ignore ExternalId, so check 3 cannot pass there.
     skip_external_id_refusal_check: bool = False
 
@@ -206,27 +210,22 @@ class AccountService:
         binding = AccountModel(
             role.account_id, tenant_id=tenant.tenant_id, role_arn=role.arn, bound_at=self._clock()
         )
-        try:
-            binding.save(
-                condition=AccountModel.account_id.does_not_exist()
-                | (AccountModel.tenant_id == tenant.tenant_id)
+        free_or_ours = AccountModel.account_id.does_not_exist() | (
+            AccountModel.tenant_id == tenant.tenant_id
+        )
+        if not dynamo.write_if("account binding", lambda: binding.save(condition=free_or_ours)):
+            raise Conflict(
+                f"AWS account {role.account_id} is already connected to another SESami tenant."
+                " An account can belong to one tenant only; disconnect it there first.",
+                details={"account_id": role.account_id},
             )
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise Conflict(
-                    f"AWS account {role.account_id} is already connected to another SESami tenant."
-                    " An account can belong to one tenant only; disconnect it there first.",
-                    details={"account_id": role.account_id},
-                ) from None
-            raise
 
     @staticmethod
     def _unbind(tenant_id: str, account_id: str) -> None:
-        try:
-            AccountModel(account_id).delete(condition=AccountModel.tenant_id == tenant_id)
-        except DeleteError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        ours = AccountModel.tenant_id == tenant_id
+        dynamo.write_if(
+            "account unbinding", lambda: AccountModel(account_id).delete(condition=ours)
+        )
 
     def _region(self, region: object) -> str:
         if region is None or region == "":
@@ -256,6 +255,7 @@ class AccountService:
         return {
             "sesami_account_id": p.account_id,
             "event_bus_arn": p.event_bus_arn,
+            "sesami_role_arns": list(p.role_arns),
             "external_id": tenant.external_id,
             "configuration_set": config_set,
             "region": region,
@@ -269,279 +269,13 @@ class AccountService:
                 f"pulumi config set aws:region {region}",
                 f"pulumi config set {ns}:sesamiAccountId {p.account_id}",
                 f"pulumi config set {ns}:sesamiEventBusArn {p.event_bus_arn}",
+                *(
+                    f"pulumi config set --path '{ns}:sesamiRoleArns[{i}]' {arn}"
+                    for i, arn in enumerate(p.role_arns)
+                ),
                 f"pulumi config set --secret {ns}:externalId {tenant.external_id}",
                 f"pulumi config set {ns}:configurationSetName {config_set}",
                 "pulumi up",
             ],
             "then": 'PUT /account with {"role_arn": <the stack\'s roleArn output>}',
         }
-
-
-# ---------------------------------------------------------------------- GET /verify-sts
-
-
-@dataclass
-class Check:
-    id: str
-    title: str
-    status: str = "not_checked"  # ok | failed | not_checked
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def ok(self, message: str, **details: Any) -> Check:
-        self.status, self.message, self.details = "ok", message, details
-        return self
-
-    def failed(self, message: str, **details: Any) -> Check:
-        self.status, self.message, self.details = "failed", message, details
-        return self
-
-    def skipped(self, why: str) -> Check:
-        self.status, self.message = "not_checked", why
-        return self
-
-
-class TenantAccounts(Protocol):
-    """The gateway into tenants' accounts (chalicelib.tenant_aws.gateway.Gateway)."""
-
-    def for_tenant(self, tenant: TenantModel) -> Any: ...
-
-
-class Verifier:
-    """Runs the setup checklist. Every item is `ok`, `failed` (with what to do) or
-    `not_checked` (with why); nothing unverified is ever reported `ok`."""
-
-    def __init__(
-        self,
-        platform: PlatformInfo,
-        roles: RoleAccess,
-        accounts: TenantAccounts,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self._p, self._roles, self._accounts, self._clock = platform, roles, accounts, clock
-
-    def run(self, tenant: TenantModel, *, canary: bool = False) -> dict[str, Any]:
-        checks = [
-            Check("role_assumable", "SESami can assume the role with your external ID"),
-            Check("role_requires_external_id", "The role refuses SESami without the external ID"),
-            Check("ses_account", "SES production access and sending quota"),
-            Check(
-                "configuration_set",
-                "The configuration set publishes all ten event types to EventBridge",
-            ),
-            Check(
-                "forwarding_rule", "A rule on your default bus forwards aws.ses events to SESami"
-            ),
-            Check("last_event", "Events from your account reach SESami"),
-            Check("canary", "A test email to the SES mailbox simulator is delivered and tracked"),
-        ]
-        by_id = {c.id: c for c in checks}
-        if not tenant.role_arn:
-            for c in checks:
-                c.skipped("no AWS account is connected yet: PUT /account first")
-            return self._result(checks)
-        tenant_aws = self._accounts.for_tenant(tenant)
-        creds = None
-        try:
-            creds = tenant_aws.credentials()
-            by_id["role_assumable"].ok(f"assumed {tenant.role_arn}")
-        except RoleAccessDenied as exc:
-            by_id["role_assumable"].failed(exc.message)
-        self._check_refusal(by_id["role_requires_external_id"], tenant.role_arn)
-        self._check_last_event(by_id["last_event"], tenant)
-        if creds is None:
-            for cid in ("ses_account", "configuration_set", "forwarding_rule", "canary"):
-                by_id[cid].skipped("needs the role, which SESami could not assume")
-            return self._result(checks)
-        config_set = tenant.configuration_set or DEFAULT_CONFIGURATION_SET
-        sesv2 = tenant_aws.client("sesv2")
-        self._guard(by_id["ses_account"], lambda c: self._check_account(c, sesv2))
-        self._guard(
-            by_id["configuration_set"], lambda c: self._check_config_set(c, sesv2, config_set)
-        )
-        events = tenant_aws.client("events")
-        self._guard(by_id["forwarding_rule"], lambda c: self._check_rule(c, events))
-        self._check_canary(by_id["canary"], tenant, sesv2, config_set, send=canary)
-        return self._result(checks)
-
-    @staticmethod
-    def _result(checks: Iterable[Check]) -> dict[str, Any]:
-        items = [c.__dict__ for c in checks]
-        return {
-            "ok": all(c["status"] == "ok" for c in items),
-            "checks": items,
-        }
-
-    @staticmethod
-    def _guard(check: Check, run: Callable[[Check], object]) -> None:
-        """Run one check; an API the endpoint does not implement is `not_checked`, an access
-        error is `failed` with the missing permission."""
-        try:
-            run(check)
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            # An emulator answers an API it lacks with these (moto: a bare HTTP 404 page).
-            if code in ("NotImplemented", "InvalidAction", "UnknownOperation", "404") or (
-                "not yet implemented" in str(exc) or "NotImplementedError" in type(exc).__name__
-            ):
-                check.skipped(
-                    f"the AWS endpoint does not implement this API ({code or 'not implemented'})"
-                )
-            elif code in ("AccessDenied", "AccessDeniedException"):
-                check.failed(
-                    f"the role lacks a permission this check needs ({exc}); re-run the "
-                    "customer-onboarding stack, which grants it"
-                )
-            else:
-                check.failed(f"{type(exc).__name__}: {exc}")
-
-    def _check_refusal(self, check: Check, role_arn: str) -> None:
-        if self._p.skip_external_id_refusal_check:
-            check.skipped(
-                "disabled on this stack (SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK): the local STS "
-                "emulator ignores external IDs"
-            )
-            return
-        try:
-            unsafe = self._roles.assume_without_external_id(role_arn)
-        except Exception as exc:
-            check.skipped(f"could not run the check: {exc}")
-            return
-        if unsafe:
-            check.failed(
-                "the role can be assumed without the external ID (confused-deputy risk): add the "
-                "sts:ExternalId condition to its trust policy"
-            )
-        else:
-            check.ok("AssumeRole without the external ID was refused")
-
-    @staticmethod
-    def _check_account(check: Check, sesv2: Any) -> None:
-        account = sesv2.get_account()
-        quota = account.get("SendQuota", {})
-        details = {
-            "production_access": bool(account.get("ProductionAccessEnabled")),
-            "max_24_hour_send": quota.get("Max24HourSend"),
-            "max_send_rate": quota.get("MaxSendRate"),
-            "sent_last_24_hours": quota.get("SentLast24Hours"),
-            "sending_enabled": account.get("SendingEnabled"),
-        }
-        if not account.get("SendingEnabled", True):
-            check.failed("sending is disabled for this SES account", **details)
-        elif not account.get("ProductionAccessEnabled"):
-            check.failed(
-                "the SES account is in the sandbox: it can only send to verified addresses. "
-                "Request production access in the SES console.",
-                **details,
-            )
-        else:
-            check.ok("production access, sending enabled", **details)
-
-    @staticmethod
-    def _check_config_set(check: Check, sesv2: Any, name: str) -> None:
-        sesv2.get_configuration_set(ConfigurationSetName=name)
-        destinations = sesv2.get_configuration_set_event_destinations(
-            ConfigurationSetName=name
-        ).get("EventDestinations", [])
-        published: set[str] = set()
-        for d in destinations:
-            if d.get("Enabled") and d.get("EventBridgeDestination"):
-                published |= set(d.get("MatchingEventTypes", []))
-        missing = sorted(SES_EVENT_TYPES - published)
-        if missing:
-            check.failed(
-                f"configuration set {name} does not publish {', '.join(missing)} to EventBridge; "
-                "re-run the customer-onboarding stack",
-                missing=missing,
-            )
-        else:
-            check.ok(f"configuration set {name} publishes all ten event types to EventBridge")
-
-    def _check_rule(self, check: Check, events: Any) -> None:
-        bus = self._p.event_bus_arn
-        for rule in events.list_rules(EventBusName="default").get("Rules", []):
-            pattern = rule.get("EventPattern") or ""
-            if "aws.ses" not in pattern or rule.get("State") != "ENABLED":
-                continue
-            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName="default")
-            if any(t.get("Arn") == bus for t in targets.get("Targets", [])):
-                check.ok(f"rule {rule['Name']} forwards aws.ses events to {bus}")
-                return
-        check.failed(
-            f"no enabled rule on your default event bus forwards aws.ses events to {bus}; "
-            "re-run the customer-onboarding stack"
-        )
-
-    def _check_last_event(self, check: Check, tenant: TenantModel) -> None:
-        newest: str | None = None
-        for shard in range(int(tenant.write_shards or 1)):
-            for row in EventModel.query(
-                keys.events_pk(tenant.tenant_id, shard), scan_index_forward=False, limit=1
-            ):
-                newest = max(newest or "", row.occurred_at)
-        if newest:
-            check.ok(f"last event received at {newest}", last_event_at=newest)
-        else:
-            check.failed(
-                "no SES event has reached SESami from this account yet: send a test email "
-                "(or run this checklist with canary=true) and check again"
-            )
-
-    def _check_canary(
-        self, check: Check, tenant: TenantModel, sesv2: Any, config_set: str, *, send: bool
-    ) -> None:
-        from chalicelib.core.tables import AGGREGATE_SK, MessageModel
-
-        if tenant.canary_message_id and not send:
-            try:
-                agg = MessageModel.get(
-                    keys.message_pk(tenant.tenant_id, tenant.canary_message_id), AGGREGATE_SK
-                )
-                check.ok(
-                    f"canary {tenant.canary_message_id} reached status {agg.status}",
-                    message_id=tenant.canary_message_id,
-                    status=agg.status,
-                )
-            except MessageModel.DoesNotExist:
-                check.failed(
-                    f"canary {tenant.canary_message_id} sent at {tenant.canary_sent_at} has not "
-                    "produced an event yet: check the configuration set and the forwarding rule",
-                    message_id=tenant.canary_message_id,
-                )
-            return
-        if not send:
-            check.skipped("optional: run with canary=true to send a test email")
-            return
-        source = None
-        identities = sesv2.list_email_identities().get("EmailIdentities", [])
-        for identity in identities:
-            if identity.get("SendingEnabled", True):
-                name = identity["IdentityName"]
-                source = name if "@" in name else f"sesami-canary@{name}"
-                break
-        if source is None:
-            check.failed("no verified sending identity in this SES account to send the canary from")
-            return
-        sent = sesv2.send_email(
-            FromEmailAddress=source,
-            Destination={"ToAddresses": [CANARY_RECIPIENT]},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": "SESami canary"},
-                    "Body": {"Text": {"Data": "SESami setup check."}},
-                }
-            },
-            ConfigurationSetName=config_set,
-            EmailTags=[{"Name": "sesami", "Value": "canary"}],
-        )
-        now = self._clock()
-        tenant.update(
-            actions=[
-                TenantModel.canary_message_id.set(sent["MessageId"]),
-                TenantModel.canary_sent_at.set(now),
-            ]
-        )
-        check.skipped(
-            f"canary {sent['MessageId']} sent to {CANARY_RECIPIENT}; run the checklist again in "
-            "a minute to see its Delivery"
-        ).details = {"message_id": sent["MessageId"]}

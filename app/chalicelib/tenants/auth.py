@@ -42,7 +42,9 @@ TENANT_ROLE_ATTRIBUTE = "custom:tenant_role"
 # The user pool's custom attributes (schema names). Only SESami's admin calls write them; the
 # infrastructure gives no app client write access to them (invariant 4).
 CUSTOM_ATTRIBUTES = ("tenant_id", "tenant_role")
-TENANT_ROLES = frozenset({"admin", "member"})
+# What the pool may carry in custom:tenant_role (a mirror: SESami trusts its own binding).
+# "member" is the name senders had before roles (core/permissions.py).
+TENANT_ROLES = frozenset({"admin", "sender", "viewer", "member"})
 TOKEN_USES = frozenset({"id", "access"})
 
 ALGORITHM = "RS256"  # Cognito signs with RS256 only; nothing else is ever accepted.
@@ -54,7 +56,7 @@ MAX_JWKS_BYTES = 1_048_576
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 TokenUse = Literal["id", "access"]
-TenantRole = Literal["admin", "member"]
+TenantRole = str  # one of TENANT_ROLES
 FetchJwks = Callable[[str], Mapping[str, Any]]
 Clock = Callable[[], float]
 
@@ -348,8 +350,6 @@ def _tenant_role(payload: Mapping[str, Any]) -> TenantRole | None:
     value = payload.get(TENANT_ROLE_ATTRIBUTE)
     if value is None:
         return None
-    if value == "admin":
-        return "admin"
-    if value == "member":
-        return "member"
+    if isinstance(value, str) and value in TENANT_ROLES:
+        return value
     raise Unauthorized("unknown tenant role")

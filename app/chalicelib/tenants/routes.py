@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from chalicelib.core import wiring
-from chalicelib.core.api import Api, Param, RequestContext
+from chalicelib.core.api import Api, Param, RequestContext, require
+from chalicelib.core.permissions import Permission
+
+if TYPE_CHECKING:
+    from chalicelib.core.tables import TenantModel
 
 api = Api(__name__, wiring.authenticate)
 
@@ -53,7 +58,7 @@ CHECKLIST = {
 }
 
 
-def _account_view(tenant: Any) -> dict[str, Any]:
+def _account_view(tenant: TenantModel) -> dict[str, Any]:
     return {
         "tenant_id": tenant.tenant_id,
         "external_id": tenant.external_id,
@@ -65,7 +70,13 @@ def _account_view(tenant: Any) -> dict[str, Any]:
     }
 
 
-@api.route("/account", methods=["GET"], summary="The tenant and its AWS account", response=ACCOUNT)
+@api.route(
+    "/account",
+    methods=["GET"],
+    summary="The tenant and its AWS account",
+    response=ACCOUNT,
+    permission=Permission.READ,
+)
 def get_account(ctx: RequestContext) -> dict[str, Any]:
     return _account_view(ctx.tenant)
 
@@ -73,6 +84,7 @@ def get_account(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/account",
     methods=["PUT"],
+    permission=Permission.ADMIN,
     summary="Connect the tenant's AWS account through the role the onboarding stack created",
     body=CONNECT,
     response=ACCOUNT,
@@ -89,6 +101,7 @@ def put_account(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/account/onboarding",
     methods=["GET"],
+    permission=Permission.READ,
     summary="Values and commands to run the customer-onboarding stack",
     response={"type": "object"},
 )
@@ -96,28 +109,199 @@ def get_onboarding(ctx: RequestContext) -> dict[str, Any]:
     return wiring.account_service().onboarding(ctx.tenant)
 
 
+_ROLE = {"type": "string", "enum": ["admin", "sender", "viewer"]}
+USER = {
+    "type": "object",
+    "properties": {
+        "sub": _STR,
+        "email": _NULLABLE_STR,
+        "role": _ROLE,
+        "created_at": _NULLABLE_STR,
+        "last_seen_at": {**_NULLABLE_STR, "description": "last request, to within 5 minutes"},
+    },
+}
+INVITATION_PROPERTIES: dict[str, Any] = {
+    "email": _STR,
+    "role": _ROLE,
+    "status": {"type": "string", "enum": ["pending", "accepted", "cancelled"]},
+    "invited_by": _NULLABLE_STR,
+    "invited_at": _NULLABLE_STR,
+}
+INVITATION = {"type": "object", "properties": INVITATION_PROPERTIES}
+
+
+@api.route(
+    "/account/onboarding/stack",
+    methods=["GET"],
+    permission=Permission.ADMIN,
+    summary="A ready-to-run customer-onboarding stack: the Pulumi program with this tenant's "
+    "values filled in (unzip, pulumi stack init sesami, pulumi up)",
+    response={
+        "type": "object",
+        "properties": {
+            "filename": _STR,
+            "content_type": _STR,
+            "content_base64": {**_STR, "format": "byte"},
+            "sha256": _STR,
+            "bytes": {"type": "integer"},
+            "steps": {"type": "array", "items": _STR},
+        },
+    },
+    errors=(503,),
+)
+def get_onboarding_stack(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.core.errors import ServiceUnavailable
+    from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET
+    from chalicelib.tenants import onboarding_bundle
+
+    platform, tenant = wiring.platform(), ctx.tenant
+    try:
+        return onboarding_bundle.for_tenant(
+            region=tenant.region or platform.region,
+            sesami_account_id=platform.account_id,
+            sesami_event_bus_arn=platform.event_bus_arn,
+            sesami_role_arns=tuple(platform.role_arns),
+            external_id=tenant.external_id,
+            configuration_set=tenant.configuration_set or DEFAULT_CONFIGURATION_SET,
+        )
+    except FileNotFoundError as exc:  # the package was built without the program copy
+        raise ServiceUnavailable(
+            "the onboarding program is missing from this deployment (run `make install` "
+            "before `make package`)"
+        ) from exc
+
+
+@api.route(
+    "/account/users",
+    methods=["GET"],
+    permission=Permission.READ,
+    summary="The team: users with their role and last activity, and pending invitations",
+    response={
+        "type": "object",
+        "properties": {
+            "users": {"type": "array", "items": USER},
+            "invitations": {"type": "array", "items": INVITATION},
+        },
+    },
+)
+def list_users(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.tenant_service().team(ctx.membership)
+
+
 @api.route(
     "/account/users",
     methods=["POST"],
-    summary="Invite a colleague into the tenant (admins only)",
+    permission=Permission.ADMIN,
+    summary="Invite a colleague into the tenant with a role (default sender)",
     status=201,
-    body={"type": "object", "required": ["email"], "properties": {"email": _STR}},
-    response={"type": "object", "properties": {"invited": _STR}},
-    errors=(400, 403, 409),
+    body={
+        "type": "object",
+        "required": ["email"],
+        "properties": {"email": _STR, "role": _ROLE},
+    },
+    response={"type": "object", "properties": {**INVITATION_PROPERTIES, "invited": _STR}},
+    errors=(400, 409),
 )
 def invite_user(ctx: RequestContext) -> dict[str, Any]:
-    email = ctx.json_body().get("email")
-    wiring.tenant_service().invite(ctx.membership, email if isinstance(email, str) else "")
-    return {"invited": email}
+    body = ctx.json_body()
+    view = wiring.tenant_service().invite(
+        ctx.membership, body.get("email"), body.get("role", "sender")
+    )
+    return {**view, "invited": view["email"]}
+
+
+@api.route(
+    "/account/users/{sub}",
+    methods=["PUT"],
+    permission=Permission.ADMIN,
+    summary="Change a user's role (the last admin cannot be demoted)",
+    body={"type": "object", "required": ["role"], "properties": {"role": _ROLE}},
+    response=USER,
+    errors=(400, 404, 409),
+)
+def set_role(ctx: RequestContext, sub: str) -> dict[str, Any]:
+    return wiring.tenant_service().set_role(ctx.membership, sub, ctx.json_body().get("role"))
+
+
+@api.route(
+    "/account/users/{sub}",
+    methods=["DELETE"],
+    permission=Permission.ADMIN,
+    summary="Remove a user from the team: their tokens stop working at once (not the last admin)",
+    response={"type": "object", "properties": {"sub": _STR, "removed": {"type": "boolean"}}},
+    errors=(404, 409),
+)
+def remove_user(ctx: RequestContext, sub: str) -> dict[str, Any]:
+    return wiring.tenant_service().remove(ctx.membership, sub)
+
+
+@api.route(
+    "/account/invitations/{email}/resend",
+    methods=["POST"],
+    permission=Permission.ADMIN,
+    summary="Email a pending invitation again",
+    response=INVITATION,
+    errors=(400, 404),
+)
+def resend_invitation(ctx: RequestContext, email: str) -> dict[str, Any]:
+    return wiring.tenant_service().resend(ctx.membership, unquote(email))
+
+
+@api.route(
+    "/account/invitations/{email}",
+    methods=["DELETE"],
+    permission=Permission.ADMIN,
+    summary="Cancel a pending invitation (the invitee's login goes too)",
+    response=INVITATION,
+    errors=(400, 404, 409),
+)
+def cancel_invitation(ctx: RequestContext, email: str) -> dict[str, Any]:
+    return wiring.tenant_service().cancel(ctx.membership, unquote(email))
+
+
+@api.route(
+    "/invitation",
+    methods=["GET"],
+    permission=Permission.JOIN,
+    summary="For an invited person: the team they are invited to, by whom, with which role",
+    response={
+        "type": "object",
+        "properties": {
+            "tenant_id": _STR,
+            "tenant_name": _NULLABLE_STR,
+            "invited_by": _NULLABLE_STR,
+            "email": _NULLABLE_STR,
+            "role": _ROLE,
+        },
+    },
+    errors=(404,),
+)
+def get_invitation(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.tenant_service().invitation(ctx.membership)
+
+
+@api.route(
+    "/invitation/accept",
+    methods=["POST"],
+    permission=Permission.JOIN,
+    summary="Accept the invitation: join the team with the role it names",
+    response={"type": "object", "properties": {"tenant_id": _STR, "role": _ROLE}},
+    errors=(404, 409),
+)
+def accept_invitation(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.tenant_service().accept(ctx.membership)
 
 
 @api.route(
     "/verify-sts",
     methods=["GET"],
+    permission=Permission.READ,
     summary="The setup checklist: each item ok, failed (with what to do) or not_checked",
     params=(Param("canary", {"type": "boolean"}, description="send a test email first"),),
     response=CHECKLIST,
 )
 def verify_sts(ctx: RequestContext) -> dict[str, Any]:
     canary = (ctx.query("canary") or "").lower() in ("1", "true", "yes")
+    if canary:  # sending mail from the customer's account is an admin's decision
+        require(ctx.membership, Permission.ADMIN)
     return wiring.verifier().run(ctx.tenant, canary=canary)

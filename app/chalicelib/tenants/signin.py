@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core import aws
 from chalicelib.core.errors import (
     Conflict,
     Forbidden,
@@ -25,6 +26,8 @@ from chalicelib.core.errors import (
     Unauthorized,
 )
 
+# Challenges the dashboard answers: an invitee's first password, an authenticator app's code.
+ANSWERED_CHALLENGES = frozenset({"NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA"})
 # A password as the pool's policy will judge it; the pool is the judge, this only bounds input.
 MAX_PASSWORD = 256
 MAX_CODE = 16
@@ -101,6 +104,43 @@ class UserPoolSignIn:
         )
         return self._outcome(response)
 
+    def mfa_code(self, email: str, session: str, code: str) -> dict[str, Any]:
+        """Answer SOFTWARE_TOKEN_MFA: the code of the user's authenticator app."""
+        response = self._call(
+            "respond_to_auth_challenge",
+            ClientId=self._client_id,
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=session,
+            ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code},
+        )
+        return self._outcome(response)
+
+    def mfa_setup(self, access_token: str, issuer: str = "SESami") -> dict[str, Any]:
+        """Start adding an authenticator app: its secret, and the otpauth URI apps read."""
+        response = self._call("associate_software_token", AccessToken=access_token)
+        secret = str(response["SecretCode"])
+        return {
+            "secret_code": secret,
+            "otpauth_uri": f"otpauth://totp/{issuer}?secret={secret}&issuer={issuer}",
+        }
+
+    def mfa_verify(self, access_token: str, code: str) -> dict[str, Any]:
+        """Finish adding the app with one of its codes, and make it the user's MFA."""
+        response = self._call(
+            "verify_software_token",
+            AccessToken=access_token,
+            UserCode=code,
+            FriendlyDeviceName="SESami dashboard",
+        )
+        if response.get("Status") != "SUCCESS":
+            raise InvalidRequest("the code is not the one the app shows", details={"field": "code"})
+        self._call(
+            "set_user_mfa_preference",
+            AccessToken=access_token,
+            SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True},
+        )
+        return {"mfa": "totp", "enabled": True}
+
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         response = self._call(
             "initiate_auth",
@@ -133,7 +173,7 @@ class UserPoolSignIn:
     @staticmethod
     def _outcome(response: dict[str, Any]) -> dict[str, Any]:
         challenge = response.get("ChallengeName")
-        if challenge == "NEW_PASSWORD_REQUIRED":
+        if challenge in ANSWERED_CHALLENGES:
             return {"challenge": challenge, "session": response.get("Session")}
         if challenge:
             raise Forbidden(
@@ -150,21 +190,23 @@ class UserPoolSignIn:
         return tokens.as_dict()
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
         try:
             response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
-        except ClientError as exc:
-            raise translate(exc) from None
-        except ParamValidationError as exc:  # botocore checks lengths before sending: bad input
-            name = re.search(r"parameter (\w+)", str(exc))
-            field = _FIELDS.get(name.group(1)) if name else None
-            raise InvalidRequest(
-                f"the user pool refused the request: {exc}",
-                details={"field": field} if field else None,
-            ) from None
-        except BotoCoreError as exc:
-            raise ServiceUnavailable(f"the user pool cannot be reached: {exc}") from None
+        except aws.errors() as exc:
+            failed = aws.failure(exc)
+            assert failed is not None
+            if failed.code == "ParamValidationError":  # botocore checks lengths: bad input
+                name = re.search(r"parameter (\w+)", failed.message)
+                field = _FIELDS.get(name.group(1)) if name else None
+                raise InvalidRequest(
+                    f"the user pool refused the request: {failed.message}",
+                    details={"field": field} if field else None,
+                ) from None
+            if not failed.status:  # no answer at all
+                raise ServiceUnavailable(
+                    f"the user pool cannot be reached: {failed.message}"
+                ) from None
+            raise translate(failed.code, failed.message) from None
         return response
 
 
@@ -175,6 +217,8 @@ _FIELDS = {
     "ConfirmationCode": "code",
     "Session": "session",
     "AccessToken": "access_token",
+    "UserCode": "code",
+    "ChallengeResponses": "code",
 }
 
 # Cognito error code → (SESami error, message). Messages name the problem and what to do.
@@ -199,14 +243,17 @@ _ERRORS: dict[str, tuple[type[RequestError], str]] = {
     "TooManyFailedAttemptsException": (TooManyRequests, "too many failed attempts: wait a while"),
     "LimitExceededException": (TooManyRequests, "too many attempts: wait a while"),
     "CodeDeliveryFailureException": (ServiceUnavailable, "the code could not be emailed"),
+    "EnableSoftwareTokenMFAException": (InvalidRequest, "the code is not the one the app shows"),
+    "SoftwareTokenMFANotFoundException": (
+        InvalidRequest,
+        "no authenticator app is being set up: start again",
+    ),
 }
 
 
-def translate(exc: Any) -> RequestError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
+def translate(code: str, detail: str) -> RequestError:
+    """A Cognito error code (and its message) as SESami's error."""
     cls, message = _ERRORS.get(code, (ServiceUnavailable, "the user pool failed the request"))
-    detail = str(error.get("Message") or "")
     # The pool's own wording helps with policy and parameter errors; never with credentials.
     if cls is InvalidRequest and detail:
         message = f"{message}: {detail}"

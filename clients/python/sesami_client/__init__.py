@@ -20,6 +20,7 @@ from sesami_client.errors import (
     Unprocessable,
 )
 from sesami_client.retry import RetryPolicy
+from sesami_client.webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "ApiError",
@@ -39,5 +40,7 @@ __all__ = [
     "SesamiClientError",
     "TransportError",
     "Unprocessable",
+    "WebhookVerificationError",
     "__version__",
+    "verify_webhook",
 ]

@@ -1,9 +1,23 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
 // role ARN form that connects the account, the setup checklist, and inviting colleagues.
-import { call, get } from "./api.js";
-import { busy, copyButton, errorNotice, field, h, loading, mount, notice } from "./ui.js";
+import { auth, call, get, session } from "./api.js";
+import { busy, copyButton, download, errorNotice, field, h, loading, mount, notice } from "./ui.js";
 
 const CHECK_LABELS = { ok: "OK", failed: "Failed", not_checked: "Not checked" };
+
+// The ready-to-run stack: the onboarding program with this tenant's values, as a zip.
+async function downloadStack(button) {
+  button.disabled = true;
+  try {
+    const stack = await get("account/onboarding/stack");
+    const bytes = Uint8Array.from(atob(stack.content_base64), (c) => c.charCodeAt(0));
+    download(stack.filename, new Blob([bytes], { type: stack.content_type }));
+  } catch (error) {
+    button.after(errorNotice(error, "the onboarding stack"));
+  } finally {
+    button.disabled = false;
+  }
+}
 
 function checklist(target, canary = false) {
   const box = h("div", {}, loading(canary ? "Sending a test email and checking" : "Checking your setup"));
@@ -98,6 +112,44 @@ function inviteForm() {
   return form;
 }
 
+// Two-step sign-in with an authenticator app (TOTP): where the operator requires it, admins
+// need it to act as admins.
+function mfaPanel() {
+  const status = h("div");
+  const start = h("button", { type: "button", class: "secondary" }, "Set up an authenticator app");
+  start.addEventListener("click", async () => {
+    const accessToken = (session.get() || {}).access_token;
+    try {
+      const setup = await auth("mfa/setup", { access_token: accessToken });
+      const form = h(
+        "form",
+        {},
+        h("p", {}, "Add this key to your authenticator app (or open the link on your phone), then enter the code it shows."),
+        h("pre", { class: "commands" }, setup.secret_code),
+        h("p", { class: "small" }, h("a", { href: setup.otpauth_uri }, "Open in an authenticator app")),
+        field("Code", h("input", { name: "code", required: true, autocomplete: "one-time-code", inputmode: "numeric" })),
+        h("div", { class: "actions" }, h("button", { type: "submit" }, "Turn on two-step sign-in")),
+      );
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const code = String(new FormData(form).get("code")).trim();
+        await busy(form, async () => {
+          try {
+            await auth("mfa/verify", { access_token: accessToken, code });
+            mount(status, notice("ok", "Two-step sign-in is on: sign-ins now ask for the app's code."));
+          } catch (error) {
+            form.append(errorNotice(error, "Not turned on"));
+          }
+        });
+      });
+      mount(status, form);
+    } catch (error) {
+      mount(status, errorNotice(error, "The authenticator app could not be set up"));
+    }
+  });
+  return h("div", {}, h("p", { class: "muted small" }, "Ask for a code from an authenticator app at every sign-in."), start, status);
+}
+
 export async function accountPage(target, route, current) {
   mount(target, loading("Loading your account"));
   let account, onboarding;
@@ -140,6 +192,9 @@ export async function accountPage(target, route, current) {
       "div",
       { class: "panel" },
       h("p", { class: "muted small" }, "It creates the role SESami assumes, a configuration set that publishes every SES event, and the rule that forwards them to SESami."),
+      h("p", {}, "Download the stack with your values filled in, then: unzip it, ", h("code", {}, "pulumi stack init sesami"), ", ", h("code", {}, "pulumi up"), "."),
+      h("div", { class: "actions" }, h("button", { type: "button", onclick: (e) => downloadStack(e.currentTarget) }, "Download the ready-to-run stack")),
+      h("p", { class: "muted small" }, "Or configure the program from the repository yourself:"),
       h("pre", { class: "commands" }, commands),
       copyButton(commands, "Copy commands"),
     ),
@@ -159,6 +214,8 @@ export async function accountPage(target, route, current) {
     ),
     h("h2", {}, "Team"),
     h("div", { class: "panel" }, inviteForm()),
+    h("h2", {}, "Security"),
+    h("div", { class: "panel" }, mfaPanel()),
   );
   if (account.connected) checklist(checks);
   else mount(checks, h("p", { class: "muted" }, "The checklist runs once the account is connected."));

@@ -2,6 +2,8 @@
 // Every URL is relative to the page, so the dashboard works at / locally and under the API
 // Gateway stage (/api/) in production.
 
+// The ID and access tokens live in this tab's sessionStorage (gone when it closes); the refresh
+// token never reaches scripts: the server keeps it in an HttpOnly, SameSite=Strict cookie.
 const KEY = "sesami.session";
 
 export class ApiError extends Error {
@@ -16,7 +18,7 @@ export class ApiError extends Error {
 export const session = {
   get() {
     try {
-      return JSON.parse(localStorage.getItem(KEY) || "null");
+      return JSON.parse(sessionStorage.getItem(KEY) || "null");
     } catch {
       return null;
     }
@@ -27,14 +29,13 @@ export const session = {
       email: email || current.email,
       id_token: tokens.id_token,
       access_token: tokens.access_token,
-      refresh_token: tokens.refresh_token || current.refresh_token,
       expires_at: Date.now() + (tokens.expires_in || 3600) * 1000,
     };
-    localStorage.setItem(KEY, JSON.stringify(value));
+    sessionStorage.setItem(KEY, JSON.stringify(value));
     return value;
   },
   clear() {
-    localStorage.removeItem(KEY);
+    sessionStorage.removeItem(KEY);
   },
 };
 
@@ -62,19 +63,29 @@ async function errorFrom(response) {
 
 let refreshing = null;
 
+function emailOf(idToken) {
+  try {
+    const payload = idToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).email || "";
+  } catch {
+    return "";
+  }
+}
+
+// New tokens from the refresh cookie (sent by the browser, same origin only).
 async function refresh() {
-  const s = session.get();
-  if (!s || !s.refresh_token) return false;
   refreshing =
     refreshing ||
     fetch(url("auth/refresh"), {
       method: "POST",
+      credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: s.refresh_token }),
+      body: "{}",
     })
       .then(async (r) => {
         if (!r.ok) return false;
-        session.save(await r.json());
+        const tokens = await r.json();
+        session.save(tokens, (session.get() || {}).email || emailOf(tokens.id_token));
         return true;
       })
       .catch(() => false)
@@ -82,6 +93,11 @@ async function refresh() {
         refreshing = null;
       });
   return refreshing;
+}
+
+/** A new tab, or a reload after the tab's session ended: sign in again from the cookie. */
+export async function resume() {
+  return session.get() ? true : refresh();
 }
 
 // Called when the session cannot be renewed: the app shows the sign-in page.

@@ -1,7 +1,8 @@
 // SESami dashboard: a hash router over the pages, the signed-in shell, and sign-out.
-import { auth, hooks, session } from "./api.js";
+import { auth, hooks, resume, session } from "./api.js";
 import { accountPage } from "./account.js";
 import { activityPage } from "./activity.js";
+import { alertsPage } from "./alerts.js";
 import { authPage } from "./auth.js";
 import { linksPage } from "./links.js";
 import { messagePage, recipientPage } from "./message.js";
@@ -10,6 +11,7 @@ import { parseHash } from "./router.js";
 import { sendPage } from "./send.js";
 import { suppressionPage } from "./suppression.js";
 import { h, mount } from "./ui.js";
+import { webhooksPage } from "./webhooks.js";
 
 const PUBLIC = new Set(["sign-in", "sign-up", "confirm", "forgot", "reset"]);
 const PAGES = {
@@ -20,6 +22,8 @@ const PAGES = {
   links: [linksPage, "links", "Links"],
   suppression: [suppressionPage, "suppression", "Suppression list"],
   send: [sendPage, "send", "Send"],
+  webhooks: [webhooksPage, "webhooks", "Webhooks"],
+  alerts: [alertsPage, "alerts", "Alerts"],
   account: [accountPage, "account", "AWS account"],
 };
 
@@ -27,6 +31,7 @@ let generation = 0;
 
 async function render() {
   const route = parseHash();
+  if (!PUBLIC.has(route.name)) await resume();
   const shell = document.getElementById("shell");
   const publicMain = document.getElementById("public");
   const signedIn = Boolean(session.get());

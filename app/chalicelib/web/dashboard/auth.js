@@ -54,6 +54,10 @@ function signIn(target, params) {
         newPassword(target, email, result.session);
         return;
       }
+      if (result.challenge === "SOFTWARE_TOKEN_MFA") {
+        mfaCode(target, email, result.session);
+        return;
+      }
       signedIn(result, email);
       mount(status);
     },
@@ -72,6 +76,17 @@ function signIn(target, params) {
       h("a", { href: `#/forgot${email ? "?email=" + encodeURIComponent(email) : ""}` }, "Forgot password?"),
     ),
   );
+}
+
+function mfaCode(target, email, challengeSession) {
+  const form = formOf(
+    [field("Code from your authenticator app", input("code", "text", { autocomplete: "one-time-code", inputmode: "numeric" }))],
+    "Sign in",
+    async ({ code }) => {
+      signedIn(await auth("mfa-code", { email, session: challengeSession, code: code.trim() }), email);
+    },
+  );
+  frame(target, "Two-step sign-in", form);
 }
 
 function newPassword(target, email, challengeSession) {

@@ -1,4 +1,5 @@
 // Overview: totals, reputation rates against SES's lines, events over time by status, top links.
+import { pausedNotice } from "./alerts.js";
 import { get } from "./api.js";
 import { parseHash, setParams } from "./router.js";
 import {
@@ -90,9 +91,13 @@ export async function overviewPage(target, route, current) {
   };
   const body = h("div", {}, loading("Loading your sending statistics"));
   mount(target, h("div", { class: "page-head" }, h("h1", {}, "Overview"), rangePicker(range, pick)), body);
-  let stats, links;
+  let stats, links, alerts;
   try {
-    [stats, links] = await Promise.all([get("stats", { range }), get("links", { range, top: 5 })]);
+    [stats, links, alerts] = await Promise.all([
+      get("stats", { range }),
+      get("links", { range, top: 5 }),
+      get("alerts").catch(() => null), // the overview stands without it
+    ]);
   } catch (e) {
     if (current()) mount(body, errorNotice(e, "The statistics could not be loaded"));
     return;
@@ -101,8 +106,14 @@ export async function overviewPage(target, route, current) {
   const totals = stats.totals;
   const anything = CHARTED.some((s) => totals[s]);
   const canvas = h("canvas", { id: "events-chart", "aria-label": "Events over time by status", role: "img" });
+  const paused = alerts && alerts.sending_paused;
+  const firing = alerts ? alerts.rules.filter((r) => r.state === "firing") : [];
   mount(
     body,
+    paused ? pausedNotice(paused, () => overviewPage(target, parseHash(), current)) : null,
+    firing.length
+      ? notice("warn", h("strong", {}, "Alert: "), firing.map((r) => `${r.label} ${pct(r.current.value)}`).join(", "), " ", h("a", { href: "#/alerts" }, "See alerts →"))
+      : null,
     anything ? null : notice("info", "No email events in this range yet. Send mail through your configuration set, or pick a longer range."),
     h("div", { class: "grid cards" }, rateCard("Bounce rate", stats.rates.bounce), rateCard("Complaint rate", stats.rates.complaint)),
     h("h2", {}, "Totals"),

@@ -1,0 +1,80 @@
+"""Ingest is unaffected by webhooks: with every endpoint of a tenant failing, ingest's outcomes
+and its DynamoDB write cost are exactly those of a tenant without endpoints; the enqueue writes
+nothing to DynamoDB, and a tenant without endpoints queues nothing but the alerts' cue. If the
+queue itself is down, the event is stored first and the failure makes the invocation retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.webhooks.queue import MemoryQueue, QueueUnavailable
+
+from bench.ingest_bench import CapacityMeter
+from devstack.traffic import traffic
+from tests.support import make_tenant
+from tests.webhook_support import Clock, hooks_for
+
+pytestmark = pytest.mark.ddb_local
+
+
+def _run(
+    tenant: Any, notify: Any, envelopes: list[dict[str, Any]]
+) -> tuple[dict[str, int], float, int]:
+    with CapacityMeter() as meter:
+        report = ingest_envelopes(
+            envelopes, tenants=tenant.directory, store=tenant.store, notify=notify
+        )
+    return report.counts(), meter.billed_write, int(meter.units["write"] * 1000)
+
+
+def test_with_every_endpoint_failing_ingest_outcomes_and_writes_are_unchanged(
+    app_settings: Any,
+) -> None:
+    plain, hooked = make_tenant(app_settings), make_tenant(app_settings)
+    hooks = hooks_for(hooked.tenant_id)
+    for port in (9, 1):  # nothing listens there: every attempt fails
+        hooks.endpoint(f"http://127.0.0.1:{port}/hooks")
+    mix_a = list(traffic(plain.account_id, 40, seed=11))
+    mix_b = list(traffic(hooked.account_id, 40, seed=11))  # the same events, the other account
+
+    quiet = MemoryQueue(Clock())
+    without = hooks_for(plain.tenant_id, queue=quiet).notifier.recorded
+    counts_a, billed_a, local_a = _run(plain, without, mix_a)
+    counts_b, billed_b, local_b = _run(hooked, hooks.notifier.recorded, mix_b)
+    assert counts_a == counts_b and counts_a.get("stored") == len(mix_a)
+    assert billed_a == billed_b and local_a == local_b
+
+    deliveries = [t for t in hooks.h.queue.sent if t.body["k"] == "deliver"]
+    assert len(deliveries) >= 2 * len(mix_b)  # every event, to both endpoints
+    assert [t.body["k"] for t in quiet.sent] == ["evaluate"]  # no endpoints: only the cue
+    # Delivering (all failing) writes to the webhooks table only, never to ingest's tables.
+    with CapacityMeter() as meter:
+        for task in [t for t in hooks.h.queue.due() if t.body["k"] == "deliver"][:20]:
+            assert hooks.h.worker.handle(task.body) == "failed"
+    touched = {k.split(":", 1)[1] for k in meter.by_table if k.startswith("write:")}
+    assert touched <= {"webhooks"}, touched
+
+
+def test_a_queue_failure_never_loses_the_event_and_the_retry_queues_it(app_settings: Any) -> None:
+    tenant = make_tenant(app_settings)
+    hooks = hooks_for(tenant.tenant_id)
+    hooks.endpoint("http://127.0.0.1:9/hooks")
+    envelope = next(iter(traffic(tenant.account_id, 1, seed=2)))
+
+    class Down:
+        def send(self, tasks: Any) -> None:
+            raise QueueUnavailable("SQS is down")
+
+    from chalicelib.webhooks.enqueue import Notifier
+
+    broken = Notifier(hooks.notifier.routes, Down())
+    with pytest.raises(QueueUnavailable):
+        ingest_envelopes(
+            [envelope], tenants=tenant.directory, store=tenant.store, notify=broken.recorded
+        )
+    # Stored regardless; Lambda's retry is a duplicate, and it queues the webhook then.
+    again = hooks.ingest(tenant, envelope)
+    assert again.counts() == {"duplicate": 1}
+    assert [t.body["k"] for t in hooks.h.queue.sent][:1] == ["deliver"]
