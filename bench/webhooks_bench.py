@@ -38,8 +38,9 @@ def run() -> dict[str, Any]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     from chalicelib.webhooks.queue import MemoryQueue
 
+    from tests.fakes import FakeEpochClock
     from tests.support import make_tenant
-    from tests.webhook_support import Clock, hooks_for, receiver
+    from tests.webhooks.support import hooks_for, receiver
 
     with DynamoDBLocal() as ddb:
         settings = Settings(table_prefix="bench-", dynamodb_endpoint=ddb.endpoint)
@@ -50,7 +51,7 @@ def run() -> dict[str, Any]:
             hooks = hooks_for(hooked.tenant_id)
             hooks.endpoint(hook.url)
             hooks.endpoint(hook.url.replace("/hooks", "/second"))
-            quiet = hooks_for(plain.tenant_id, queue=MemoryQueue(Clock()))
+            quiet = hooks_for(plain.tenant_id, queue=MemoryQueue(FakeEpochClock.starting_now()))
             mix_bare = list(traffic(bare.account_id, MESSAGES, seed=21))
             mix_off = list(traffic(plain.account_id, MESSAGES, seed=21))
             mix_on = list(traffic(hooked.account_id, MESSAGES, seed=21))

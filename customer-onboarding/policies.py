@@ -28,7 +28,7 @@ SES_EVENT_TYPES: tuple[str, ...] = (
     "SUBSCRIPTION",
 )
 
-# What SESami calls in the customer's account, and nothing more: tests/test_permission_parity.py
+# What SESami calls in the customer's account, and nothing more: tests/api/test_permission_parity.py
 # records every AWS call SESami makes with this role's credentials (the setup checklist, sending
 # one message and in bulk, the suppression sync) and fails if one is missing here or if one of
 # these is never made.

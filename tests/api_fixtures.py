@@ -88,9 +88,9 @@ def webhook_queue() -> Any:
     """The webhook queue the API and ingest use in API tests: in memory, on a fake clock."""
     from chalicelib.webhooks.queue import MemoryQueue
 
-    from tests.webhook_support import Clock
+    from tests.fakes import FakeEpochClock
 
-    return MemoryQueue(Clock())
+    return MemoryQueue(FakeEpochClock.starting_now())
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -61,6 +62,12 @@ class FakeEpochClock:
     def __init__(self, now: float = 0.0) -> None:
         self.now = now
         self.sleeps: list[float] = []
+
+    @classmethod
+    def starting_now(cls) -> FakeEpochClock:
+        """Real epoch seconds at first, for what compares them with real time (DynamoDB TTLs,
+        signatures' timestamps); then they move only when the test moves them."""
+        return cls(time.time())
 
     def __call__(self) -> float:
         return self.now

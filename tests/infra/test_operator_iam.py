@@ -86,7 +86,7 @@ def test_resource_star_only_for_actions_aws_accepts_on_star_alone(
     deployed: Deployment, traced: Deployment
 ) -> None:
     """X-Ray's two actions (with tracing) and the API's bus-policy edits: the Service
-    Authorization Reference gives them no resource type (tests/test_iam_reference.py checks
+    Authorization Reference gives them no resource type (tests/api/test_iam_reference.py checks
     roles.STAR_ONLY against it), and each has a statement of its own on "*" alone."""
     for deployment, traces in ((deployed, set()), (traced, XRAY)):
         for name in CHALICE_NAMES:

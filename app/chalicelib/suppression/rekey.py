@@ -24,7 +24,8 @@ stays suppressed, as it would if ingest had suppressed it after the removal.
 Other tables keyed by address need no re-keying: the event rows (by_recipient), message
 aggregates and batch results hold addresses as SES reported them or as SESami sent them, which
 are ASCII address-specs that ingest and sending already lower-cased, and for those the canonical
-key is exactly the lower-cased address (tests/test_addresses.py proves it for any ASCII address).
+key is exactly the lower-cased address (tests/core/test_addresses.py proves it for any ASCII
+address).
 """
 
 from __future__ import annotations

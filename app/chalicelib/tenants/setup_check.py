@@ -3,7 +3,7 @@ item. Every item is `ok`, `failed` (with what to do) or `not_checked` (with why)
 unverified is ever reported `ok`, and whatever a check raises lands in its own item.
 
 Every call it makes in the customer's account goes through the tenant gateway and is within what
-the onboarding role grants (tests/test_permission_parity.py proves it).
+the onboarding role grants (tests/api/test_permission_parity.py proves it).
 """
 
 from __future__ import annotations

@@ -9,14 +9,12 @@ import hashlib
 import io
 import json
 import zipfile
-from pathlib import Path
 from typing import Any
 
 from chalice.test import Client
 
 from tests.api_fixtures import call, sign_in
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def _stack_config(body: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from chalicelib.webhooks import outbound
 from chalicelib.webhooks.outbound import Policy, UrlRefused
 
-from tests.webhook_support import LOOPBACK, receiver
+from tests.webhooks.support import LOOPBACK, receiver
 
 PRODUCTION = Policy()
 

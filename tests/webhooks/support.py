@@ -1,5 +1,5 @@
-"""Test helpers for webhooks: a settable clock, a local receiver with scripted answers, and the
-delivery worker built on them (backoff computed and recorded, never slept)."""
+"""Test helpers for webhooks: a local receiver with scripted answers, and the delivery worker
+built on it and a FakeEpochClock (backoff computed and recorded, never slept)."""
 
 from __future__ import annotations
 
@@ -19,21 +19,10 @@ from chalicelib.webhooks.queue import MemoryQueue
 from chalicelib.webhooks.secrets import SecretBox
 from chalicelib.webhooks.store import WebhookStore
 
+from tests.fakes import FakeEpochClock
+
 KEY = b"w" * 32  # the app_settings fixture's webhook key
 LOOPBACK = outbound.Policy(allow_loopback=True)
-
-
-class Clock:
-    """Wall-clock seconds that only move when a test moves them."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -105,7 +94,7 @@ class Harness:
     """The delivery worker on a memory queue and a clock (jitter fixed at half its range);
     `told` collects admin emails and `evaluated` the tenants whose alerts were evaluated."""
 
-    clock: Clock
+    clock: FakeEpochClock
     queue: MemoryQueue
     worker: DeliveryWorker
     told: list[tuple[str, str, str]]
@@ -132,10 +121,10 @@ def harness(
     policy: outbound.Policy = LOOPBACK,
     send: Callable[..., outbound.Exchange] | None = None,
     resolver: outbound.Resolver = outbound.system_resolver,
-    clock: Clock | None = None,
+    clock: FakeEpochClock | None = None,
     queue: MemoryQueue | None = None,
 ) -> Harness:
-    clock = clock or (queue.clock if queue is not None else Clock())  # type: ignore[assignment]
+    clock = clock or (queue.clock if queue is not None else FakeEpochClock.starting_now())  # type: ignore[assignment]
     assert clock is not None
     queue = queue or MemoryQueue(clock)
     told: list[tuple[str, str, str]] = []

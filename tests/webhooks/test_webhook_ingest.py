@@ -13,8 +13,9 @@ from chalicelib.webhooks.queue import MemoryQueue, QueueUnavailable
 
 from bench.ingest_bench import CapacityMeter
 from devstack.traffic import traffic
+from tests.fakes import FakeEpochClock
 from tests.support import make_tenant
-from tests.webhook_support import Clock, hooks_for
+from tests.webhooks.support import hooks_for
 
 pytestmark = pytest.mark.ddb_local
 
@@ -39,7 +40,7 @@ def test_with_every_endpoint_failing_ingest_outcomes_and_writes_are_unchanged(
     mix_a = list(traffic(plain.account_id, 40, seed=11))
     mix_b = list(traffic(hooked.account_id, 40, seed=11))  # the same events, the other account
 
-    quiet = MemoryQueue(Clock())
+    quiet = MemoryQueue(FakeEpochClock.starting_now())
     without = hooks_for(plain.tenant_id, queue=quiet).notifier.recorded
     counts_a, billed_a, local_a = _run(plain, without, mix_a)
     counts_b, billed_b, local_b = _run(hooked, hooks.notifier.recorded, mix_b)

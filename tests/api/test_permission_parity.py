@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from chalice.test import Client
 from tests import iam_reference as ref
 from tests.api_fixtures import MOTO_ACCOUNT, SESAMI_ACCOUNT, client, sign_in
 from tests.aws_calls import AwsCalls, Call, recording
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"  # moto's, and the tenant's
 CONFIGURATION_SET = "sesami-events"
 DOMAIN = "example.net"  # the identity devstack.provision verifies, as a customer would have

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import load_event
 from tests.support import for_account
-from tests.webhook_support import Hooks, body_of, hooks_for, receiver
+from tests.webhooks.support import Hooks, body_of, hooks_for, receiver
 
 pytestmark = pytest.mark.ddb_local
 

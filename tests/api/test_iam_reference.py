@@ -20,8 +20,8 @@ import pytest
 
 from tests import iam_reference as ref
 from tests.api_fixtures import client
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SESAMI = "444455556666"
 CUSTOMER = "111122223333"
 REGION = "eu-west-1"

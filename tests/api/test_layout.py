@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-LIB = Path(__file__).resolve().parent.parent / "app" / "chalicelib"
+from tests.conftest import ROOT
+
+LIB = ROOT / "app" / "chalicelib"
 SHARED = {"core", "events"}
 # Another package may import these modules of a package, and only these.
 PUBLIC: dict[str, set[str]] = {

@@ -22,7 +22,7 @@ from pynamodb.expressions.update import Action
 from tests.api_fixtures import MOTO_ACCOUNT, call, client, make_role, sign_in
 from tests.conftest import load_event
 from tests.support import for_account
-from tests.webhook_support import hooks_for, receiver
+from tests.webhooks.support import hooks_for, receiver
 
 pytestmark = pytest.mark.ddb_local
 
