@@ -88,12 +88,14 @@ jscheck:
 unit: install
 	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
 
-# The app tests without the live stack and without the routes (`-m routes`: Chalice's test client
-# with moto's Cognito and DynamoDB Local, about 4/5 of the time); see README "Testing". On both
-# cores, a module per worker (its module-scoped fixtures, a DynamoDB Local per worker).
+# The app tests that need neither the live stack, nor the routes (Chalice's test client with moto's
+# Cognito), nor DynamoDB Local: see README "Testing" for what that leaves out and what it costs.
+# CHECK_MARKERS="not live and not routes" adds the store and ingest tests on DynamoDB Local. On
+# both cores, a module per worker (its module-scoped fixtures stay in one process).
 CHECK_WORKERS ?= 2
+CHECK_MARKERS ?= not live and not routes and not ddb_local
 unit-fast: install
-	$(PY) -m pytest -p no:cacheprovider -q --ignore=tests/infra -m "not live and not routes" \
+	$(PY) -m pytest -p no:cacheprovider -q --ignore=tests/infra -m "$(CHECK_MARKERS)" \
 		-n $(CHECK_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Includes the `package`-marked test (builds the Lambda package; needs PyPI). Offline:

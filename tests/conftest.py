@@ -58,6 +58,15 @@ def load_event(name: str) -> dict[str, Any]:
     return data
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs DynamoDB Local, directly or through another fixture, is marked
+    `ddb_local` (a module may also mark itself)."""
+    for item in items:
+        if "ddb_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ddb_local)
+
+
 @pytest.fixture(scope="session")
 def ddb_endpoint() -> Iterator[str]:
     from devstack.dynamodb_local import DynamoDBLocal
