@@ -32,7 +32,7 @@ os.environ.pop("AWS_PROFILE", None)
 def _one_botocore_data_loader() -> None:
     """Every botocore session of the test process reads service models and endpoint rules
     through one data loader, so each JSON file is parsed once per process. Without it, the
-    suite spends about 40% of its CPU time parsing the same files again: PynamoDB opens a
+    route tests spend about 40% of their CPU time parsing the same files again: PynamoDB opens a
     botocore session per model connection, and SESami's wiring drops them whenever a test
     changes settings (a Lambda instance does this once, at its cold start). botocore treats
     loaded data as read-only (one session's clients already share it); nothing else about a

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from chalice.test import Client
 from chalicelib.core import addresses, wiring
 from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
@@ -36,11 +35,12 @@ from tests.sending.test_mail import (  # fixtures: SES capture, the sender's ide
     runner,
     sender_identity,
     sent,
+    shared,
     wire,
 )
 from tests.support import for_account
 
-__all__ = ["runner", "sender_identity", "sent", "wire"]  # fixtures used by name
+__all__ = ["runner", "sender_identity", "sent", "shared", "wire"]  # fixtures used by name
 
 _COUNTER = itertools.count()
 
@@ -56,16 +56,11 @@ def spellings(local: str) -> list[str]:
     ]
 
 
-_SHARED: list[Tenant] = []
-
-
 @pytest.fixture
-def tenant(api: Client, moto: str, pool: dict[str, str]) -> Tenant:
-    """One connected tenant for the module; each case uses its own address."""
-    if not _SHARED or _SHARED[0].moto != moto:
-        _SHARED[:] = [Tenant(api, moto, pool)]
-    _SHARED[0].api = api
-    return _SHARED[0]
+def tenant(shared: Tenant) -> Tenant:
+    """One connected tenant for the module (test_mail's `shared`); each case uses its own
+    address."""
+    return shared
 
 
 class FakeSesList:
