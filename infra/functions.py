@@ -8,6 +8,9 @@
   queue, not the bus rule's DLQ: a Lambda destination record wraps the envelope in
   `requestPayload`, while the DLQ holds bare envelopes that `ops.replay --dlq` replays).
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
+- `authorizer`: API Gateway's Lambda authorizer of every private route (the app's
+  `@app.authorizer`): verifies a JWT or an API key. Its role may read one API key's item and
+  write its logs, nothing else; its environment names the user pool and the tables, no secret.
 
 The functions' environment names everything they need (`chalicelib.core.settings` spells the names);
 secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
@@ -39,7 +42,7 @@ from chalicelib.core import settings as names
 from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION
 from chalicelib.tenants.auth import cognito_issuer
 
-INGEST, BULK_WORKER = "ingest", "bulk_worker"
+INGEST, BULK_WORKER, AUTHORIZER = "ingest", "bulk_worker", "authorizer"
 ALIAS = "live"
 INGEST_ASYNC_RETRIES = 2  # Lambda's maximum
 INGEST_ASYNC_MAX_AGE_SECONDS = 6 * 3600  # Lambda's maximum
@@ -86,14 +89,24 @@ def snap_start_supported(runtime: str) -> bool:
 
 def environment(function: str, env: Environment) -> dict[str, str]:
     """Pure: one function's environment variables. Ingest gets no secret and no AWS identity
-    beyond its tables; only the API verifies tokens and manages the bus policy."""
+    beyond its tables; the authorizer its tables and the user pool; only the API manages the
+    bus policy."""
     out = {
         names.ENV_STAGE: env.stage,
         names.ENV_TABLE_PREFIX: env.table_prefix,
         names.ENV_RETENTION_DAYS: str(env.retention_days),
     }
+    pool = {
+        names.ENV_USER_POOL_ID: env.user_pool_id,
+        names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
+        names.ENV_JWKS_URL: (
+            f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
+        ),
+    }
     if function == INGEST:
         return out
+    if function == AUTHORIZER:
+        return out | pool
     out |= {
         names.ENV_PUBLIC_URL: env.public_url,
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
@@ -107,11 +120,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
             names.ENV_ACCOUNT_ID: env.account_id,
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
             names.ENV_ROLE_ARNS: ",".join(env.role_arns),
-            names.ENV_USER_POOL_ID: env.user_pool_id,
-            names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
-            names.ENV_JWKS_URL: (
-                f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
-            ),
+            **pool,
         }
     return out
 
@@ -124,6 +133,7 @@ class FunctionsArgs:
     environment: Environment  # user pool and public URL filled in from the outputs below
     table_arns: Sequence[pulumi.Input[str]]
     index_arns: Sequence[pulumi.Input[str]]
+    api_keys_table_arn: pulumi.Input[str]  # the only table the authorizer reads
     user_pool_id: pulumi.Input[str]
     user_pool_arn: pulumi.Input[str]
     user_pool_client_ids: Sequence[pulumi.Input[str]]
@@ -171,14 +181,16 @@ class SesamiFunctions(pulumi.ComponentResource):
             user_pool=args.user_pool_arn,
             parameters=list(args.secret_arns),
             failures=self.failures.arn,
+            api_keys=args.api_keys_table_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
             def document(v: dict[str, Any]) -> str:
+                authorizer = function == AUTHORIZER
                 scope = Scope(
                     partition=target.partition,
-                    tables=v["tables"],
-                    indexes=v["indexes"],
+                    tables=[v["api_keys"]] if authorizer else v["tables"],
+                    indexes=[] if authorizer else v["indexes"],
                     log_group=target.log_group_arn(log_groups[function]),
                     tracing=args.tracing,
                     parameters=v["parameters"],
@@ -274,6 +286,17 @@ class SesamiFunctions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.api_alias] if self.api_alias else []
             ),
+        )
+        # API Gateway runs the authorizer for this API's routes (authorizers/<id>) only.
+        self.authorizer_permission = aws.lambda_.Permission(
+            f"{name}-authorizer-invoke",
+            action="lambda:InvokeFunction",
+            function=self.functions[AUTHORIZER].name,
+            principal=APIGATEWAY_PRINCIPAL,
+            source_arn=pulumi.Output.from_input(args.api_execution_arn).apply(
+                lambda arn: f"{arn}/authorizers/*"
+            ),
+            opts=child,
         )
         ingest = self.functions[INGEST]
         self.ingest_async = aws.lambda_.FunctionEventInvokeConfig(

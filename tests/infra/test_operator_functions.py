@@ -43,7 +43,7 @@ settings = pytest.importorskip("chalicelib.core.settings")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
-CHALICE_NAMES = {"api", "ingest", "bulk_worker"}
+CHALICE_NAMES = {"api", "ingest", "bulk_worker", "authorizer"}
 SECRET_ENV = {"SESAMI_MOMENTO_API_KEY", "SESAMI_SIGNING_KEY", "SESAMI_CREDENTIALS_KEY"}
 
 
@@ -68,13 +68,14 @@ def snap_started(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 # --- From the package ---------------------------------------------------------------------------
 
 
-def test_three_functions_run_the_packaged_handlers_as_its_template_says(
+def test_four_functions_run_the_packaged_handlers_as_its_template_says(
     deployed: Deployment, package: Path
 ) -> None:
     assert {f.state["handler"] for f in deployed.mocks.of_type(FUNCTION)} == {
         "app.app",
         "app.ingest",
         "app.bulk_worker",
+        "app.authorizer",
     }
     for name in CHALICE_NAMES:
         function = deployed.function(name)
@@ -150,6 +151,20 @@ def test_ingest_gets_its_tables_and_nothing_secret(deployed: Deployment) -> None
         "SESAMI_STAGE": STACK,
         "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
         "SESAMI_RETENTION_DAYS": "365",
+    }
+
+
+def test_the_authorizer_knows_the_pool_and_the_tables_and_nothing_secret(
+    deployed: Deployment,
+) -> None:
+    env = deployed.environment("authorizer")
+    api = deployed.environment("api")
+    pool_names = ("SESAMI_USER_POOL_ID", "SESAMI_USER_POOL_CLIENT_IDS", "SESAMI_JWKS_URL")
+    assert env == {
+        "SESAMI_STAGE": STACK,
+        "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
+        "SESAMI_RETENTION_DAYS": "365",
+        **{name: api[name] for name in pool_names},
     }
 
 
