@@ -10,9 +10,10 @@
   creates the key; never stored, logged or shown again.
 - Stored: SHA-256 of the whole key, bound to its tenant (`digest`). No slow hash: bcrypt, scrypt
   or Argon2 make guessing a *low-entropy* secret (a password) expensive; nobody can enumerate
-  2^256 secrets whatever each guess costs, so a slow hash would add ~100 ms to every request
-  and no security. No HMAC with a server key either: a pepper protects only guessable secrets,
-  and it would put a secret in the gateway authorizer's environment (an SSM read, a wider role).
+  2^256 secrets whatever each guess costs, so a slow hash would add tens of milliseconds or
+  more (by design) to every request and no security. No HMAC with a server key either: a
+  pepper protects only guessable secrets, and it would put a secret in the gateway
+  authorizer's environment (an SSM read, a wider role).
   The tenant in the digest's input makes an item copied or moved to another tenant worthless.
 - Verification (`verify`, the same for the app and the gateway's authorizer): the shape is
   checked first (exact length, then the charset: nothing longer is ever parsed), then one
