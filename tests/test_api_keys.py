@@ -149,6 +149,10 @@ def test_a_revoked_key_is_refused_on_its_very_next_request(
     assert again.status_code == 200 and again.json_body == revoked.json_body
     listed = {k["id"]: k for k in call(api, "GET", "/api-keys", admin).json_body["keys"]}
     assert listed[created["id"]]["status"] == "revoked"
+    # A whole key pasted where its ID goes is not found, and not echoed.
+    whole = create(api, admin, "read")["key"]
+    pasted = call(api, "DELETE", f"/api-keys/{whole}", admin)
+    assert pasted.status_code == 404 and whole[:20] not in json.dumps(pasted.json_body)
     # An admin key may revoke itself; nobody may revoke with a revoked key.
     assert call(api, "DELETE", f"/api-keys/{created['id']}", key).status_code == 401
 

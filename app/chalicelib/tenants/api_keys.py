@@ -199,7 +199,8 @@ class ApiKeyService:
         match = _ID.fullmatch(key_id)
         item = self._store.get(match.group(1)) if match else None
         if item is None or item.tenant_id != membership.tenant.tenant_id:
-            raise NotFound(f"no API key {key_id[:24]!r} in this team")
+            # Nothing of the path is echoed: a whole key pasted there must not come back.
+            raise NotFound("no such API key in this team (give its ID or its sk_<id> prefix)")
         now = self._clock()
         if item.revoked_at is None and self._store.revoke(
             item, now, membership.actor, now + KEEP_REVOKED
