@@ -48,7 +48,10 @@ def deployed() -> dict[str, dict[str, Any]]:
     import asyncio
 
     loop = asyncio.get_event_loop_policy().get_event_loop()
-    loop.run_until_complete(asyncio.sleep(0.2))
+    for _ in range(100):  # each registration is a round trip to the mock engine
+        loop.run_until_complete(asyncio.sleep(0.05))
+        if len(mocks.created) == len(names) and "names" in done:
+            break
     return mocks.created
 
 
@@ -81,7 +84,7 @@ def test_tables_are_protected_recoverable_encrypted_and_on_demand(
 
 
 def test_retention_tables_have_ttl_on_expires_at(deployed: dict[str, dict[str, Any]]) -> None:
-    for name in ("events", "messages", "counters", "quarantine"):
+    for name in ("events", "messages", "counters", "quarantine", "api_keys"):
         assert deployed[f"sesami-prod-{name}"]["ttl"] == {
             "attributeName": "expires_at",
             "enabled": True,

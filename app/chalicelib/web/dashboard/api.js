@@ -100,8 +100,15 @@ export async function resume() {
   return session.get() ? true : refresh();
 }
 
-// Called when the session cannot be renewed: the app shows the sign-in page.
-export const hooks = { signedOut: () => {} };
+// Called when the session cannot be renewed (the app shows the sign-in page), and when SESami
+// says the caller is an invitee who has not accepted yet (the app shows the invitation).
+export const hooks = { signedOut: () => {}, invited: () => {} };
+
+/** A 403 that means "you are invited and have not accepted yet". */
+export function isInvitee(error) {
+  const d = (error && error.status === 403 && error.details) || {};
+  return d.role === "invited" || d.permission === "invitation:accept";
+}
 
 /** An authenticated call. Returns parsed JSON (or the Response when raw is set). */
 export async function call(method, path, { query, body, headers, raw } = {}) {
@@ -135,7 +142,11 @@ export async function call(method, path, { query, body, headers, raw } = {}) {
     session.clear();
     hooks.signedOut();
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (isInvitee(error) && !path.replace(/^\//, "").startsWith("invitation")) hooks.invited();
+    throw error;
+  }
   if (raw) return response;
   return response.status === 204 ? null : response.json();
 }
