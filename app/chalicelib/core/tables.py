@@ -417,6 +417,7 @@ class AlertHistoryModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     doc = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 class _KeysByTenant(GlobalSecondaryIndex["ApiKeyModel"]):
