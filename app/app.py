@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import AuthRequest, AuthResponse, Chalice
 from chalicelib.core import meta, wiring
+from chalicelib.core.settings import AUTHORIZER_TTL_SECONDS
 from chalicelib.history import routes as history
 from chalicelib.sending import routes as sending
 from chalicelib.suppression import routes as suppression
 from chalicelib.suppression import unsubscribe
+from chalicelib.tenants import key_routes as api_keys
 from chalicelib.tenants import routes as account
 from chalicelib.tenants import signin_routes as session
 from chalicelib.web import routes as dashboard
@@ -18,9 +20,27 @@ from chalicelib.webhooks import routes as webhook_routes
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-blueprints = (meta, session, dashboard, account, history, suppression, unsubscribe, sending)
-for routes in (*blueprints, webhook_routes):
+for routes in (
+    meta,
+    session,
+    dashboard,
+    account,
+    api_keys,
+    history,
+    suppression,
+    unsubscribe,
+    sending,
+    webhook_routes,
+):
     app.register_blueprint(routes.api.blueprint)
+
+
+@app.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
+def authorizer(auth_request: AuthRequest) -> AuthResponse:
+    """API Gateway's authorizer on every private route (infra/gateway.py puts it there): a
+    Cognito JWT or an API key, checked as the app checks them (chalicelib.tenants.authorizer).
+    The routes do not name it: the app verifies every credential itself, locally too."""
+    return wiring.authorize(auth_request)
 
 
 @app.lambda_function(name="ingest")

@@ -11,7 +11,14 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 
 
 def main() -> None:
-    from bench import credentials_bench, imports, ingest_bench, query_bench, webhooks_bench
+    from bench import (
+        auth_bench,
+        credentials_bench,
+        imports,
+        ingest_bench,
+        query_bench,
+        webhooks_bench,
+    )
 
     results: dict[str, object] = {}
     results.update(imports.run())
@@ -19,6 +26,7 @@ def main() -> None:
     results.update(credentials_bench.run())
     results.update(query_bench.run())
     results.update(webhooks_bench.run())
+    results.update(auth_bench.run())
     out = ROOT / "bench" / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update(results)

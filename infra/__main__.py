@@ -38,6 +38,7 @@ from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, l
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
+    AUTHORIZER,
     BULK_WORKER,
     INGEST,
     WEBHOOKS,
@@ -123,7 +124,7 @@ api = SesamiApi(
         function_arn=target.function_arn(
             function_name(prefix, API_FUNCTION), ALIAS if snap_start else None
         ),
-        user_pool_arn=identity.user_pool.arn,
+        authorizer_arn=target.function_arn(function_name(prefix, AUTHORIZER)),
         target=target,
         endpoint_type=config.get("apiEndpointType") or "REGIONAL",
         tracing=tracing,
@@ -153,6 +154,7 @@ functions = SesamiFunctions(
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
+        api_keys_table_arn=tables.tables["api_keys"].arn,
         user_pool_id=identity.user_pool.id,
         user_pool_arn=identity.user_pool.arn,
         user_pool_client_ids=[identity.dashboard_client.id],

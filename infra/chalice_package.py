@@ -99,8 +99,15 @@ def app_routes(app: Any) -> frozenset[tuple[str, str]]:
 
 
 def app_functions(app: Any) -> frozenset[str]:
-    """The Chalice names of an app's functions: the API handler and each lambda_function."""
-    return frozenset({API_FUNCTION, *(f.name for f in app.pure_lambda_functions)})
+    """The Chalice names of an app's functions: the API handler, each lambda_function and each
+    authorizer (`@app.authorizer`)."""
+    return frozenset(
+        {
+            API_FUNCTION,
+            *(f.name for f in app.pure_lambda_functions),
+            *(a.name for a in app.builtin_auth_handlers),
+        }
+    )
 
 
 def load(zip_path: Path, app: Any) -> Package:

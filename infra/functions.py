@@ -10,6 +10,9 @@
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
 - `webhooks`: the webhook queue's consumer (webhooks.py): signed deliveries, their retries, the
   reputation alerts. Ingest and the API only send to that queue.
+- `authorizer`: API Gateway's Lambda authorizer of every private route (the app's
+  `@app.authorizer`): verifies a JWT or an API key. Its role may read one API key's item and
+  write its logs, nothing else; its environment names the user pool and the tables, no secret.
 
 The functions' environment names everything they need (`chalicelib.core.settings` spells the names);
 secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
@@ -43,6 +46,7 @@ from chalicelib.core.settings import ENV_BULK_WORKER_FUNCTION, ENV_WEBHOOK_KEY, 
 from chalicelib.tenants.auth import cognito_issuer
 
 INGEST, BULK_WORKER, WEBHOOKS = "ingest", "bulk_worker", "webhooks"
+AUTHORIZER = "authorizer"
 # The secrets each function reads (least privilege): the webhooks function only the key that
 # opens the endpoints' signing secrets; the bulk worker never needs that one.
 SECRETS_OF: dict[str, tuple[str, ...]] = {
@@ -50,6 +54,7 @@ SECRETS_OF: dict[str, tuple[str, ...]] = {
     BULK_WORKER: tuple(n for n in SECRET_ENV if n != ENV_WEBHOOK_KEY),
     WEBHOOKS: (ENV_WEBHOOK_KEY,),
     INGEST: (),
+    AUTHORIZER: (),
 }
 ALIAS = "live"
 INGEST_ASYNC_RETRIES = 2  # Lambda's maximum
@@ -101,7 +106,8 @@ def snap_start_supported(runtime: str) -> bool:
 
 def environment(function: str, env: Environment) -> dict[str, str]:
     """Pure: one function's environment variables. Ingest gets no secret and no AWS identity
-    beyond its tables; only the API verifies tokens and manages the bus policy."""
+    beyond its tables; the authorizer its tables and the user pool; only the API manages the
+    bus policy."""
     out = {
         names.ENV_STAGE: env.stage,
         names.ENV_TABLE_PREFIX: env.table_prefix,
@@ -112,10 +118,19 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         for k, v in env.secret_parameters.items()
         if k.removesuffix(names.PARAMETER_SUFFIX) in SECRETS_OF[function]
     }
+    pool = {
+        names.ENV_USER_POOL_ID: env.user_pool_id,
+        names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
+        names.ENV_JWKS_URL: (
+            f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
+        ),
+    }
     if function in (INGEST, API_FUNCTION, WEBHOOKS):
         out[names.ENV_WEBHOOK_QUEUE_URL] = env.webhook_queue_url
     if function == INGEST:
         return out
+    if function == AUTHORIZER:
+        return out | pool
     if function == WEBHOOKS:
         if env.alerts_from:
             out[names.ENV_ALERTS_FROM] = env.alerts_from
@@ -134,11 +149,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
             names.ENV_ROLE_ARNS: ",".join(env.role_arns),
             names.ENV_ADMIN_MFA_REQUIRED: "true" if env.admin_mfa_required else "false",
-            names.ENV_USER_POOL_ID: env.user_pool_id,
-            names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
-            names.ENV_JWKS_URL: (
-                f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
-            ),
+            **pool,
         }
     return out
 
@@ -160,6 +171,7 @@ class FunctionsArgs:
     environment: Environment  # user pool and public URL filled in from the outputs below
     table_arns: Sequence[pulumi.Input[str]]
     index_arns: Sequence[pulumi.Input[str]]
+    api_keys_table_arn: pulumi.Input[str]  # the only table the authorizer reads
     user_pool_id: pulumi.Input[str]
     user_pool_arn: pulumi.Input[str]
     user_pool_client_ids: Sequence[pulumi.Input[str]]
@@ -210,14 +222,16 @@ class SesamiFunctions(pulumi.ComponentResource):
             parameters=dict(args.secret_arns),
             failures=self.failures.arn,
             webhook_queue=args.webhook_queue_arn,
+            api_keys=args.api_keys_table_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
             def document(v: dict[str, Any]) -> str:
+                authorizer = function == AUTHORIZER
                 scope = Scope(
                     partition=target.partition,
-                    tables=v["tables"],
-                    indexes=v["indexes"],
+                    tables=[v["api_keys"]] if authorizer else v["tables"],
+                    indexes=[] if authorizer else v["indexes"],
                     log_group=target.log_group_arn(log_groups[function]),
                     tracing=args.tracing,
                     parameters=[v["parameters"][n] for n in SECRETS_OF.get(function, ())],
@@ -317,6 +331,17 @@ class SesamiFunctions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.api_alias] if self.api_alias else []
             ),
+        )
+        # API Gateway runs the authorizer for this API's routes (authorizers/<id>) only.
+        self.authorizer_permission = aws.lambda_.Permission(
+            f"{name}-authorizer-invoke",
+            action="lambda:InvokeFunction",
+            function=self.functions[AUTHORIZER].name,
+            principal=APIGATEWAY_PRINCIPAL,
+            source_arn=pulumi.Output.from_input(args.api_execution_arn).apply(
+                lambda arn: f"{arn}/authorizers/*"
+            ),
+            opts=child,
         )
         ingest = self.functions[INGEST]
         self.ingest_async = aws.lambda_.FunctionEventInvokeConfig(

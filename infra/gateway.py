@@ -1,14 +1,17 @@
 """SESami's REST API in API Gateway, built from the Chalice app's own routes.
 
 The OpenAPI body is Chalice's (`SwaggerGenerator`, as `chalice deploy` makes it: Lambda proxy
-integration of every route with the API function), plus a Cognito user pool authorizer on every
+integration of every route with the API function), plus the app's Lambda authorizer on every
 route that is not in `chalicelib.core.api.PUBLIC_ROUTES`. No route list is kept here: a route
 added to the app is private at the gateway unless the app declares it public. The app verifies
-every token itself as well (invariant 5); the gateway is the outer line.
+every credential itself as well (invariant 5); the gateway is the outer line.
 
-Tokens: with no OAuth scopes on a method, API Gateway's Cognito authorizer accepts the pool's ID
-tokens (`Authorization: <token>` or `Bearer <token>`), which is what the dashboard sends. Access
-tokens would need scopes on every method; they are not accepted at the gateway.
+The authorizer is the one the app declares with `@app.authorizer` (app.py; its logic is
+chalicelib.tenants.authorizer): a TOKEN authorizer on the Authorization header that accepts a
+Cognito ID or access token or an SESami API key (`sk_...`), checked by the same code as the
+app's. API Gateway caches its answer per header value for the app's `ttl_seconds` (60 at most,
+checked here); a revoked key is refused by the app on its next request whatever the cache says.
+A missing header is a 401 without invoking it; its own failure (JWKS or DynamoDB down) a 503.
 
 The gateway's own refusals (401, 403, unknown route, throttling) answer in the app's error shape.
 """
@@ -27,14 +30,15 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from chalice.app import Chalice, CognitoUserPoolAuthorizer
+from chalice.app import BuiltinAuthConfig, Chalice
 from chalice.deploy.swagger import SwaggerGenerator
 from target import Target
 
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
 
-AUTHORIZER = "cognito"
+AUTHORIZER = "sesami"
 STAGE = "api"
+MAX_AUTHORIZER_TTL_SECONDS = 60
 # Gateway responses (API Gateway's own refusals) in the app's error shape.
 GATEWAY_ERRORS = {
     "UNAUTHORIZED": (401, "unauthorized"),
@@ -42,6 +46,8 @@ GATEWAY_ERRORS = {
     # API Gateway answers a path it does not know with 403 "Missing Authentication Token".
     "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
     "THROTTLED": (429, "too_many_requests"),
+    # The authorizer could not decide (the pool's JWKS or DynamoDB unreachable): retryable.
+    "AUTHORIZER_FAILURE": (503, "service_unavailable"),
     "DEFAULT_4XX": (None, "invalid_request"),
     "DEFAULT_5XX": (None, "internal_error"),
 }
@@ -83,18 +89,59 @@ def gateway_responses() -> dict[str, Any]:
     return out
 
 
+def lambda_uri(function_arn: str, region: str) -> str:
+    """Pure: the `invocations` URI API Gateway calls a Lambda function by."""
+    partition = function_arn.split(":")[1]
+    return (
+        f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}"
+        "/invocations"
+    )
+
+
+def app_authorizer(app: Chalice) -> BuiltinAuthConfig:
+    """The one authorizer the app declares (`@app.authorizer`), with a short result TTL."""
+    declared = list(app.builtin_auth_handlers)
+    if len(declared) != 1:
+        raise ValueError(f"the app must declare exactly one @app.authorizer, not {len(declared)}")
+    (config,) = declared
+    ttl = config.ttl_seconds
+    if ttl is None or not 0 <= ttl <= MAX_AUTHORIZER_TTL_SECONDS:
+        # Unset, API Gateway would cache for 300 s.
+        raise ValueError(
+            f"the authorizer's ttl_seconds must be 0-{MAX_AUTHORIZER_TTL_SECONDS}, not {ttl}"
+        )
+    return config
+
+
+def authorizer_definition(config: BuiltinAuthConfig, function_uri: str) -> dict[str, Any]:
+    """Pure: the security definition of a Lambda TOKEN authorizer (Chalice's own shape)."""
+    return {
+        "in": "header",
+        "type": "apiKey",
+        "name": config.header,
+        "x-amazon-apigateway-authtype": "custom",
+        "x-amazon-apigateway-authorizer": {
+            "type": "token",
+            "authorizerUri": function_uri,
+            "authorizerResultTtlInSeconds": config.ttl_seconds,
+            "identitySource": f"method.request.header.{config.header}",
+        },
+    }
+
+
 def openapi_body(
     app: Chalice,
     *,
     public_routes: Collection[tuple[str, str]],
     function_arn: str,
-    user_pool_arn: str,
+    authorizer_arn: str,
     region: str,
 ) -> dict[str, Any]:
     """Pure: the REST API's OpenAPI (Swagger 2.0) body.
 
     Every route of `app` is a Lambda proxy integration with `function_arn`; each one not in
-    `public_routes` ((METHOD, path) pairs) requires the Cognito authorizer of `user_pool_arn`."""
+    `public_routes` ((METHOD, path) pairs) requires the app's authorizer, run by the function
+    `authorizer_arn`."""
     declared = {(m.upper(), p) for p, views in app.routes.items() for m in views}
     unknown = set(public_routes) - declared
     if unknown:
@@ -103,8 +150,8 @@ def openapi_body(
         region, {"api_handler_arn": function_arn, "api_handler_name": app.app_name}
     )
     body = copy.deepcopy(generator.generate_swagger(app))
-    authorizer = CognitoUserPoolAuthorizer(AUTHORIZER, provider_arns=[user_pool_arn])
-    body.setdefault("securityDefinitions", {})[AUTHORIZER] = authorizer.to_swagger()
+    definition = authorizer_definition(app_authorizer(app), lambda_uri(authorizer_arn, region))
+    body.setdefault("securityDefinitions", {})[AUTHORIZER] = definition
     for path, operations in body["paths"].items():
         for method, operation in operations.items():
             if method == "options":  # CORS preflight carries no credentials
@@ -135,7 +182,8 @@ class ApiArgs:
     # The API function (or its SnapStart alias): spelled from its name, so that the function
     # can take the API's URL into its environment without a cycle.
     function_arn: str
-    user_pool_arn: pulumi.Input[str]
+    # The authorizer function, spelled from its name like the API function.
+    authorizer_arn: str
     target: Target
     endpoint_type: str = "REGIONAL"
     tracing: bool = False
@@ -150,13 +198,13 @@ class SesamiApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sesami:api:Api", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        body = pulumi.Output.from_input(args.user_pool_arn).apply(
-            lambda pool_arn: json.dumps(
+        body = pulumi.Output.from_input(
+            json.dumps(
                 openapi_body(
                     args.app,
                     public_routes=args.public_routes,
                     function_arn=args.function_arn,
-                    user_pool_arn=pool_arn,
+                    authorizer_arn=args.authorizer_arn,
                     region=args.target.region,
                 ),
                 sort_keys=True,

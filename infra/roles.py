@@ -36,6 +36,7 @@ TABLE_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
 TABLE_DELETES = ("dynamodb:DeleteItem",)  # the API and the worker; ingest never deletes
 INDEX_READS = ("dynamodb:Query",)
+KEY_LOOKUP = ("dynamodb:GetItem",)  # the authorizer: one API key's item
 # What chalicelib.tenants.cognito.CognitoUserDirectory calls (invitations, their resending and
 # cancelling, removing a user); the dashboard's sign-in calls are the pool's public API (client
 # ID only), which IAM does not govern.
@@ -129,6 +130,21 @@ def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def authorizer_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: API Gateway's authorizer. It verifies JWTs against the pool's public JWKS (no IAM)
+    and API keys by reading their item: GetItem on the API-keys table, nothing else, and no
+    write of any kind (when a key was last used is the API's to record)."""
+    if not scope.tables:
+        raise ValueError("the authorizer's scope names the API-keys table")
+    statements = [
+        _statement("ApiKeys", KEY_LOOKUP, scope.tables),
+        _statement("Logs", WRITE_LOGS, [f"{scope.log_group}:*"]),
+    ]
+    if scope.tracing:
+        statements.append(_statement("Tracing", TRACING, ["*"]))
+    return _document(statements)
+
+
 def api_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the REST API function."""
     if scope.user_pool is None or scope.event_bus is None:
@@ -200,4 +216,5 @@ POLICIES = {
     "ingest": ingest_policy,
     "bulk_worker": bulk_worker_policy,
     "webhooks": webhooks_policy,
+    "authorizer": authorizer_policy,
 }

@@ -54,6 +54,8 @@ def scope(**changes: Any) -> Any:
         "user_pool": arn.format("cognito-idp", f"userpool/{REGION}_Ab12Cd34E"),
         "event_bus": BUS,
         "failure_queue": arn.format("sqs", "sesami-prod-ingest-failures"),
+        "webhook_queue": arn.format("sqs", "sesami-prod-webhooks"),
+        "alert_identities": [arn.format("ses", "identity/sesami.example")],
     }
     return roles.Scope(**(values | changes))
 

@@ -324,6 +324,8 @@ def test_every_page_works_on_a_phone(browser: Browser, stack: LiveStack) -> None
             ("#/account", "account"),
             ("#/webhooks", "webhooks"),
             ("#/alerts", "alerts"),
+            ("#/team", "team"),
+            ("#/keys", "keys"),
         ]:
             page.get_by_role("button", name="Menu").click()
             expect(nav).to_be_visible()
@@ -336,3 +338,113 @@ def test_every_page_works_on_a_phone(browser: Browser, stack: LiveStack) -> None
     finally:
         context.close()
     assert not problems.seen, problems.seen
+
+
+def _call(stack: LiveStack, path: str, credential: str) -> int:
+    """The status of a GET with this bearer (a token or an API key)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310
+        f"{stack.url}{path}", headers={"Authorization": f"Bearer {credential}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_invite_accept_as_the_invitee_then_create_and_revoke_an_api_key(
+    page: Page, browser: Browser, stack: LiveStack
+) -> None:
+    from devstack import provision
+
+    invitee = f"colleague-{uuid.uuid4().hex[:8]}@example.com"
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/team")
+    shot(page, "team")
+    form = page.get_by_role("form", name="Invite a colleague")
+    form.get_by_label("Colleague's email").fill(invitee)
+    form.get_by_label("Role").select_option("viewer")
+    form.get_by_role("button", name="Send invitation").click()
+    expect(page.locator(".notice.ok")).to_contain_text(f"{invitee} is invited as viewer")
+    pending = page.locator("table.invitations tbody tr", has_text=invitee)
+    expect(pending).to_have_count(1)
+    expect(pending.locator("td[data-label=Role]")).to_have_text("viewer")
+
+    # The invitee's login exists (Cognito emails a temporary password; here it is set directly).
+    provision.aws(stack.moto, "cognito-idp").admin_set_user_password(
+        UserPoolId=stack.info["SESAMI_USER_POOL_ID"],
+        Username=invitee,
+        Password="Colleague-2026!",
+        Permanent=True,
+    )
+    theirs = browser.new_context(viewport=DESKTOP, base_url=stack.url)
+    other = theirs.new_page()
+    problems = Problems(other)
+    try:
+        sign_in(other, invitee, "Colleague-2026!")
+        # Everything else is refused until they accept: the dashboard shows the invitation.
+        expect(other.get_by_role("heading", name="You are invited")).to_be_visible()
+        expect(other.locator("#invitation-team")).to_have_text("Demo Co")
+        expect(other.locator("#invitation-by")).to_have_text(stack.email)
+        expect(other.locator("#invitation-role")).to_have_text("viewer")
+        expect(other.locator("#nav a:visible")).to_have_count(0)
+        shot(other, "invitation")
+        other.get_by_role("button", name="Accept the invitation").click()
+        expect(other.locator("[data-total=SENT] .value")).to_be_visible()
+        settled(other)
+        # A viewer: no Send or API keys in the menu, and no invite form on the team page.
+        expect(other.locator("#nav a[data-page=team]")).to_be_visible()
+        expect(other.locator("#nav a[data-page=keys]")).to_be_hidden()
+        expect(other.locator("#nav a[data-page=send]")).to_be_hidden()
+        go(other, "#/team")
+        expect(other.locator("table.team tbody tr", has_text=invitee)).to_have_count(1)
+        expect(other.get_by_role("form", name="Invite a colleague")).to_have_count(0)
+        expect(other.locator("[data-remove-user]")).to_have_count(0)
+        go(other, "#/keys")
+        expect(other.locator(".notice.info")).to_contain_text("Only admins manage API keys")
+    finally:
+        theirs.close()
+    assert not [p for p in problems.seen if "status of 4" not in p], problems.seen
+
+    page.reload()  # the admin's team page, read again
+    settled(page)
+    joined = page.locator("table.team tbody tr", has_text=invitee)
+    expect(joined).to_have_count(1)
+    expect(page.locator("table.invitations tbody tr", has_text=invitee)).to_have_count(0)
+
+    # An API key: shown once, works, listed by its prefix only, revoked at once.
+    go(page, "#/keys")
+    shot(page, "keys")
+    create = page.get_by_role("form", name="Create an API key")
+    name = f"browser {uuid.uuid4().hex[:6]}"
+    create.get_by_label("Name").fill(name)
+    create.get_by_label("Scope").select_option("read")
+    create.get_by_role("button", name="Create key").click()
+    shown = page.locator("#new-key")
+    expect(shown).to_have_text(re.compile(r"^sk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"))
+    expect(page.get_by_role("button", name="Copy the key")).to_be_visible()
+    expect(page.locator(".new-key .notice.warn")).to_contain_text("only time")
+    key = shown.inner_text()
+    prefix = key[:19]
+    row = page.locator("table.keys tbody tr", has_text=name)
+    expect(row.locator("td[data-label=Prefix]")).to_have_text(prefix)
+    expect(row.locator("td[data-label=Status]")).to_have_text("active")
+    shot(page, "key-created")
+    assert _call(stack, "/events?range=24h", key) == 200
+    assert _call(stack, "/api-keys", key) == 403  # a read key manages no keys
+    page.get_by_role("button", name="I have stored it").click()
+    expect(page.locator("#new-key")).to_have_count(0)
+    assert key[20:] not in page.content()  # the secret is nowhere in the page any more
+    page.reload()
+    settled(page)
+    assert key[20:] not in page.content()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"button[data-revoke='{prefix}']").click()
+    expect(page.locator(".notice.ok")).to_contain_text(f"{prefix}) is revoked")
+    row = page.locator("table.keys tbody tr", has_text=name)
+    expect(row.locator("td[data-label=Status]")).to_have_text("revoked")
+    assert _call(stack, "/events?range=24h", key) == 401

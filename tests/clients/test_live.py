@@ -5,7 +5,8 @@ Cognito ID token (what the local stack signs in with); an API key `sk_...` is us
 
 The demo tenant is shared with the browser tests: every address here is new (a random local
 part), so nothing they read changes. SES's events come from the stack's simulator about a second
-after a send; waits poll a bounded number of times and never measure time."""
+after a send; waits poll a bounded number of times and never measure time. One test makes an
+API key through the API and runs the client with it."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
-from sesami_client import AuthenticationError, BadRequest, Client, NotFound
+from sesami_client import AuthenticationError, BadRequest, Client, NotFound, PermissionDenied
 
 from tests.live_stack import LiveStack
 
@@ -225,3 +227,44 @@ def test_the_command_line_sends_lists_and_edits_the_suppression_list(
         check=False,
     )
     assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
+
+
+def test_an_api_key_made_through_the_api_sends_reads_and_suppresses_within_its_scope(
+    live_stack: LiveStack, token: str
+) -> None:
+    admin = {"Authorization": f"Bearer {token}"}
+    made = httpx.post(
+        f"{live_stack.url}/api-keys",
+        headers=admin,
+        json={"name": "client live test", "scope": "send"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    key, key_id = made.json()["key"], made.json()["id"]
+    to, suppressed = new_address("key"), new_address("key-suppressed")
+    with Client(key, live_stack.url) as sesami:
+        sent = sesami.send(from_=SENDER, to=to, subject="Sent with a key", text="Hello")
+        assert sent["status"] == "sent"
+
+        def delivered() -> list[Any] | None:
+            statuses = {e["status"] for e in sesami.events(recipient=to, since="1h")}
+            return sorted(statuses) if {"SENT", "DELIVERED"} <= statuses else None
+
+        until(delivered, "the key's message delivered")
+        added = sesami.add_suppression(suppressed, "added by a key")
+        assert added["created"] is True
+        assert added["last_change"]["by"].startswith("api key client live test (sk_")
+        # A send key may add a suppression, not remove one: that is an admin's.
+        with pytest.raises(PermissionDenied) as refused:
+            sesami.remove_suppression(suppressed, "not mine to remove")
+        assert refused.value.details["permission"] == "admin"
+
+        revoked = httpx.delete(f"{live_stack.url}/api-keys/{key_id}", headers=admin, timeout=30)
+        assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+        with pytest.raises(AuthenticationError):
+            sesami.suppression(suppressed)
+    with Client(token, live_stack.url) as person:
+        person.remove_suppression(suppressed, "client live test: done")
+    # Nothing the stack wrote while the key was used contains it.
+    log = (live_stack.dev_dir / "stack.log").read_text()
+    assert key[20:] not in log and key not in log

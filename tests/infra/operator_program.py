@@ -47,6 +47,7 @@ PACKAGE_SIZING = {
     "ingest": (512, 30),
     "bulk_worker": (512, 300),
     "webhooks": (512, 60),
+    "authorizer": (512, 10),
 }
 
 
@@ -89,7 +90,11 @@ def app_and_public_routes() -> tuple[Any, frozenset[tuple[str, str]]]:
 def package_template(runtime: str = "python3.11") -> dict[str, Any]:
     """A sam.json in Chalice's shape for the app as it is: its routes and its functions."""
     app, _ = app_and_public_routes()
-    handlers = {"api": "app.app", **{f.name: f"app.{f.name}" for f in app.pure_lambda_functions}}
+    handlers = {
+        "api": "app.app",
+        **{f.name: f"app.{f.name}" for f in app.pure_lambda_functions},
+        **{a.name: a.handler_string for a in app.builtin_auth_handlers},
+    }
     resources: dict[str, Any] = {
         f"Function{name.title().replace('_', '')}": {
             "Type": "AWS::Serverless::Function",

@@ -1,6 +1,7 @@
 """The operator stack's REST API: built from the Chalice app's routes, every private route behind
-the Cognito authorizer, the public ones exactly `chalicelib.core.api.PUBLIC_ROUTES`, Lambda proxy
-integration with the API function. Runs the program under Pulumi's mocks."""
+the app's Lambda authorizer (JWT or API key, a short result TTL), the public ones exactly
+`chalicelib.core.api.PUBLIC_ROUTES`, Lambda proxy integration with the API function. Runs the
+program under Pulumi's mocks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from chalice.app import AuthResponse, Chalice
 
 pulumi = pytest.importorskip("pulumi", reason="Pulumi programs are tested from .venv-infra")
 pytest.importorskip("pulumi_aws", reason="Pulumi programs are tested from .venv-infra")
@@ -29,12 +31,13 @@ from pulumi_mocks import (  # noqa: E402
     PERMISSION,
     REST_API,
     REST_API_ID,
-    USER_POOL,
     plain,
 )
 
 gateway = import_infra("gateway")
-AUTHORIZER: dict[str, list[str]] = {"cognito": []}
+AUTHORIZER: dict[str, list[str]] = {"sesami": []}
+PROBE_FUNCTION = "arn:aws:lambda:eu-west-1:444455556666:function:f"
+PROBE_AUTHORIZER = "arn:aws:lambda:eu-west-1:444455556666:function:auth"
 # Spelled out here, not imported: what may ever be reached without a token. The dashboard's
 # pages and sign-in routes, the OpenAPI document and RFC 8058 unsubscribing.
 PUBLIC_PREFIXES = ("/auth/", "/static/", "/unsubscribe/")
@@ -86,22 +89,75 @@ def test_public_routes_are_only_the_dashboard_openapi_and_unsubscribe() -> None:
     assert not PRIVATE & set(public)
 
 
-def test_the_authorizer_is_this_user_pool_with_the_authorization_header(
+def test_the_authorizer_is_the_apps_lambda_on_the_authorization_header_with_a_short_ttl(
     deployed: Deployment,
 ) -> None:
-    definition = deployed.api_body()["securityDefinitions"]["cognito"]
-    assert definition["x-amazon-apigateway-authtype"] == "cognito_user_pools"
-    assert definition["name"] == "Authorization"
-    assert definition["in"] == "header"
+    app, _ = app_and_public_routes()
+    (declared,) = app.builtin_auth_handlers
+    definition = deployed.api_body()["securityDefinitions"]["sesami"]
+    assert definition["x-amazon-apigateway-authtype"] == "custom"
+    assert (definition["type"], definition["name"], definition["in"]) == (
+        "apiKey",
+        "Authorization",
+        "header",
+    )
     authorizer = definition["x-amazon-apigateway-authorizer"]
-    assert authorizer["type"] == "cognito_user_pools"
-    assert authorizer["providerARNs"] == [deployed.state(USER_POOL)["arn"]]
+    assert authorizer["type"] == "token"
+    assert authorizer["identitySource"] == "method.request.header.Authorization"
+    function = deployed.function("authorizer")
+    assert function["handler"] == declared.handler_string == "app.authorizer"
+    assert authorizer["authorizerUri"] == (
+        f"arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{function['arn']}"
+        "/invocations"
+    )
+    # A revoked key is refused by the app at once; the gateway may cache its answer this long.
+    assert authorizer["authorizerResultTtlInSeconds"] == declared.ttl_seconds
+    assert 0 < declared.ttl_seconds <= 60
+    # The only one: no Cognito user pool authorizer is left beside it.
+    assert set(deployed.api_body()["securityDefinitions"]) == {"sesami"}
+
+
+def test_api_gateway_may_invoke_the_authorizer_for_this_apis_authorizers_only(
+    deployed: Deployment,
+) -> None:
+    permission = deployed.state(PERMISSION, "authorizer-invoke")
+    assert permission["function"] == deployed.function("authorizer")["name"]
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["sourceArn"] == f"{deployed.state(REST_API)['executionArn']}/authorizers/*"
+
+
+def _probe_app(ttl: int | None = 30) -> Chalice:
+
+    app = Chalice(app_name="probe")
+
+    @app.authorizer(ttl_seconds=ttl)
+    def auth(request: Any) -> AuthResponse:
+        return AuthResponse(routes=["*"], principal_id="p")
+
+    return app
+
+
+def test_an_app_without_one_authorizer_with_a_short_ttl_is_refused() -> None:
+    from chalice.app import Chalice
+
+    for app, problem in (
+        (Chalice(app_name="probe"), "exactly one"),
+        (_probe_app(ttl=None), "ttl_seconds"),
+        (_probe_app(ttl=300), "ttl_seconds"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            gateway.openapi_body(
+                app,
+                public_routes=set(),
+                function_arn=PROBE_FUNCTION,
+                authorizer_arn=PROBE_AUTHORIZER,
+                region="eu-west-1",
+            )
 
 
 def test_a_route_added_to_the_app_is_private_unless_declared_public() -> None:
-    from chalice.app import Chalice
-
-    app = Chalice(app_name="probe")
+    app = _probe_app()
 
     @app.route("/new", methods=["GET"])
     def new() -> dict[str, str]:
@@ -114,22 +170,20 @@ def test_a_route_added_to_the_app_is_private_unless_declared_public() -> None:
     body = gateway.openapi_body(
         app,
         public_routes={("GET", "/open")},
-        function_arn="arn:aws:lambda:eu-west-1:444455556666:function:f",
-        user_pool_arn="arn:aws:cognito-idp:eu-west-1:444455556666:userpool/p",
+        function_arn=PROBE_FUNCTION,
+        authorizer_arn=PROBE_AUTHORIZER,
         region="eu-west-1",
     )
     assert gateway.secured_routes(body) == {("GET", "/new"): [AUTHORIZER], ("GET", "/open"): []}
 
 
 def test_a_public_route_the_app_does_not_declare_is_refused() -> None:
-    from chalice.app import Chalice
-
     with pytest.raises(ValueError, match="/gone"):
         gateway.openapi_body(
-            Chalice(app_name="probe"),
+            _probe_app(),
             public_routes={("GET", "/gone")},
-            function_arn="arn:aws:lambda:eu-west-1:444455556666:function:f",
-            user_pool_arn="arn:aws:cognito-idp:eu-west-1:444455556666:userpool/p",
+            function_arn=PROBE_FUNCTION,
+            authorizer_arn=PROBE_AUTHORIZER,
             region="eu-west-1",
         )
 
@@ -151,6 +205,7 @@ def test_every_route_is_a_lambda_proxy_integration_with_the_api_function(
 def test_gateway_refusals_answer_in_the_apps_error_shape(deployed: Deployment) -> None:
     responses = deployed.api_body()["x-amazon-apigateway-gateway-responses"]
     assert responses["UNAUTHORIZED"]["statusCode"] == "401"
+    assert responses["AUTHORIZER_FAILURE"]["statusCode"] == "503"  # retryable
     for kind, response in responses.items():
         template = response["responseTemplates"]["application/json"]
         rendered = template.replace("$context.error.messageString", '"m"')

@@ -45,7 +45,7 @@ settings = pytest.importorskip("chalicelib.core.settings")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
-CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks"}
+CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks", "authorizer"}
 SECRET_ENV = {
     "SESAMI_MOMENTO_API_KEY",
     "SESAMI_SIGNING_KEY",
@@ -83,6 +83,7 @@ def test_four_functions_run_the_packaged_handlers_as_its_template_says(
         "app.ingest",
         "app.bulk_worker",
         "app.webhooks",
+        "app.authorizer",
     }
     for name in CHALICE_NAMES:
         function = deployed.function(name)
@@ -174,6 +175,20 @@ def test_the_webhooks_function_gets_its_queue_and_only_the_webhook_key(
     assert "SESAMI_ALERTS_FROM" not in env  # not configured: alerts are not emailed
     mailing = run_program(stack_config(package, alertsFrom="alerts@sesami.example"))
     assert mailing.environment("webhooks")["SESAMI_ALERTS_FROM"] == "alerts@sesami.example"
+
+
+def test_the_authorizer_knows_the_pool_and_the_tables_and_nothing_secret(
+    deployed: Deployment,
+) -> None:
+    env = deployed.environment("authorizer")
+    api = deployed.environment("api")
+    pool_names = ("SESAMI_USER_POOL_ID", "SESAMI_USER_POOL_CLIENT_IDS", "SESAMI_JWKS_URL")
+    assert env == {
+        "SESAMI_STAGE": STACK,
+        "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
+        "SESAMI_RETENTION_DAYS": "365",
+        **{name: api[name] for name in pool_names},
+    }
 
 
 def test_no_function_runs_with_a_local_stack_override(deployed: Deployment) -> None:

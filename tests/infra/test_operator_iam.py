@@ -36,7 +36,7 @@ from pulumi_mocks import (  # noqa: E402
 roles = import_infra("roles")
 accounts = pytest.importorskip("chalicelib.tenants.accounts")
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
-CHALICE_NAMES = ("api", "ingest", "bulk_worker", "webhooks")
+CHALICE_NAMES = ("api", "ingest", "bulk_worker", "webhooks", "authorizer")
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.
 CUSTOMER_ROLES = "arn:aws:iam::*:role/sesami/*"
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -115,7 +115,29 @@ def test_table_actions_are_scoped_to_sesamis_tables_and_their_indexes(
             for r in as_list(s["Resource"])
             if "/index/" not in r
         }
-        assert on_tables == tables, name
+        mine = {deployed.state(TABLE, "api_keys")["arn"]} if name == "authorizer" else tables
+        assert on_tables == mine, name
+
+
+def test_the_authorizer_may_only_read_one_api_key_and_write_its_logs(
+    deployed: Deployment, traced: Deployment
+) -> None:
+    keys_table = deployed.state(TABLE, "api_keys")["arn"]
+    group = f"/aws/lambda/{deployed.function('authorizer')['name']}"
+    logs = f"arn:aws:logs:eu-west-1:444455556666:log-group:{group}:*"
+    granted = {
+        (a, r)
+        for s in _statements(deployed, "authorizer")
+        for a in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+    }
+    assert granted == {
+        ("dynamodb:GetItem", keys_table),
+        ("logs:CreateLogStream", logs),
+        ("logs:PutLogEvents", logs),
+    }
+    traced_actions = {a for s in _statements(traced, "authorizer") for a in as_list(s["Action"])}
+    assert traced_actions == {a for a, _ in granted} | XRAY
 
 
 def test_ingest_never_deletes_items(deployed: Deployment) -> None:
@@ -280,4 +302,6 @@ def test_policy_builders_refuse_a_scope_without_its_resources() -> None:
         roles.api_policy(scope)
     with pytest.raises(ValueError, match="queue"):
         roles.ingest_policy(scope)
+    with pytest.raises(ValueError, match="API-keys table"):
+        roles.authorizer_policy(roles.Scope(partition="aws", tables=[], indexes=[], log_group="g"))
     assert roles.customer_roles_arn("aws-us-gov") == "arn:aws-us-gov:iam::*:role/sesami/*"

@@ -59,7 +59,7 @@ def test_tables_are_protected_recoverable_encrypted_and_on_demand(
 
 
 def test_retention_tables_have_ttl_on_expires_at(deployed: dict[str, dict[str, Any]]) -> None:
-    for name in ("events", "messages", "counters", "quarantine"):
+    for name in ("events", "messages", "counters", "quarantine", "api_keys"):
         assert deployed[f"sesami-prod-{name}"]["ttl"] == {
             "attributeName": "expires_at",
             "enabled": True,

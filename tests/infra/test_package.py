@@ -51,13 +51,19 @@ FIRST_CALL_MODULES = (
     "chalicelib.tenant_aws.credentials",
     "chalicelib.sending.service",
     "chalicelib.tenants.auth",
+    "chalicelib.tenants.authorizer",
+    "chalicelib.tenants.api_keys",
 )
 
 _PROBE = """
-import importlib, json, sys
+import importlib, json, os, sys
 sys.path[:0] = [{package!r}, {runtime!r}]
+# What the authorizer's environment names (infra/functions.py); a malformed key never reaches AWS.
+os.environ.update(AWS_REGION="eu-west-1", SESAMI_USER_POOL_ID="eu-west-1_Ab12Cd34E",
+                  SESAMI_USER_POOL_CLIENT_IDS="4q2hv1e6ks0jg3c9o7n5r8t1ab")
 import app
-handlers = {{n: callable(getattr(app, n, None)) for n in ("app", "ingest", "bulk_worker")}}
+names = ("app", "ingest", "bulk_worker", "authorizer")
+handlers = {{n: callable(getattr(app, n, None)) for n in names}}
 files = {{m: importlib.import_module(m).__file__ for m in {modules!r}}}
 event = {{
     "resource": "/openapi.json", "path": "/openapi.json", "httpMethod": "GET",
@@ -67,9 +73,16 @@ event = {{
     "requestContext": {{"resourcePath": "/openapi.json", "httpMethod": "GET", "stage": "api"}},
 }}
 response = app.app(event, None)
+try:
+    app.authorizer({{"type": "TOKEN", "authorizationToken": "Bearer sk_not-a-key",
+                    "methodArn": "arn:aws:execute-api:eu-west-1:1:a/api/GET/events"}}, None)
+    authorizer = "allowed"
+except Exception as exc:
+    authorizer = str(exc)
 import boto3
 boto3.client("ssm", region_name="eu-west-1")  # the packaged boto3 with the packaged botocore
 print(json.dumps({{"handlers": handlers, "files": files, "openapi": response["statusCode"],
+                  "authorizer": authorizer,
                   "boto3": boto3.__file__, "path": sys.path}}))
 """
 
@@ -154,7 +167,7 @@ def test_template_matches_the_app_and_its_chalice_config(built: Path) -> None:
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
     config = json.loads((ROOT / "app" / ".chalice" / "config.json").read_text())
     sizing = config["lambda_functions"]
-    assert set(package.functions) == {"api", "ingest", "bulk_worker"}
+    assert set(package.functions) == {"api", "ingest", "bulk_worker", "webhooks", "authorizer"}
     for name, function in package.functions.items():
         assert function.runtime == runtime  # chalice targets the Python that packaged it
         assert function.handler == ("app.app" if name == "api" else f"app.{name}")
@@ -181,13 +194,19 @@ def test_handlers_import_and_serve_from_the_package_alone(
     )
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
-    assert report["handlers"] == {"app": True, "ingest": True, "bulk_worker": True}
+    assert report["handlers"] == {
+        "app": True,
+        "ingest": True,
+        "bulk_worker": True,
+        "authorizer": True,
+    }
     for module, file in report["files"].items():
         assert Path(file).is_relative_to(unzipped), (module, file)
     # Nothing from this machine's environments: the package, the runtime stand-in, stdlib.
     site = [p for p in report["path"] if "site-packages" in p]
     assert site == [], site
     assert report["openapi"] == 200
+    assert report["authorizer"] == "Unauthorized"  # what API Gateway answers with a 401
     # The package bundles boto3 with the botocore pynamodb brings, and on Lambda's path (/var/task
     # before /var/runtime) it wins over the runtime's own, so the two always match.
     assert Path(report["boto3"]).is_relative_to(unzipped)

@@ -102,8 +102,9 @@ def test_every_policy_document_of_the_operator_stack_is_valid(
     deployment = run_program(stack_config(package, **extra))
     found = _check(deployment.mocks.resources)
     kinds = sorted(kind for _, kind, _ in found)
-    # four functions' trust and inline policies, the ingest DLQ's queue policy
-    assert kinds == ["identity"] * 4 + ["resource"] + ["trust"] * 4
+    # five functions' trust and inline policies (api, ingest, bulk worker, webhooks, authorizer),
+    # the ingest DLQ's queue policy
+    assert kinds == ["identity"] * 5 + ["resource"] + ["trust"] * 5
     # Resource policies that are not documents: Lambda permissions name one action each.
     permissions = deployment.mocks.of_type(PERMISSION)
     assert permissions

@@ -1,6 +1,7 @@
-"""Roles through the API (invariant 9): every private route × every role gets the status the
-route's declared permission implies, and that status is documented; team management keeps the
-last admin, and a removed user's still-valid token stops working on its next call."""
+"""Roles through the API (invariant 9): every private route × every role, and × an API key of
+every scope, gets the status the route's declared permission implies, and that status is
+documented; team management keeps the last admin, and a removed user's still-valid token stops
+working on its next call."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ SAMPLE = {
     "message_id": "0000-no-such-message",
     "batch_id": "0" * 32,
     "sub": "00000000-0000-0000-0000-000000000000",
+    "key_id": "0" * 16,
 }
 
 
@@ -71,26 +73,45 @@ def _routes() -> list[tuple[str, str, str]]:
     return out  # type: ignore[return-value]
 
 
-def test_every_route_answers_every_role_as_its_permission_says(
-    api: Client, team: dict[str, str]
-) -> None:
-    from chalicelib.core.permissions import Permission, Role, allows
+@pytest.fixture
+def scoped_keys(api: Client, team: dict[str, str]) -> dict[str, str]:
+    """An API key of every scope, made by the team's admin."""
+    from chalicelib.core.permissions import SCOPES
 
+    made = {}
+    for scope in SCOPES:
+        body = {"name": f"matrix {scope}", "scope": scope}
+        created = call(api, "POST", "/api-keys", team["admin"], body)
+        assert created.status_code == 201, created.json_body
+        made[scope] = created.json_body["key"]
+    return made
+
+
+def test_every_route_answers_every_role_and_key_scope_as_its_permission_says(
+    api: Client, team: dict[str, str], scoped_keys: dict[str, str]
+) -> None:
+    from chalicelib.core.permissions import SCOPES, Permission, Role, allows
+
+    callers = [(f"role {name}", Role(name), token) for name, token in team.items()]
+    callers += [(f"key {scope}", SCOPES[scope], key) for scope, key in scoped_keys.items()]
     checked = 0
     for method, path, permission, op in _routes():  # type: ignore[misc]
         concrete = re.sub(r"\{(\w+)\}", lambda m: SAMPLE.get(m.group(1), "x"), path)
-        for role_name, token in team.items():
-            response = call(api, method, concrete, token, {} if method != "GET" else None)
+        for who, role, credential in callers:
+            response = call(api, method, concrete, credential, {} if method != "GET" else None)
             status = response.status_code
-            if allows(Role(role_name), Permission(permission)):
-                assert status not in (401, 403), (method, path, role_name, response.json_body)
+            if allows(role, Permission(permission)):
+                assert status not in (401, 403), (method, path, who, response.json_body)
             else:
-                assert status == 403, (method, path, role_name, response.json_body)
+                assert status == 403, (method, path, who, response.json_body)
                 assert response.json_body["error"]["details"]["permission"] == permission
             documented = set(op["responses"])
-            assert str(status) in documented, (method, path, role_name, status, documented)
+            assert str(status) in documented, (method, path, who, status, documented)
             checked += 1
-    assert checked >= 3 * 25  # every private route, three roles
+    assert checked >= 6 * 28  # every private route; three roles and three key scopes
+    # The keys still work: nothing in the matrix revoked or spent them.
+    for key in scoped_keys.values():
+        assert call(api, "GET", "/account", key).status_code == 200
 
 
 def test_another_tenants_users_and_invitations_are_not_found(

@@ -141,3 +141,11 @@ def alert_history_sk(ts: datetime, rule: str) -> str:
 
 def quarantine_pk(received: datetime) -> str:
     return f"Q#{day_of(received)}"
+
+
+def api_key_pk(key_id: str) -> str:
+    """An API key's item, by the key's public ID (the `sk_<id>_` prefix of the key itself): one
+    GetItem from a presented key to its tenant. Not tenant-prefixed, like a user's `sub` or an
+    account ID: it is the directory that finds the tenant; the tenant's keys are listed through
+    the `by_tenant` index, keyed by the tenant."""
+    return f"K#{key_id}"

@@ -25,7 +25,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 _ERROR_TEXT = {
     400: "Invalid request (the message names the problem)",
-    401: "Missing or invalid token",
+    401: "Missing or invalid token or API key",
     403: "Not allowed: the error names the permission the caller's role or key lacks",
     404: "Not found",
     409: "Conflict",
@@ -108,7 +108,11 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         "servers": [{"url": server_url}] if server_url else [],
         "components": {
             "securitySchemes": {
-                "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "cognito": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "Cognito ID token (JWT) or SESami API key (sk_...)",
+                }
             },
             "schemas": {"Error": ERROR_SCHEMA},
         },

@@ -58,6 +58,9 @@ DEFAULT_RETENTION_DAYS = 365
 # The configuration set the customer-onboarding stack creates (a tenant may name another).
 DEFAULT_CONFIGURATION_SET = "sesami-events"
 DEFAULT_TENANT_CACHE_SECONDS = 60.0
+# How long API Gateway caches its authorizer's answer for one Authorization value (app.py's
+# `@app.authorizer`). The app checks every credential itself, so revocation does not wait on it.
+AUTHORIZER_TTL_SECONDS = 60
 
 
 @dataclass(frozen=True)

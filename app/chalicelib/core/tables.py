@@ -5,7 +5,7 @@ the local stack and the tests create cannot drift from what the code reads and w
 
 `table_specs()` turns these models into plain key-schema/index/TTL descriptions. The local stack
 and the tests create tables from it, and the Pulumi program declares the production tables from
-it, so the three can never disagree.
+it, so the three can never disagree. Long by design: every table in one module, described once.
 
 Tables (partition key / sort key -> what it serves):
 
@@ -31,6 +31,9 @@ Tables (partition key / sort key -> what it serves):
                T#t#WH#endpoint / D#delivery -> one endpoint's delivery log (30 days);
                T#t#AL / R#rule -> reputation alert rules and their state; T#t#AL / H#time#rule
                -> the alerts' history
+- api_keys     K#key id -> an API key: its tenant, scope and the hash of its secret (a
+               directory from credential to tenant, like users and accounts: one GetItem per
+               request); by_tenant (tenant_id / key_id) lists a tenant's keys
 """
 
 from __future__ import annotations
@@ -417,6 +420,39 @@ class AlertHistoryModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class _KeysByTenant(GlobalSecondaryIndex["ApiKeyModel"]):
+    class Meta:
+        index_name = "by_tenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute(range_key=True)
+
+
+class ApiKeyModel(Model):
+    """An API key (chalicelib.tenants.api_keys). The secret itself is never stored: only the
+    SHA-256 of the whole key bound to its tenant. A revoked key keeps its item (revoked_at) until
+    `expires_at`, the item's purge time (TTL), passes; the key's own expiry is `valid_until`."""
+
+    class Meta(_Meta):
+        table_name = "api_keys"
+
+    pk = UnicodeAttribute(hash_key=True)  # K#<key id> (core/keys.py)
+    key_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    by_tenant = _KeysByTenant()
+    name = UnicodeAttribute()
+    scope = UnicodeAttribute()  # read | send | admin (core/permissions.py SCOPES)
+    secret_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute()
+    valid_until = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 # Tables in creation order, by their logical name (the suffix after the stage prefix).
 TABLE_MODELS: dict[str, type[Model]] = {
     "tenants": TenantModel,
@@ -429,6 +465,7 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "quarantine": QuarantineModel,
     "sending": IdempotencyModel,
     "webhooks": WebhookEndpointModel,
+    "api_keys": ApiKeyModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
 _SHARED: dict[type[Model], str] = {
@@ -441,6 +478,7 @@ _SHARED: dict[type[Model], str] = {
 }
 
 _TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending", "webhooks"}
+_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending", "api_keys"}
 
 
 def configure(settings: Settings) -> None:

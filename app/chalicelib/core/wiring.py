@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from chalice.app import Request
+    from chalice.app import AuthRequest, AuthResponse, Request
 
     from chalicelib.core.settings import Settings
     from chalicelib.core.signing import Signer
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
     from chalicelib.tenant_aws.ses import Ses
     from chalicelib.tenants.accounts import AccountService, PlatformInfo
+    from chalicelib.tenants.api_keys import ApiKeyService
     from chalicelib.tenants.auth import TokenVerifier
     from chalicelib.tenants.membership import Membership, TenantService
     from chalicelib.tenants.setup_check import Verifier
@@ -188,11 +189,25 @@ def tenant_service() -> TenantService:
     return TenantService(CognitoUserDirectory(aws_client("cognito-idp"), settings().user_pool_id))
 
 
+@_cached
+def api_key_service() -> ApiKeyService:
+    from chalicelib.tenants.api_keys import ApiKeyService
+
+    settings()  # points the tables at this deployment's
+    return ApiKeyService()
+
+
 def authenticate(request: Request) -> Membership:
-    """The caller's tenant membership, from a token this app verified itself."""
+    """The caller's tenant membership, from a credential this app verified itself: an API key
+    (`sk_...`: its tenant and its scope's role) or a Cognito JWT (the user's binding)."""
+    from chalicelib.tenants.api_keys import presented_key
     from chalicelib.tenants.membership import Caller
 
-    claims = token_verifier().verify(request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    key = presented_key(header)
+    if key is not None:
+        return api_key_service().membership(key)
+    claims = token_verifier().verify(header)
     caller = Caller(
         sub=claims.sub,
         email=claims.email,
@@ -204,6 +219,14 @@ def authenticate(request: Request) -> Membership:
     if settings().admin_mfa_required:
         membership = tenant_service().with_mfa_rule(membership)
     return membership
+
+
+def authorize(request: AuthRequest) -> AuthResponse:
+    """The gateway's authorizer (app.py): the same checks of a JWT or a key as `authenticate`,
+    without the team lookups and writes (chalicelib.tenants.authorizer)."""
+    from chalicelib.tenants.authorizer import authorize as check
+
+    return check(request, verify_token=token_verifier().verify, verify_key=api_key_service().verify)
 
 
 @_cached

@@ -16,18 +16,16 @@ api = Api(__name__, wiring.authenticate)
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"type": "string", "nullable": True}
-ACCOUNT = {
-    "type": "object",
-    "properties": {
-        "tenant_id": _STR,
-        "external_id": _STR,
-        "account_id": _NULLABLE_STR,
-        "role_arn": _NULLABLE_STR,
-        "region": _NULLABLE_STR,
-        "configuration_set": _NULLABLE_STR,
-        "connected": {"type": "boolean"},
-    },
+ACCOUNT_PROPERTIES: dict[str, Any] = {
+    "tenant_id": _STR,
+    "external_id": _STR,
+    "account_id": _NULLABLE_STR,
+    "role_arn": _NULLABLE_STR,
+    "region": _NULLABLE_STR,
+    "configuration_set": _NULLABLE_STR,
+    "connected": {"type": "boolean"},
 }
+ACCOUNT = {"type": "object", "properties": ACCOUNT_PROPERTIES}
 CONNECT = {
     "type": "object",
     "required": ["role_arn"],
@@ -73,12 +71,22 @@ def _account_view(tenant: TenantModel) -> dict[str, Any]:
 @api.route(
     "/account",
     methods=["GET"],
-    summary="The tenant and its AWS account",
-    response=ACCOUNT,
+    summary="The tenant and its AWS account, and the caller's role and permissions",
+    response={
+        "type": "object",
+        "properties": {
+            **ACCOUNT_PROPERTIES,
+            "role": {"type": "string", "enum": ["admin", "sender", "viewer"]},
+            "permissions": {"type": "array", "items": _STR},
+        },
+    },
     permission=Permission.READ,
 )
 def get_account(ctx: RequestContext) -> dict[str, Any]:
-    return _account_view(ctx.tenant)
+    # The caller's own role and permissions, so that the dashboard hides what they cannot do
+    # (the server still refuses it: core/api.py).
+    mine = [p.value for p in Permission if ctx.membership.allows(p)]
+    return {**_account_view(ctx.tenant), "role": str(ctx.membership.role), "permissions": mine}
 
 
 @api.route(

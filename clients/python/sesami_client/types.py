@@ -277,3 +277,5 @@ class Account(TypedDict):
     region: str | None
     configuration_set: str | None
     connected: bool
+    role: str  # the caller's: admin | sender | viewer (an API key: its scope's role)
+    permissions: list[str]  # what that role may do (read, send, suppression:add, admin)

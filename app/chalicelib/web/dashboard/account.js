@@ -1,6 +1,8 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
-// role ARN form that connects the account, the setup checklist, and inviting colleagues.
+// role ARN form that connects the account, and the setup checklist. Connecting, the onboarding
+// commands and the test email are an admin's: other roles see the account and the checklist.
 import { auth, call, get, session } from "./api.js";
+import { can } from "./me.js";
 import { busy, copyButton, download, errorNotice, field, h, loading, mount, notice } from "./ui.js";
 
 const CHECK_LABELS = { ok: "OK", failed: "Failed", not_checked: "Not checked" };
@@ -87,31 +89,6 @@ function connectForm(account, onConnected) {
   return form;
 }
 
-function inviteForm() {
-  const status = h("div", { class: "form-status" });
-  const form = h(
-    "form",
-    { class: "stack", "aria-label": "Invite a colleague" },
-    field("Colleague's email", h("input", { type: "email", name: "email", required: true })),
-    status,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary" }, "Send invitation")),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const email = new FormData(form).get("email");
-    await busy(form, async () => {
-      try {
-        await call("POST", "account/users", { body: { email } });
-        mount(status, notice("ok", `${email} is invited: Cognito emails them a temporary password.`));
-        form.reset();
-      } catch (e) {
-        mount(status, errorNotice(e, "Not invited"));
-      }
-    });
-  });
-  return form;
-}
-
 // Two-step sign-in with an authenticator app (TOTP): where the operator requires it, admins
 // need it to act as admins.
 function mfaPanel() {
@@ -154,14 +131,17 @@ export async function accountPage(target, route, current) {
   mount(target, loading("Loading your account"));
   let account, onboarding;
   try {
-    [account, onboarding] = await Promise.all([get("account"), get("account/onboarding")]);
+    account = await get("account");
+    // The onboarding values (and the commands) are for admins, who connect the account.
+    onboarding = can(account, "admin") ? await get("account/onboarding") : null;
   } catch (e) {
     if (current()) mount(target, h("h1", {}, "AWS account"), errorNotice(e, "The account could not be loaded"));
     return;
   }
   if (!current()) return;
+  const admin = Boolean(onboarding);
   const checks = h("div");
-  const commands = onboarding.commands.join("\n");
+  const commands = admin ? onboarding.commands.join("\n") : "";
   mount(
     target,
     h("div", { class: "page-head" }, h("h1", {}, "AWS account"), h("span", { class: `badge ${account.connected ? "ok" : "not_checked"}` }, account.connected ? "Connected" : "Not connected")),
@@ -179,28 +159,32 @@ export async function accountPage(target, route, current) {
         h("dt", {}, "External ID"),
         h("dd", {}, h("code", { id: "external-id" }, account.external_id), " ", copyButton(account.external_id)),
         h("dt", {}, "SESami's AWS account"),
-        h("dd", { class: "mono" }, onboarding.sesami_account_id || "—"),
+        h("dd", { class: "mono" }, (admin && onboarding.sesami_account_id) || "—"),
         h("dt", {}, "SESami's event bus"),
-        h("dd", { class: "mono" }, onboarding.event_bus_arn || "—"),
+        h("dd", { class: "mono" }, (admin && onboarding.event_bus_arn) || "—"),
         h("dt", {}, "Role ARN"),
         h("dd", { class: "mono" }, account.role_arn || "—"),
       ),
       h("p", { class: "small muted" }, "SESami issued the external ID; your role must require it, so nobody else can make SESami act in your account."),
     ),
-    h("h2", {}, "1. Run the onboarding stack in your AWS account"),
-    h(
-      "div",
-      { class: "panel" },
-      h("p", { class: "muted small" }, "It creates the role SESami assumes, a configuration set that publishes every SES event, and the rule that forwards them to SESami."),
-      h("p", {}, "Download the stack with your values filled in, then: unzip it, ", h("code", {}, "pulumi stack init sesami"), ", ", h("code", {}, "pulumi up"), "."),
-      h("div", { class: "actions" }, h("button", { type: "button", onclick: (e) => downloadStack(e.currentTarget) }, "Download the ready-to-run stack")),
-      h("p", { class: "muted small" }, "Or configure the program from the repository yourself:"),
-      h("pre", { class: "commands" }, commands),
-      copyButton(commands, "Copy commands"),
-    ),
-    h("h2", {}, "2. Connect the role"),
-    h("div", { class: "panel" }, connectForm(account, () => accountPage(target, route, current))),
-    h("h2", {}, "3. Check the setup"),
+    admin
+      ? [
+          h("h2", {}, "1. Run the onboarding stack in your AWS account"),
+          h(
+            "div",
+            { class: "panel" },
+            h("p", { class: "muted small" }, "It creates the role SESami assumes, a configuration set that publishes every SES event, and the rule that forwards them to SESami."),
+            h("p", {}, "Download the stack with your values filled in, then: unzip it, ", h("code", {}, "pulumi stack init sesami"), ", ", h("code", {}, "pulumi up"), "."),
+            h("div", { class: "actions" }, h("button", { type: "button", onclick: (e) => downloadStack(e.currentTarget) }, "Download the ready-to-run stack")),
+            h("p", { class: "muted small" }, "Or configure the program from the repository yourself:"),
+            h("pre", { class: "commands" }, commands),
+            copyButton(commands, "Copy commands"),
+          ),
+          h("h2", {}, "2. Connect the role"),
+          h("div", { class: "panel" }, connectForm(account, () => accountPage(target, route, current))),
+        ]
+      : notice("info", `Connecting the AWS account is for admins; you are ${account.role}.`),
+    h("h2", {}, admin ? "3. Check the setup" : "The setup"),
     h(
       "div",
       { class: "panel" },
@@ -208,12 +192,11 @@ export async function accountPage(target, route, current) {
         "div",
         { class: "actions" },
         h("button", { type: "button", class: "secondary", onclick: () => checklist(checks) }, "Run the checks again"),
-        h("button", { type: "button", class: "secondary", onclick: () => checklist(checks, true) }, "Send a test email too"),
+        admin ? h("button", { type: "button", class: "secondary", onclick: () => checklist(checks, true) }, "Send a test email too") : null,
       ),
       checks,
     ),
-    h("h2", {}, "Team"),
-    h("div", { class: "panel" }, inviteForm()),
+    h("p", { class: "muted" }, "Colleagues are invited on the ", h("a", { href: "#/team" }, "Team"), " page."),
     h("h2", {}, "Security"),
     h("div", { class: "panel" }, mfaPanel()),
   );

@@ -5,6 +5,7 @@
 // The ID and access tokens live in this tab's sessionStorage (gone when it closes); the refresh
 // token never reaches scripts: the server keeps it in an HttpOnly, SameSite=Strict cookie.
 const KEY = "sesami.session";
+const SIGNED_IN = "sesami.signed-in"; // no secret: only whether a refresh cookie may exist
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -32,10 +33,12 @@ export const session = {
       expires_at: Date.now() + (tokens.expires_in || 3600) * 1000,
     };
     sessionStorage.setItem(KEY, JSON.stringify(value));
+    localStorage.setItem(SIGNED_IN, "1");
     return value;
   },
   clear() {
     sessionStorage.removeItem(KEY);
+    localStorage.removeItem(SIGNED_IN);
   },
 };
 
@@ -95,13 +98,22 @@ async function refresh() {
   return refreshing;
 }
 
-/** A new tab, or a reload after the tab's session ended: sign in again from the cookie. */
+/** A new tab, or a reload after the tab's session ended: sign in again from the cookie (only
+ * when this browser signed in before: a flag, never a token, says so). */
 export async function resume() {
-  return session.get() ? true : refresh();
+  if (session.get()) return true;
+  return localStorage.getItem(SIGNED_IN) ? refresh() : false;
 }
 
-// Called when the session cannot be renewed: the app shows the sign-in page.
-export const hooks = { signedOut: () => {} };
+// Called when the session cannot be renewed (the app shows the sign-in page), and when SESami
+// says the caller is an invitee who has not accepted yet (the app shows the invitation).
+export const hooks = { signedOut: () => {}, invited: () => {} };
+
+/** A 403 that means "you are invited and have not accepted yet". */
+export function isInvitee(error) {
+  const d = (error && error.status === 403 && error.details) || {};
+  return d.role === "invited" || d.permission === "invitation:accept";
+}
 
 /** An authenticated call. Returns parsed JSON (or the Response when raw is set). */
 export async function call(method, path, { query, body, headers, raw } = {}) {
@@ -135,7 +147,11 @@ export async function call(method, path, { query, body, headers, raw } = {}) {
     session.clear();
     hooks.signedOut();
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (isInvitee(error) && !path.replace(/^\//, "").startsWith("invitation")) hooks.invited();
+    throw error;
+  }
   if (raw) return response;
   return response.status === 204 ? null : response.json();
 }

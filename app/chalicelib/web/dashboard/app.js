@@ -1,15 +1,19 @@
 // SESami dashboard: a hash router over the pages, the signed-in shell, and sign-out.
-import { auth, hooks, resume, session } from "./api.js";
+import { auth, hooks, isInvitee, resume, session } from "./api.js";
 import { accountPage } from "./account.js";
 import { activityPage } from "./activity.js";
 import { alertsPage } from "./alerts.js";
 import { authPage } from "./auth.js";
+import { invitationPage } from "./invitation.js";
+import { keysPage } from "./keys.js";
 import { linksPage } from "./links.js";
+import { can, forgetMe, me } from "./me.js";
 import { messagePage, recipientPage } from "./message.js";
 import { overviewPage } from "./overview.js";
 import { parseHash } from "./router.js";
 import { sendPage } from "./send.js";
 import { suppressionPage } from "./suppression.js";
+import { teamPage } from "./team.js";
 import { h, mount } from "./ui.js";
 import { webhooksPage } from "./webhooks.js";
 
@@ -25,7 +29,27 @@ const PAGES = {
   webhooks: [webhooksPage, "webhooks", "Webhooks"],
   alerts: [alertsPage, "alerts", "Alerts"],
   account: [accountPage, "account", "AWS account"],
+  team: [teamPage, "team", "Team"],
+  keys: [keysPage, "keys", "API keys"],
+  invitation: [invitationPage, "", "Invitation"],
 };
+
+/** Show only the menu entries the role may use (data-needs="<permission>"); an invitee sees
+ * none until they accept. The server refuses the rest whatever the menu shows. */
+async function fitMenu(invited) {
+  const links = [...document.querySelectorAll("#nav a")];
+  if (invited) {
+    links.forEach((a) => (a.hidden = true));
+    return;
+  }
+  try {
+    const account = await me();
+    links.forEach((a) => (a.hidden = Boolean(a.dataset.needs) && !can(account, a.dataset.needs)));
+  } catch (e) {
+    if (isInvitee(e)) links.forEach((a) => (a.hidden = true));
+    else links.forEach((a) => (a.hidden = false));
+  }
+}
 
 let generation = 0;
 
@@ -51,6 +75,7 @@ async function render() {
   publicMain.hidden = true;
   document.getElementById("who-email").textContent = session.get().email || "";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === nav);
+  fitMenu(route.name === "invitation");
   document.getElementById("nav").classList.remove("open");
   document.getElementById("menu-toggle").setAttribute("aria-expanded", "false");
   const main = document.getElementById("main");
@@ -74,6 +99,7 @@ async function render() {
 async function signOut() {
   const s = session.get();
   session.clear();
+  forgetMe();
   if (s && s.access_token) {
     try {
       await auth("sign-out", { access_token: s.access_token });
@@ -85,7 +111,12 @@ async function signOut() {
 }
 
 hooks.signedOut = () => {
+  forgetMe();
   if (!PUBLIC.has(parseHash().name)) location.hash = "#/sign-in";
+};
+// SESami refused a call because the signed-in person has not accepted their invitation yet.
+hooks.invited = () => {
+  if (parseHash().name !== "invitation") location.hash = "#/invitation";
 };
 
 document.getElementById("sign-out").addEventListener("click", signOut);

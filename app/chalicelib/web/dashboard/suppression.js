@@ -1,6 +1,7 @@
 // The suppression list: search by prefix, filter by reason, add, remove (with a reason that the
 // tombstone keeps), and a two-way sync with the SES account-level suppression list.
 import { call, get } from "./api.js";
+import { can, me } from "./me.js";
 import { parseHash, setParams } from "./router.js";
 import {
   badge,
@@ -27,6 +28,12 @@ function why(entry) {
 }
 
 export async function suppressionPage(target, route, current) {
+  // Removing and syncing are an admin's, adding a sender's: the page offers only what the role
+  // may do (SESami refuses the rest anyway). Unknown role: offer it, and let SESami answer.
+  const account = await me().catch(() => null);
+  const admin = !account || can(account, "admin");
+  const adds = !account || can(account, "suppression:add");
+  if (!current()) return;
   const q = route.params.get("q") || "";
   const reason = route.params.get("reason") || "";
   const removed = route.params.get("removed") === "true";
@@ -152,7 +159,7 @@ export async function suppressionPage(target, route, current) {
                 "",
                 (e) =>
                   e.suppressed
-                    ? h("button", { type: "button", class: "danger", "data-remove": e.address, onclick: (ev) => remove(e, ev.currentTarget) }, "Remove")
+                    ? admin && h("button", { type: "button", class: "danger", "data-remove": e.address, onclick: (ev) => remove(e, ev.currentTarget) }, "Remove")
                     : h("span", { class: "muted small" }, `removed ${when(e.removed_at)} by ${e.removed_by || "?"}`),
               ],
             ],
@@ -170,13 +177,13 @@ export async function suppressionPage(target, route, current) {
 
   mount(
     target,
-    h("div", { class: "page-head" }, h("h1", {}, "Suppression list"), syncButton),
+    h("div", { class: "page-head" }, h("h1", {}, "Suppression list"), admin ? syncButton : null),
     h("p", { class: "muted" }, "Addresses SESami refuses to send to: permanent bounces and complaints are added as SES reports them."),
     search,
     status,
     results,
     pager,
-    add,
+    adds ? add : null,
   );
   await show(0);
 }
