@@ -13,7 +13,10 @@ a redelivery a day later is still recognised. Recording an event:
    link), and the suppression entries it causes.
 All of step 3 is stored or none of it: a concurrent duplicate cancels it, a lost race on the
 aggregate re-reads and retries, throttling raises TransientStorageError for the caller to retry.
-A crash between 2 and 3 is repaired by the retry. Counters count each event once.
+A crash between 2 and 3 is repaired by the retry. Counters count each event once. Opens and
+clicks are also counted by class (human, apple_privacy, ...); folding an event can change the
+class of its message's earlier ones, and those corrections ride in the same transaction (see
+`engagement_writes.py`).
 
 Rows stay outside the transaction because a transactional write costs twice the capacity, for
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
@@ -44,13 +47,13 @@ from chalicelib.core.tables import (
     AccountModel,
     CounterModel,
     EventModel,
-    LinkCounterModel,
     MessageEventModel,
     MessageModel,
     QuarantineModel,
     SuppressionModel,
     TenantModel,
 )
+from chalicelib.events.engagement import Assessment, assess, log_from_doc, log_to_doc, signal_of
 from chalicelib.events.ses import (
     Bounce,
     Click,
@@ -65,6 +68,7 @@ from chalicelib.events.ses import (
 )
 from chalicelib.events.state import MessageState, RecipientState, apply, suppression_targets
 from chalicelib.events.status import Status
+from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge
 
 _M = TypeVar("_M", bound=Model)
 
@@ -159,12 +163,15 @@ class EventStore:
             current.expires_at is None or current.expires_at > self._clock()
         )
         # An expired aggregate (TTL deletion lags) starts afresh but keeps its version.
-        state = apply(_state_of(current) if live else None, event)
+        before = _state_of(current) if live else None
+        signal = signal_of(event)
+        state = apply(before, event, signal=signal)
+        judged = judge(before, state, event, signal)
         shard = keys.shard_of(event.key, tenant.write_shards)
 
         # 1. The time/status/recipient rows: idempotent projections, written first so that a
         #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(self._event_rows(tid, shard, event))
+        self._put_rows(self._event_rows(tid, shard, event, judged))
 
         # 2. One transaction: the event's entry in its message partition (the dedup record),
         #    the aggregate under its version, the counters, the suppression entries.
@@ -179,27 +186,18 @@ class EventStore:
                 occurred_at=keys.iso_ms(event.timestamp),
                 recipients=set(event.recipients) or None,
                 shard=shard,
-                detail=event_detail(event, None) or None,
+                detail={**event_detail(event, None), **judged.entry_fields} or None,
                 expires_at=self._expiry(event.timestamp),
             ),
             condition=MessageEventModel.sk.does_not_exist(),
         )
-        txn.save(message_item(message_pk, state, current, self._expiry(state.sent_at)))
-        txn.update(
-            CounterModel(keys.counter_pk(tid, shard), keys.counter_sk(event.timestamp)),
-            actions=self._counter_actions(event, max(1, len(event.recipients))),
-            add_version_condition=False,
-        )
-        if isinstance(event.detail, Click):
-            link = event.detail.link
-            txn.update(
-                LinkCounterModel(keys.link_pk(tid, event.timestamp, shard), keys.link_sk(link)),
-                actions=[
-                    LinkCounterModel.url.set(link),
-                    LinkCounterModel.clicks.add(1),
-                    LinkCounterModel.expires_at.set(self._expiry(event.timestamp)),
-                ],
-            )
+        expires = self._expiry(state.sent_at)
+        txn.save(message_item(message_pk, state, current, expires, judged.assessment))
+        own_counter = self._counter_actions(event, max(1, len(event.recipients)))
+        for item, actions in counter_updates(
+            tid, shard, event, own_counter, judged.deltas, self._expiry
+        ):
+            txn.update(item, actions=actions, add_version_condition=False)
         for address in suppression_targets(event):
             txn.update(
                 SuppressionModel(keys.tenant_pk(tid), address),
@@ -248,7 +246,9 @@ class EventStore:
         except PynamoDBException as exc:
             raise TransientStorageError(f"event rows write failed: {exc}") from exc
 
-    def _event_rows(self, tid: str, shard: int, event: SesEvent) -> list[EventModel]:
+    def _event_rows(
+        self, tid: str, shard: int, event: SesEvent, judged: Judged
+    ) -> list[EventModel]:
         mail = event.mail
         user_tags = {k: list(v) for k, v in mail.tags.items() if not k.startswith("ses:")}
         expires = self._expiry(event.timestamp)
@@ -270,7 +270,8 @@ class EventStore:
                     subject=(mail.subject or "")[:256] or None,
                     tags=user_tags or None,
                     tag_pairs={f"{k}={v}" for k, vs in user_tags.items() for v in vs} or None,
-                    detail=event_detail(event, address) or None,
+                    detail={**event_detail(event, address), **judged.row_fields} or None,
+                    engagement=judged.engagement,
                     expires_at=expires,
                 )
             )
@@ -427,6 +428,7 @@ _VIEW_FIELDS = (
     "tags",
     "tag_pairs",
     "detail",
+    "engagement",
     "expires_at",
 )
 
@@ -444,8 +446,13 @@ def _dt(raw: str | None) -> datetime | None:
 
 
 def message_item(
-    pk: str, state: MessageState, current: MessageModel | None, expires: datetime
+    pk: str,
+    state: MessageState,
+    current: MessageModel | None,
+    expires: datetime,
+    assessment: Assessment | None = None,
 ) -> MessageModel:
+    engagement = _engagement_doc(state, assessment)
     item = MessageModel(
         pk,
         AGGREGATE_SK,
@@ -462,18 +469,42 @@ def message_item(
         body={
             "destination": list(state.destination),
             "tags": {k: list(v) for k, v in state.tags.items()},
-            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
             "first_open_at": _iso(state.first_open_at),
             "last_open_at": _iso(state.last_open_at),
             "last_click_at": _iso(state.last_click_at),
             "links": state.links,
             "links_other": state.links_other,
+            **engagement,
+            "recipients": _recipients_doc(state, engagement),
         },
         expires_at=expires,
     )
     if current is not None:
         item.version = current.version
     return item
+
+
+def _engagement_doc(state: MessageState, assessment: Assessment | None) -> dict[str, Any]:
+    """The facts the verdicts are derived from, and the verdicts counted, for readers."""
+    log = state.engagement
+    doc: dict[str, Any] = {"delivered_at": _iso(state.delivered_at)}
+    if not (log.facts or log.overflow):
+        return doc
+    judged = assessment or assess(log, state.reference_ms)
+    doc["engagement"] = log_to_doc(log, state.links)
+    doc["opens_by"] = judged.by_class("o")
+    doc["clicks_by"] = judged.by_class("c")
+    doc["links_by"] = judged.link_split()
+    return doc
+
+
+def _recipients_doc(state: MessageState, body: dict[str, Any]) -> dict[str, Any]:
+    """Per recipient. SES attributes opens and clicks to a recipient only when the message has
+    one, so that recipient's opens and clicks by class are the message's."""
+    docs = {a: _recipient_doc(r) for a, r in state.recipients.items()}
+    if len(state.destination) == 1 and state.destination[0] in docs and "opens_by" in body:
+        docs[state.destination[0]].update(opens_by=body["opens_by"], clicks_by=body["clicks_by"])
+    return docs
 
 
 def _recipient_doc(r: RecipientState) -> dict[str, Any]:
@@ -499,6 +530,7 @@ def _state_of(item: MessageModel | None) -> MessageState | None:
     if item is None:
         return None
     body: Mapping[str, Any] = item.body or {}
+    links = dict(body.get("links", {}))
     recipients = {
         address: RecipientState(
             status=Status(doc["status"]),
@@ -530,6 +562,8 @@ def _state_of(item: MessageModel | None) -> MessageState | None:
         first_open_at=_dt(body.get("first_open_at")),
         last_open_at=_dt(body.get("last_open_at")),
         last_click_at=_dt(body.get("last_click_at")),
-        links=dict(body.get("links", {})),
+        links=links,
         links_other=int(body.get("links_other", 0)),
+        delivered_at=_dt(body.get("delivered_at")),
+        engagement=log_from_doc(body.get("engagement"), links),
     )

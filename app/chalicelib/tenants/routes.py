@@ -11,6 +11,18 @@ api = Api(__name__, wiring.authenticate)
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"type": "string", "nullable": True}
+SETTINGS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "overview_rate": {
+            "type": "string",
+            "enum": ["human", "raw"],
+            "description": "which open and click rates the overview leads with: those of "
+            "people only (human, the default) or of every open and click (raw)",
+        }
+    },
+}
 ACCOUNT = {
     "type": "object",
     "properties": {
@@ -21,6 +33,7 @@ ACCOUNT = {
         "region": _NULLABLE_STR,
         "configuration_set": _NULLABLE_STR,
         "connected": {"type": "boolean"},
+        "settings": SETTINGS,
     },
 }
 CONNECT = {
@@ -54,6 +67,8 @@ CHECKLIST = {
 
 
 def _account_view(tenant: Any) -> dict[str, Any]:
+    from chalicelib.tenants import preferences
+
     return {
         "tenant_id": tenant.tenant_id,
         "external_id": tenant.external_id,
@@ -62,6 +77,7 @@ def _account_view(tenant: Any) -> dict[str, Any]:
         "region": tenant.region,
         "configuration_set": tenant.configuration_set,
         "connected": tenant.account_id is not None,
+        "settings": preferences.settings_of(tenant),
     }
 
 
@@ -84,6 +100,20 @@ def put_account(ctx: RequestContext) -> dict[str, Any]:
         ctx.tenant, body.get("role_arn"), body.get("region"), body.get("configuration_set")
     )
     return _account_view(tenant)
+
+
+@api.route(
+    "/account/settings",
+    methods=["PUT"],
+    summary="The tenant's display settings (which rates the overview leads with)",
+    body=SETTINGS,
+    response=SETTINGS,
+    errors=(400,),
+)
+def put_settings(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.tenants import preferences
+
+    return preferences.update(ctx.tenant, ctx.json_body())
 
 
 @api.route(
