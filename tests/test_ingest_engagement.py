@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.core import keys
 from chalicelib.core.tables import EventModel, LinkCounterModel
+from chalicelib.events import engagement as eng
 from chalicelib.events.ses import parse_envelope, parse_event
 from chalicelib.history import reports
 from chalicelib.history.event_list import TimeRange
@@ -104,16 +105,28 @@ def test_the_same_counters_whatever_the_order_delivery_last_included(settings: A
         assert (classified(t), link_split(t), message(t, MESSAGE_N).body) == expected
 
 
-def test_the_aggregate_counts_by_class_per_message_and_per_recipient(tenant: TestTenant) -> None:
+def test_the_aggregate_keeps_the_facts_of_its_counts_per_message_and_recipient(
+    tenant: TestTenant,
+) -> None:
     run(tenant, *MACHINES)
     body = message(tenant, MESSAGE_N).body
     opens = {"scanner": 1, "apple_privacy": 1, "image_proxy": 1}
     clicks = {"scanner": 4, "human": 1}
-    assert (body["opens_by"], body["clicks_by"]) == (opens, clicks)
-    nina = body["recipients"]["nina@example.com"]
-    assert (nina["opens_by"], nina["clicks_by"]) == (opens, clicks)
-    assert body["links_by"][LINKS[1]] == {"human": 1, "scanner": 1}
-    assert body["delivered_at"].startswith("2026-11-09T09:00:04.500")
+    log, delivered = eng.log_from_doc(body["engagement"], body["links"])
+    judged = eng.assess(log, delivered or 0)
+    assert (judged.by_class(eng.OPEN), judged.by_class(eng.CLICK)) == (opens, clicks)
+    assert (
+        delivered == 4_500 and body["engagement"]["d"] == 4_500
+    )  # the delivery, 4.5 s after the send
+    assert len(body["engagement"]["f"]) == 8  # every open and click, as a fact
+    span = TimeRange(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 10, tzinfo=UTC))
+    nina = reports.recipient_history(tenant.tenant_id, "nina@example.com", span, 10)
+    assert (nina["messages"][0]["opens_by"], nina["messages"][0]["clicks_by"]) == (opens, clicks)
+    detail = reports.message_detail(tenant.tenant_id, MESSAGE_N)
+    mine = detail["recipients"]["nina@example.com"]
+    assert (mine["opens_by"], mine["clicks_by"]) == (opens, clicks)
+    billing = next(link for link in detail["clicks"]["links"] if link["url"] == LINKS[1])
+    assert (billing["count"], billing["human"], billing["scanner"]) == (2, 1, 1)
 
 
 def test_rows_keep_the_class_at_arrival_the_message_page_the_final_one(tenant: TestTenant) -> None:
@@ -170,7 +183,8 @@ def test_events_recorded_before_classification_still_read(tenant: TestTenant) ->
     """An aggregate and entries written without facts or signals (before this feature)."""
     run(tenant, "send", "delivery", "open")
     m = message(tenant, MESSAGE_A)
-    body = {k: v for k, v in m.body.items() if k not in ("engagement", "opens_by", "clicks_by")}
+    body = {k: v for k, v in m.body.items() if k != "engagement"}
+    assert body != m.body
     m.update(actions=[type(m).body.set(body)])
     event = parse_event(parse_envelope(load_event("open_second")))
     assert event.mail.message_id == MESSAGE_A

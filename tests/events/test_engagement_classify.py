@@ -292,8 +292,13 @@ def test_the_log_keeps_the_earliest_facts_and_counts_the_rest() -> None:
         log = log.add(f, cap=3)
     assert [f.t_ms for f in log.facts] == [10, 20, 30]
     assert log.overflow == (eng.Overflow(OPEN, H, None, 2, 40),)
-    doc = eng.log_to_doc(log, [])
-    assert eng.log_from_doc(doc, []) == log
+    doc = eng.log_to_doc(log, [], 1_500)
+    assert doc == {"d": 1_500, "f": ["10oh", "20oh", "30oh"], "o": [["oh", -1, 2, 40]]}
+    assert eng.log_from_doc(doc, []) == (log, 1_500)
+    clicks = EngagementLog((Fact(-5, CLICK, S, "https://b"), Fact(7, CLICK, H, None)))
+    links = ["https://b", "https://a"]
+    assert eng.log_to_doc(clicks, links)["f"] == ["-5cs1", "7ch"]  # index in the sorted links
+    assert eng.log_from_doc(eng.log_to_doc(clicks, links), links) == (clicks, None)
 
 
 def test_classifying_is_cached_and_cheap_to_repeat() -> None:

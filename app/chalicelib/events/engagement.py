@@ -34,7 +34,8 @@ What each rule rests on (the sources are public; none of these vendors documents
   yahoo-mail-proxy-SLN28749.html` (ua-parser/uap-core pull #333, ua-parser-js issue #494).
 - Automation user agents: `Barracuda Sentinel (EE)` and `python-requests/...` are named in Braze's
   documentation on bot-click filtering; headless Chrome says `HeadlessChrome` (ua-parser/uap-core
-  pull #228); Microsoft's link preview says `BingPreview`; HTTP libraries name themselves. Most
+  pull #228); Bing's page-preview fetcher says `BingPreview/1.0b` (as crawler-detection lists
+  such as JayBizzle/Crawler-Detect record it); HTTP libraries name themselves. Most
   gateways (Microsoft Defender Safe Links, Mimecast, Proofpoint) present an ordinary browser user
   agent instead, so for them only timing tells.
 - Timing: an inline gateway scans a message when it accepts it, that is at SES's Delivery
@@ -597,31 +598,58 @@ def _drop_zeros(table: dict[Any, dict[str, int]]) -> None:
 # ------------------------------------------------------------------------------- storage
 
 
-def log_to_doc(log: EngagementLog, links: Iterable[str]) -> dict[str, Any]:
-    """Compact JSON for the aggregate: links by index into the sorted link names (so the
-    document does not depend on the order links were first seen)."""
+_FACT = re.compile(r"(-?\d+)([oc])([hapsu])(\d*)")
+
+
+def log_to_doc(
+    log: EngagementLog, links: Iterable[str], delivered_ms: int | None = None
+) -> dict[str, Any]:
+    """Compact JSON for the aggregate, where every byte counts (an item over 1 KB costs double):
+    `d` the earliest delivery (ms after the send), `f` the facts as strings — time, kind, signal
+    and, for a click, its link's index in the sorted link names (`137951494ch0`) — and `o` the
+    overflow as [kind+signal, link index or -1, count, first ms]. Sorted link names make the
+    document independent of the order links were first seen."""
     index = {url: i for i, url in enumerate(sorted(links))}
-
-    def ref(link: str | None) -> int:
-        return index.get(link, -1) if link is not None else -1
-
-    doc: dict[str, Any] = {"facts": [[f.t_ms, f.kind, f.signal, ref(f.link)] for f in log.facts]}
+    doc: dict[str, Any] = {}
+    if delivered_ms is not None:
+        doc["d"] = delivered_ms
+    if log.facts:
+        doc["f"] = [
+            f"{f.t_ms}{f.kind}{f.signal}{index.get(f.link, '') if f.link is not None else ''}"
+            for f in log.facts
+        ]
     if log.overflow:
-        doc["overflow"] = [[o.kind, o.signal, ref(o.link), o.n, o.first_ms] for o in log.overflow]
+        doc["o"] = [
+            [
+                o.kind + o.signal,
+                index.get(o.link, -1) if o.link is not None else -1,
+                o.n,
+                o.first_ms,
+            ]
+            for o in log.overflow
+        ]
     return doc
 
 
-def log_from_doc(doc: Any, links: Iterable[str]) -> EngagementLog:
+def log_from_doc(doc: Any, links: Iterable[str]) -> tuple[EngagementLog, int | None]:
+    """(the log, the earliest delivery in ms after the send) from `log_to_doc`'s document."""
     if not isinstance(doc, dict):
-        return EngagementLog()
+        return EngagementLog(), None
     names = sorted(links)
 
-    def name(i: int) -> str | None:
-        return names[i] if 0 <= i < len(names) else None
+    def name(i: str | int) -> str | None:
+        n = int(i) if i != "" else -1
+        return names[n] if 0 <= n < len(names) else None
 
-    facts = tuple(Fact(int(t), str(k), str(s), name(int(i))) for t, k, s, i in doc.get("facts", []))
+    facts = []
+    for text in doc.get("f", []):
+        match = _FACT.fullmatch(str(text))
+        if match:
+            t, kind, signal, link = match.groups()
+            facts.append(Fact(int(t), kind, signal, name(link) if kind == CLICK else None))
     overflow = tuple(
-        Overflow(str(k), str(s), name(int(i)), int(n), int(first))
-        for k, s, i, n, first in doc.get("overflow", [])
+        Overflow(str(ks)[0], str(ks)[1], name(i), int(n), int(first))
+        for ks, i, n, first in doc.get("o", [])
     )
-    return EngagementLog(facts, overflow)
+    delivered = doc.get("d")
+    return EngagementLog(tuple(facts), overflow), int(delivered) if delivered is not None else None

@@ -64,7 +64,8 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
         if e.status == Status.OPENED.value and ua is not None:
             verdict = verdicts.get(e.sk)
             user_agents.setdefault(ua, Counter())[verdict[0] if verdict else "unclassified"] += 1
-    links_by = body.get("links_by", {})
+    judged = _judged(body)
+    links_by = judged.link_split()
     return {
         "message_id": agg.message_id,
         "subject": agg.subject,
@@ -84,11 +85,11 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
             }
             for e in entries
         ],
-        "recipients": body.get("recipients", {}),
+        "recipients": _recipients_by_class(body, judged),
         "opens": {
             "count": agg.opens,
-            "human": body.get("opens_by", {}).get("human", 0),
-            "by_class": body.get("opens_by", {}),
+            "human": judged.by_class(eng.OPEN).get("human", 0),
+            "by_class": judged.by_class(eng.OPEN),
             "first_at": body.get("first_open_at"),
             "last_at": body.get("last_open_at"),
             "user_agents": [
@@ -98,8 +99,8 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
         },
         "clicks": {
             "count": agg.clicks,
-            "human": body.get("clicks_by", {}).get("human", 0),
-            "by_class": body.get("clicks_by", {}),
+            "human": judged.by_class(eng.CLICK).get("human", 0),
+            "by_class": judged.by_class(eng.CLICK),
             "links": [
                 {
                     "url": url,
@@ -114,6 +115,24 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
     }
 
 
+def _recipients_by_class(body: dict[str, Any], judged: eng.Assessment) -> dict[str, Any]:
+    """Per recipient; SES attributes opens and clicks to a recipient only on a message to one
+    address, so that recipient's by class are the message's."""
+    recipients = {a: dict(doc) for a, doc in body.get("recipients", {}).items()}
+    destination = body.get("destination", [])
+    if len(destination) == 1 and destination[0] in recipients:
+        recipients[destination[0]].update(
+            opens_by=judged.by_class(eng.OPEN), clicks_by=judged.by_class(eng.CLICK)
+        )
+    return recipients
+
+
+def _judged(body: dict[str, Any]) -> eng.Assessment:
+    """The message's opens and clicks by class, derived from its stored facts."""
+    log, delivered = eng.log_from_doc(body.get("engagement"), body.get("links", {}))
+    return eng.assess(log, delivered or 0)
+
+
 def _final_verdicts(
     agg: MessageModel, entries: list[MessageEventModel]
 ) -> dict[str, tuple[str, str]]:
@@ -121,9 +140,8 @@ def _final_verdicts(
     entries' own times and signals, against the message's earliest delivery."""
     body = agg.body or {}
     sent = datetime.fromisoformat(agg.sent_at)
-    delivered = body.get("delivered_at")
-    reference = eng.ms_between(sent, datetime.fromisoformat(delivered)) if delivered else 0
     links = body.get("links", {})
+    reference = eng.log_from_doc(body.get("engagement"), links)[1] or 0
     facts: dict[str, tuple[eng.Fact, str]] = {}
     log = eng.EngagementLog()
     for e in entries:
@@ -174,7 +192,11 @@ def recipient_history(
         agg = _message(tenant_id, message_id, now)
         if agg is None:
             continue
-        mine = (agg.body or {}).get("recipients", {}).get(address, {})
+        body = agg.body or {}
+        mine = body.get("recipients", {}).get(address, {})
+        # SES attributes opens and clicks to a recipient only on a message to one address.
+        alone = body.get("destination") == [address]
+        judged = _judged(body)
         messages.append(
             {
                 "message_id": message_id,
@@ -183,8 +205,8 @@ def recipient_history(
                 "status": mine.get("status", agg.status),
                 "opens": mine.get("opens", 0),
                 "clicks": mine.get("clicks", 0),
-                "opens_by": mine.get("opens_by", {}),
-                "clicks_by": mine.get("clicks_by", {}),
+                "opens_by": judged.by_class(eng.OPEN) if alone else {},
+                "clicks_by": judged.by_class(eng.CLICK) if alone else {},
                 "first_open_at": mine.get("first_open_at"),
                 "last_open_at": mine.get("last_open_at"),
                 "bounce_type": mine.get("bounce_type"),

@@ -29,7 +29,6 @@ from chalicelib.core import keys, logs
 from chalicelib.core.tables import CounterModel, LinkCounterModel
 from chalicelib.events.engagement import (
     EPOCH,
-    Assessment,
     CounterDeltas,
     Signal,
     counter_deltas,
@@ -53,10 +52,6 @@ class Judged:
     @property
     def engagement(self) -> str | None:
         return self.row_fields.get("engagement")
-
-    @property
-    def assessment(self) -> Assessment | None:
-        return self.deltas.assessment if self.deltas is not None else None
 
 
 def judge(

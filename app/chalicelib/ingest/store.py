@@ -53,7 +53,7 @@ from chalicelib.core.tables import (
     SuppressionModel,
     TenantModel,
 )
-from chalicelib.events.engagement import Assessment, assess, log_from_doc, log_to_doc, signal_of
+from chalicelib.events.engagement import log_from_doc, log_to_doc, signal_of
 from chalicelib.events.ses import (
     Bounce,
     Click,
@@ -192,7 +192,7 @@ class EventStore:
             condition=MessageEventModel.sk.does_not_exist(),
         )
         expires = self._expiry(state.sent_at)
-        txn.save(message_item(message_pk, state, current, expires, judged.assessment))
+        txn.save(message_item(message_pk, state, current, expires))
         own_counter = self._counter_actions(event, max(1, len(event.recipients)))
         for item, actions in counter_updates(
             tid, shard, event, own_counter, judged.deltas, self._expiry
@@ -450,9 +450,7 @@ def message_item(
     state: MessageState,
     current: MessageModel | None,
     expires: datetime,
-    assessment: Assessment | None = None,
 ) -> MessageModel:
-    engagement = _engagement_doc(state, assessment)
     item = MessageModel(
         pk,
         AGGREGATE_SK,
@@ -474,8 +472,8 @@ def message_item(
             "last_click_at": _iso(state.last_click_at),
             "links": state.links,
             "links_other": state.links_other,
-            **engagement,
-            "recipients": _recipients_doc(state, engagement),
+            **_engagement_doc(state),
+            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
         },
         expires_at=expires,
     )
@@ -484,27 +482,15 @@ def message_item(
     return item
 
 
-def _engagement_doc(state: MessageState, assessment: Assessment | None) -> dict[str, Any]:
-    """The facts the verdicts are derived from, and the verdicts counted, for readers."""
+def _engagement_doc(state: MessageState) -> dict[str, Any]:
+    """The facts every verdict is derived from (engagement.log_to_doc's compact form). The counts
+    by class are not stored: readers derive them from these (`engagement.assess`), since every
+    byte is written again with each event and an aggregate past 1 KB costs twice as much."""
     log = state.engagement
-    doc: dict[str, Any] = {"delivered_at": _iso(state.delivered_at)}
-    if not (log.facts or log.overflow):
-        return doc
-    judged = assessment or assess(log, state.reference_ms)
-    doc["engagement"] = log_to_doc(log, state.links)
-    doc["opens_by"] = judged.by_class("o")
-    doc["clicks_by"] = judged.by_class("c")
-    doc["links_by"] = judged.link_split()
-    return doc
-
-
-def _recipients_doc(state: MessageState, body: dict[str, Any]) -> dict[str, Any]:
-    """Per recipient. SES attributes opens and clicks to a recipient only when the message has
-    one, so that recipient's opens and clicks by class are the message's."""
-    docs = {a: _recipient_doc(r) for a, r in state.recipients.items()}
-    if len(state.destination) == 1 and state.destination[0] in docs and "opens_by" in body:
-        docs[state.destination[0]].update(opens_by=body["opens_by"], clicks_by=body["clicks_by"])
-    return docs
+    delivered = state.reference_ms if state.delivered_at is not None else None
+    if not (log.facts or log.overflow or delivered is not None):
+        return {}
+    return {"engagement": log_to_doc(log, state.links, delivered)}
 
 
 def _recipient_doc(r: RecipientState) -> dict[str, Any]:
@@ -531,6 +517,8 @@ def _state_of(item: MessageModel | None) -> MessageState | None:
         return None
     body: Mapping[str, Any] = item.body or {}
     links = dict(body.get("links", {}))
+    log, delivered = log_from_doc(body.get("engagement"), links)
+    sent_at = datetime.fromisoformat(item.sent_at)
     recipients = {
         address: RecipientState(
             status=Status(doc["status"]),
@@ -549,7 +537,7 @@ def _state_of(item: MessageModel | None) -> MessageState | None:
         message_id=item.message_id,
         source=item.source or "",
         subject=item.subject,
-        sent_at=datetime.fromisoformat(item.sent_at),
+        sent_at=sent_at,
         destination=tuple(body.get("destination", ())),
         tags={k: tuple(v) for k, v in body.get("tags", {}).items()},
         status=Status(item.status),
@@ -564,6 +552,6 @@ def _state_of(item: MessageModel | None) -> MessageState | None:
         last_click_at=_dt(body.get("last_click_at")),
         links=links,
         links_other=int(body.get("links_other", 0)),
-        delivered_at=_dt(body.get("delivered_at")),
-        engagement=log_from_doc(body.get("engagement"), links),
+        delivered_at=sent_at + timedelta(milliseconds=delivered) if delivered is not None else None,
+        engagement=log,
     )

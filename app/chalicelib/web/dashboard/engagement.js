@@ -26,6 +26,22 @@ export const CLASS_HELP = {
   unknown: "No user agent, or one that says neither.",
 };
 
+// The rule that decided, in words (the API's reason codes).
+export const REASONS = {
+  "ua:client": "a mail client or browser",
+  "ua:apple_mpp": "Apple's proxy user agent",
+  "ua+ip:apple_relay": "Apple's proxy user agent, from Apple's relay",
+  "ua:apple_form_not_apple_ip": "Apple's proxy user agent, not from Apple's relay",
+  "ua:image_proxy": "an image proxy's user agent",
+  "ua:image_proxy_click": "an image proxy's user agent on a click",
+  "ua:automation": "an automation user agent",
+  "ua:unrecognised": "an unrecognised user agent",
+  "ua:missing": "no user agent",
+  "ua:bare_click": "Apple's proxy user agent on a click",
+  "timing:near_delivery": "within 3 s of delivery",
+  "timing:link_burst": "another link clicked within 2 s",
+};
+
 export const engagementBadge = (cls) =>
   cls ? h("span", { class: `badge eng ${cls}`, title: CLASS_HELP[cls] || "" }, CLASS_LABELS[cls] || cls) : null;
 

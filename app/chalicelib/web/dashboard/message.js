@@ -2,7 +2,7 @@
 // to the address, what they did with it, and whether it is suppressed). Opens and clicks are
 // told apart: a person's, Apple's proxy's, an image proxy's, a scanner's.
 import { call, get } from "./api.js";
-import { classList, engagementBadge, humanOfAll, sentence } from "./engagement.js";
+import { REASONS, classList, engagementBadge, humanOfAll, sentence } from "./engagement.js";
 import {
   badge,
   busy,
@@ -36,7 +36,7 @@ function eventDetail(event) {
     "div",
     { class: "what" },
     d.engagement
-      ? h("div", { class: "small", "data-engagement": d.engagement }, engagementBadge(d.engagement), " ", h("span", { class: "muted" }, d.engagement_reason || ""))
+      ? h("div", { class: "small", "data-engagement": d.engagement }, engagementBadge(d.engagement), " ", h("span", { class: "muted", title: d.engagement_reason || "" }, REASONS[d.engagement_reason] || d.engagement_reason || ""))
       : null,
     d.link ? h("div", {}, "clicked ", externalLink(d.link)) : null,
     lines.map((line) => h("div", {}, line)),

@@ -167,7 +167,7 @@ export async function overviewPage(target, route, current) {
     h(
       "p",
       { class: "small muted" },
-      `People's rates leave out ${CLASS_LABELS.apple_privacy.toLowerCase()}, image proxies, scanners and the unidentified: `,
+      `People's rates leave out ${CLASS_LABELS.apple_privacy}, image proxies, scanners and the unidentified: `,
       "a lower bound (someone may read behind Apple's proxy). The raw rates count everything: an upper bound. ",
       h("a", { href: "#/account" }, lead === "raw" ? "Lead with people's rates" : "Lead with the raw rates"),
       " (account settings).",
