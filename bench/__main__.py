@@ -11,11 +11,12 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 
 
 def main() -> None:
-    from bench import credentials_bench, imports, ingest_bench, query_bench
+    from bench import credentials_bench, engagement_bench, imports, ingest_bench, query_bench
 
     results: dict[str, object] = {}
     results.update(imports.run())
     results.update(ingest_bench.run())
+    results.update(engagement_bench.run())
     results.update(credentials_bench.run())
     results.update(query_bench.run())
     out = ROOT / "bench" / "results.json"
