@@ -14,6 +14,7 @@ def main() -> None:
     from bench import (
         auth_bench,
         credentials_bench,
+        engagement_bench,
         imports,
         ingest_bench,
         query_bench,
@@ -23,6 +24,7 @@ def main() -> None:
     results: dict[str, object] = {}
     results.update(imports.run())
     results.update(ingest_bench.run())
+    results.update(engagement_bench.run())
     results.update(credentials_bench.run())
     results.update(query_bench.run())
     results.update(webhooks_bench.run())

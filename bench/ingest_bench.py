@@ -3,7 +3,8 @@
 - ingest_wcu_per_event / ingest_rcu_per_event: mean capacity units per stored event, summed from
   the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
   over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
-- ingest_cpu_us_per_event: parse + classify + aggregate, no I/O (process CPU time).
+- ingest_cpu_us_per_event: parse + classify (people vs machines) + aggregate + the counter
+  corrections it implies, no I/O (process CPU time, the best of three runs).
 - hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
   every partition key the real key functions produce for each write is counted per second.
 """
@@ -20,8 +21,10 @@ from typing import Any
 from chalicelib.core import keys, tables
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import table_specs
+from chalicelib.events.engagement import signal_of
 from chalicelib.events.ses import Click, parse_envelope, parse_event
 from chalicelib.events.state import apply
+from chalicelib.ingest.engagement_writes import judge
 from chalicelib.ingest.pipeline import ingest_envelopes
 from chalicelib.suppression.from_events import suppression_targets
 from pynamodb.connection import base as pynamodb_base
@@ -170,13 +173,17 @@ def _capacity(messages: int) -> dict[str, Any]:
 
 
 def _cpu(messages: int) -> float:
+    """What ingest computes per event, as the store runs it (without DynamoDB)."""
     envelopes = list(traffic("111122223333", messages, seed=5))
     states: dict[str, Any] = {}
     start = time.process_time()
     for raw in envelopes:
         event = parse_event(parse_envelope(raw))
         mid = event.mail.message_id
-        states[mid] = apply(states.get(mid), event)
+        before = states.get(mid)
+        signal = signal_of(event)
+        states[mid] = apply(before, event, signal=signal)
+        judge(before, states[mid], event, signal)
         suppression_targets(event)
     elapsed = time.process_time() - start
     return round(elapsed / len(envelopes) * 1e6, 1)
@@ -227,7 +234,7 @@ def run() -> dict[str, Any]:
     shards = recommended_shards(HOT_RATE)
     out: dict[str, Any] = {}
     out.update(_capacity(messages=int(os.environ.get("SESAMI_BENCH_MESSAGES", "400"))))
-    out["ingest_cpu_us_per_event"] = _cpu(messages=2_000)
+    out["ingest_cpu_us_per_event"] = min(_cpu(messages=2_000) for _ in range(3))
     out["hot_tenant_events_per_s"] = HOT_RATE
     out["hot_tenant_write_shards"] = shards
     out["hot_tenant_max_partition_writes_per_s"] = _hot_tenant(shards)

@@ -149,7 +149,7 @@ def simulated_events(
     if len(recipients) == 1 and delivered and delivered[0].partition("@")[2] != SIMULATOR:
         opened = t
         while rng.random() < 0.5:
-            opened += timedelta(seconds=rng.randint(2, 20))
+            opened += timedelta(seconds=rng.randint(4, 30))  # a person: not within 3 s
             out.append(
                 envelope(
                     "Open",

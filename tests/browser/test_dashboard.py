@@ -123,6 +123,49 @@ def test_sign_in_and_see_the_overview_chart_with_seeded_data(page: Page, stack: 
     shot(page, "overview")
 
 
+def test_people_and_machines_on_the_overview_the_activity_and_a_message(
+    page: Page, stack: LiveStack
+) -> None:
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/?range=30d")
+    rates = stack.get("/stats?range=30d")["rates"]
+    for name in ("open", "click"):
+        card = page.locator(f"[data-rate='{name} rate']")
+        expect(card).to_have_attribute("data-lead", "human")  # the default: people's rate leads
+        expect(card.locator(".value")).to_have_text(f"{rates[name]['human'] * 100:.1f}%")
+        expect(card.locator(".alt")).to_contain_text(f"{rates[name]['value'] * 100:.1f}%")
+    assert rates["open"]["value"] > rates["open"]["human"]  # the demo's machines open mail
+    expect(page.locator("[data-who=opens] li[data-class=apple_privacy]")).to_be_visible()
+    labels = page.evaluate("() => Chart.getChart('events-chart').data.datasets.map(d => d.label)")
+    assert "Opened by people" in labels and "Clicked by people" in labels
+    shot(page, "overview-engagement")
+
+    go(page, "#/activity?range=30d&engagement=scanner")
+    who = page.locator("table.events tbody td[data-label=Who]")
+    expect(who.first).to_be_visible()
+    assert set(who.all_inner_texts()) == {"Scanner"}
+    page.locator("table.events tbody td[data-label=Subject] a").first.click()
+    settled(page)
+    sentences = page.locator("p.engagement-sentence", has_text="by a security scanner")
+    expect(sentences.first).to_be_visible()
+    expect(page.locator("ol.timeline [data-engagement=scanner]").first).to_be_visible()
+    shot(page, "message-engagement")
+
+    go(page, "#/account")
+    lead = page.get_by_label("The overview leads with")
+    for choice, words in (("raw", "raw rates"), ("human", "people's rates")):
+        lead.select_option(choice)
+        page.get_by_role("button", name="Save settings").click()
+        expect(page.locator(".form-status .notice.ok", has_text=words)).to_be_visible()
+        if choice == "raw":
+            go(page, "#/?range=30d")
+            card = page.locator("[data-rate='open rate']")
+            expect(card).to_have_attribute("data-lead", "raw")
+            expect(card.locator(".value")).to_have_text(f"{rates['open']['value'] * 100:.1f}%")
+            go(page, "#/account")
+            lead = page.get_by_label("The overview leads with")
+
+
 def test_filter_activity_to_bounced_and_open_a_message_timeline(
     page: Page, stack: LiveStack
 ) -> None:

@@ -162,6 +162,7 @@ def test_cursor_of_another_tenant_or_tampered_is_a_400(
         ("recipient=nobody", "recipient"),
         ("range=7d&from=2026-11-01T00:00:00Z", "range"),
         ("format=xml", "format"),
+        ("engagement=robot", "engagement"),
     ],
 )
 def test_bad_filters_are_400s_naming_the_field(
@@ -210,6 +211,27 @@ def test_csv_export_has_every_row(api: Any, moto: str, pool: dict[str, str], set
     rows = list(csv.DictReader(io.StringIO(response.body.decode())))
     assert len(rows) == expected_rows(t["events"])
     assert {"at", "status", "recipient", "message_id"} <= set(rows[0])
+
+
+def test_filter_by_who_opened_or_clicked_and_the_class_in_rows_and_csv(
+    api: Any, moto: str, pool: dict[str, str], settings: Any
+) -> None:
+    t = onboard(api, moto, pool, settings, messages=60)
+    engaged = all_pages(api, t["token"], "range=7d&status=OPENED,CLICKED", limit=50)
+    assert engaged and all(e["engagement"] for e in engaged)
+    by_class = Counter(e["engagement"] for e in engaged)
+    assert {"human", "apple_privacy", "scanner"} <= set(by_class)  # the demo mix has them all
+    machines = all_pages(api, t["token"], "range=7d&engagement=scanner,apple_privacy", limit=20)
+    expected = [e["id"] for e in engaged if e["engagement"] in ("scanner", "apple_privacy")]
+    assert [e["id"] for e in machines] == expected
+    others = all_pages(api, t["token"], "range=7d&status=DELIVERED", limit=50)
+    assert others and all(e["engagement"] is None for e in others)
+    response = api.http.get(
+        "/events?range=7d&format=csv&engagement=human",
+        headers={"Authorization": f"Bearer {t['token']}"},
+    )
+    rows = list(csv.DictReader(io.StringIO(response.body.decode())))
+    assert len(rows) == by_class["human"] and {r["engagement"] for r in rows} == {"human"}
 
 
 def test_the_csv_export_is_in_the_document() -> None:

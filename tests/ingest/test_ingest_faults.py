@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from chalicelib.core import keys
 from chalicelib.core.errors import TransientStorageError
 from chalicelib.core.tables import AGGREGATE_SK, CounterModel, EventModel, MessageModel
+from chalicelib.events.status import Status
+from chalicelib.history.routes import ENGAGEMENT_CLASSES
 from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
 from pynamodb.connection import base as pynamodb_base
 
@@ -44,12 +46,14 @@ def throttled(operation: str, times: int = 1) -> Iterator[list[str]]:
         pynamodb_base.Connection._make_api_call = original  # type: ignore[method-assign]
 
 
-def counters(t: TestTenant) -> int:
+def counters(t: TestTenant, names: set[str] | None = None) -> int:
+    """The sum of the tenant's hourly counters of `names` (default: the per-status counts)."""
+    names = names if names is not None else {s.value for s in Status}
     return sum(
         int(v)
         for item in CounterModel.query(keys.counter_pk(t.tenant_id, 0))
         for k, v in item.attribute_values.items()
-        if k.isupper()
+        if k in names
     )
 
 
@@ -134,3 +138,7 @@ def test_concurrent_events_of_one_message_all_land_once(tenant: TestTenant) -> N
     agg = aggregate(tenant, message_id)
     assert agg is not None and agg.events == len(envelopes)
     assert counters(tenant) == len(envelopes)
+    # Each open and click in exactly one class, whatever the interleaving.
+    engaged = sum(1 for e in envelopes if e["detail"]["eventType"] in ("Open", "Click"))
+    classes = {f"{k}_{c.upper()}" for k in ("OPENED", "CLICKED") for c in ENGAGEMENT_CLASSES}
+    assert counters(tenant, classes) == engaged

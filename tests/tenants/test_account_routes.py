@@ -163,3 +163,20 @@ def test_invite_by_admin_only(api: Client, moto: str, pool: dict[str, str]) -> N
     user = client(moto, "cognito-idp").admin_get_user(UserPoolId=pool["pool_id"], Username=invitee)
     attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
     assert attrs["custom:tenant_role"] == "sender"  # the default role of an invitation
+
+
+def test_the_overview_rate_setting_defaults_to_people_and_can_be_changed(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool)
+    assert call(api, "GET", "/account", token).json_body["settings"] == {"overview_rate": "human"}
+    saved = call(api, "PUT", "/account/settings", token, {"overview_rate": "raw"})
+    assert saved.status_code == 200 and saved.json_body == {"overview_rate": "raw"}
+    assert call(api, "GET", "/account", token).json_body["settings"]["overview_rate"] == "raw"
+    for body, field in (({"overview_rate": "bots"}, "overview_rate"), ({"theme": "dark"}, "theme")):
+        refused = call(api, "PUT", "/account/settings", token, body)
+        assert refused.status_code == 400 and refused.json_body["error"]["details"] == {
+            "field": field
+        }
+    other = sign_in(moto, pool)  # another tenant keeps its own
+    assert call(api, "GET", "/account", other).json_body["settings"]["overview_rate"] == "human"

@@ -135,6 +135,17 @@ def test_bad_input_names_the_field(api: Any, action: str, payload: Any, field: s
     assert body(response)["error"]["details"]["field"] == expected
 
 
+def test_a_lone_surrogate_escape_is_a_400_not_a_crash(api: Any) -> None:
+    # Found by schemathesis: JSON's "\\udbed" parses to a string UTF-8 cannot encode, which
+    # botocore then failed on (a 500).
+    raw = '{"email": "a@example.com", "session": "%s", "code": "4\\udbed7"}' % ("s" * 30)
+    response = api.http.post(
+        "/auth/mfa-code", headers={"Content-Type": "application/json"}, body=raw
+    )
+    assert response.status_code == 400, response.body
+    assert "surrogate" in body(response)["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("code", "status", "words"),
     [

@@ -141,6 +141,12 @@ class RequestContext:
             raise InvalidRequest("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object")
+        try:  # JSON may escape a lone UTF-16 surrogate (\ud800), which no UTF-8 text can hold
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(
+                "the body contains an unpaired surrogate escape (\\ud800-\\udfff): not text"
+            ) from None
         return body
 
     def query(self, name: str) -> str | None:

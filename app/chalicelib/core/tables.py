@@ -87,6 +87,9 @@ class TenantModel(Model):
     # (423) until an admin resumes. {"rule", "alert_id", "value", "threshold", "since"}
     sending_paused = JSONAttribute(null=True)
 
+    # Which open and click rates the overview leads with: "human" (default) or "raw".
+    overview_rate = UnicodeAttribute(null=True)
+
 
 class _ByTenant(GlobalSecondaryIndex["UserModel"]):
     class Meta:
@@ -182,6 +185,7 @@ class EventModel(Model):
     tags = JSONAttribute(null=True)
     tag_pairs = UnicodeSetAttribute(null=True)  # "name=value", for the tag filter
     detail = JSONAttribute(null=True)
+    engagement = UnicodeAttribute(null=True)  # opens and clicks: human, scanner, ... at arrival
     expires_at = TTLAttribute(null=True)
 
 
@@ -233,7 +237,9 @@ class MessageEventModel(Model):
 
 class CounterModel(Model):
     """Hourly counts per status, one item per tenant, hour and shard. Counts are top-level
-    numbers so that an update is a plain ADD."""
+    numbers so that an update is a plain ADD. Opens and clicks are also counted per class
+    (OPENED_HUMAN, CLICKED_SCANNER, ...: see events/engagement.py), and messages by the hour
+    of their first open or click, by anyone and by a person (OPENED_MESSAGES_HUMAN, ...)."""
 
     class Meta(_Meta):
         table_name = "counters"
@@ -251,11 +257,26 @@ class CounterModel(Model):
     RENDERING_FAILED = NumberAttribute(null=True)
     DELIVERY_DELAYED = NumberAttribute(null=True)
     SUBSCRIPTION = NumberAttribute(null=True)
+    OPENED_HUMAN = NumberAttribute(null=True)
+    OPENED_APPLE_PRIVACY = NumberAttribute(null=True)
+    OPENED_IMAGE_PROXY = NumberAttribute(null=True)
+    OPENED_SCANNER = NumberAttribute(null=True)
+    OPENED_UNKNOWN = NumberAttribute(null=True)
+    CLICKED_HUMAN = NumberAttribute(null=True)
+    CLICKED_APPLE_PRIVACY = NumberAttribute(null=True)
+    CLICKED_IMAGE_PROXY = NumberAttribute(null=True)
+    CLICKED_SCANNER = NumberAttribute(null=True)
+    CLICKED_UNKNOWN = NumberAttribute(null=True)
+    OPENED_MESSAGES = NumberAttribute(null=True)
+    OPENED_MESSAGES_HUMAN = NumberAttribute(null=True)
+    CLICKED_MESSAGES = NumberAttribute(null=True)
+    CLICKED_MESSAGES_HUMAN = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
 class LinkCounterModel(Model):
-    """Clicks per link per day, in the counters table (same key schema)."""
+    """Clicks per link per day, in the counters table (same key schema), and how many of them
+    were a person's and a scanner's (the rest: unknown)."""
 
     class Meta(_Meta):
         table_name = "counters"
@@ -264,6 +285,8 @@ class LinkCounterModel(Model):
     sk = UnicodeAttribute(range_key=True)
     url = UnicodeAttribute()
     clicks = NumberAttribute(default=0)
+    human = NumberAttribute(null=True)
+    scanner = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

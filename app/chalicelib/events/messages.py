@@ -5,11 +5,12 @@ rows and the message timeline keep. Ingest and sending both write aggregates thr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import keys
 from chalicelib.core.tables import AGGREGATE_SK, MessageModel
+from chalicelib.events.engagement import log_from_doc, log_to_doc
 from chalicelib.events.ses import (
     Bounce,
     Click,
@@ -105,18 +106,30 @@ def message_item(
         body={
             "destination": list(state.destination),
             "tags": {k: list(v) for k, v in state.tags.items()},
-            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
             "first_open_at": _iso(state.first_open_at),
             "last_open_at": _iso(state.last_open_at),
             "last_click_at": _iso(state.last_click_at),
             "links": state.links,
             "links_other": state.links_other,
+            **_engagement_doc(state),
+            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
         },
         expires_at=expires,
     )
     if current is not None:
         item.version = current.version
     return item
+
+
+def _engagement_doc(state: MessageState) -> dict[str, Any]:
+    """The facts every verdict is derived from (engagement.log_to_doc's compact form). The counts
+    by class are not stored: readers derive them from these (`engagement.assess`), since every
+    byte is written again with each event and an aggregate past 1 KB costs twice as much."""
+    log = state.engagement
+    delivered = state.reference_ms if state.delivered_at is not None else None
+    if not (log.facts or log.overflow or delivered is not None):
+        return {}
+    return {"engagement": log_to_doc(log, state.links, delivered)}
 
 
 def _recipient_doc(r: RecipientState) -> dict[str, Any]:
@@ -142,6 +155,9 @@ def state_of(item: MessageModel | None) -> MessageState | None:
     if item is None:
         return None
     body: Mapping[str, Any] = item.body or {}
+    links = dict(body.get("links", {}))
+    log, delivered = log_from_doc(body.get("engagement"), links)
+    sent_at = datetime.fromisoformat(item.sent_at)
     recipients = {
         address: RecipientState(
             status=Status(doc["status"]),
@@ -160,7 +176,7 @@ def state_of(item: MessageModel | None) -> MessageState | None:
         message_id=item.message_id,
         source=item.source or "",
         subject=item.subject,
-        sent_at=datetime.fromisoformat(item.sent_at),
+        sent_at=sent_at,
         destination=tuple(body.get("destination", ())),
         tags={k: tuple(v) for k, v in body.get("tags", {}).items()},
         status=Status(item.status),
@@ -173,6 +189,8 @@ def state_of(item: MessageModel | None) -> MessageState | None:
         first_open_at=_dt(body.get("first_open_at")),
         last_open_at=_dt(body.get("last_open_at")),
         last_click_at=_dt(body.get("last_click_at")),
-        links=dict(body.get("links", {})),
+        links=links,
         links_other=int(body.get("links_other", 0)),
+        delivered_at=sent_at + timedelta(milliseconds=delivered) if delivered is not None else None,
+        engagement=log,
     )

@@ -4,6 +4,10 @@
 by precedence (see `status.py`), first/last times by min/max, counters by addition. Applying the
 same set of events in any order yields the same state; deduplication happens before this (an event
 is applied at most once, see `store.py`).
+
+Opens and clicks are also kept as facts (`engagement.EngagementLog`) with the earliest delivery
+time, so that whether a person or a machine made each one is re-derived from the whole set, not
+decided by whichever event came first (see `engagement.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.events.ses import Bounce, Click, SesEvent, Subscription
+from chalicelib.events.engagement import EngagementLog, Signal, fact_of, ms_between, signal_of
+from chalicelib.events.ses import Bounce, Click, Delivery, Open, SesEvent, Subscription
 from chalicelib.events.status import Status, rank
 
 MAX_LINKS_PER_MESSAGE = 50  # distinct links kept per message; more are counted in links_other
@@ -52,6 +57,15 @@ class MessageState:
     last_click_at: datetime | None = None
     links: dict[str, int] = field(default_factory=dict)
     links_other: int = 0
+    delivered_at: datetime | None = None  # the earliest Delivery: what timing rules measure from
+    engagement: EngagementLog = field(default_factory=EngagementLog)
+
+    @property
+    def reference_ms(self) -> int:
+        """Milliseconds from the send to the earliest delivery (0 while none is known)."""
+        if self.delivered_at is None:
+            return 0
+        return ms_between(self.sent_at, self.delivered_at)
 
 
 def _min(a: datetime | None, b: datetime) -> datetime:
@@ -105,8 +119,11 @@ def new_state(event: SesEvent) -> MessageState:
     )
 
 
-def apply(state: MessageState | None, event: SesEvent) -> MessageState:
-    """Fold one (not yet applied) event into the message's state."""
+def apply(
+    state: MessageState | None, event: SesEvent, *, signal: Signal | None = None
+) -> MessageState:
+    """Fold one (not yet applied) event into the message's state. `signal`: the open's or
+    click's own signal, if the caller has it already (else it is classified here)."""
     if state is None:
         state = new_state(event)
     if event.mail.subject and not state.subject:
@@ -138,6 +155,14 @@ def apply(state: MessageState | None, event: SesEvent) -> MessageState:
             links = {**links, link: links.get(link, 0) + 1}
         else:
             links_other += 1
+    delivered_at, log = state.delivered_at, state.engagement
+    if isinstance(event.detail, Delivery):
+        delivered_at = _min(delivered_at, event.timestamp)
+    elif isinstance(event.detail, Open | Click):
+        signal = signal or signal_of(event)
+        assert signal is not None
+        url = event.detail.link if isinstance(event.detail, Click) else None
+        log = log.add(fact_of(event, state.sent_at, signal, url if url in links else None))
 
     return replace(
         state,
@@ -153,6 +178,8 @@ def apply(state: MessageState | None, event: SesEvent) -> MessageState:
         last_click_at=last_click,
         links=links,
         links_other=links_other,
+        delivered_at=delivered_at,
+        engagement=log,
     )
 
 

@@ -137,11 +137,15 @@ class EventQuery:
     statuses: tuple[Status, ...] = ()
     recipient: str | None = None
     tag: tuple[str, str] | None = None
+    engagement: tuple[str, ...] = ()  # opens and clicks of these classes only (a read filter)
 
     def fingerprint(self) -> str:
         """What a cursor is bound to, besides the tenant: the same filters. (The time range
         travels in the cursor itself, so that a preset like 7d does not move between pages.)"""
-        raw = json.dumps([self.statuses, self.recipient, self.tag], default=str)
+        filters: list[Any] = [self.statuses, self.recipient, self.tag]
+        if self.engagement:
+            filters.append(self.engagement)
+        raw = json.dumps(filters, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
 
 
@@ -176,14 +180,16 @@ def _sources(
     condition_filter = None
     if q.tag is not None:
         condition_filter = EventModel.tag_pairs.contains(f"{q.tag[0]}={q.tag[1]}")
+    engagement_filter = EventModel.engagement.is_in(*q.engagement) if q.engagement else None
 
     def runner(
         query: Callable[..., Any], pk: str, extra: Any = None
     ) -> Callable[[str, int], tuple[list[EventModel], int, str | None]]:
         def fetch(upper: str, n: int) -> tuple[list[EventModel], int, str | None]:
             combined = extra
-            if condition_filter is not None:
-                combined = condition_filter if combined is None else combined & condition_filter
+            for more in (condition_filter, engagement_filter):
+                if more is not None:
+                    combined = more if combined is None else combined & more
             results = query(
                 pk,
                 EventModel.sk.between(low, upper),

@@ -1,6 +1,10 @@
 """What the API reports beyond the events list: one message, one recipient, links, statistics.
 Every read is keyed by the tenant; statistics read pre-aggregated hourly buckets, so their cost
-grows with the number of buckets in the range, not with the number of events."""
+grows with the number of buckets in the range, not with the number of events.
+
+Opens and clicks are reported by class (human, apple_privacy, image_proxy, scanner, unknown; see
+events/engagement.py) beside the raw counts: the final verdicts, re-derived from the message's
+stored facts, not the verdict each event got when it arrived."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from chalicelib.core.tables import (
     MessageModel,
     SuppressionModel,
 )
+from chalicelib.events import engagement as eng
 from chalicelib.events.status import Status
 from chalicelib.history.event_list import TimeRange
 
@@ -52,10 +57,15 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
         if _live(e.expires_at, now)
     ]
     body = agg.body or {}
-    user_agents = Counter(
-        (e.detail or {}).get("user_agent") for e in entries if e.status == Status.OPENED.value
-    )
-    user_agents.pop(None, None)
+    verdicts = _final_verdicts(agg, entries)
+    user_agents: dict[str, Counter[str]] = {}
+    for e in entries:
+        ua = (e.detail or {}).get("user_agent")
+        if e.status == Status.OPENED.value and ua is not None:
+            verdict = verdicts.get(e.sk)
+            user_agents.setdefault(ua, Counter())[verdict[0] if verdict else "unclassified"] += 1
+    judged = _judged(body)
+    links_by = judged.link_split()
     return {
         "message_id": agg.message_id,
         "subject": agg.subject,
@@ -71,26 +81,95 @@ def message_detail(tenant_id: str, message_id: str, now: datetime | None = None)
                 "status": e.status,
                 "at": e.occurred_at,
                 "recipients": sorted(e.recipients or []),
-                "detail": e.detail or {},
+                "detail": _with_verdict(e.detail or {}, verdicts.get(e.sk)),
             }
             for e in entries
         ],
-        "recipients": body.get("recipients", {}),
+        "recipients": _recipients_by_class(body, judged),
         "opens": {
             "count": agg.opens,
+            "human": judged.by_class(eng.OPEN).get("human", 0),
+            "by_class": judged.by_class(eng.OPEN),
             "first_at": body.get("first_open_at"),
             "last_at": body.get("last_open_at"),
-            "user_agents": [{"user_agent": ua, "count": n} for ua, n in user_agents.most_common()],
+            "user_agents": [
+                {"user_agent": ua, "count": sum(by.values()), "by_class": dict(by)}
+                for ua, by in sorted(user_agents.items(), key=lambda kv: -sum(kv[1].values()))
+            ],
         },
         "clicks": {
             "count": agg.clicks,
+            "human": judged.by_class(eng.CLICK).get("human", 0),
+            "by_class": judged.by_class(eng.CLICK),
             "links": [
-                {"url": url, "count": n}
+                {
+                    "url": url,
+                    "count": n,
+                    "human": links_by.get(url, {}).get("human", 0),
+                    "scanner": links_by.get(url, {}).get("scanner", 0),
+                }
                 for url, n in sorted(body.get("links", {}).items(), key=lambda kv: -kv[1])
             ],
             "other_links": body.get("links_other", 0),
         },
     }
+
+
+def _recipients_by_class(body: dict[str, Any], judged: eng.Assessment) -> dict[str, Any]:
+    """Per recipient; SES attributes opens and clicks to a recipient only on a message to one
+    address, so that recipient's by class are the message's."""
+    recipients = {a: dict(doc) for a, doc in body.get("recipients", {}).items()}
+    destination = body.get("destination", [])
+    if len(destination) == 1 and destination[0] in recipients:
+        recipients[destination[0]].update(
+            opens_by=judged.by_class(eng.OPEN), clicks_by=judged.by_class(eng.CLICK)
+        )
+    return recipients
+
+
+def _judged(body: dict[str, Any]) -> eng.Assessment:
+    """The message's opens and clicks by class, derived from its stored facts."""
+    log, delivered = eng.log_from_doc(body.get("engagement"), body.get("links", {}))
+    return eng.assess(log, delivered or 0)
+
+
+def _final_verdicts(
+    agg: MessageModel, entries: list[MessageEventModel]
+) -> dict[str, tuple[str, str]]:
+    """Timeline entry -> (final class, reason): the same derivation ingest runs, over the
+    entries' own times and signals, against the message's earliest delivery."""
+    body = agg.body or {}
+    sent = datetime.fromisoformat(agg.sent_at)
+    links = body.get("links", {})
+    reference = eng.log_from_doc(body.get("engagement"), links)[1] or 0
+    facts: dict[str, tuple[eng.Fact, str]] = {}
+    log = eng.EngagementLog()
+    for e in entries:
+        detail = e.detail or {}
+        signal = detail.get("signal")
+        if e.event_type not in ("Open", "Click") or signal not in eng.CODES:
+            continue  # recorded before classification existed
+        link = detail.get("link") if e.event_type == "Click" else None
+        fact = eng.Fact(
+            eng.ms_between(sent, datetime.fromisoformat(e.occurred_at)),
+            eng.CLICK if e.event_type == "Click" else eng.OPEN,
+            eng.CODES[signal],
+            link if link in links else None,
+        )
+        facts[e.sk] = (fact, str(detail.get("signal_reason", "")))
+        log = log.add(fact)
+    judged = eng.assess(log, reference)
+    out = {}
+    for sk, (fact, signal_reason) in facts.items():
+        verdict = judged.verdict(fact)
+        out[sk] = (verdict.engagement.value, verdict.timing or signal_reason)
+    return out
+
+
+def _with_verdict(detail: dict[str, Any], verdict: tuple[str, str] | None) -> dict[str, Any]:
+    if verdict is None:
+        return detail
+    return {**detail, "engagement": verdict[0], "engagement_reason": verdict[1]}
 
 
 def recipient_history(
@@ -113,7 +192,11 @@ def recipient_history(
         agg = _message(tenant_id, message_id, now)
         if agg is None:
             continue
-        mine = (agg.body or {}).get("recipients", {}).get(address, {})
+        body = agg.body or {}
+        mine = body.get("recipients", {}).get(address, {})
+        # SES attributes opens and clicks to a recipient only on a message to one address.
+        alone = body.get("destination") == [address]
+        judged = _judged(body)
         messages.append(
             {
                 "message_id": message_id,
@@ -122,6 +205,8 @@ def recipient_history(
                 "status": mine.get("status", agg.status),
                 "opens": mine.get("opens", 0),
                 "clicks": mine.get("clicks", 0),
+                "opens_by": judged.by_class(eng.OPEN) if alone else {},
+                "clicks_by": judged.by_class(eng.CLICK) if alone else {},
                 "first_open_at": mine.get("first_open_at"),
                 "last_open_at": mine.get("last_open_at"),
                 "bounce_type": mine.get("bounce_type"),
@@ -150,22 +235,37 @@ def recipient_history(
             "messages": len(messages),
             "opens": sum(m["opens"] for m in messages),
             "clicks": sum(m["clicks"] for m in messages),
+            "opens_by": _sum_by(m["opens_by"] for m in messages),
+            "clicks_by": _sum_by(m["clicks_by"] for m in messages),
         },
     }
+
+
+def _sum_by(parts: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total)
 
 
 # One query per day and shard: a year is 366 partitions per shard, so they are read side by side.
 LINK_READERS = 8
 
 
-def _clicks_in(pk: str) -> Counter[str]:
-    clicks: Counter[str] = Counter()
+_SPLIT = ("human", "scanner")
+
+
+def _clicks_in(pk: str) -> Counter[tuple[str, str]]:
+    """(url, "clicks" | "human" | "scanner") -> count, in one partition."""
+    clicks: Counter[tuple[str, str]] = Counter()
     for item in LinkCounterModel.query(pk):
-        clicks[item.url] += int(item.clicks)
+        clicks[(item.url, "clicks")] += int(item.clicks or 0)
+        for name in _SPLIT:
+            clicks[(item.url, name)] += int(getattr(item, name) or 0)
     return clicks
 
 
-def _each_partition(partitions: list[str]) -> list[Counter[str]]:
+def _each_partition(partitions: list[str]) -> list[Counter[tuple[str, str]]]:
     """Clicks per URL in each partition. The first query runs alone, so that the model's client
     exists before threads share it (botocore clients are thread-safe once built)."""
     if not partitions:
@@ -184,14 +284,20 @@ def top_links(tenant_id: str, shards: int, span: TimeRange, top: int) -> dict[st
     partitions = [
         keys.link_pk(tenant_id, day, shard) for day in span.days() for shard in range(shards)
     ]
-    clicks: Counter[str] = Counter()
-    for counted in _each_partition(partitions):
-        clicks.update(counted)
+    counted: Counter[tuple[str, str]] = Counter()
+    for part in _each_partition(partitions):
+        counted.update(part)
+    clicks = Counter({url: n for (url, name), n in counted.items() if name == "clicks" and n})
     return {
         "from": keys.day_of(span.start),
         "to": keys.day_of(span.end),
-        "links": [{"url": url, "clicks": n} for url, n in clicks.most_common(top)],
+        "links": [
+            {"url": url, "clicks": n, **{name: counted[(url, name)] for name in _SPLIT}}
+            for url, n in clicks.most_common(top)
+        ],
         "total_clicks": sum(clicks.values()),
+        "human_clicks": sum(n for (_, name), n in counted.items() if name == "human"),
+        "scanner_clicks": sum(n for (_, name), n in counted.items() if name == "scanner"),
         "distinct_links": len(clicks),
     }
 
@@ -232,7 +338,7 @@ def stats(tenant_id: str, shards: int, span: TimeRange, interval: str) -> dict[s
     while cursor <= span.end:
         label = keys.hour_of(cursor) if interval == "hour" else keys.day_of(cursor)
         counts = buckets.get(label, Counter())
-        series.append({"t": label, **{s: counts.get(s, 0) for s in statuses}})
+        series.append({"t": label, **{s: counts.get(s, 0) for s in (*statuses, *_HUMAN_SERIES)}})
         cursor += step
     return {
         "from": span.start.isoformat(),
@@ -253,6 +359,38 @@ def stats(tenant_id: str, shards: int, span: TimeRange, interval: str) -> dict[s
                 "pause_at": COMPLAINT_LINES[1],
                 "state": _state(complaint_rate, COMPLAINT_LINES),
             },
+            **engagement_rates(totals),
         },
+        "engagement": engagement_totals(totals),
         "buckets_read": read,
+    }
+
+
+_HUMAN_SERIES = ("OPENED_HUMAN", "CLICKED_HUMAN")
+
+
+def engagement_totals(totals: Counter[str]) -> dict[str, Any]:
+    """Opens and clicks (events) by class, and messages opened and clicked (by anyone, by a
+    person), from the hourly counters."""
+    out: dict[str, Any] = {}
+    for kind, status in ((eng.OPEN, "OPENED"), (eng.CLICK, "CLICKED")):
+        by = {c.value: totals.get(eng.counter_name(kind, c), 0) for c in eng.CLASSES}
+        out["opens" if kind == eng.OPEN else "clicks"] = {"total": totals.get(status, 0), **by}
+    for name in eng.UNIQUE.values():
+        out[name.lower()] = totals.get(name, 0)
+    return out
+
+
+def engagement_rates(totals: Counter[str]) -> dict[str, Any]:
+    """Open and click rates over delivered mail: `value` counts a message opened (clicked) by
+    anyone or anything, `human` only by a person. The first is an upper bound (machines open
+    mail), the second a lower bound (a person behind Apple's proxy is not counted)."""
+    delivered = totals.get("DELIVERED", 0)
+
+    def rate(name: str) -> float:
+        return round(totals.get(name, 0) / delivered, 5) if delivered else 0.0
+
+    return {
+        "open": {"value": rate("OPENED_MESSAGES"), "human": rate("OPENED_MESSAGES_HUMAN")},
+        "click": {"value": rate("CLICKED_MESSAGES"), "human": rate("CLICKED_MESSAGES_HUMAN")},
     }

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 api = Api(__name__, wiring.authenticate)
 
 _S = {"type": "string"}
+# events/engagement.py's classes (not imported: the module loads when a request needs it).
+ENGAGEMENT_CLASSES = ("human", "apple_privacy", "image_proxy", "scanner", "unknown")
 RANGE_PARAMS = (
     Param("from", {**_S, "format": "date-time"}, description="start (ISO 8601)"),
     Param("to", {**_S, "format": "date-time"}, description="end (ISO 8601), default now"),
@@ -47,6 +49,13 @@ EVENT = {
         "from": {**_S, "nullable": True},
         "tags": {"type": "object"},
         "detail": {"type": "object"},
+        "engagement": {
+            **_S,
+            "nullable": True,
+            "enum": [*ENGAGEMENT_CLASSES, None],
+            "description": "opens and clicks: who made it, as classified when the event "
+            "arrived (GET /messages/{id} gives the final verdict)",
+        },
     },
 }
 CSV_COLUMNS = [
@@ -59,6 +68,7 @@ CSV_COLUMNS = [
     "from",
     "tags",
     "detail",
+    "engagement",
 ]
 MAX_CSV_BYTES = 5_000_000  # under Lambda's 6 MB response limit
 _TWO_DAYS = timedelta(days=2)
@@ -88,6 +98,7 @@ def _event_view(row: EventModel) -> dict[str, Any]:
         "from": row.source,
         "tags": row.tags or {},
         "detail": row.detail or {},
+        "engagement": row.engagement,
     }
 
 
@@ -105,6 +116,11 @@ def _event_query(ctx: RequestContext) -> EventQuery:
     recipient = ctx.query("recipient")
     if recipient is not None and ("@" not in recipient or len(recipient) > 320):
         raise InvalidRequest("recipient is not an email address", details={"field": "recipient"})
+    engagement = _engagement_filter(
+        params.getlist("engagement") if params and "engagement" in params else []
+    )
+    if engagement and not statuses:  # only opens and clicks have a class: read only those
+        statuses = [Status.OPENED, Status.CLICKED]
     tenant = ctx.tenant
     return EventQuery(
         tenant_id=tenant.tenant_id,
@@ -113,7 +129,25 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         statuses=tuple(statuses),
         recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
+        engagement=engagement,
     )
+
+
+def _engagement_filter(raw: list[str]) -> tuple[str, ...]:
+    wanted: list[str] = []
+    for chunk in raw:
+        for name in chunk.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            if name not in ENGAGEMENT_CLASSES:
+                raise InvalidRequest(
+                    f"engagement {name[:40]!r} is not one of {', '.join(ENGAGEMENT_CLASSES)}",
+                    details={"field": "engagement"},
+                )
+            if name not in wanted:
+                wanted.append(name)
+    return tuple(wanted)
 
 
 @api.route(
@@ -131,6 +165,13 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         ),
         Param("recipient", _S),
         Param("tag", _S, description="name:value"),
+        Param(
+            "engagement",
+            {"type": "string"},
+            description="opens and clicks of one or several classes (comma-separated or "
+            f"repeated) of {', '.join(ENGAGEMENT_CLASSES)}, as classified on arrival; "
+            "without status, implies status=OPENED,CLICKED",
+        ),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
         Param("next", _S, description="the opaque cursor of the previous page"),
         Param("format", {"type": "string", "enum": ["json", "csv"]}),

@@ -13,7 +13,10 @@ a redelivery a day later is still recognised. Recording an event:
    link), and the suppression entries it causes.
 All of step 3 is stored or none of it: a concurrent duplicate cancels it, a lost race on the
 aggregate re-reads and retries, throttling raises TransientStorageError for the caller to retry.
-A crash between 2 and 3 is repaired by the retry. Counters count each event once.
+A crash between 2 and 3 is repaired by the retry. Counters count each event once. Opens and
+clicks are also counted by class (human, apple_privacy, ...); folding an event can change the
+class of its message's earlier ones, and those corrections ride in the same transaction (see
+`engagement_writes.py`).
 
 Rows stay outside the transaction because a transactional write costs twice the capacity, for
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
@@ -41,20 +44,20 @@ from chalicelib.core.tables import (
     AGGREGATE_SK,
     CounterModel,
     EventModel,
-    LinkCounterModel,
     MessageEventModel,
     MessageModel,
     QuarantineModel,
     SuppressionModel,
 )
+from chalicelib.events.engagement import signal_of
 from chalicelib.events.messages import event_detail, message_item, state_of
 from chalicelib.events.ses import (
     Bounce,
-    Click,
     SesEvent,
 )
 from chalicelib.events.state import apply
 from chalicelib.ingest.directory import TenantRef
+from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge
 from chalicelib.suppression.from_events import suppression_actions, suppression_targets
 
 _M = TypeVar("_M", bound=Model)
@@ -109,12 +112,15 @@ class EventStore:
             current.expires_at is None or current.expires_at > self._clock()
         )
         # An expired aggregate (TTL deletion lags) starts afresh but keeps its version.
-        state = apply(state_of(current) if live else None, event)
+        before = state_of(current) if live else None
+        signal = signal_of(event)
+        state = apply(before, event, signal=signal)
+        judged = judge(before, state, event, signal)
         shard = keys.shard_of(event.key, tenant.write_shards)
 
         # 1. The time/status/recipient rows: idempotent projections, written first so that a
         #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(self._event_rows(tid, shard, event))
+        self._put_rows(self._event_rows(tid, shard, event, judged))
 
         # 2. One transaction: the event's entry in its message partition (the dedup record),
         #    the aggregate under its version, the counters, the suppression entries.
@@ -129,27 +135,18 @@ class EventStore:
                 occurred_at=keys.iso_ms(event.timestamp),
                 recipients=set(event.recipients) or None,
                 shard=shard,
-                detail=event_detail(event, None) or None,
+                detail={**event_detail(event, None), **judged.entry_fields} or None,
                 expires_at=self._expiry(event.timestamp),
             ),
             condition=MessageEventModel.sk.does_not_exist(),
         )
-        txn.save(message_item(message_pk, state, current, self._expiry(state.sent_at)))
-        txn.update(
-            CounterModel(keys.counter_pk(tid, shard), keys.counter_sk(event.timestamp)),
-            actions=self._counter_actions(event, max(1, len(event.recipients))),
-            add_version_condition=False,
-        )
-        if isinstance(event.detail, Click):
-            link = event.detail.link
-            txn.update(
-                LinkCounterModel(keys.link_pk(tid, event.timestamp, shard), keys.link_sk(link)),
-                actions=[
-                    LinkCounterModel.url.set(link),
-                    LinkCounterModel.clicks.add(1),
-                    LinkCounterModel.expires_at.set(self._expiry(event.timestamp)),
-                ],
-            )
+        expires = self._expiry(state.sent_at)
+        txn.save(message_item(message_pk, state, current, expires))
+        own_counter = self._counter_actions(event, max(1, len(event.recipients)))
+        for item, actions in counter_updates(
+            tid, shard, event, own_counter, judged.deltas, self._expiry
+        ):
+            txn.update(item, actions=actions, add_version_condition=False)
         for address in suppression_targets(event):
             txn.update(
                 SuppressionModel(keys.tenant_pk(tid), address),
@@ -187,7 +184,9 @@ class EventStore:
                     for row in rows:
                         batch.save(row)
 
-    def _event_rows(self, tid: str, shard: int, event: SesEvent) -> list[EventModel]:
+    def _event_rows(
+        self, tid: str, shard: int, event: SesEvent, judged: Judged
+    ) -> list[EventModel]:
         mail = event.mail
         user_tags = {k: list(v) for k, v in mail.tags.items() if not k.startswith("ses:")}
         expires = self._expiry(event.timestamp)
@@ -209,7 +208,8 @@ class EventStore:
                     subject=(mail.subject or "")[:256] or None,
                     tags=user_tags or None,
                     tag_pairs={f"{k}={v}" for k, vs in user_tags.items() for v in vs} or None,
-                    detail=event_detail(event, address) or None,
+                    detail={**event_detail(event, address), **judged.row_fields} or None,
+                    engagement=judged.engagement,
                     expires_at=expires,
                 )
             )
@@ -282,6 +282,7 @@ _VIEW_FIELDS = (
     "tags",
     "tag_pairs",
     "detail",
+    "engagement",
     "expires_at",
 )
 

@@ -16,6 +16,18 @@ api = Api(__name__, wiring.authenticate)
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"type": "string", "nullable": True}
+SETTINGS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "overview_rate": {
+            "type": "string",
+            "enum": ["human", "raw"],
+            "description": "which open and click rates the overview leads with: those of "
+            "people only (human, the default) or of every open and click (raw)",
+        }
+    },
+}
 ACCOUNT_PROPERTIES: dict[str, Any] = {
     "tenant_id": _STR,
     "external_id": _STR,
@@ -24,6 +36,7 @@ ACCOUNT_PROPERTIES: dict[str, Any] = {
     "region": _NULLABLE_STR,
     "configuration_set": _NULLABLE_STR,
     "connected": {"type": "boolean"},
+    "settings": SETTINGS,
 }
 ACCOUNT = {"type": "object", "properties": ACCOUNT_PROPERTIES}
 CONNECT = {
@@ -57,6 +70,8 @@ CHECKLIST = {
 
 
 def _account_view(tenant: TenantModel) -> dict[str, Any]:
+    from chalicelib.tenants import preferences  # the models load on the first request
+
     return {
         "tenant_id": tenant.tenant_id,
         "external_id": tenant.external_id,
@@ -65,6 +80,7 @@ def _account_view(tenant: TenantModel) -> dict[str, Any]:
         "region": tenant.region,
         "configuration_set": tenant.configuration_set,
         "connected": tenant.account_id is not None,
+        "settings": preferences.settings_of(tenant),
     }
 
 
@@ -104,6 +120,21 @@ def put_account(ctx: RequestContext) -> dict[str, Any]:
         ctx.tenant, body.get("role_arn"), body.get("region"), body.get("configuration_set")
     )
     return _account_view(tenant)
+
+
+@api.route(
+    "/account/settings",
+    methods=["PUT"],
+    summary="The tenant's display settings (which rates the overview leads with)",
+    body=SETTINGS,
+    response=SETTINGS,
+    errors=(400,),
+    permission=Permission.ADMIN,
+)
+def put_settings(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.tenants import preferences
+
+    return preferences.update(ctx.tenant, ctx.json_body())
 
 
 @api.route(

@@ -94,6 +94,8 @@ Event = TypedDict(
         "from": str | None,
         "tags": dict[str, Any],
         "detail": dict[str, Any],
+        # opens and clicks: human | apple_privacy | image_proxy | scanner | unknown
+        "engagement": str | None,
     },
 )
 
@@ -279,3 +281,4 @@ class Account(TypedDict):
     connected: bool
     role: str  # the caller's: admin | sender | viewer (an API key: its scope's role)
     permissions: list[str]  # what that role may do (read, send, suppression:add, admin)
+    settings: dict[str, Any]  # display settings: {"overview_rate": "human" | "raw"}

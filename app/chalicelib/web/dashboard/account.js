@@ -1,6 +1,7 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
 // role ARN form that connects the account, and the setup checklist. Connecting, the onboarding
 // commands and the test email are an admin's: other roles see the account and the checklist.
+// Admins also pick the display settings (which open and click rates the overview leads with).
 import { auth, call, get, session } from "./api.js";
 import { can } from "./me.js";
 import { busy, copyButton, download, errorNotice, field, h, loading, mount, notice } from "./ui.js";
@@ -83,6 +84,39 @@ function connectForm(account, onConnected) {
         onConnected();
       } catch (e) {
         mount(status, errorNotice(e, "Not connected"));
+      }
+    });
+  });
+  return form;
+}
+
+function settingsForm(settings) {
+  const status = h("div", { class: "form-status" });
+  const rate = h(
+    "select",
+    { name: "overview_rate" },
+    h("option", { value: "human", selected: settings.overview_rate !== "raw" }, "People's opens and clicks only"),
+    h("option", { value: "raw", selected: settings.overview_rate === "raw" }, "Every open and click (raw)"),
+  );
+  const form = h(
+    "form",
+    { class: "stack", "aria-label": "Display settings" },
+    field(
+      "The overview leads with",
+      rate,
+      "Both rates are always shown; this picks the big number. Machines (Apple's prefetch, security scanners) inflate the raw rates.",
+    ),
+    status,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary" }, "Save settings")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await busy(form, async () => {
+      try {
+        const saved = await call("PUT", "account/settings", { body: { overview_rate: rate.value } });
+        mount(status, notice("ok", saved.overview_rate === "raw" ? "The overview leads with the raw rates." : "The overview leads with people's rates."));
+      } catch (e) {
+        mount(status, errorNotice(e, "Not saved"));
       }
     });
   });
@@ -199,6 +233,8 @@ export async function accountPage(target, route, current) {
     h("p", { class: "muted" }, "Colleagues are invited on the ", h("a", { href: "#/team" }, "Team"), " page."),
     h("h2", {}, "Security"),
     h("div", { class: "panel" }, mfaPanel()),
+    h("h2", {}, "Display"),
+    h("div", { class: "panel" }, admin ? settingsForm(account.settings || {}) : h("p", { class: "muted" }, "The overview leads with ", (account.settings || {}).overview_rate === "raw" ? "every open and click (raw)" : "people's opens and clicks", "; an admin can change it.")),
   );
   if (account.connected) checklist(checks);
   else mount(checks, h("p", { class: "muted" }, "The checklist runs once the account is connected."));

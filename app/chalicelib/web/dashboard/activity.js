@@ -1,6 +1,8 @@
 // Email activity: every event, newest first, filtered by range or dates, statuses, recipient and
-// tag; page by page with the API's cursor; CSV export of everything the filters select.
+// tag and (opens and clicks) who made them; page by page with the API's cursor; CSV export of
+// everything the filters select.
 import { call, get } from "./api.js";
+import { CLASSES, CLASS_LABELS, engagementBadge } from "./engagement.js";
 import { parseHash, setParams } from "./router.js";
 import {
   RANGES,
@@ -32,6 +34,7 @@ function filtersFrom(params) {
     status: (params.get("status") || "").split(",").filter(Boolean),
     recipient: params.get("recipient") || "",
     tag: params.get("tag") || "",
+    engagement: params.get("engagement") || "",
   };
 }
 
@@ -46,6 +49,7 @@ function query(filters) {
   if (filters.status.length) q.status = filters.status.join(",");
   if (filters.recipient) q.recipient = filters.recipient.trim();
   if (filters.tag) q.tag = filters.tag.trim();
+  if (filters.engagement) q.engagement = filters.engagement;
   return q;
 }
 
@@ -87,12 +91,22 @@ function filterForm(filters, apply, exportCsv) {
     field("To", h("input", { type: "datetime-local", name: "to", value: filters.to })),
     field("Recipient", h("input", { type: "email", name: "recipient", value: filters.recipient, placeholder: "someone@example.com" })),
     field("Tag", h("input", { type: "text", name: "tag", value: filters.tag, placeholder: "campaign:spring" })),
+    field(
+      "Opened or clicked by",
+      h(
+        "select",
+        { name: "engagement" },
+        h("option", { value: "", selected: !filters.engagement }, "Anyone (every event)"),
+        CLASSES.map((c) => h("option", { value: c, selected: filters.engagement === c }, CLASS_LABELS[c])),
+      ),
+      "As classified when each open or click arrived; a message's page shows the final verdict.",
+    ),
     statuses,
     h(
       "div",
       { class: "actions" },
       h("button", { type: "submit" }, "Apply filters"),
-      h("button", { type: "button", class: "secondary", onclick: () => apply({ range: "7d", status: [], from: "", to: "", recipient: "", tag: "" }) }, "Clear"),
+      h("button", { type: "button", class: "secondary", onclick: () => apply({ range: "7d", status: [], from: "", to: "", recipient: "", tag: "", engagement: "" }) }, "Clear"),
       h("button", { type: "button", class: "secondary", onclick: () => exportCsv(form) }, "Export CSV"),
     ),
   );
@@ -113,6 +127,7 @@ function filterForm(filters, apply, exportCsv) {
       status: data.getAll("status"),
       recipient: data.get("recipient") || "",
       tag: data.get("tag") || "",
+      engagement: data.get("engagement") || "",
     });
   });
   return form;
@@ -177,6 +192,7 @@ export async function activityPage(target, route, current) {
             [
               ["When", (e) => when(e.at)],
               ["Status", (e) => badge(e.status)],
+              ["Who", (e) => engagementBadge(e.engagement)],
               ["Recipient", (e) => recipientLink(e.recipient)],
               ["Subject", (e) => messageLink(e.message_id, e.subject || "(no subject)"), { class: "wrap" }],
               ["Detail", (e) => detailText(e), { class: "wrap small" }],

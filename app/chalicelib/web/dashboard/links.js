@@ -1,4 +1,5 @@
-// Links: the most clicked links in a range, with their share of all clicks.
+// Links: the most clicked links in a range, with their share of all clicks, and how many of the
+// clicks were a person's and a security scanner's.
 import { get } from "./api.js";
 import { parseHash, setParams } from "./router.js";
 import { empty, errorNotice, externalLink, h, loading, mount, num, rangePicker, table } from "./ui.js";
@@ -31,12 +32,19 @@ export async function linksPage(target, route, current) {
   const top = Math.max(1, ...data.links.map((l) => l.clicks));
   mount(
     body,
-    h("p", { class: "muted" }, `${num(data.total_clicks)} clicks on ${num(data.distinct_links)} links, ${data.from} to ${data.to} (UTC days).`),
+    h(
+      "p",
+      { class: "muted" },
+      `${num(data.total_clicks)} clicks on ${num(data.distinct_links)} links, ${data.from} to ${data.to} (UTC days): `,
+      `${num(data.human_clicks)} by people, ${num(data.scanner_clicks)} by security scanners.`,
+    ),
     data.links.length
       ? table(
           [
             ["Link", (l) => externalLink(l.url), { class: "wrap" }],
             ["Clicks", (l) => num(l.clicks), { class: "num" }],
+            ["By people", (l) => num(l.human || 0), { class: "num" }],
+            ["By scanners", (l) => num(l.scanner || 0), { class: "num" }],
             ["Share", (l) => bar(l.clicks / top)],
           ],
           data.links,

@@ -1,6 +1,8 @@
 // One message (timeline, recipients, opens, clicks per link) and one recipient (every message
-// to the address, what they did with it, and whether it is suppressed).
+// to the address, what they did with it, and whether it is suppressed). Opens and clicks are
+// told apart: a person's, Apple's proxy's, an image proxy's, a scanner's.
 import { call, get } from "./api.js";
+import { REASONS, classList, engagementBadge, humanOfAll, sentence } from "./engagement.js";
 import {
   badge,
   busy,
@@ -33,6 +35,9 @@ function eventDetail(event) {
   return h(
     "div",
     { class: "what" },
+    d.engagement
+      ? h("div", { class: "small", "data-engagement": d.engagement }, engagementBadge(d.engagement), " ", h("span", { class: "muted", title: d.engagement_reason || "" }, REASONS[d.engagement_reason] || d.engagement_reason || ""))
+      : null,
     d.link ? h("div", {}, "clicked ", externalLink(d.link)) : null,
     lines.map((line) => h("div", {}, line)),
     d.user_agent ? h("div", { class: "muted small" }, d.user_agent) : null,
@@ -120,6 +125,7 @@ export async function messagePage(target, route, current) {
               ["Status", (r) => badge(r.status)],
               ["Opens", (r) => num(r.opens || 0), { class: "num" }],
               ["Clicks", (r) => num(r.clicks || 0), { class: "num" }],
+              ["By a person", (r) => `${humanOfAll(r.opens_by, r.opens)} · ${humanOfAll(r.clicks_by, r.clicks)}`, { class: "num small" }],
             ],
             recipients,
           ),
@@ -130,10 +136,12 @@ export async function messagePage(target, route, current) {
           { class: "panel" },
           m.opens && m.opens.count
             ? [
-                h("p", {}, `${num(m.opens.count)} opens, first ${when(m.opens.first_at)}, last ${when(m.opens.last_at)}.`),
+                h("p", { class: "engagement-sentence", "data-kind": "opens" }, sentence("Opened", m.opens.count, m.opens.by_class)),
+                h("p", { class: "small muted" }, `First ${when(m.opens.first_at)}, last ${when(m.opens.last_at)}.`),
                 table(
                   [
                     ["User agent", (u) => u.user_agent, { class: "wrap small" }],
+                    ["Who", (u) => classList(u.by_class)],
                     ["Opens", (u) => num(u.count), { class: "num" }],
                   ],
                   m.opens.user_agents || [],
@@ -146,13 +154,19 @@ export async function messagePage(target, route, current) {
           "div",
           { class: "panel" },
           m.clicks && m.clicks.count
-            ? table(
-                [
-                  ["Link", (l) => externalLink(l.url), { class: "wrap" }],
-                  ["Clicks", (l) => num(l.count), { class: "num" }],
-                ],
-                m.clicks.links,
-              )
+            ? [
+                h("p", { class: "engagement-sentence", "data-kind": "clicks" }, sentence("Clicked", m.clicks.count, m.clicks.by_class)),
+                table(
+                  [
+                    ["Link", (l) => externalLink(l.url), { class: "wrap" }],
+                    ["Clicks", (l) => num(l.count), { class: "num" }],
+                    ["By a person", (l) => num(l.human || 0), { class: "num" }],
+                    ["By a scanner", (l) => num(l.scanner || 0), { class: "num" }],
+                  ],
+                  m.clicks.links,
+                  { className: "link-split" },
+                ),
+              ]
             : empty("No clicks."),
         ),
       ),
@@ -216,9 +230,30 @@ export async function recipientPage(target, route, current) {
       "div",
       { class: "grid cards" },
       h("div", { class: "card" }, h("div", { class: "label" }, "Messages"), h("div", { class: "value" }, num(r.totals.messages))),
-      h("div", { class: "card" }, h("div", { class: "label" }, "Opens"), h("div", { class: "value" }, num(r.totals.opens))),
-      h("div", { class: "card" }, h("div", { class: "label" }, "Clicks"), h("div", { class: "value" }, num(r.totals.clicks))),
+      h(
+        "div",
+        { class: "card", "data-total": "opens" },
+        h("div", { class: "label" }, "Opens"),
+        h("div", { class: "value" }, num(r.totals.opens)),
+        h("div", { class: "sub" }, `${num((r.totals.opens_by || {}).human || 0)} by a person`),
+      ),
+      h(
+        "div",
+        { class: "card", "data-total": "clicks" },
+        h("div", { class: "label" }, "Clicks"),
+        h("div", { class: "value" }, num(r.totals.clicks)),
+        h("div", { class: "sub" }, `${num((r.totals.clicks_by || {}).human || 0)} by a person`),
+      ),
     ),
+    r.totals.opens || r.totals.clicks
+      ? h(
+          "p",
+          { class: "engagement-sentence" },
+          sentence("Opened", r.totals.opens, r.totals.opens_by),
+          " ",
+          sentence("Clicked", r.totals.clicks, r.totals.clicks_by),
+        )
+      : null,
     h("h2", {}, `Messages (last ${range})`),
     h(
       "div",
@@ -231,6 +266,7 @@ export async function recipientPage(target, route, current) {
               ["Status", (m) => badge(m.status)],
               ["Opens", (m) => num(m.opens || 0), { class: "num" }],
               ["Clicks", (m) => num(m.clicks || 0), { class: "num" }],
+              ["By a person", (m) => `${humanOfAll(m.opens_by, m.opens)} · ${humanOfAll(m.clicks_by, m.clicks)}`, { class: "num small" }],
               ["Last open", (m) => when(m.last_open_at)],
             ],
             r.messages,

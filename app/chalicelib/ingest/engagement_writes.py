@@ -1,0 +1,151 @@
+"""What ingest writes about human and machine engagement, beside what it always writes.
+
+- The event's own row and timeline entry carry its class: the row the verdict at arrival (what
+  the events list shows and filters on), the entry the signal, from which GET /messages/{id}
+  re-derives the final verdict.
+- The counters follow the final verdicts: folding an event may change the verdict of earlier
+  opens and clicks of its message (a late Delivery, the second click of a burst), and the
+  corrections go into the same transaction as the aggregate, so they are applied exactly once,
+  together with the version of the aggregate they follow from.
+
+Bounded: the corrections touch at most `MAX_EXTRA_HOURS` other hourly counters and
+`MAX_EXTRA_LINKS` other link counters. Past that (a pathological message only: verdicts change
+near its delivery or within a burst, a few seconds of it), the extra corrections go into the
+event's own hour (totals stay right, the hour they show in moves) or, for links, are dropped and
+counted in the `EngagementCorrectionsDropped` metric.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from chalicelib.core import keys, logs
+from chalicelib.core.tables import CounterModel, LinkCounterModel
+from chalicelib.events.engagement import (
+    EPOCH,
+    CounterDeltas,
+    Signal,
+    counter_deltas,
+    day_start,
+    fact_of,
+    hour_start,
+)
+from chalicelib.events.ses import Click, Delivery, SesEvent
+from chalicelib.events.state import MessageState
+
+MAX_EXTRA_HOURS = 8
+MAX_EXTRA_LINKS = 8
+
+
+@dataclass
+class Judged:
+    row_fields: dict[str, str] = field(default_factory=dict)  # on the event's rows
+    entry_fields: dict[str, str] = field(default_factory=dict)  # on its timeline entry
+    deltas: CounterDeltas | None = None
+
+    @property
+    def engagement(self) -> str | None:
+        return self.row_fields.get("engagement")
+
+
+def judge(
+    before: MessageState | None, after: MessageState, event: SesEvent, signal: Signal | None
+) -> Judged:
+    """The class of `event` (an Open or Click) and what folding it changed in the counters."""
+    log_before = (before.engagement, before.reference_ms) if before is not None else None
+    log_after = (after.engagement, after.reference_ms)
+    if signal is None:
+        moved = isinstance(event.detail, Delivery) and (
+            before is None or before.delivered_at != after.delivered_at
+        )
+        if not moved or not after.engagement.facts:
+            return Judged()
+        return Judged(deltas=counter_deltas(after.sent_at, log_before, log_after, None))
+    url = event.detail.link if isinstance(event.detail, Click) else None
+    fact = fact_of(event, after.sent_at, signal, url if url in after.links else None)
+    deltas = counter_deltas(after.sent_at, log_before, log_after, fact)
+    verdict = deltas.assessment.verdict(fact)
+    return Judged(
+        row_fields={
+            "engagement": verdict.engagement.value,
+            "engagement_reason": verdict.timing or signal.reason,
+        },
+        entry_fields={"signal": signal.engagement.value, "signal_reason": signal.reason},
+        deltas=deltas,
+    )
+
+
+def counter_updates(
+    tenant_id: str,
+    shard: int,
+    event: SesEvent,
+    own_actions: list[Action],
+    deltas: CounterDeltas | None,
+    expiry: Callable[[datetime], datetime],
+) -> list[tuple[Model, list[Action]]]:
+    """The counter items the event's transaction updates: its own hour (its status, `own_actions`,
+    and its hour's corrections), its link's day for a click, and the other corrected ones."""
+    own_sk = keys.counter_sk(event.timestamp)
+    own_hour = (event.timestamp - EPOCH) // timedelta(hours=1)
+    hours = dict(deltas.hours) if deltas else {}
+    own = Counter(hours.pop(own_hour, {}))
+    by_hour = {
+        keys.counter_sk(start): (start, Counter(counts))
+        for start, counts in ((hour_start(h), c) for h, c in hours.items())
+    }
+    extra = sorted(by_hour.items())
+    for _, (_, counts) in extra[MAX_EXTRA_HOURS:]:
+        own.update(counts)  # too many hours: the totals stay right in the event's own hour
+    updates: list[tuple[Model, list[Action]]] = [
+        (
+            CounterModel(keys.counter_pk(tenant_id, shard), own_sk),
+            own_actions + _adds(CounterModel, own),
+        )
+    ]
+    for sk, (hour, counts) in extra[:MAX_EXTRA_HOURS]:
+        if actions := _adds(CounterModel, counts):
+            actions.append(CounterModel.expires_at.set(expiry(hour)))
+            updates.append((CounterModel(keys.counter_pk(tenant_id, shard), sk), actions))
+
+    links: dict[tuple[str, str], tuple[datetime, str, Counter[str]]] = {}
+    for (day_number, link_url), split in (deltas.links if deltas else {}).items():
+        start = day_start(day_number)
+        links[(keys.day_of(start), link_url)] = (start, link_url, Counter(split))
+    if isinstance(event.detail, Click):
+        url = event.detail.link
+        mine = links.pop((keys.day_of(event.timestamp), url), (event.timestamp, url, Counter()))
+        link_pk = keys.link_pk(tenant_id, event.timestamp, shard)
+        updates.append(
+            (
+                LinkCounterModel(link_pk, keys.link_sk(url)),
+                [
+                    LinkCounterModel.url.set(url),
+                    LinkCounterModel.clicks.add(1),
+                    LinkCounterModel.expires_at.set(expiry(event.timestamp)),
+                    *_adds(LinkCounterModel, mine[2]),
+                ],
+            )
+        )
+    others = sorted(links.items())
+    if dropped := sum(1 for _ in others[MAX_EXTRA_LINKS:]):
+        logs.metric("EngagementCorrectionsDropped", dropped, {"Counter": "links"})
+    for _, (day, other_url, split_counts) in others[:MAX_EXTRA_LINKS]:
+        if actions := _adds(LinkCounterModel, split_counts):
+            # The item may be another shard's: this one's is created, readers sum every shard.
+            actions += [
+                LinkCounterModel.url.set(other_url),
+                LinkCounterModel.expires_at.set(expiry(day)),
+            ]
+            pk = keys.link_pk(tenant_id, day, shard)
+            updates.append((LinkCounterModel(pk, keys.link_sk(other_url)), actions))
+    return updates
+
+
+def _adds(model: type[Model], counts: Counter[str]) -> list[Action]:
+    return [getattr(model, name).add(n) for name, n in sorted(counts.items()) if n]
