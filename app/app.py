@@ -8,6 +8,7 @@ from typing import Any
 from chalice.app import Chalice
 from chalicelib.core import meta, wiring
 from chalicelib.history import routes as history
+from chalicelib.lifecycle import routes as lifecycle
 from chalicelib.sending import routes as sending
 from chalicelib.suppression import routes as suppression
 from chalicelib.suppression import unsubscribe
@@ -19,6 +20,8 @@ from chalicelib.web import routes as dashboard
 app = Chalice(app_name="sesami", configure_logs=False)
 for routes in (meta, session, dashboard, account, history, suppression, unsubscribe, sending):
     app.register_blueprint(routes.api.blueprint)
+app.register_blueprint(lifecycle.api.blueprint)
+app.register_blueprint(lifecycle.progress_api.blueprint)
 
 
 @app.lambda_function(name="ingest")

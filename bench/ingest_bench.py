@@ -3,6 +3,8 @@
 - ingest_wcu_per_event / ingest_rcu_per_event: mean capacity units per stored event, summed from
   the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
   over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
+- ingest_requests_per_event: DynamoDB requests (every call PynamoDB makes, reads and writes) per
+  stored event over the same mix, the account -> tenant lookups included (cached per instance).
 - ingest_cpu_us_per_event: parse + classify + aggregate, no I/O (process CPU time).
 - hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
   every partition key the real key functions produce for each write is counted per second.
@@ -106,6 +108,7 @@ class CapacityMeter:
 
     def __init__(self) -> None:
         self.units: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
         self.by_table: Counter[str] = Counter()
         self.billed_write = 0.0
         self._orig = pynamodb_base.Connection._make_api_call
@@ -115,6 +118,7 @@ class CapacityMeter:
 
         def call(conn: Any, operation: str, kwargs: dict[str, Any]) -> Any:
             data = orig(conn, operation, kwargs)
+            meter.requests[operation] += 1
             kind = "write" if operation in WRITE_OPS else "read"
             if kind == "write":
                 meter.billed_write += billed_write_units(operation, kwargs)
@@ -160,6 +164,10 @@ def _capacity(messages: int) -> dict[str, Any]:
             meter.units["write"] / stored, 3
         ),
         "ingest_rcu_per_event": round(meter.units["read"] / stored, 3),
+        "ingest_requests_per_event": round(sum(meter.requests.values()) / stored, 3),
+        "ingest_requests_by_operation_per_event": {
+            op: round(n / stored, 3) for op, n in sorted(meter.requests.items())
+        },
         "ingest_wcu_by_table_per_event": {
             k.split(":", 1)[1]: round(v / stored, 3)
             for k, v in sorted(meter.by_table.items())

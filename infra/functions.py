@@ -78,7 +78,8 @@ def snap_start_supported(runtime: str) -> bool:
 
 def environment(function: str, env: Environment) -> dict[str, str]:
     """Pure: one function's environment variables. Ingest gets no secret and no AWS identity
-    beyond its tables; only the API verifies tokens and manages the bus policy."""
+    beyond its tables; only the API verifies tokens. The bulk worker knows the user pool: it
+    runs tenant deletions, which remove the tenant's users."""
     out = {
         names.ENV_STAGE: env.stage,
         names.ENV_TABLE_PREFIX: env.table_prefix,
@@ -94,11 +95,11 @@ def environment(function: str, env: Environment) -> dict[str, str]:
     }
     if env.momento_endpoint:
         out[names.ENV_MOMENTO_ENDPOINT] = env.momento_endpoint
+    out[names.ENV_USER_POOL_ID] = env.user_pool_id
     if function == API_FUNCTION:
         out |= {
             names.ENV_ACCOUNT_ID: env.account_id,
             names.ENV_EVENT_BUS_ARN: env.event_bus_arn,
-            names.ENV_USER_POOL_ID: env.user_pool_id,
             names.ENV_USER_POOL_CLIENT_IDS: ",".join(env.user_pool_client_ids),
             names.ENV_JWKS_URL: (
                 f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
@@ -175,7 +176,6 @@ class SesamiFunctions(pulumi.ComponentResource):
                     parameters=v["parameters"],
                     invokable=[target.function_arn(fn_names[BULK_WORKER])],
                     user_pool=v["user_pool"],
-                    event_bus=args.environment.event_bus_arn,
                     failure_queue=v["failures"],
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)

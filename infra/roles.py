@@ -32,8 +32,10 @@ INDEX_READS = ("dynamodb:Query",)
 # What chalicelib.tenants.membership.CognitoUserDirectory calls; the dashboard's sign-in calls
 # are the pool's public API (client ID only), which IAM does not govern.
 USER_POOL_ADMIN = ("cognito-idp:AdminCreateUser", "cognito-idp:AdminUpdateUserAttributes")
-# chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
-BUS_POLICY = ("events:DescribeEventBus", "events:PutPermission", "events:RemovePermission")
+# chalicelib.lifecycle.deletion: a deleted tenant's users leave the pool (the bulk worker runs it).
+USER_POOL_DELETE = ("cognito-idp:AdminDeleteUser",)
+# No events:PutPermission/RemovePermission: the bus policy is Pulumi's, the same for every tenant
+# (chalicelib.ingest.bus), so no function can change who may put events on the bus.
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)
 READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
@@ -54,9 +56,8 @@ class Scope:
     # The API and the bulk worker only:
     parameters: Sequence[str] = field(default_factory=tuple)
     invokable: Sequence[str] = field(default_factory=tuple)  # functions it may invoke
-    # The API only:
+    # The API and the bulk worker:
     user_pool: str | None = None
-    event_bus: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
 
@@ -105,14 +106,13 @@ def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
 
 def api_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the REST API function."""
-    if scope.user_pool is None or scope.event_bus is None:
-        raise ValueError("the API's scope names the user pool and the event bus")
+    if scope.user_pool is None:
+        raise ValueError("the API's scope names the user pool")
     return _document(
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("UserPoolAdmin", USER_POOL_ADMIN, [scope.user_pool]),
-            _statement("EventBusPolicy", BUS_POLICY, [scope.event_bus]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
         ]
@@ -133,13 +133,17 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
 
 def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the bulk worker. It sends as the customer (assumed role), and invokes itself for
-    the next slice of a batch."""
+    the next slice of a batch; it also runs tenant deletions, which remove the tenant's users
+    from the pool."""
+    if scope.user_pool is None:
+        raise ValueError("the bulk worker's scope names the user pool")
     return _document(
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("NextSlice", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            _statement("DeletedTenantsUsers", USER_POOL_DELETE, [scope.user_pool]),
         ]
     )
 

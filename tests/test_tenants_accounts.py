@@ -1,6 +1,7 @@
 """Tenant lifecycle and account connection (security invariants 1-3), against DynamoDB Local.
-The Cognito directory, the STS role access and the bus policy are in-memory fakes here; the
-route tests exercise the real adapters against moto's server."""
+The Cognito directory and the STS role access are in-memory fakes here; the route tests exercise
+the real adapters against moto's server. Binding versions, disconnecting and many tenants:
+test_account_binding.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from chalicelib.tenants.accounts import (
     PlatformInfo,
     RoleArn,
     Verifier,
-    statement_id,
 )
 from chalicelib.tenants.membership import Caller, TenantService
 
@@ -58,20 +58,6 @@ class FakeRoles:
     def assume_without_external_id(self, role_arn: str) -> bool:
         self.calls.append((role_arn, None))
         return role_arn in self.trust and self.trust[role_arn] is None
-
-
-@dataclass
-class FakeBus:
-    statements: dict[str, str] = field(default_factory=dict)
-    fail: bool = False
-
-    def allow(self, account_id: str, sid: str) -> None:
-        if self.fail:
-            raise RuntimeError("events:PutPermission failed")
-        self.statements[sid] = account_id
-
-    def revoke(self, sid: str) -> None:
-        self.statements.pop(sid, None)
 
 
 def caller(**kw: Any) -> Caller:
@@ -155,25 +141,24 @@ def test_invited_user_joins_the_inviting_tenant_as_member(tenants: Any) -> None:
         service.invite(joined, "third@example.com")
 
 
-def make_accounts(roles: FakeRoles, bus: FakeBus, **platform: Any) -> AccountService:
+def make_accounts(roles: FakeRoles, **platform: Any) -> AccountService:
     from dataclasses import replace
 
-    return AccountService(replace(PLATFORM, **platform), roles, bus)
+    return AccountService(replace(PLATFORM, **platform), roles)
 
 
-def test_connect_binds_account_from_the_arn_and_allows_it_on_the_bus(tenants: Any) -> None:
+def test_connect_binds_account_from_the_arn(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles, bus = FakeRoles({role_arn(acct): tenant.external_id}), FakeBus()
-    connected = make_accounts(roles, bus).connect(tenant, role_arn(acct), "eu-west-1", "my-set")
+    roles = FakeRoles({role_arn(acct): tenant.external_id})
+    connected = make_accounts(roles).connect(tenant, role_arn(acct), "eu-west-1", "my-set")
     assert (connected.account_id, connected.region, connected.configuration_set) == (
         acct,
         "eu-west-1",
         "my-set",
     )
     assert AccountModel.get(acct).tenant_id == tenant.tenant_id
-    assert bus.statements == {statement_id(tenant.tenant_id): acct}
     assert (role_arn(acct), tenant.external_id) in roles.calls
     assert TenantModel.get(tenant.tenant_id).external_id == tenant.external_id  # never changes
 
@@ -182,10 +167,10 @@ def test_role_assumable_without_external_id_is_refused_and_nothing_stored(tenant
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles, bus = FakeRoles({role_arn(acct): None}), FakeBus()  # trusts SESami, no condition
+    roles = FakeRoles({role_arn(acct): None})  # trusts SESami, no condition
     with pytest.raises(RoleAccessDenied, match="confused-deputy"):
-        make_accounts(roles, bus).connect(tenant, role_arn(acct))
-    assert AccountModel.count(acct) == 0 and bus.statements == {}
+        make_accounts(roles).connect(tenant, role_arn(acct))
+    assert AccountModel.count(acct) == 0
     assert TenantModel.get(tenant.tenant_id).account_id is None
 
 
@@ -194,7 +179,7 @@ def test_role_refusing_sesami_names_the_role(tenants: Any) -> None:
     tenant = service.membership(caller()).tenant
     acct = account()
     with pytest.raises(RoleAccessDenied, match=acct):
-        make_accounts(FakeRoles({}), FakeBus()).connect(tenant, role_arn(acct))
+        make_accounts(FakeRoles({})).connect(tenant, role_arn(acct))
 
 
 def test_account_bound_to_another_tenant_is_a_conflict(tenants: Any) -> None:
@@ -203,12 +188,12 @@ def test_account_bound_to_another_tenant_is_a_conflict(tenants: Any) -> None:
     acct = account()
     roles = FakeRoles({role_arn(acct): None})
     roles.trust[role_arn(acct)] = first.external_id
-    make_accounts(roles, FakeBus()).connect(first, role_arn(acct))
+    make_accounts(roles).connect(first, role_arn(acct))
     roles.trust[role_arn(acct)] = second.external_id  # the customer re-ran onboarding for B
-    bus = FakeBus()
     with pytest.raises(Conflict, match="already connected to another SESami tenant"):
-        make_accounts(roles, bus).connect(second, role_arn(acct))
-    assert AccountModel.get(acct).tenant_id == first.tenant_id and bus.statements == {}
+        make_accounts(roles).connect(second, role_arn(acct))
+    assert AccountModel.get(acct).tenant_id == first.tenant_id
+    assert TenantModel.get(second.tenant_id).account_id is None
 
 
 def test_reconnecting_to_a_new_account_releases_the_old_one(tenants: Any) -> None:
@@ -216,22 +201,11 @@ def test_reconnecting_to_a_new_account_releases_the_old_one(tenants: Any) -> Non
     tenant = service.membership(caller()).tenant
     old, new = account(), account()
     roles = FakeRoles({role_arn(old): tenant.external_id, role_arn(new): tenant.external_id})
-    accounts = make_accounts(roles, FakeBus())
+    accounts = make_accounts(roles)
     accounts.connect(tenant, role_arn(old))
     accounts.connect(tenant, role_arn(new))
     assert AccountModel.count(old) == 0
     assert AccountModel.get(new).tenant_id == tenant.tenant_id
-
-
-def test_bus_policy_failure_rolls_back_the_binding(tenants: Any) -> None:
-    service, _ = tenants
-    tenant = service.membership(caller()).tenant
-    acct = account()
-    with pytest.raises(RuntimeError):
-        make_accounts(FakeRoles({role_arn(acct): tenant.external_id}), FakeBus(fail=True)).connect(
-            tenant, role_arn(acct)
-        )
-    assert AccountModel.count(acct) == 0
 
 
 @pytest.mark.parametrize(
@@ -253,7 +227,7 @@ def test_sesamis_own_account_is_refused(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     with pytest.raises(InvalidRequest, match="SESami's own account"):
-        make_accounts(FakeRoles(), FakeBus()).connect(tenant, role_arn(SESAMI_ACCOUNT))
+        make_accounts(FakeRoles()).connect(tenant, role_arn(SESAMI_ACCOUNT))
 
 
 def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplog: Any) -> None:
@@ -262,7 +236,7 @@ def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplo
     acct = account()
     roles = FakeRoles({role_arn(acct): None})
     with caplog.at_level("WARNING", logger="sesami.accounts"):
-        accounts = make_accounts(roles, FakeBus(), skip_external_id_refusal_check=True)
+        accounts = make_accounts(roles, skip_external_id_refusal_check=True)
         accounts.connect(tenant, role_arn(acct))
     assert any("INSECURE" in r.message for r in caplog.records)
     assert AccountModel.get(acct).tenant_id == tenant.tenant_id
@@ -271,7 +245,7 @@ def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplo
 def test_onboarding_values_and_commands(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    info = make_accounts(FakeRoles(), FakeBus()).onboarding(tenant)
+    info = make_accounts(FakeRoles()).onboarding(tenant)
     assert info["external_id"] == tenant.external_id
     assert info["sesami_account_id"] == SESAMI_ACCOUNT
     assert info["event_bus_arn"] == PLATFORM.event_bus_arn

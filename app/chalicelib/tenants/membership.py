@@ -9,6 +9,9 @@
 - An admin of a tenant can invite another address into it (Cognito AdminCreateUser with the
   tenant attributes set by SESami, never by the invitee).
 - Nothing ever changes a tenant's external ID once issued.
+- A tenant being deleted (`deletion_started_at`) has no members any more: every call is a 410,
+  except where the caller asks for it (`deleting=True`: the deletion's own progress), and no user
+  is ever bound to it again.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.core import dynamo
-from chalicelib.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound
 from chalicelib.core.tables import TenantModel, UserModel
 from chalicelib.tenants.auth import TENANT_ATTRIBUTE, TENANT_ROLE_ATTRIBUTE
 
@@ -66,6 +69,8 @@ class UserDirectory(Protocol):
 
     def invite(self, email: str, tenant_id: str, role: str) -> None: ...
 
+    def delete(self, username: str) -> bool: ...
+
 
 class CognitoUserDirectory:
     """Production adapter: Cognito's admin API on SESami's user pool."""
@@ -102,6 +107,14 @@ class CognitoUserDirectory:
                 f"{email} already has a SESami login; a user belongs to one tenant"
             ) from None
 
+    def delete(self, username: str) -> bool:
+        """Remove a user from the pool (their tenant was deleted). False: no such user."""
+        try:
+            self._client.admin_delete_user(UserPoolId=self._pool, Username=username)
+        except self._client.exceptions.UserNotFoundException:
+            return False
+        return True
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -112,14 +125,20 @@ class TenantService:
         self._directory = directory
         self._clock = clock
 
-    def membership(self, caller: Caller, *, create: bool = True) -> Membership:
-        """The caller's tenant; created on first use for a user who has none."""
+    def membership(
+        self, caller: Caller, *, create: bool = True, deleting: bool = False
+    ) -> Membership:
+        """The caller's tenant; created on first use for a user who has none. A tenant being
+        deleted is a 410 unless `deleting` (its deletion's progress)."""
         user = dynamo.get(UserModel, caller.sub)
         if user is not None:
-            return Membership(self._tenant(user.tenant_id), user.role, caller)
+            tenant = self._usable(self._tenant(user.tenant_id), deleting)
+            return Membership(tenant, user.role, caller)
         if caller.tenant_id:  # invited: SESami set the attribute, the user just binds to it
-            tenant = self._tenant(caller.tenant_id)
+            tenant = self._usable(self._tenant(caller.tenant_id), deleting)
             role = caller.tenant_role if caller.tenant_role in ("admin", "member") else "member"
+            if tenant.deletion_started_at is not None:  # never bind anyone to it again
+                return Membership(tenant, role, caller)
             bound = self._bind(caller, tenant.tenant_id, role)
             return Membership(self._tenant(bound.tenant_id), bound.role, caller)
         if not create:
@@ -176,6 +195,15 @@ class TenantService:
         bound = dynamo.get(UserModel, caller.sub)
         assert bound is not None  # the condition failed because it exists
         return bound
+
+    @staticmethod
+    def _usable(tenant: TenantModel, deleting: bool) -> TenantModel:
+        if tenant.deletion_started_at is not None and not deleting:
+            raise Gone(
+                "this tenant is being deleted",
+                details={"deletion_started_at": tenant.deletion_started_at.isoformat()},
+            )
+        return tenant
 
     @staticmethod
     def _tenant(tenant_id: str) -> TenantModel:

@@ -1,0 +1,166 @@
+"""Disconnecting, erasing a recipient, deleting the tenant, and the audit trail. Admins only,
+through `require_admin` (the one check, until the roles of core/api.py declare it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from chalice.app import Response
+
+from chalicelib.core import wiring
+from chalicelib.core.api import JSON, Api, Param, RequestContext
+from chalicelib.core.errors import Forbidden
+
+api = Api(__name__, wiring.authenticate)
+# GET /tenant/deletion answers while the tenant is being deleted, when every other route is 410.
+progress_api = Api(f"{__name__}.progress", wiring.authenticate_while_deleting)
+
+_STR = {"type": "string"}
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+JOB = {
+    "type": "object",
+    "properties": {
+        "job_id": _STR,
+        "kind": {"type": "string", "enum": ["erasure", "deletion"]},
+        "state": {"type": "string", "enum": ["running", "waiting", "finished"]},
+        "step": _STR,
+        "counts": _COUNTS,
+        "started_at": _STR,
+        "finished_at": _STR,
+        "requested_by": _STR,
+    },
+}
+
+
+def require_admin(ctx: RequestContext, what: str) -> None:
+    if ctx.membership.role != "admin":
+        raise Forbidden(f"only an admin of the tenant can {what}")
+
+
+@api.route(
+    "/account",
+    methods=["DELETE"],
+    summary="Disconnect the AWS account: its binding and role go, the history stays (admins)",
+    response={
+        "type": "object",
+        "properties": {
+            "disconnected": {"type": "string", "nullable": True},
+            "connected": {"type": "boolean"},
+            "history": _STR,
+        },
+    },
+    errors=(403, 409),
+)
+def disconnect_account(ctx: RequestContext) -> dict[str, Any]:
+    require_admin(ctx, "disconnect the AWS account")
+    return wiring.lifecycle().disconnect(ctx.membership)
+
+
+@api.route(
+    "/recipients/{email}",
+    methods=["DELETE"],
+    summary=(
+        "Erase every trace of one address (GDPR art. 17): 200 with what was removed, or 202 "
+        "while the rest goes on (GET /erasures/{job_id}). A suppressed address stays suppressed "
+        "under its hash (admins)"
+    ),
+    response=JOB,
+    errors=(400, 403, 409),
+)
+def erase_recipient(ctx: RequestContext, email: str) -> Response:
+    require_admin(ctx, "erase a recipient")
+    status, body = wiring.lifecycle().erase(ctx.membership, unquote(email))
+    return Response(body=json.dumps(body), status_code=status, headers=dict(JSON))
+
+
+@api.route(
+    "/erasures/{job_id}",
+    methods=["GET"],
+    summary="A recipient erasure's progress and what it removed (admins)",
+    response=JOB,
+    errors=(403, 404),
+)
+def get_erasure(ctx: RequestContext, job_id: str) -> dict[str, Any]:
+    require_admin(ctx, "see erasures")
+    return wiring.lifecycle().erasure(ctx.membership, job_id)
+
+
+@api.route(
+    "/tenant/deletion",
+    methods=["POST"],
+    summary="Ask to delete the tenant: a confirmation for DELETE /tenant, for 10 minutes (admins)",
+    response={
+        "type": "object",
+        "properties": {
+            "confirmation": _STR,
+            "expires_at": _STR,
+            "tenant_id": _STR,
+            "will_delete": {"type": "array", "items": _STR},
+        },
+    },
+    errors=(403,),
+)
+def ask_tenant_deletion(ctx: RequestContext) -> dict[str, Any]:
+    require_admin(ctx, "delete the tenant")
+    return wiring.lifecycle().deletion_confirmation(ctx.membership)
+
+
+@api.route(
+    "/tenant",
+    methods=["DELETE"],
+    summary="Delete the tenant and everything of it, in the background (GET /tenant/deletion)",
+    status=202,
+    body={"type": "object", "required": ["confirmation"], "properties": {"confirmation": _STR}},
+    response=JOB,
+    errors=(400, 403, 409),
+)
+def delete_tenant(ctx: RequestContext) -> dict[str, Any]:
+    require_admin(ctx, "delete the tenant")
+    return wiring.lifecycle().delete_tenant(ctx.membership, ctx.json_body().get("confirmation"))
+
+
+@progress_api.route(
+    "/tenant/deletion",
+    methods=["GET"],
+    summary="The tenant deletion's progress: counts per table and the step it is at",
+    response=JOB,
+    errors=(404,),
+)
+def tenant_deletion_progress(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.lifecycle().deletion_progress(ctx.membership)
+
+
+@api.route(
+    "/audit",
+    methods=["GET"],
+    summary="The tenant's audit trail, newest first: disconnections, erasures, deletion (admins)",
+    params=(
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+        Param("next", _STR, description="the previous page's cursor"),
+    ),
+    response={
+        "type": "object",
+        "properties": {
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at": _STR,
+                        "actor": _STR,
+                        "action": _STR,
+                        "target": {"type": "string", "nullable": True},
+                        "detail": {"type": "object"},
+                    },
+                },
+            },
+            "next": {"type": "string", "nullable": True},
+        },
+    },
+    errors=(400, 403),
+)
+def get_audit(ctx: RequestContext) -> dict[str, Any]:
+    require_admin(ctx, "read the audit trail")
+    return wiring.lifecycle().audit(ctx.membership, ctx.query("limit"), ctx.query("next"))
