@@ -1,6 +1,8 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
-// role ARN form that connects the account, the setup checklist, and inviting colleagues.
+// role ARN form that connects the account, the setup checklist, inviting colleagues, the audit
+// trail and the danger zone (disconnect, delete the tenant: lifecycle.js).
 import { call, get } from "./api.js";
+import { auditPanel, dangerZone } from "./lifecycle.js";
 import { busy, copyButton, errorNotice, field, h, loading, mount, notice } from "./ui.js";
 
 const CHECK_LABELS = { ok: "OK", failed: "Failed", not_checked: "Not checked" };
@@ -159,6 +161,10 @@ export async function accountPage(target, route, current) {
     ),
     h("h2", {}, "Team"),
     h("div", { class: "panel" }, inviteForm()),
+    h("h2", {}, "Audit trail"),
+    h("div", { class: "panel" }, auditPanel()),
+    h("h2", { class: "danger-title" }, "Danger zone"),
+    dangerZone(account, () => accountPage(target, route, current)),
   );
   if (account.connected) checklist(checks);
   else mount(checks, h("p", { class: "muted" }, "The checklist runs once the account is connected."));

@@ -1,6 +1,7 @@
 // One message (timeline, recipients, opens, clicks per link) and one recipient (every message
 // to the address, what they did with it, and whether it is suppressed).
 import { call, get } from "./api.js";
+import { eraseAction } from "./lifecycle.js";
 import {
   badge,
   busy,
@@ -173,7 +174,10 @@ export async function recipientPage(target, route, current) {
   }
   if (!current()) return;
   const status = h("div");
-  const suppression = r.suppressed
+  const erasedSuppression = r.suppressed && r.suppression && r.suppression.erased;
+  const suppression = erasedSuppression
+    ? h("div", { class: "notice warn" }, h("strong", {}, "Suppressed: "), "this address was erased while suppressed; SESami keeps only its hash, so it is never mailed again.")
+    : r.suppressed
     ? h(
         "div",
         { class: "notice warn" },
@@ -206,10 +210,15 @@ export async function recipientPage(target, route, current) {
           "Suppress",
         ),
       );
+  const erasure = h("div");
+  const back = () => h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity"));
+  // Once erased, the history shown is gone: only the report of what was removed stays.
+  const erased = () => mount(target, back(), h("h1", {}, email), erasure);
   mount(
     target,
-    h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity")),
-    h("h1", {}, email),
+    back(),
+    h("div", { class: "page-head" }, h("h1", {}, email), eraseAction(email, erasure, erased)),
+    erasure,
     suppression,
     status,
     h(
