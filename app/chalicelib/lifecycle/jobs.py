@@ -22,8 +22,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import dynamo, keys
 from chalicelib.core.tables import JobModel
@@ -34,6 +36,7 @@ EVENT_KIND = "lifecycle"
 SAFETY_MARGIN_SECONDS = 10.0
 THREAD_BUDGET_SECONDS = 60.0
 RUNNING, WAITING, FINISHED = "running", "waiting", "finished"
+FINISHED_KEPT = timedelta(days=30)
 # What a handler's slice ended with:
 MORE, DONE, REMOVED = "more", "done", "removed"  # REMOVED: the job deleted its own record
 
@@ -106,16 +109,16 @@ class Jobs:
     def save(self, job: Job) -> bool:
         """Compare-and-swap on the version; False when another slice changed the job."""
         item = JobModel(keys.job_pk(job.tenant_id), job.job_id)
+        actions: list[Action] = [
+            JobModel.doc.set(job.doc),
+            JobModel.state.set(job.state),
+            JobModel.version.set(job.version + 1),
+        ]
+        if job.state == FINISHED:  # its counts are in the audit trail; the job itself goes
+            actions.append(JobModel.expires_at.set(datetime.now(UTC) + FINISHED_KEPT))
         ok = dynamo.write_if(
             "job update",
-            lambda: item.update(
-                actions=[
-                    JobModel.doc.set(job.doc),
-                    JobModel.state.set(job.state),
-                    JobModel.version.set(job.version + 1),
-                ],
-                condition=JobModel.version == job.version,
-            ),
+            lambda: item.update(actions=actions, condition=JobModel.version == job.version),
         )
         if ok:
             job.version += 1
