@@ -9,6 +9,7 @@ from chalice.app import AuthRequest, AuthResponse, Chalice
 from chalicelib.core import meta, wiring
 from chalicelib.core.settings import AUTHORIZER_TTL_SECONDS
 from chalicelib.history import routes as history
+from chalicelib.lifecycle import routes as lifecycle
 from chalicelib.sending import routes as sending
 from chalicelib.suppression import routes as suppression
 from chalicelib.suppression import unsubscribe
@@ -33,6 +34,8 @@ for routes in (
     webhook_routes,
 ):
     app.register_blueprint(routes.api.blueprint)
+app.register_blueprint(lifecycle.api.blueprint)
+app.register_blueprint(lifecycle.progress_api.blueprint)
 
 
 @app.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)

@@ -3,6 +3,8 @@
 - ingest_wcu_per_event / ingest_rcu_per_event: mean capacity units per stored event, summed from
   the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
   over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
+- ingest_requests_per_event: DynamoDB requests (every call PynamoDB makes, reads and writes) per
+  stored event over the same mix, the account -> tenant lookups included (cached per instance).
 - ingest_cpu_us_per_event: parse + classify (people vs machines) + aggregate + the counter
   corrections it implies, no I/O (process CPU time, the best of three runs).
 - hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
@@ -109,6 +111,7 @@ class CapacityMeter:
 
     def __init__(self) -> None:
         self.units: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
         self.by_table: Counter[str] = Counter()
         self.billed_write = 0.0
         self._orig = pynamodb_base.Connection._make_api_call
@@ -118,6 +121,7 @@ class CapacityMeter:
 
         def call(conn: Any, operation: str, kwargs: dict[str, Any]) -> Any:
             data = orig(conn, operation, kwargs)
+            meter.requests[operation] += 1
             kind = "write" if operation in WRITE_OPS else "read"
             if kind == "write":
                 meter.billed_write += billed_write_units(operation, kwargs)
@@ -163,6 +167,10 @@ def _capacity(messages: int) -> dict[str, Any]:
             meter.units["write"] / stored, 3
         ),
         "ingest_rcu_per_event": round(meter.units["read"] / stored, 3),
+        "ingest_requests_per_event": round(sum(meter.requests.values()) / stored, 3),
+        "ingest_requests_by_operation_per_event": {
+            op: round(n / stored, 3) for op, n in sorted(meter.requests.items())
+        },
         "ingest_wcu_by_table_per_event": {
             k.split(":", 1)[1]: round(v / stored, 3)
             for k, v in sorted(meter.by_table.items())

@@ -12,6 +12,7 @@ everything it started; running it again works.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -54,6 +55,7 @@ MOTO_PORT = int(os.environ.get("SESAMI_DEV_MOTO_PORT", "8003"))
 RECEIVER_PORT = int(os.environ.get("SESAMI_DEV_RECEIVER_PORT", "8004"))
 ALERTS_FROM = "alerts@sesami.local"  # verified in moto's SES: alert emails to admins
 SEED_MESSAGES = int(os.environ.get("SESAMI_DEV_MESSAGES", "3000"))
+SEED_DAYS = 30
 # Where the stack keeps its state (DynamoDB data, signing key, token, ready.json); tests point
 # this at a temporary directory to run a stack of their own beside a developer's.
 DEV_DIR = Path(os.environ.get("SESAMI_DEV_DIR") or ROOT / ".dev")
@@ -83,13 +85,16 @@ def ensure_demo_tenant() -> bool:
         region="us-east-1",
         configuration_set="sesami-events",
     ).save()
-    AccountModel(DEMO_ACCOUNT, tenant_id=DEMO_TENANT, bound_at=now).save()
+    # Bound before the seeded month: mail sent before an account's binding is not the tenant's.
+    bound_at = now - timedelta(days=SEED_DAYS + 1)
+    AccountModel(DEMO_ACCOUNT, tenant_id=DEMO_TENANT, bound_at=bound_at).save()
     return True
 
 
 def provision_aws(moto_endpoint: str) -> dict[str, str]:
     """moto's state lives in memory: provision it on every start. Returns the app's settings."""
     from chalicelib.core.tables import TenantModel, UserModel
+    from chalicelib.ingest.bus import bus_policy
 
     from devstack import provision
 
@@ -117,11 +122,9 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
         "QueueUrl"
     ]
     provision.aws(moto_endpoint, "sesv2").create_email_identity(EmailIdentity=ALERTS_FROM)
+    # The production bus policy (infra/events.py declares the same document).
     provision.aws(moto_endpoint, "events").put_permission(
-        EventBusName="sesami",
-        Action="events:PutEvents",
-        Principal=DEMO_ACCOUNT,
-        StatementId=f"sesami-tenant-{DEMO_TENANT}",
+        EventBusName="sesami", Policy=json.dumps(bus_policy(bus_arn))
     )
     return {
         "SESAMI_ACCOUNT_ID": SESAMI_ACCOUNT,
@@ -155,7 +158,7 @@ def serve_api(port: int) -> Any:
 
 def seed(settings: Settings, stop: threading.Event) -> None:
     store, directory = EventStore(settings), TenantDirectory(ttl_seconds=300)
-    start = datetime.now(UTC) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(days=SEED_DAYS)
     # Newest first: the dashboard's default ranges (24h, 7d) fill within seconds, and the rest of
     # the month follows. Ingest does not depend on arrival order (the aggregate is a fold).
     envelopes = sorted(
@@ -163,7 +166,7 @@ def seed(settings: Settings, stop: threading.Event) -> None:
             DEMO_ACCOUNT,
             SEED_MESSAGES,
             start=start,
-            span=timedelta(days=30),
+            span=timedelta(days=SEED_DAYS),
             until=datetime.now(UTC),
         ),
         key=lambda envelope: str(envelope["time"]),
@@ -185,8 +188,6 @@ def seed(settings: Settings, stop: threading.Event) -> None:
 
 def _write_state(name: str, data: dict[str, Any]) -> None:
     """Machine-readable progress for scripts and tests (written whole, then renamed)."""
-    import json
-
     DEV_DIR.mkdir(parents=True, exist_ok=True)
     tmp = DEV_DIR / f".{name}.tmp"
     tmp.write_text(json.dumps(data))

@@ -144,6 +144,7 @@ def create_tables(settings: Settings, client: Any | None = None) -> list[str]:
         name = settings.table_prefix + logical
         names.append(name)
         if name in existing:
+            _add_missing_indexes(client, name, spec)
             continue
         with contextlib.suppress(client.exceptions.ResourceInUseException):
             client.create_table(**create_table_args(name, spec))
@@ -153,6 +154,27 @@ def create_tables(settings: Settings, client: Any | None = None) -> list[str]:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]},
             )
     return names
+
+
+def _add_missing_indexes(client: Any, name: str, spec: dict[str, Any]) -> None:
+    """A table kept from an older checkout (`make dev` keeps its data): add the indexes the
+    current description has and it lacks."""
+    have = {
+        g["IndexName"]
+        for g in client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+    }
+    args = create_table_args(name, spec)
+    for gsi in args.get("GlobalSecondaryIndexes", []):
+        if gsi["IndexName"] in have:
+            continue
+        used = {k["AttributeName"] for k in gsi["KeySchema"]}
+        client.update_table(
+            TableName=name,
+            AttributeDefinitions=[
+                a for a in args["AttributeDefinitions"] if a["AttributeName"] in used
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": gsi}],
+        )
 
 
 def create_table_args(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - selfSignUp             false to allow only admin-created users (default true)
 - eventBusName           SESami's custom bus (default `sesami-<stack>`)
 - alarmTopicArn          optional SNS topic notified by the ingest alarms
+- blockedAccounts        AWS account IDs, comma-separated, denied on SESami's bus (an account
+                         that floods it; the UnknownAccountEvents alarm says when)
 - publicUrl              the API's public base URL if it has a custom domain (default: the
                          API Gateway stage URL); unsubscribe links point there
 - apiEndpointType        REGIONAL (default) or EDGE
@@ -177,6 +179,9 @@ events = SesamiEvents(
         ingest_function_arn=functions.functions[INGEST].arn,
         ingest_function_name=functions.functions[INGEST].name,
         alarm_actions=alarm_actions,
+        blocked_accounts=tuple(
+            a.strip() for a in (config.get("blockedAccounts") or "").split(",") if a.strip()
+        ),
     ),
 )
 

@@ -2,22 +2,31 @@
 that hands `aws.ses` events to the ingest function (24 h of retries, then an encrypted DLQ), and
 the alarms that say when events are being lost.
 
-The bus's resource policy is NOT declared here. The API adds one `events:PutEvents` statement per
-tenant at onboarding (`events:PutPermission`,
-`chalicelib.tenants.accounts.EventBridgeBusPolicy`); an
-`aws.cloudwatch.EventBusPolicy` resource owns the whole document and would erase those statements
-on the next `pulumi up`."""
+The bus's resource policy is declared here, whole, and never changes with the tenants:
+`chalicelib.ingest.bus.bus_policy` accepts SES's own events (`events:source` = `aws.ses`) from
+any account, and ingest keeps only what a tenant's binding owns (README, "Tenants past 50").
+The API never edits it. The first `pulumi up` of this version replaces the document, and with it
+the one-statement-per-tenant grants older versions added at onboarding (the new statement covers
+them). `blockedAccounts` adds a Deny for accounts that abuse the bus; the `UnknownAccountEvents`
+alarm says when to look."""
 
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+
+from chalicelib.core.logs import METRICS_NAMESPACE
+from chalicelib.ingest.bus import bus_policy
 
 with warnings.catch_warnings():
     # pulumi-aws 7.x warns on import of its lambda module about a resource SESami does not use.
@@ -33,6 +42,9 @@ DLQ_RETENTION_SECONDS = 14 * 86_400  # SQS's maximum: two weeks to notice and re
 MAX_EVENT_AGE_SECONDS = 86_400
 MAX_RETRY_ATTEMPTS = 185
 ALARM_PERIOD_SECONDS = 300
+# Events from accounts no tenant owns, per 5 minutes, before the operator is told: strays from a
+# customer who disconnected are a trickle; a flood is someone using the bus (README).
+UNKNOWN_ACCOUNT_EVENTS_ALARM = 1_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class EventsArgs:
     ingest_function_arn: pulumi.Input[str]
     ingest_function_name: pulumi.Input[str]
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    blocked_accounts: Sequence[str] = field(default_factory=tuple)
 
 
 def ses_event_pattern() -> dict[str, Any]:
@@ -75,8 +88,10 @@ def alarm_args(
     dimensions: dict[str, pulumi.Input[str]],
     statistic: str,
     alarm_actions: Sequence[pulumi.Input[str]],
+    threshold: float = 1,
 ) -> dict[str, Any]:
-    """Pure: a "this is ≥ 1 in any 5-minute window" alarm; no data means nothing went wrong."""
+    """Pure: a "this is ≥ threshold (1) in any 5-minute window" alarm; no data means nothing
+    went wrong."""
     return {
         "alarm_description": description,
         "namespace": namespace,
@@ -86,7 +101,7 @@ def alarm_args(
         "period": ALARM_PERIOD_SECONDS,
         "evaluation_periods": 1,
         "comparison_operator": "GreaterThanOrEqualToThreshold",
-        "threshold": 1,
+        "threshold": threshold,
         "treat_missing_data": "notBreaching",
         "alarm_actions": list(alarm_actions),
         "ok_actions": list(alarm_actions),
@@ -119,8 +134,15 @@ class SesamiEvents(pulumi.ComponentResource):
         super().__init__("sesami:events:Events", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # No EventBusPolicy: the API manages per-tenant statements (see the module docstring).
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=args.bus_name, opts=child)
+        blocked = tuple(args.blocked_accounts)
+        bus_policy(f"arn:aws:events:us-east-1:000000000000:event-bus/{args.bus_name}", blocked)
+        self.bus_policy = aws.cloudwatch.EventBusPolicy(
+            f"{name}-bus-policy",
+            event_bus_name=self.bus.name,
+            policy=self.bus.arn.apply(lambda arn: json.dumps(bus_policy(arn, blocked))),
+            opts=child,
+        )
         self.dead_letters = aws.sqs.Queue(
             f"{name}-ingest-dlq",
             name=f"{args.bus_name}-ingest-dlq",
@@ -187,6 +209,22 @@ class SesamiEvents(pulumi.ComponentResource):
                 dimensions={"FunctionName": args.ingest_function_name},
                 statistic="Sum",
                 alarm_actions=args.alarm_actions,
+            ),
+            opts=child,
+        )
+        self.unknown_accounts_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-unknown-account-events",
+            **alarm_args(
+                description=(
+                    "Many SES events reached the bus from accounts no tenant owns: a stranger "
+                    "may be using it (see README, Tenants past 50; blockedAccounts denies one)."
+                ),
+                namespace=METRICS_NAMESPACE,
+                metric_name="UnknownAccountEvents",
+                dimensions={"Outcome": "unknown_account"},
+                statistic="Sum",
+                alarm_actions=args.alarm_actions,
+                threshold=UNKNOWN_ACCOUNT_EVENTS_ALARM,
             ),
             opts=child,
         )

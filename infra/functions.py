@@ -106,8 +106,8 @@ def snap_start_supported(runtime: str) -> bool:
 
 def environment(function: str, env: Environment) -> dict[str, str]:
     """Pure: one function's environment variables. Ingest gets no secret and no AWS identity
-    beyond its tables; the authorizer its tables and the user pool; only the API manages the
-    bus policy."""
+    beyond its tables; the authorizer its tables and the user pool. The bulk worker knows the
+    user pool too: it runs tenant deletions, which remove the tenant's users."""
     out = {
         names.ENV_STAGE: env.stage,
         names.ENV_TABLE_PREFIX: env.table_prefix,
@@ -143,6 +143,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
     }
     if env.momento_endpoint:
         out[names.ENV_MOMENTO_ENDPOINT] = env.momento_endpoint
+    out[names.ENV_USER_POOL_ID] = env.user_pool_id
     if function == API_FUNCTION:
         out |= {
             names.ENV_ACCOUNT_ID: env.account_id,
@@ -237,7 +238,6 @@ class SesamiFunctions(pulumi.ComponentResource):
                     parameters=[v["parameters"][n] for n in SECRETS_OF.get(function, ())],
                     invokable=[target.function_arn(fn_names[BULK_WORKER])],
                     user_pool=v["user_pool"],
-                    event_bus=args.environment.event_bus_arn,
                     failure_queue=v["failures"],
                     webhook_queue=v["webhook_queue"],
                     alert_identities=alert_identities(target, args.environment.alerts_from),

@@ -8,11 +8,6 @@ cannot be named in advance, each said where it is used:
 - `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
 - X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
   resource-level permissions, AWS requires `Resource: "*"`;
-- the API's `events:PutPermission`/`RemovePermission` (the per-tenant statements of SESami's bus
-  policy): the Service Authorization Reference lists no resource type for either (EventBridge,
-  "Actions defined by Amazon EventBridge"), so IAM refuses them on a bus ARN and they get a
-  statement of their own on `"*"`. What they can touch is still one bus: the function only ever
-  names SESami's (`SESAMI_EVENT_BUS_ARN`), and `DescribeEventBus` stays scoped to it.
 `STAR_ONLY` lists these actions; tests/iam_reference.py checks every other action names a
 resource of a type the action supports.
 SESami's own roles stay on the default path, outside `/sesami/`.
@@ -47,11 +42,10 @@ USER_POOL_ADMIN = (
     "cognito-idp:AdminUserGlobalSignOut",
     "cognito-idp:AdminGetUser",  # an admin's MFA setting, where admins must use MFA
 )
-# chalicelib.tenants.accounts.EventBridgeBusPolicy: one statement per tenant on SESami's bus.
-# DescribeEventBus takes the bus ARN; PutPermission and RemovePermission take only "*" (see the
-# module docstring).
-READ_BUS = ("events:DescribeEventBus",)
-EDIT_BUS_POLICY = ("events:PutPermission", "events:RemovePermission")
+# chalicelib.lifecycle.deletion: a deleted tenant's users leave the pool (the bulk worker runs it).
+USER_POOL_DELETE = ("cognito-idp:AdminDeleteUser",)
+# No events:PutPermission/RemovePermission: the bus policy is Pulumi's, the same for every tenant
+# (chalicelib.ingest.bus), so no function can change who may put events on the bus.
 ASSUME_CUSTOMER_ROLE = ("sts:AssumeRole",)
 INVOKE = ("lambda:InvokeFunction",)
 READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed key aws/ssm
@@ -62,7 +56,7 @@ SEND_EMAIL = ("ses:SendEmail",)  # SESv2 SendEmail, in SESami's own account (ale
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
-STAR_ONLY = frozenset((*TRACING, *EDIT_BUS_POLICY))
+STAR_ONLY = frozenset(TRACING)
 
 
 @dataclass(frozen=True)
@@ -77,9 +71,8 @@ class Scope:
     # The API and the bulk worker only:
     parameters: Sequence[str] = field(default_factory=tuple)
     invokable: Sequence[str] = field(default_factory=tuple)  # functions it may invoke
-    # The API only:
+    # The API and the bulk worker:
     user_pool: str | None = None
-    event_bus: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
     # Ingest and the API send to it, the webhooks function consumes it.
@@ -147,17 +140,13 @@ def authorizer_policy(scope: Scope) -> dict[str, Any]:
 
 def api_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the REST API function."""
-    if scope.user_pool is None or scope.event_bus is None:
-        raise ValueError("the API's scope names the user pool and the event bus")
+    if scope.user_pool is None:
+        raise ValueError("the API's scope names the user pool")
     return _document(
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("UserPoolAdmin", USER_POOL_ADMIN, [scope.user_pool]),
-            _statement("EventBus", READ_BUS, [scope.event_bus]),
-            # Service Authorization Reference: events:PutPermission and events:RemovePermission
-            # support no resource-level permissions; a bus ARN here is an AccessDenied.
-            _statement("EventBusPolicy", EDIT_BUS_POLICY, ["*"]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
             _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
@@ -180,13 +169,17 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
 
 def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the bulk worker. It sends as the customer (assumed role), and invokes itself for
-    the next slice of a batch."""
+    the next slice of a batch; it also runs tenant deletions, which remove the tenant's users
+    from the pool."""
+    if scope.user_pool is None:
+        raise ValueError("the bulk worker's scope names the user pool")
     return _document(
         [
             *_common(scope, (*TABLE_READS, *TABLE_WRITES, *TABLE_DELETES)),
             _customer_roles(scope),
             _statement("NextSlice", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            _statement("DeletedTenantsUsers", USER_POOL_DELETE, [scope.user_pool]),
         ]
     )
 

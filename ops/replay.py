@@ -7,9 +7,10 @@
     python -m ops.replay --dlq https://sqs.../sesami-ingest-failures   # Lambda's failure records
 
 Ingest is idempotent, so replaying is always safe: an event already stored is a `duplicate`.
-Each event's outcome is printed (stored, duplicate, quarantined, ignored, unknown_account), then
-the counts. From the DLQ, a message is deleted only once ingest has an outcome for it; a
-transient failure leaves it in the queue for the next run.
+Each event's outcome is printed (stored, duplicate, quarantined, ignored, unknown_account,
+before_binding: mail sent before the account was bound to its tenant; erased: a message a
+recipient erasure touched), then the counts. From the DLQ, a message is deleted only once
+ingest has an outcome for it; a transient failure leaves it in the queue for the next run.
 
 Settings come from the environment (SESAMI_TABLE_PREFIX, SESAMI_DYNAMODB_ENDPOINT, AWS_REGION...),
 as the functions read them; the local stack's are printed by `make dev`.

@@ -9,7 +9,6 @@ as the real service would; tests set its state, not patch its methods.
     FakeSes             the `Ses` interface the sending service uses
     FakeRoleAccess      assuming a customer's role (`RoleAccess`), with the trust STS enforces
     FakeUserDirectory   the user pool's admin API (`UserDirectory`)
-    FakeBusPolicy       the event bus's resource policy (`BusPolicy`)
     AwsWire             not a fake of an interface: real clients, seen and faulted at botocore's
                         event hooks, for tests that go through the API to moto
 
@@ -201,31 +200,14 @@ class FakeUserDirectory:
     def resend_invitation(self, email: str) -> None:
         self.invited.append((email, "resent", ""))
 
-    def delete_user(self, username: str) -> None:
-        self.attributes.pop(username, None)
+    def delete_user(self, username: str) -> bool:
+        return self.attributes.pop(username, None) is not None
 
     def sign_out(self, username: str) -> None:
         self.attributes.setdefault(username, {})["signed_out"] = "yes"
 
     def has_totp(self, username: str) -> bool:
         return self.attributes.get(username, {}).get("totp") == "yes"
-
-
-@dataclass
-class FakeBusPolicy:
-    """The event bus's policy: statement ID -> the account it lets put events; `fail` makes
-    `allow` fail as a refused events:PutPermission would."""
-
-    statements: dict[str, str] = field(default_factory=dict)
-    fail: bool = False
-
-    def allow(self, account_id: str, sid: str) -> None:
-        if self.fail:
-            raise RuntimeError("events:PutPermission failed")
-        self.statements[sid] = account_id
-
-    def revoke(self, sid: str) -> None:
-        self.statements.pop(sid, None)
 
 
 # ---------------------------------------------------------------------------- the AWS wire

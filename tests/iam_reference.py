@@ -226,8 +226,10 @@ def _principal_problems(s: Mapping[str, Any], kind: Kind) -> list[str]:
     principal = s.get("Principal")
     if kind == "identity":
         return ["an identity policy names no Principal"] if principal is not None else []
+    if principal == "*":  # anyone (IAM JSON policy reference, "Principal"): what Conditions narrow
+        return []
     if not isinstance(principal, dict) or not principal:
-        return [f"a {kind} policy needs a Principal map, got {principal!r}"]
+        return [f'a {kind} policy needs a Principal map or "*", got {principal!r}']
     out = []
     for key, values in principal.items():
         for value in _as_list(values):

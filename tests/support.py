@@ -25,22 +25,29 @@ class TestTenant:
     directory: TenantDirectory
 
 
-def make_tenant(settings: Settings, *, write_shards: int = 1) -> TestTenant:
+# When make_tenant's accounts were bound: before every recorded event and any traffic the
+# generator makes, since mail sent before the binding is not the tenant's.
+BOUND_LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def make_tenant(
+    settings: Settings, *, write_shards: int = 1, bound_at: datetime = BOUND_LONG_AGO
+) -> TestTenant:
     tenant_id = uuid.uuid4().hex
     account_id = "".join(secrets.choice("0123456789") for _ in range(12))
     now = datetime.now(UTC)
     TenantModel(
         tenant_id,
         external_id=secrets.token_urlsafe(24),
-        created_at=now,
+        created_at=min(now, bound_at),  # a tenant exists before its account is bound
         account_id=account_id,
         write_shards=write_shards,
     ).save()
-    AccountModel(account_id, tenant_id=tenant_id, bound_at=now).save()
+    AccountModel(account_id, tenant_id=tenant_id, bound_at=bound_at).save()
     return TestTenant(
         tenant_id=tenant_id,
         account_id=account_id,
-        ref=TenantRef(tenant_id, write_shards),
+        ref=TenantRef(tenant_id, account_id, bound_at, write_shards),
         store=EventStore(settings),
         directory=TenantDirectory(ttl_seconds=60),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 
 from tests import iam_reference as ref
-from tests.api_fixtures import client
 from tests.conftest import ROOT
 
 SESAMI = "444455556666"
@@ -52,7 +50,6 @@ def scope(**changes: Any) -> Any:
         "parameters": [arn.format("ssm", "parameter/sesami/prod/signing-key")],
         "invokable": [arn.format("lambda", "function:sesami-prod-bulk-worker")],
         "user_pool": arn.format("cognito-idp", f"userpool/{REGION}_Ab12Cd34E"),
-        "event_bus": BUS,
         "failure_queue": arn.format("sqs", "sesami-prod-ingest-failures"),
         "webhook_queue": arn.format("sqs", "sesami-prod-webhooks"),
         "alert_identities": [arn.format("ses", "identity/sesami.example")],
@@ -113,19 +110,14 @@ def test_the_customer_roles_policies_are_valid(identities: tuple[str, ...]) -> N
     ref.assert_valid(dlq, kind="resource", where="dead-letter queue")
 
 
-def test_the_app_adds_a_valid_statement_to_sesamis_bus_policy(moto_endpoint: str) -> None:
-    """EventBridgeBusPolicy (PUT /account) writes the document through PutPermission: what
-    EventBridge stores is checked as the resource policy it is."""
-    from chalicelib.tenants.accounts import EventBridgeBusPolicy
+def test_sesamis_one_bus_policy_is_a_valid_resource_policy() -> None:
+    """The policy infra/events.py declares (chalicelib.ingest.bus): SES events from any account,
+    with and without the Deny for blocked accounts, checked as the resource policy it is."""
+    from chalicelib.ingest.bus import bus_policy
 
-    events = client(moto_endpoint, "events")
-    events.create_event_bus(Name="sesami-reference")
-    bus = EventBridgeBusPolicy(events, "sesami-reference")
-    bus.allow(CUSTOMER, "sesami-tenant-t1")
-    bus.allow("222233334444", "sesami-tenant-t2")
-    document = json.loads(events.describe_event_bus(Name="sesami-reference")["Policy"])
-    assert len(document["Statement"]) == 2
-    ref.assert_valid(document, kind="resource", where="SESami's bus policy")
+    bus = f"arn:aws:events:{REGION}:444455556666:event-bus/sesami"
+    for document in (bus_policy(bus), bus_policy(bus, blocked_accounts=[CUSTOMER])):
+        ref.assert_valid(document, kind="resource", where="SESami's bus policy")
 
 
 # ---------------------------------------------------------------------------- broken by hand

@@ -21,6 +21,7 @@ from chalicelib.ingest.store import EventStore
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in
+from tests.support import BOUND_LONG_AGO
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def two_tenants(api: Any, moto: str, pool: dict[str, str], settings: Any) -> dic
     tenant_a = call(api, "GET", "/account", a).json_body["tenant_id"]
     call(api, "GET", "/account", b)
     account = "".join(secrets.choice("0123456789") for _ in range(12))
-    AccountModel(account, tenant_id=tenant_a, bound_at=datetime.now(UTC)).save()
+    AccountModel(account, tenant_id=tenant_a, bound_at=BOUND_LONG_AGO).save()
     now = datetime.now(UTC)
     envelopes = list(
         traffic(

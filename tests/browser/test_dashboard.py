@@ -271,6 +271,36 @@ def test_links_and_account_pages(page: Page, stack: LiveStack) -> None:
     shot(page, "account")
 
 
+def test_erase_a_recipient_from_its_page(page: Page, stack: LiveStack) -> None:
+    address = f"erase-{uuid.uuid4().hex[:8]}@example.com"
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/send")
+    form = page.get_by_role("form", name="Send an email")
+    form.get_by_label("From").fill("news@example.net")
+    form.get_by_label("To", exact=True).fill(address)
+    form.get_by_label("Subject").fill("To be erased")
+    form.get_by_label("Text").fill("Hello.")
+    form.get_by_role("button", name="Send").click()
+    expect(form.locator(".notice.ok")).to_contain_text("Sent.")
+    go(page, f"#/recipient/{address}")
+    for _ in range(30):  # the simulated Send and Delivery arrive through ingest a moment later
+        if page.locator("table tbody tr").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+        settled(page)
+    expect(page.locator("table tbody tr")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Erase…").click()
+    report = page.locator("[data-erased=true]")
+    expect(report).to_contain_text("Erased.", timeout=60_000)  # the erasure runs in the request
+    expect(report).to_contain_text("messages erased")
+    shot(page, "recipient-erased")
+    page.reload()
+    settled(page)
+    expect(page.locator(".empty")).to_contain_text("No messages")
+
+
 def test_sign_up_with_the_confirmation_code_gets_an_empty_tenant_of_ones_own(
     page: Page, stack: LiveStack
 ) -> None:
@@ -298,6 +328,11 @@ def test_sign_up_with_the_confirmation_code_gets_an_empty_tenant_of_ones_own(
     assert page.locator("#external-id").inner_text() != stack.get("/account")["external_id"]
     go(page, "#/activity?range=1y")
     expect(page.locator(".empty")).to_contain_text("No events match")
+    go(page, "#/account")
+    zone = page.locator("#danger-zone")
+    expect(zone.get_by_role("button", name="Disconnect AWS account")).to_be_disabled()
+    expect(page.locator("#main table")).to_have_count(0)  # nothing audited yet
+    shot(page, "account-danger-zone")
 
     # Sign out: back to the sign-in page, and the pages are closed until signing in again.
     page.get_by_role("button", name="Sign out").click()
@@ -491,3 +526,36 @@ def test_invite_accept_as_the_invitee_then_create_and_revoke_an_api_key(
     row = page.locator("table.keys tbody tr", has_text=name)
     expect(row.locator("td[data-label=Status]")).to_have_text("revoked")
     assert _call(stack, "/events?range=24h", key) == 401
+
+
+def test_delete_a_tenant_from_the_danger_zone(page: Page, stack: LiveStack) -> None:
+    email = f"leaver-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto("/#/sign-up")
+    settled(page)
+    page.get_by_label("Work email").fill(email)
+    page.get_by_label("Password").fill("Leaver-2026!")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_label("Confirmation code").fill("123456")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".notice.ok")).to_contain_text("confirmed")
+    page.get_by_label("Password").fill("Leaver-2026!")
+    page.get_by_role("button", name="Sign in").click()
+    settled(page)
+    go(page, "#/account")
+    tenant_id = page.locator("dd.mono").first.inner_text()
+    asked: list[str] = []
+
+    def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept(tenant_id)
+
+    page.once("dialog", confirm)
+    page.locator("#danger-zone").get_by_role("button", name="Delete tenant…").click()
+    expect(page.locator("#danger-zone .notice")).to_contain_text(
+        re.compile("Deleting|deleted"), timeout=30_000
+    )
+    assert tenant_id in asked[0] and "logins" in asked[0]  # it said what goes, and asked for the ID
+    shot(page, "account-deleting")
+    # From now on the tenant's pages are closed (410), while the deletion goes on.
+    go(page, "#/activity")
+    expect(page.locator(".notice.error")).to_contain_text("being deleted")

@@ -23,6 +23,7 @@ from chalicelib.ingest.store import EventStore
 
 from tests.api_fixtures import call, sign_in
 from tests.conftest import ROOT, load_event
+from tests.support import BOUND_LONG_AGO
 
 FORMULA_ADDRESS = "=1+1@x.com"
 SUBJECTS = [
@@ -71,7 +72,7 @@ def test_the_events_export_neutralises_formula_cells(
     token = sign_in(moto, pool)
     tenant_id = call(api, "GET", "/account", token).json_body["tenant_id"]
     account = "".join(secrets.choice("0123456789") for _ in range(12))
-    AccountModel(account, tenant_id=tenant_id, bound_at=datetime.now(UTC)).save()
+    AccountModel(account, tenant_id=tenant_id, bound_at=BOUND_LONG_AGO).save()
     at = datetime.now(UTC) - timedelta(hours=1)
     envelopes = [_send(account, s, at - timedelta(seconds=i)) for i, s in enumerate(SUBJECTS)]
     report = ingest_envelopes(envelopes, tenants=TenantDirectory(0), store=EventStore(settings))

@@ -22,6 +22,7 @@ from chalicelib.ingest.store import EventStore
 
 from devstack.traffic import traffic
 from tests.api_fixtures import call, sign_in
+from tests.support import BOUND_LONG_AGO
 
 
 def onboard(
@@ -31,7 +32,7 @@ def onboard(
     token = sign_in(moto, pool)
     tenant_id = call(api, "GET", "/account", token).json_body["tenant_id"]
     account = "".join(secrets.choice("0123456789") for _ in range(12))
-    AccountModel(account, tenant_id=tenant_id, bound_at=datetime.now(UTC)).save()
+    AccountModel(account, tenant_id=tenant_id, bound_at=BOUND_LONG_AGO).save()
     TenantModel(tenant_id).update(actions=[TenantModel.write_shards.set(shards)])
     envelopes = list(
         traffic(

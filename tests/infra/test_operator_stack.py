@@ -50,6 +50,7 @@ TENANT_BINDINGS = {"custom:tenant_id", "custom:tenant_role"}
 identity = import_infra("identity")
 events = import_infra("events")
 auth = importlib.import_module("chalicelib.tenants.auth")
+bus_module = importlib.import_module("chalicelib.ingest.bus")
 
 
 @pytest.fixture(scope="module")
@@ -202,11 +203,45 @@ def test_alarms_fire_on_one_dead_letter_and_one_ingest_error(deployed: Deploymen
         assert alarm["alarmActions"] == [ALARM_TOPIC]
 
 
-def test_bus_policy_is_left_to_the_api(deployed: Deployment) -> None:
-    # The API adds one events:PutEvents statement per tenant at onboarding (PutPermission). An
-    # EventBusPolicy resource owns the whole document and would erase them on the next `pulumi up`.
-    assert deployed.mocks.of_type(BUS_POLICY) == []
-    assert [r for r in deployed.mocks.resources if "eventBusPolicy" in r.typ] == []
+def test_bus_policy_is_one_statement_for_any_number_of_tenants(deployed: Deployment) -> None:
+    # Owned here, whole: the API never edits it, connecting a tenant adds nothing to it.
+    (resource,) = deployed.mocks.of_type(BUS_POLICY)
+    bus = deployed.state(BUS)
+    assert resource.state["eventBusName"] == bus["name"]
+    policy = json.loads(resource.state["policy"])
+    assert policy == bus_module.bus_policy(bus["arn"])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Principal"] == "*"
+    assert statement["Action"] == "events:PutEvents" and statement["Resource"] == bus["arn"]
+    # Only SES's own events, which nobody but SES can put (sources beginning aws. are AWS's).
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"events:source": ["aws.ses"]},
+        "Null": {"events:source": "false"},
+    }
+
+
+def test_blocked_accounts_are_denied_on_the_bus(tmp_path_factory: pytest.TempPathFactory) -> None:
+    package = write_package(tmp_path_factory.mktemp("package"), package_template())
+    blocked = run_program(stack_config(package, blockedAccounts="222233334444, 111122223333"))
+    (resource,) = blocked.mocks.of_type(BUS_POLICY)
+    allow, deny = json.loads(resource.state["policy"])["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert deny["Effect"] == "Deny" and deny["Action"] == "events:PutEvents"
+    assert deny["Principal"] == {
+        "AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::222233334444:root"]
+    }
+
+
+def test_unknown_account_events_alarm_past_a_trickle(deployed: Deployment) -> None:
+    (alarm,) = [
+        a.state
+        for a in deployed.mocks.of_type(ALARM)
+        if a.state["metricName"] == "UnknownAccountEvents"
+    ]
+    assert alarm["namespace"] == "SESami"
+    assert alarm["dimensions"] == {"Outcome": "unknown_account"}
+    assert alarm["statistic"] == "Sum" and alarm["threshold"] == events.UNKNOWN_ACCOUNT_EVENTS_ALARM
+    assert alarm["alarmActions"] == [ALARM_TOPIC]
 
 
 # --- Every policy document ---------------------------------------------------------------------

@@ -241,6 +241,8 @@ def test_a_send_event_that_wins_the_race_is_kept(tenant: Tenant, settings: Any) 
     envelope.update(account=MOTO_ACCOUNT, id=str(uuid.uuid4()))
     message_id = f"race-{uuid.uuid4().hex}"
     envelope["detail"]["mail"]["messageId"] = message_id
+    # Sent now: mail from before the account was connected (bound_at) is not the tenant's.
+    envelope["detail"]["mail"]["timestamp"] = datetime.now(UTC).isoformat()
     assert wiring.ingest([envelope]).counts() == {"stored": 1}
     recorded = SendingStore(settings).record_sent(
         tenant.id, message_id, source=SENDER, subject="x", destination=["a@example.org"], tags={}

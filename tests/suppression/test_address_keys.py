@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from chalicelib.core import addresses, wiring
+from chalicelib.core.tables import AccountModel
 from chalicelib.ingest.directory import TenantDirectory
 from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
 from chalicelib.ingest.store import EventStore
@@ -38,7 +39,7 @@ from tests.sending.test_mail import (  # fixtures: SES capture, the sender's ide
     shared,
     wire,
 )
-from tests.support import for_account
+from tests.support import BOUND_LONG_AGO, for_account
 
 __all__ = ["runner", "sender_identity", "sent", "shared", "wire"]  # fixtures used by name
 
@@ -59,7 +60,9 @@ def spellings(local: str) -> list[str]:
 @pytest.fixture
 def tenant(shared: Tenant) -> Tenant:
     """One connected tenant for the module (test_mail's `shared`); each case uses its own
-    address."""
+    address. Its account's binding is moved back in time: the recorded events are older than
+    the connection (ingest refuses mail sent before a binding)."""
+    AccountModel(MOTO_ACCOUNT).update(actions=[AccountModel.bound_at.set(BOUND_LONG_AGO)])
     return shared
 
 

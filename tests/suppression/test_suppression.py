@@ -29,7 +29,7 @@ from chalicelib.tenant_aws.ses import SesV2SuppressionList
 
 from tests.api_fixtures import MOTO_ACCOUNT, call, make_role, sign_in
 from tests.conftest import load_event
-from tests.support import for_account
+from tests.support import BOUND_LONG_AGO, for_account
 
 PRIVATE_ROUTES = [
     ("GET", "/suppression-list"),
@@ -70,7 +70,7 @@ def seed(tenant_id: str, address: str, reason: str) -> None:
 def ingest_bounce(settings: Any, tenant_id: str) -> None:
     """Real ingest of a permanent bounce of bob@ and carol@example.com for this tenant."""
     account = "".join(secrets.choice("0123456789") for _ in range(12))
-    AccountModel(account, tenant_id=tenant_id, bound_at=datetime.now(UTC)).save()
+    AccountModel(account, tenant_id=tenant_id, bound_at=BOUND_LONG_AGO).save()
     envelope = for_account(load_event("bounce_permanent_multi"), account)
     ingest_envelopes([envelope], tenants=TenantDirectory(0), store=EventStore(settings))
 

@@ -135,6 +135,19 @@ def test_bad_input_names_the_field(api: Any, action: str, payload: Any, field: s
     assert body(response)["error"]["details"]["field"] == expected
 
 
+def test_an_unknown_sign_in_session_is_a_401_naming_it(api: Any, moto: str) -> None:
+    # Found by schemathesis: moto answers an unknown session with ResourceNotFoundException
+    # (Cognito: NotAuthorizedException), which was a 503 as if the pool were gone.
+    session = "s" * 40
+    for action, payload in (
+        ("mfa-code", {"email": "a@example.com", "session": session, "code": "123456"}),
+        ("new-password", {"email": "a@example.com", "session": session, "password": "Pw-2026!x"}),
+    ):
+        response = auth(api, action, payload)
+        assert response.status_code == 401, (action, response.body)
+        assert body(response)["error"]["details"]["field"] == "session"
+
+
 def test_a_lone_surrogate_escape_is_a_400_not_a_crash(api: Any) -> None:
     # Found by schemathesis: JSON's "\\udbed" parses to a string UTF-8 cannot encode, which
     # botocore then failed on (a 500).

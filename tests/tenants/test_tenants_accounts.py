@@ -1,6 +1,7 @@
 """Tenant lifecycle and account connection (security invariants 1-3), against DynamoDB Local.
-The Cognito directory, the STS role access and the bus policy are in-memory fakes here; the
-route tests exercise the real adapters against moto's server."""
+The Cognito directory and the STS role access are in-memory fakes here; the route tests exercise
+the real adapters against moto's server. Binding versions, disconnecting and many tenants:
+test_account_binding.py."""
 
 from __future__ import annotations
 
@@ -24,12 +25,11 @@ from chalicelib.tenants.accounts import (
     AccountService,
     PlatformInfo,
     RoleArn,
-    statement_id,
 )
 from chalicelib.tenants.membership import Caller, TenantService
 from chalicelib.tenants.setup_check import Verifier
 
-from tests.fakes import FakeBusPolicy, FakeRoleAccess, FakeUserDirectory
+from tests.fakes import FakeRoleAccess, FakeUserDirectory
 
 SESAMI_ACCOUNT = "444455556666"
 PLATFORM = PlatformInfo(
@@ -146,25 +146,24 @@ def test_a_cancelled_invitation_cannot_be_accepted(tenants: Any) -> None:
     assert refused.value.details == {"code": "invitation_cancelled"}
 
 
-def make_accounts(roles: FakeRoleAccess, bus: FakeBusPolicy, **platform: Any) -> AccountService:
+def make_accounts(roles: FakeRoleAccess, **platform: Any) -> AccountService:
     from dataclasses import replace
 
-    return AccountService(replace(PLATFORM, **platform), roles, bus)
+    return AccountService(replace(PLATFORM, **platform), roles)
 
 
-def test_connect_binds_account_from_the_arn_and_allows_it_on_the_bus(tenants: Any) -> None:
+def test_connect_binds_account_from_the_arn(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    roles, bus = FakeRoleAccess({role_arn(acct): tenant.external_id}), FakeBusPolicy()
-    connected = make_accounts(roles, bus).connect(tenant, role_arn(acct), "eu-west-1", "my-set")
+    roles = FakeRoleAccess({role_arn(acct): tenant.external_id})
+    connected = make_accounts(roles).connect(tenant, role_arn(acct), "eu-west-1", "my-set")
     assert (connected.account_id, connected.region, connected.configuration_set) == (
         acct,
         "eu-west-1",
         "my-set",
     )
     assert AccountModel.get(acct).tenant_id == tenant.tenant_id
-    assert bus.statements == {statement_id(tenant.tenant_id): acct}
     assert (role_arn(acct), tenant.external_id) in roles.calls
     assert TenantModel.get(tenant.tenant_id).external_id == tenant.external_id  # never changes
 
@@ -173,11 +172,10 @@ def test_role_assumable_without_external_id_is_refused_and_nothing_stored(tenant
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     acct = account()
-    # The role trusts SESami's account with no condition.
-    roles, bus = FakeRoleAccess({role_arn(acct): None}), FakeBusPolicy()
+    roles = FakeRoleAccess({role_arn(acct): None})  # trusts SESami, no condition
     with pytest.raises(RoleAccessDenied, match="confused-deputy"):
-        make_accounts(roles, bus).connect(tenant, role_arn(acct))
-    assert AccountModel.count(acct) == 0 and bus.statements == {}
+        make_accounts(roles).connect(tenant, role_arn(acct))
+    assert AccountModel.count(acct) == 0
     assert TenantModel.get(tenant.tenant_id).account_id is None
 
 
@@ -186,7 +184,7 @@ def test_role_refusing_sesami_names_the_role(tenants: Any) -> None:
     tenant = service.membership(caller()).tenant
     acct = account()
     with pytest.raises(RoleAccessDenied, match=acct):
-        make_accounts(FakeRoleAccess({}), FakeBusPolicy()).connect(tenant, role_arn(acct))
+        make_accounts(FakeRoleAccess({})).connect(tenant, role_arn(acct))
 
 
 def test_account_bound_to_another_tenant_is_a_conflict(tenants: Any) -> None:
@@ -195,12 +193,12 @@ def test_account_bound_to_another_tenant_is_a_conflict(tenants: Any) -> None:
     acct = account()
     roles = FakeRoleAccess({role_arn(acct): None})
     roles.trust[role_arn(acct)] = first.external_id
-    make_accounts(roles, FakeBusPolicy()).connect(first, role_arn(acct))
+    make_accounts(roles).connect(first, role_arn(acct))
     roles.trust[role_arn(acct)] = second.external_id  # the customer re-ran onboarding for B
-    bus = FakeBusPolicy()
     with pytest.raises(Conflict, match="already connected to another SESami tenant"):
-        make_accounts(roles, bus).connect(second, role_arn(acct))
-    assert AccountModel.get(acct).tenant_id == first.tenant_id and bus.statements == {}
+        make_accounts(roles).connect(second, role_arn(acct))
+    assert AccountModel.get(acct).tenant_id == first.tenant_id
+    assert TenantModel.get(second.tenant_id).account_id is None
 
 
 def test_reconnecting_to_a_new_account_releases_the_old_one(tenants: Any) -> None:
@@ -208,22 +206,11 @@ def test_reconnecting_to_a_new_account_releases_the_old_one(tenants: Any) -> Non
     tenant = service.membership(caller()).tenant
     old, new = account(), account()
     roles = FakeRoleAccess({role_arn(old): tenant.external_id, role_arn(new): tenant.external_id})
-    accounts = make_accounts(roles, FakeBusPolicy())
+    accounts = make_accounts(roles)
     accounts.connect(tenant, role_arn(old))
     accounts.connect(tenant, role_arn(new))
     assert AccountModel.count(old) == 0
     assert AccountModel.get(new).tenant_id == tenant.tenant_id
-
-
-def test_bus_policy_failure_rolls_back_the_binding(tenants: Any) -> None:
-    service, _ = tenants
-    tenant = service.membership(caller()).tenant
-    acct = account()
-    with pytest.raises(RuntimeError):
-        make_accounts(
-            FakeRoleAccess({role_arn(acct): tenant.external_id}), FakeBusPolicy(fail=True)
-        ).connect(tenant, role_arn(acct))
-    assert AccountModel.count(acct) == 0
 
 
 @pytest.mark.parametrize(
@@ -245,7 +232,7 @@ def test_sesamis_own_account_is_refused(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     with pytest.raises(InvalidRequest, match="SESami's own account"):
-        make_accounts(FakeRoleAccess(), FakeBusPolicy()).connect(tenant, role_arn(SESAMI_ACCOUNT))
+        make_accounts(FakeRoleAccess()).connect(tenant, role_arn(SESAMI_ACCOUNT))
 
 
 def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplog: Any) -> None:
@@ -254,7 +241,7 @@ def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplo
     acct = account()
     roles = FakeRoleAccess({role_arn(acct): None})
     with caplog.at_level("WARNING", logger="sesami.accounts"):
-        accounts = make_accounts(roles, FakeBusPolicy(), skip_external_id_refusal_check=True)
+        accounts = make_accounts(roles, skip_external_id_refusal_check=True)
         accounts.connect(tenant, role_arn(acct))
     assert any("INSECURE" in r.message for r in caplog.records)
     assert AccountModel.get(acct).tenant_id == tenant.tenant_id
@@ -263,7 +250,7 @@ def test_local_stack_relaxation_skips_only_the_refusal_check(tenants: Any, caplo
 def test_onboarding_values_and_commands(tenants: Any) -> None:
     service, _ = tenants
     tenant = service.membership(caller()).tenant
-    info = make_accounts(FakeRoleAccess(), FakeBusPolicy()).onboarding(tenant)
+    info = make_accounts(FakeRoleAccess()).onboarding(tenant)
     assert info["external_id"] == tenant.external_id
     assert info["sesami_account_id"] == SESAMI_ACCOUNT
     assert info["event_bus_arn"] == PLATFORM.event_bus_arn
@@ -301,7 +288,7 @@ def test_onboarding_names_sesamis_roles_for_the_trust_policy(tenants: Any) -> No
     service, _ = tenants
     tenant = service.membership(caller()).tenant
     roles = (f"arn:aws:iam::{SESAMI_ACCOUNT}:role/a", f"arn:aws:iam::{SESAMI_ACCOUNT}:role/b")
-    info = make_accounts(FakeRoleAccess(), FakeBusPolicy(), role_arns=roles).onboarding(tenant)
+    info = make_accounts(FakeRoleAccess(), role_arns=roles).onboarding(tenant)
     assert info["sesami_role_arns"] == list(roles)
     path = "pulumi config set --path 'sesami-customer-onboarding:sesamiRoleArns[1]'"
     assert f"{path} {roles[1]}" in info["commands"]

@@ -5,6 +5,8 @@
     if dynamo.write_if("claim", lambda: item.save(condition=...)): ...   # False: condition lost
     if dynamo.condition_failed(exc): ...     # a conditional write or transaction lost
     item = dynamo.get(Model, hash_key, range_key)   # consistent read; None if absent
+    a, b = dynamo.read_many("what", [(ModelA, h, r), (ModelB, h, None)])   # ONE BatchGetItem
+    codes = dynamo.transact("what", lambda txn: txn.save(...))   # None: committed
 
 `TransientStorageError` is what every storage module raises when DynamoDB throttles, times out
 or fails: ingest lets it propagate (Lambda retries the event), and the API's one error map
@@ -14,14 +16,20 @@ lets that map recognise a PynamoDB error that no storage module translated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core.errors import TransientStorageError
 
+if TYPE_CHECKING:
+    from pynamodb.connection import Connection
+    from pynamodb.transactions import TransactWrite
+
 _M = TypeVar("_M")
 CONDITION_CODES = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+BATCH_GET_ATTEMPTS = 5
 
 
 @contextmanager
@@ -82,3 +90,84 @@ def is_storage_failure(exc: BaseException) -> bool:
     from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
     return isinstance(exc, PynamoDBException) and not isinstance(exc, DoesNotExist)
+
+
+def _connection(model: Any) -> Connection:
+    """The low-level connection of `model`'s table (its region and endpoint)."""
+    return model._get_connection().connection  # type: ignore[no-any-return]
+
+
+def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[Any]:
+    """Consistent reads of several items, of any tables, in ONE BatchGetItem (up to 100 keys):
+    the items in the order asked, None for those that do not exist. Unprocessed keys are asked
+    again; any failure leaves as TransientStorageError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    if not wanted:
+        return []
+    request: dict[str, dict[str, Any]] = {}
+    for model, hash_key, range_key in wanted:
+        key = {model._hash_keyname: {"S": hash_key}}
+        if range_key is not None:
+            key[model._range_keyname] = {"S": range_key}
+        table = request.setdefault(model.Meta.table_name, {"Keys": [], "ConsistentRead": True})
+        table["Keys"].append(key)
+    found: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    connection = _connection(wanted[0][0])
+    for attempt in range(BATCH_GET_ATTEMPTS):
+        try:
+            data = connection.dispatch("BatchGetItem", {"RequestItems": request})
+        except (PynamoDBException, ClientError, BotoCoreError) as exc:
+            raise TransientStorageError(f"{what} failed: {exc}") from exc
+        for table, items in (data.get("Responses") or {}).items():
+            for item in items:
+                found[_identity(table, item, wanted)] = item
+        request = data.get("UnprocessedKeys") or {}
+        if not request:
+            break
+        time.sleep(0.02 * 2**attempt)
+    else:
+        raise TransientStorageError(f"{what}: DynamoDB left keys unprocessed")
+    out = []
+    for model, hash_key, range_key in wanted:
+        raw = found.get((model.Meta.table_name, hash_key, range_key))
+        out.append(None if raw is None else model.from_raw_data(raw))
+    return out
+
+
+def _identity(
+    table: str, item: dict[str, Any], wanted: Sequence[tuple[Any, str, str | None]]
+) -> tuple[str, str, str | None]:
+    model = next(m for m, _, _ in wanted if m.Meta.table_name == table)
+    hash_key = item[model._hash_keyname]["S"]
+    range_name = model._range_keyname
+    return table, hash_key, item[range_name]["S"] if range_name else None
+
+
+def transact(
+    what: str, build: Callable[[TransactWrite], object], *, model: Any = None
+) -> list[str | None] | None:
+    """Run ONE DynamoDB transaction that `build` fills (txn.save / update / delete /
+    condition_check): None when it committed; when a condition refused it, the cancellation
+    code of each item in the order they were added (None for the items that did not fail).
+    Any other failure leaves as TransientStorageError. `model` names the tables' region and
+    endpoint (any SESami model: they share them)."""
+    from pynamodb.exceptions import PynamoDBException, TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    if model is None:
+        from chalicelib.core.tables import TenantModel
+
+        model = TenantModel
+    txn = TransactWrite(connection=_connection(model))
+    try:
+        with txn:
+            build(txn)
+    except TransactWriteError as exc:
+        if condition_failed(exc):
+            return [r.code if r else None for r in exc.cancellation_reasons]
+        raise TransientStorageError(f"{what} failed: {exc}") from exc
+    except PynamoDBException as exc:
+        raise TransientStorageError(f"{what} failed: {exc}") from exc
+    return None

@@ -15,6 +15,7 @@ adapters catches a botocore or PynamoDB exception by name.
         ├── Forbidden         403: authenticated, not allowed
         ├── NotFound          404
         ├── Conflict          409: e.g. an AWS account already bound to another tenant
+        ├── Gone              410: e.g. a tenant being deleted
         ├── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
         ├── TooManyRequests   429: slow down (e.g. the user pool's sign-in limits)
         └── ServiceUnavailable 503: a service SESami depends on is down (e.g. the pool's JWKS)
@@ -91,6 +92,10 @@ class NotFound(RequestError):
 
 class Conflict(RequestError):
     status, code = 409, "conflict"
+
+
+class Gone(RequestError):
+    status, code = 410, "gone"
 
 
 class RoleAccessDenied(RequestError):

@@ -149,3 +149,50 @@ def api_key_pk(key_id: str) -> str:
     account ID: it is the directory that finds the tenant; the tenant's keys are listed through
     the `by_tenant` index, keyed by the tenant."""
     return f"K#{key_id}"
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+# The by_tenant / by_pending indexes spread one tenant's entries over this many keys, so that a
+# tenant sending at SES's highest rates never drives one index partition past 1,000 writes/s.
+INDEX_SHARDS = 4
+
+
+def tenant_index_key(tenant_id: str, item_pk: str) -> str:
+    """The index key of an item that only an index can find again (an Idempotency-Key record, a
+    batch summary, an aggregate POST /mail wrote): `T#t#I#n`, n from the item's own key."""
+    shard = int(hashlib.blake2b(item_pk.encode(), digest_size=4).hexdigest(), 16) % INDEX_SHARDS
+    return f"{tenant_pk(tenant_id)}#I#{shard}"
+
+
+def tenant_index_keys(tenant_id: str) -> list[str]:
+    return [f"{tenant_pk(tenant_id)}#I#{n}" for n in range(INDEX_SHARDS)]
+
+
+def address_hash(tenant_id: str, address: str) -> str:
+    """What SESami keeps of an erased address: a digest salted with the tenant, enough to
+    recognise the address again (to honour an objection), not to read it back."""
+    data = f"sesami-erased\n{tenant_id}\n{address.strip().lower()}".encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def erased_pk(tenant_id: str) -> str:
+    """Suppressions of erased addresses, keyed by `address_hash` (suppression table)."""
+    return f"{tenant_pk(tenant_id)}#ERASED"
+
+
+def audit_pk(tenant_id: str) -> str:
+    return f"{tenant_pk(tenant_id)}#AUDIT"
+
+
+def audit_sk(ts: datetime, entry_id: str) -> str:
+    return f"{iso_ms(ts)}#{entry_id}"
+
+
+def job_pk(tenant_id: str) -> str:
+    return f"{tenant_pk(tenant_id)}#JOB"
+
+
+def receipt_pk(tenant_id: str) -> str:
+    """What is kept of a deleted tenant (lifecycle table): deliberately not under T#<tenant>."""
+    return f"DELETED#{tenant_id}"

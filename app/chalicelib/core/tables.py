@@ -11,7 +11,8 @@ Tables (partition key / sort key -> what it serves):
 
 - tenants      tenant_id -> a tenant and its settings
 - users        sub -> the tenant a signed-up user belongs to (bound once, conditionally)
-- accounts     account_id -> the one tenant an AWS account belongs to
+  - by_tenant     tenant_id / sub -> the tenant's users and invitations (team page, deletion)
+- accounts     account_id -> the one tenant an AWS account belongs to, since `bound_at`
 - events       T#t#S#shard / time#event#n -> a tenant's events, newest first, in a range
                T#t#G#name=value#S#shard / time... -> the same, carrying one tag (a copy
                of the row without index keys, one per user tag)
@@ -20,11 +21,14 @@ Tables (partition key / sort key -> what it serves):
 - messages     T#t#M#message / AGG -> the message aggregate
                T#t#M#message / E#time#event -> one entry per event: the message's timeline, and
                the record that the event was applied (written with the aggregate, once)
+  - by_pending    T#t#I#n / pk -> aggregates POST /mail recorded that no event has reached yet
+                  (keys only; ingest's first write of the aggregate drops the entry)
 - counters     T#t#C#shard / H#hour -> per-status hourly counts;
                T#t#L#day#shard / link -> clicks per link per day
 - suppression  T#t / address -> the tenant's suppression list;
                T#t#REMOVED / address -> removed addresses (tombstones with their history)
 - quarantine   Q#day / digest -> events that could not be read, kept raw
+  - by_tenant     tenant_id / digest -> the ones ingest could attribute to a tenant (keys only)
 - sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
                batches and their per-recipient results
 - webhooks     T#t#WH / EP#endpoint -> the tenant's webhook endpoints (secrets encrypted);
@@ -34,6 +38,11 @@ Tables (partition key / sort key -> what it serves):
 - api_keys     K#key id -> an API key: its tenant, scope and the hash of its secret (a
                directory from credential to tenant, like users and accounts: one GetItem per
                request); by_tenant (tenant_id / key_id) lists a tenant's keys
+  - by_tenant     T#t#I#n / pk -> the tenant's Idempotency-Key records and batch summaries
+                  (keys only: their partitions cannot be derived from anything else)
+- lifecycle    T#t#AUDIT / time#id -> the tenant's audit trail (disconnect, erasure, deletion);
+               T#t#JOB / job -> erasure and deletion jobs (progress, cursors);
+               DELETED#t / RECEIPT -> what remains of a deleted tenant: who, when, counts
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.core.settings import Settings
@@ -89,6 +98,9 @@ class TenantModel(Model):
 
     # Which open and click rates the overview leads with: "human" (default) or "raw".
     overview_rate = UnicodeAttribute(null=True)
+
+    # Set once, by DELETE /tenant: from then on only the deletion job touches the tenant.
+    deletion_started_at = UTCDateTimeAttribute(null=True)
 
 
 class _ByTenant(GlobalSecondaryIndex["UserModel"]):
@@ -129,7 +141,9 @@ class UserModel(Model):
 
 
 class AccountModel(Model):
-    """Binds an AWS account to the one tenant allowed to send its events (conditional put)."""
+    """Binds an AWS account to the one tenant allowed to send its events (conditional put).
+    `bound_at` is the binding's version: events of mail sent before it are not the tenant's,
+    and the binding is only ever replaced or removed under a condition on it."""
 
     class Meta(_Meta):
         table_name = "accounts"
@@ -192,8 +206,18 @@ class EventModel(Model):
 AGGREGATE_SK = "AGG"
 
 
+class _PendingMessages(GlobalSecondaryIndex["MessageModel"]):
+    class Meta:
+        index_name = "by_pending"
+        projection = KeysOnlyProjection()
+
+    pending_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class MessageModel(Model):
-    """The message aggregate (sk = AGG)."""
+    """The message aggregate (sk = AGG). `body.erased` marks a message an erasure touched: its
+    later events are not applied, so they cannot bring the erased address back."""
 
     class Meta(_Meta):
         table_name = "messages"
@@ -214,6 +238,9 @@ class MessageModel(Model):
     body = JSONAttribute()
     version = VersionAttribute()
     expires_at = TTLAttribute(null=True)
+    # Only on an aggregate POST /mail wrote (sending/store.py); ingest rewrites the item without it.
+    pending_key = UnicodeAttribute(null=True)
+    by_pending = _PendingMessages()
 
 
 class MessageEventModel(Model):
@@ -319,6 +346,15 @@ class SuppressionModel(Model):
     removed_by = UnicodeAttribute(null=True)
 
 
+class _QuarantineByTenant(GlobalSecondaryIndex["QuarantineModel"]):
+    class Meta:
+        index_name = "by_tenant"
+        projection = KeysOnlyProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 class QuarantineModel(Model):
     class Meta(_Meta):
         table_name = "quarantine"
@@ -335,6 +371,16 @@ class QuarantineModel(Model):
     raw_bytes = NumberAttribute()
     truncated = BooleanAttribute(default=False)
     expires_at = TTLAttribute(null=True)
+    by_tenant = _QuarantineByTenant()
+
+
+class _SendingByTenant(GlobalSecondaryIndex["IdempotencyModel"]):
+    class Meta:
+        index_name = "by_tenant"
+        projection = KeysOnlyProjection()
+
+    tenant_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
 
 
 class IdempotencyModel(Model):
@@ -351,6 +397,13 @@ class IdempotencyModel(Model):
     status_code = NumberAttribute(null=True)
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute()
+    tenant_key = UnicodeAttribute(null=True)  # keys.tenant_index_key: the by_tenant index
+    by_tenant = _SendingByTenant()
+
+
+# A bulk job is JSON text stored in parts of this many characters (D#0000, D#0001...): under
+# 400 KB per item whatever the escaping. Sending writes them, an erasure rewrites them.
+JOB_CHUNK_CHARS = 100_000
 
 
 class BatchModel(Model):
@@ -363,6 +416,40 @@ class BatchModel(Model):
     sk = UnicodeAttribute(range_key=True)
     doc = JSONAttribute()
     expires_at = TTLAttribute()
+    tenant_key = UnicodeAttribute(null=True)  # on the summary (sk B) only: the by_tenant index
+
+
+class AuditModel(Model):
+    """One entry of a tenant's audit trail (lifecycle table, T#t#AUDIT / time#id): who did what,
+    when, and what it changed (counts). Never an erased address: its salted hash at most."""
+
+    class Meta(_Meta):
+        table_name = "lifecycle"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute(null=True)
+    detail = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class JobModel(Model):
+    """An erasure or a tenant deletion (lifecycle table, T#t#JOB / job id): its progress and the
+    cursor to resume from, changed only by compare-and-swap on `version`."""
+
+    class Meta(_Meta):
+        table_name = "lifecycle"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # erasure | deletion
+    state = UnicodeAttribute()  # running | waiting | finished | failed
+    doc = JSONAttribute()
+    version = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
 
 
 class WebhookEndpointModel(Model):
@@ -489,6 +576,7 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "sending": IdempotencyModel,
     "webhooks": WebhookEndpointModel,
     "api_keys": ApiKeyModel,
+    "lifecycle": AuditModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
 _SHARED: dict[type[Model], str] = {
@@ -498,10 +586,19 @@ _SHARED: dict[type[Model], str] = {
     WebhookDeliveryModel: "webhooks",
     AlertRuleModel: "webhooks",
     AlertHistoryModel: "webhooks",
+    JobModel: "lifecycle",
 }
 
-_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending", "webhooks"}
-_TTL_TABLES = {"events", "messages", "counters", "quarantine", "sending", "api_keys"}
+_TTL_TABLES = {
+    "events",
+    "messages",
+    "counters",
+    "quarantine",
+    "sending",
+    "webhooks",
+    "api_keys",
+    "lifecycle",
+}
 
 
 def configure(settings: Settings) -> None:

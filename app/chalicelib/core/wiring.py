@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
+    from chalicelib.lifecycle.audit import AuditLog
+    from chalicelib.lifecycle.deletion import TenantDeletion
+    from chalicelib.lifecycle.jobs import Handler, Jobs
+    from chalicelib.lifecycle.service import Lifecycle
     from chalicelib.sending.service import MailService
     from chalicelib.sending.worker import BulkRunner, BulkWorker
     from chalicelib.suppression.store import SuppressionService
@@ -197,9 +201,10 @@ def api_key_service() -> ApiKeyService:
     return ApiKeyService()
 
 
-def authenticate(request: Request) -> Membership:
+def authenticate(request: Request, *, deleting: bool = False) -> Membership:
     """The caller's tenant membership, from a credential this app verified itself: an API key
-    (`sk_...`: its tenant and its scope's role) or a Cognito JWT (the user's binding)."""
+    (`sk_...`: its tenant and its scope's role) or a Cognito JWT (the user's binding). A tenant
+    being deleted is a 410 unless `deleting`."""
     from chalicelib.tenants.api_keys import presented_key
     from chalicelib.tenants.membership import Caller
 
@@ -215,10 +220,15 @@ def authenticate(request: Request) -> Membership:
         tenant_id=claims.tenant_id,
         tenant_role=claims.tenant_role,
     )
-    membership = tenant_service().membership(caller)
+    membership = tenant_service().membership(caller, deleting=deleting)
     if settings().admin_mfa_required:
         membership = tenant_service().with_mfa_rule(membership)
     return membership
+
+
+def authenticate_while_deleting(request: Request) -> Membership:
+    """For the deletion's own progress: the one route a tenant being deleted still answers."""
+    return authenticate(request, deleting=True)
 
 
 def authorize(request: AuthRequest) -> AuthResponse:
@@ -256,10 +266,9 @@ def platform() -> PlatformInfo:
 
 @_cached
 def account_service() -> AccountService:
-    from chalicelib.tenants.accounts import AccountService, EventBridgeBusPolicy
+    from chalicelib.tenants.accounts import AccountService
 
-    bus = EventBridgeBusPolicy(aws_client("events"), settings().event_bus_name)
-    return AccountService(platform(), credentials(), bus)
+    return AccountService(platform(), credentials())
 
 
 @_cached
@@ -322,6 +331,49 @@ def suppression_service() -> SuppressionService:
     return SuppressionService(signer())
 
 
+# ---------------------------------------------------------------------------- lifecycle
+
+
+def audit_log() -> AuditLog:
+    from chalicelib.lifecycle.audit import AuditLog
+
+    return AuditLog(signer())
+
+
+def tenant_deletion() -> TenantDeletion:
+    from chalicelib.lifecycle.deletion import TenantDeletion
+    from chalicelib.tenants.cognito import CognitoUserDirectory
+
+    s = settings()
+    return TenantDeletion(
+        signer(),
+        audit_log(),
+        lambda: CognitoUserDirectory(aws_client("cognito-idp"), s.user_pool_id),
+        s.retention_days,
+    )
+
+
+@_cached
+def lifecycle_jobs() -> Jobs:
+    from chalicelib.lifecycle import deletion, erasure
+    from chalicelib.lifecycle.jobs import Jobs
+
+    handlers: dict[str, Handler] = {
+        erasure.KIND: erasure.Erasure(audit_log()),
+        deletion.KIND: tenant_deletion(),
+    }
+    return Jobs(bulk_runner(), handlers)
+
+
+def lifecycle() -> Lifecycle:
+    from chalicelib.lifecycle.service import Lifecycle
+    from chalicelib.suppression.entries import normalize_address
+
+    return Lifecycle(
+        account_service(), audit_log(), lifecycle_jobs(), tenant_deletion(), normalize_address
+    )
+
+
 # ---------------------------------------------------------------------------- sending
 
 
@@ -377,11 +429,19 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
 
 
 def run_bulk_slice(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """The bulk_worker function (and ThreadRunner): one slice of one batch."""
+    """The bulk_worker function (and ThreadRunner): one slice of one batch, or of one lifecycle
+    job (an erasure, a tenant deletion: `{"kind": "lifecycle", ...}`)."""
     import logging
 
+    from chalicelib.lifecycle.jobs import EVENT_KIND
+
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    outcome = bulk_worker().run(event, float(remaining()) if callable(remaining) else None)
+    left = float(remaining()) if callable(remaining) else None
+    if event.get("kind") == EVENT_KIND:
+        done = lifecycle_jobs().run(event, left)
+        logging.getLogger("sesami.lifecycle").info("lifecycle job: %s", done)
+        return done
+    outcome = bulk_worker().run(event, left)
     logging.getLogger("sesami.sending").info("bulk worker %s: %s", event.get("batch_id"), outcome)
     return outcome
 

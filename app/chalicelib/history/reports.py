@@ -4,7 +4,10 @@ grows with the number of buckets in the range, not with the number of events.
 
 Opens and clicks are reported by class (human, apple_privacy, image_proxy, scanner, unknown; see
 events/engagement.py) beside the raw counts: the final verdicts, re-derived from the message's
-stored facts, not the verdict each event got when it arrived."""
+stored facts, not the verdict each event got when it arrived.
+
+Long by design: each report is a short read of its own, and they share the per-class totals and
+the recipient views; one module keeps the views consistent."""
 
 from __future__ import annotations
 
@@ -38,9 +41,12 @@ def _live(expires_at: datetime | None, now: datetime) -> bool:
 
 
 def _message(tenant_id: str, message_id: str, now: datetime) -> MessageModel | None:
+    """The live aggregate; a message wholly erased (a tombstone, lifecycle/erasure.py) is none."""
     try:
         item = MessageModel.get(keys.message_pk(tenant_id, message_id), AGGREGATE_SK)
     except MessageModel.DoesNotExist:
+        return None
+    if (item.body or {}).get("erased") == "whole":
         return None
     return item if _live(item.expires_at, now) else None
 
@@ -225,7 +231,7 @@ def recipient_history(
             "source_message_id": entry.source_message_id,
         }
     except SuppressionModel.DoesNotExist:
-        pass
+        suppression = _erased_suppression(tenant_id, address)
     return {
         "recipient": address,
         "suppressed": suppression is not None,
@@ -246,6 +252,17 @@ def _sum_by(parts: Any) -> dict[str, int]:
     for part in parts:
         total.update(part)
     return dict(total)
+
+
+def _erased_suppression(tenant_id: str, address: str) -> dict[str, Any] | None:
+    """An address erased while suppressed is kept suppressed under its hash only."""
+    try:
+        entry = SuppressionModel.get(
+            keys.erased_pk(tenant_id), keys.address_hash(tenant_id, address)
+        )
+    except SuppressionModel.DoesNotExist:
+        return None
+    return {"reason": entry.reason, "since": entry.created_at, "erased": True}
 
 
 # One query per day and shard: a year is 366 partitions per shard, so they are read side by side.

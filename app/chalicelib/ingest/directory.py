@@ -1,11 +1,18 @@
 """AWS account ID -> tenant: the only way ingest decides whose an event is (the envelope's
-`account`, set by EventBridge, mapped through the `accounts` binding; invariant 3)."""
+`account`, set by EventBridge, mapped through the `accounts` binding; invariant 3).
+
+A `TenantRef` carries the binding it came from (`account_id`, `bound_at`). The cache may hold a
+binding that has since been replaced: that is harmless, because the event store reads the live
+binding in the same request as the message it writes, and refuses a ref whose binding is not
+the live one (`store.BindingChanged`); ingest then `forget`s the account and looks it up again.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.core import dynamo
 from chalicelib.core.tables import AccountModel, TenantModel
@@ -14,6 +21,8 @@ from chalicelib.core.tables import AccountModel, TenantModel
 @dataclass(frozen=True)
 class TenantRef:
     tenant_id: str
+    account_id: str  # the binding this ref was resolved through
+    bound_at: datetime  # ... and its version: mail sent before it is not this tenant's
     write_shards: int = 1
 
 
@@ -33,9 +42,18 @@ class TenantDirectory:
             return cached[1]
         binding = dynamo.get(AccountModel, account_id)
         tenant = dynamo.get(TenantModel, binding.tenant_id) if binding else None
-        if tenant is None:
+        if binding is None or tenant is None or tenant.deletion_started_at is not None:
             self._cache.pop(account_id, None)
             return None
-        ref = TenantRef(tenant.tenant_id, max(1, int(tenant.write_shards or 1)))
+        ref = TenantRef(
+            tenant.tenant_id,
+            account_id,
+            binding.bound_at,
+            max(1, int(tenant.write_shards or 1)),
+        )
         self._cache[account_id] = (now + self._ttl, ref)
         return ref
+
+    def forget(self, account_id: str) -> None:
+        """Drop a cached binding the store found replaced."""
+        self._cache.pop(account_id, None)

@@ -6,7 +6,16 @@ For each envelope, in this order:
 3. the tenant is the one bound to the envelope's `account` — set by EventBridge, never by the
    sender — and nothing else; an unregistered account -> nothing stored, counted in a log line;
 4. a record that cannot be parsed -> quarantined with the reason, nothing else written;
-5. otherwise recorded exactly once (stored, or a duplicate of an event already stored).
+5. mail sent before the account was bound to this tenant (`mail.timestamp` < `bound_at`) ->
+   before_binding, nothing stored: it was the previous owner's mail, or mail from before the
+   account was connected. The send time decides, not the event's time nor the envelope's: an
+   open or a bounce days later belongs to whoever sent the message, and a replay or a retry
+   keeps its record's send time, so old events replayed after a rebind never reach the new
+   tenant;
+6. otherwise recorded exactly once (stored, or a duplicate of an event already stored; erased:
+   the message was touched by a recipient erasure, so nothing more is applied to it). The store
+   checks the ref's binding against the live one in the same read; a replaced binding (the
+   instance's cache is up to 60 s old) is forgotten, looked up again, and step 5 re-applied.
 Transient storage failures propagate, so that Lambda and EventBridge retry and the DLQ keeps what
 never succeeds. The core takes a list so it can sit behind a queue as well.
 
@@ -23,7 +32,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.core import logs
-from chalicelib.core.errors import MalformedEvent
+from chalicelib.core.errors import MalformedEvent, TransientStorageError
 from chalicelib.events.ses import (
     Envelope,
     SesEvent,
@@ -32,7 +41,7 @@ from chalicelib.events.ses import (
     parse_event,
 )
 from chalicelib.ingest.directory import TenantRef
-from chalicelib.ingest.store import Recorded
+from chalicelib.ingest.store import BindingChanged, Recorded
 
 
 class Outcome(StrEnum):
@@ -41,10 +50,22 @@ class Outcome(StrEnum):
     QUARANTINED = "quarantined"
     IGNORED = "ignored"
     UNKNOWN_ACCOUNT = "unknown_account"
+    BEFORE_BINDING = "before_binding"
+    ERASED = "erased"
+
+
+_RECORDED = {
+    Recorded.STORED: Outcome.STORED,
+    Recorded.DUPLICATE: Outcome.DUPLICATE,
+    Recorded.ERASED: Outcome.ERASED,
+}
+BINDING_ATTEMPTS = 3
 
 
 class Tenants(Protocol):
     def tenant_for_account(self, account_id: str) -> TenantRef | None: ...
+
+    def forget(self, account_id: str) -> None: ...
 
 
 class Store(Protocol):
@@ -105,13 +126,29 @@ def _ingest_one(
         return Outcome.UNKNOWN_ACCOUNT
     try:
         event = parse_event(envelope)
-        recorded = store.record(tenant, event)
     except MalformedEvent as exc:
         _quarantine(store, raw, exc.reason, envelope, tenant)
         return Outcome.QUARANTINED
-    if notify is not None:
-        notify(tenant, event)
-    return Outcome.STORED if recorded is Recorded.STORED else Outcome.DUPLICATE
+    for _attempt in range(BINDING_ATTEMPTS):
+        if event.mail.timestamp < tenant.bound_at:
+            return Outcome.BEFORE_BINDING
+        try:
+            recorded = store.record(tenant, event)
+        except MalformedEvent as exc:
+            _quarantine(store, raw, exc.reason, envelope, tenant)
+            return Outcome.QUARANTINED
+        except BindingChanged:
+            tenants.forget(envelope.account)
+            fresh = tenants.tenant_for_account(envelope.account)
+            if fresh is None:
+                report.unknown_accounts[envelope.account] += 1
+                return Outcome.UNKNOWN_ACCOUNT
+            tenant = fresh
+            continue
+        if notify is not None and recorded is not Recorded.ERASED:
+            notify(tenant, event)
+        return _RECORDED[recorded]
+    raise TransientStorageError(f"the binding of account {envelope.account} keeps changing")
 
 
 def _quarantine(store: Store, raw: Any, reason: str, envelope: Envelope, tenant: TenantRef) -> None:

@@ -4,7 +4,11 @@ exceptions of `errors.py`.
 
 Exactly once. An event's identity is a digest of its SES record (see `ses_events.event_key`), so
 a redelivery a day later is still recognised. Recording an event:
+0. ONE consistent BatchGetItem reads the event's entry, the message aggregate and the account's
+   binding. A binding that is not the ref's (replaced since the ref was cached) raises
+   BindingChanged before anything is written: the caller looks the account up again;
 1. if its entry already exists in its message partition, it is a duplicate: nothing is written;
+   if the aggregate is marked erased (a recipient erasure touched the message), nothing is;
 2. its rows for the time, status and recipient views are put (one per recipient). They are pure
    projections of the event: writing them twice writes the same thing;
 3. ONE transaction writes the event's entry in its message partition, conditional on not existing
@@ -42,6 +46,7 @@ from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientSt
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
+    AccountModel,
     CounterModel,
     EventModel,
     MessageEventModel,
@@ -69,6 +74,12 @@ MAX_AGGREGATE_ATTEMPTS = 8
 class Recorded(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
+    ERASED = "erased"  # the message was erased: nothing more is applied to it
+
+
+class BindingChanged(Exception):
+    """The ref's account binding is no longer the live one (the account was disconnected or
+    bound again since the ref was cached): nothing was written."""
 
 
 def _utcnow() -> datetime:
@@ -105,9 +116,20 @@ class EventStore:
         tid = tenant.tenant_id
         message_pk = keys.message_pk(tid, event.mail.message_id)
         entry_sk = keys.message_event_sk(event.timestamp, event.key)
-        if self._exists(MessageEventModel, message_pk, entry_sk):
+        entry, current, binding = dynamo.read_many(
+            "event read",
+            [
+                (MessageEventModel, message_pk, entry_sk),
+                (MessageModel, message_pk, AGGREGATE_SK),
+                (AccountModel, tenant.account_id, None),
+            ],
+        )
+        if binding is None or binding.tenant_id != tid or binding.bound_at != tenant.bound_at:
+            raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
+        if entry is not None:
             return Recorded.DUPLICATE
-        current = dynamo.get(MessageModel, message_pk, AGGREGATE_SK)
+        if current is not None and (current.body or {}).get("erased"):
+            return Recorded.ERASED
         live = current is not None and (
             current.expires_at is None or current.expires_at > self._clock()
         )
@@ -170,9 +192,6 @@ class EventStore:
         if exc.cause_response_code == "ValidationException" or "ValidationError" in codes:
             raise MalformedEvent(f"DynamoDB refused the event: {exc.cause_response_message}")
         raise TransientStorageError(f"event write failed ({exc.cause_response_code}): {codes}")
-
-    def _exists(self, model: type[Model], hash_key: str, range_key: str) -> bool:
-        return dynamo.get(model, hash_key, range_key) is not None
 
     @staticmethod
     def _put_rows(rows: list[EventModel]) -> None:

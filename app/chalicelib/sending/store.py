@@ -21,6 +21,13 @@ keyed by the tenant like every other table (invariant 7):
                                        characters (under 200 KB stored, whatever the escaping)
     T#t#B#<batch> / A#0000, A#0001...  the recipients' addresses, 100 per item
     T#t#B#<batch> / R#0000, R#0001...  one result per recipient, by index (all until retention)
+
+An Idempotency-Key record and a batch summary carry `tenant_key` (keys.tenant_index_key), and an
+aggregate written here `pending_key`: their partitions cannot be derived from anything else, and
+the `by_tenant` / `by_pending` indexes are how an erasure or a tenant deletion finds them.
+
+The suppression check also looks up the address's erased form (T#t#ERASED / its salted hash):
+an erased address that was suppressed stays suppressed (chalicelib.lifecycle.erasure).
 """
 
 from __future__ import annotations
@@ -37,7 +44,13 @@ from pynamodb.expressions.update import Action
 from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
-from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
+from chalicelib.core.tables import (
+    JOB_CHUNK_CHARS,
+    BatchModel,
+    IdempotencyModel,
+    MessageModel,
+    SuppressionModel,
+)
 from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status, rank
@@ -48,7 +61,6 @@ log = logging.getLogger("sesami.sending")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A claim older than this was left by a request that died (Lambda's limit is 15 minutes).
 IDEMPOTENCY_LEASE = timedelta(minutes=15)
-JOB_CHUNK_CHARS = 100_000
 ADDRESSES_PER_ITEM = 100
 MAX_SUBJECT_STORED = 998
 
@@ -100,13 +112,16 @@ class SendingStore:
         """The suppressed ones among `recipients`, by canonical key (core/addresses.py), the
         key the suppression list is stored under. One BatchGet."""
         wanted = sorted({addresses.key(a) for a in recipients})
+        erased = {keys.address_hash(tenant_id, a): a for a in wanted}
         found: dict[str, Suppressed] = {}
         with dynamo.storage("suppression lookup"):
             for item in SuppressionModel.batch_get(
                 [(keys.tenant_pk(tenant_id), a) for a in wanted]
+                + [(keys.erased_pk(tenant_id), h) for h in erased]
             ):
-                found[item.address] = Suppressed(
-                    item.address,
+                address = erased.get(item.address, item.address)
+                found[address] = Suppressed(
+                    address,
                     item.reason,
                     tuple(sorted(item.reasons or {item.reason})),
                     item.created_at,
@@ -146,6 +161,7 @@ class SendingStore:
         pk = keys.message_pk(tenant_id, message_id)
         expires = now + timedelta(seconds=self._settings.retention_seconds)
         item = message_item(pk, state, None, expires)
+        item.pending_key = keys.tenant_index_key(tenant_id, pk)
         try:
             return dynamo.write_if(
                 "recording a sent message",
@@ -171,6 +187,7 @@ class SendingStore:
                 state="in_progress",
                 claimed_at=now,
                 expires_at=now + IDEMPOTENCY_TTL,
+                tenant_key=keys.tenant_index_key(tenant_id, pk),
             )
             # TTL deletion lags by up to days: an expired record is free to take, and so is a
             # claim abandoned by a request that died.
@@ -269,7 +286,13 @@ class SendingStore:
                 for item in items:
                     item.expires_at = expires
                     batch.save(item)
-            BatchModel(pk, "B", doc=summary.doc(), expires_at=expires).save()
+            BatchModel(
+                pk,
+                "B",
+                doc=summary.doc(),
+                expires_at=expires,
+                tenant_key=keys.tenant_index_key(tenant_id, pk),
+            ).save()
 
     def batch_summary(self, tenant_id: str, batch_id: str) -> BatchSummary | None:
         item = dynamo.get(BatchModel, keys.batch_pk(tenant_id, batch_id), "B")

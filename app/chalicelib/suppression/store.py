@@ -41,7 +41,7 @@ from chalicelib.core.errors import (
     InvalidRequest,
     NotFound,
 )
-from chalicelib.core.tables import SuppressionModel
+from chalicelib.core.tables import SuppressionModel, TenantModel
 from chalicelib.suppression.entries import (
     entry_view,
     first_record,
@@ -218,8 +218,15 @@ class SuppressionService:
         return tenant_id, normalize_address(data.get("r"), "token")
 
     def unsubscribe(self, token: str) -> str:
-        """Put the token's address on its tenant's list (reason UNSUBSCRIBED). Idempotent."""
+        """Put the token's address on its tenant's list (reason UNSUBSCRIBED). Idempotent.
+        Nothing is written for a tenant that is deleted or being deleted, nor for an address
+        that was erased while suppressed (its hashed entry already keeps it off the mail)."""
         tenant_id, address = self.unsubscribe_target(token)
+        tenant = dynamo.get(TenantModel, tenant_id)
+        if tenant is None or tenant.deletion_started_at is not None:
+            return address
+        if self._load(keys.erased_pk(tenant_id), keys.address_hash(tenant_id, address)):
+            return address
 
         def attempt() -> SuppressionModel | None:
             record = self._record(RECIPIENT, "unsubscribed", "unsubscribe link (List-Unsubscribe)")

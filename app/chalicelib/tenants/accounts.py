@@ -6,13 +6,20 @@ Connecting (`PUT /account`) proves three things before anything is stored:
 2. AssumeRole WITH the tenant's external ID succeeds;
 3. AssumeRole WITHOUT it fails — otherwise anyone who learns the ARN could make SESami act in that
    account for them (the confused-deputy problem), and the role is refused.
-Then the account is bound to the tenant with a conditional write (one tenant per account: 409
-otherwise) and allowed to put events on SESami's bus (one policy statement per tenant).
+Then the account is bound to the tenant: one DynamoDB transaction puts the binding (conditional:
+one tenant per account, a 409 otherwise), records it on the tenant, and removes the binding of
+the account the tenant had before. All of it happens or none does, so a failure can never leave
+the tenant half-connected or delete a live binding, and the call is safe to retry. Re-connecting
+the same account keeps its binding (and its `bound_at`); every replacement or removal of a
+binding is conditional on the `bound_at` read, so only the call that read a binding can remove
+it. Nothing changes on SESami's bus: its policy is the same for every tenant (ingest/bus.py).
+
+Disconnecting (`DELETE /account`) removes the binding and the tenant's role in one transaction;
+the tenant's history stays. Events from the account are then dropped by ingest as unknown.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -97,32 +104,6 @@ class RoleAccess(Protocol):
     def assume_without_external_id(self, role_arn: str) -> bool: ...
 
 
-class BusPolicy(Protocol):
-    def allow(self, account_id: str, statement_id: str) -> None: ...
-
-    def revoke(self, statement_id: str) -> None: ...
-
-
-class EventBridgeBusPolicy:
-    """SESami's event bus resource policy: one `events:PutEvents` statement per tenant.
-    The policy document is capped at 10,240 characters (about 50 accounts; see README)."""
-
-    def __init__(self, client: Any, bus_name: str) -> None:
-        self._client, self._bus = client, bus_name
-
-    def allow(self, account_id: str, statement_id: str) -> None:
-        self._client.put_permission(
-            EventBusName=self._bus,
-            Action="events:PutEvents",
-            Principal=account_id,
-            StatementId=statement_id,
-        )
-
-    def revoke(self, statement_id: str) -> None:
-        with contextlib.suppress(self._client.exceptions.ResourceNotFoundException):
-            self._client.remove_permission(EventBusName=self._bus, StatementId=statement_id)
-
-
 @dataclass(frozen=True)
 class PlatformInfo:
     """SESami's side of the link, from settings."""
@@ -136,8 +117,7 @@ class PlatformInfo:
     skip_external_id_refusal_check: bool = False
 
 
-def statement_id(tenant_id: str) -> str:
-    return f"sesami-tenant-{tenant_id}"[:64]
+CONNECT_ATTEMPTS = 3
 
 
 def _utcnow() -> datetime:
@@ -149,10 +129,9 @@ class AccountService:
         self,
         platform: PlatformInfo,
         roles: RoleAccess,
-        bus: BusPolicy,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._platform, self._roles, self._bus, self._clock = platform, roles, bus, clock
+        self._platform, self._roles, self._clock = platform, roles, clock
         if platform.skip_external_id_refusal_check:
             log.warning(
                 "SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK is on: roles are NOT checked to refuse "
@@ -187,45 +166,89 @@ class AccountService:
                 "policy (the customer-onboarding stack does this), then connect again.",
                 details={"role_arn": role.arn},
             )
-        self._bind(tenant, role)
-        previous = tenant.account_id
-        try:
-            self._bus.allow(role.account_id, statement_id(tenant.tenant_id))
-        except Exception:
-            self._unbind(tenant.tenant_id, role.account_id)
-            raise
-        if previous and previous != role.account_id:
-            self._unbind(tenant.tenant_id, previous)
-        tenant.update(
-            actions=[
-                TenantModel.account_id.set(role.account_id),
-                TenantModel.role_arn.set(role.arn),
-                TenantModel.region.set(region),
-                TenantModel.configuration_set.set(config_set),
-            ]
+        for _attempt in range(CONNECT_ATTEMPTS):
+            if self._bind(tenant, role, region, config_set):
+                return _reloaded(tenant)
+            tenant = _reloaded(tenant)
+        raise Conflict(
+            "the tenant's AWS account was changed by another request meanwhile; try again",
+            details={"retryable": True},
         )
-        return tenant
 
-    def _bind(self, tenant: TenantModel, role: RoleArn) -> None:
-        binding = AccountModel(
-            role.account_id, tenant_id=tenant.tenant_id, role_arn=role.arn, bound_at=self._clock()
-        )
-        free_or_ours = AccountModel.account_id.does_not_exist() | (
-            AccountModel.tenant_id == tenant.tenant_id
-        )
-        if not dynamo.write_if("account binding", lambda: binding.save(condition=free_or_ours)):
+    def _bind(self, tenant: TenantModel, role: RoleArn, region: str, config_set: str) -> bool:
+        """One transaction: the binding, the tenant, the previous account's binding. False when
+        a concurrent change refused it (the caller re-reads and tries again)."""
+        tid, new, previous = tenant.tenant_id, role.account_id, tenant.account_id
+        wanted: list[tuple[Any, str, str | None]] = [(AccountModel, new, None)]
+        if previous and previous != new:
+            wanted.append((AccountModel, previous, None))
+        existing, *rest = dynamo.read_many("account bindings read", wanted)
+        old = rest[0] if rest else None
+        if existing is not None and existing.tenant_id != tid:
             raise Conflict(
-                f"AWS account {role.account_id} is already connected to another SESami tenant."
+                f"AWS account {new} is already connected to another SESami tenant."
                 " An account can belong to one tenant only; disconnect it there first.",
-                details={"account_id": role.account_id},
+                details={"account_id": new},
             )
+        now = self._clock()
+
+        def build(txn: Any) -> None:
+            if existing is None:
+                binding = AccountModel(new, tenant_id=tid, role_arn=role.arn, bound_at=now)
+                txn.save(binding, condition=AccountModel.account_id.does_not_exist())
+            else:  # ours already: the same binding, the same bound_at
+                txn.update(
+                    AccountModel(new),
+                    actions=[AccountModel.role_arn.set(role.arn)],
+                    condition=_binding_is(existing),
+                )
+            txn.update(
+                TenantModel(tid),
+                actions=[
+                    TenantModel.account_id.set(new),
+                    TenantModel.role_arn.set(role.arn),
+                    TenantModel.region.set(region),
+                    TenantModel.configuration_set.set(config_set),
+                ],
+                condition=_tenant_account_is(previous),
+            )
+            if old is not None and old.tenant_id == tid:
+                txn.delete(AccountModel(previous), condition=_binding_is(old))
+
+        return dynamo.transact("account binding", build) is None
+
+    # ------------------------------------------------------------------ DELETE /account
+
+    def disconnect(self, tenant: TenantModel) -> tuple[TenantModel, str | None]:
+        """Remove the tenant's binding and role, keep its history. Returns the tenant and the
+        account it was connected to (None: it had none; disconnecting twice is harmless)."""
+        for _attempt in range(CONNECT_ATTEMPTS):
+            account = tenant.account_id
+            if account is None:
+                return tenant, None
+            if self._unbind(tenant, account):
+                return _reloaded(tenant), account
+            tenant = _reloaded(tenant)
+        raise Conflict(
+            "the tenant's AWS account was changed by another request meanwhile; try again",
+            details={"retryable": True},
+        )
 
     @staticmethod
-    def _unbind(tenant_id: str, account_id: str) -> None:
-        ours = AccountModel.tenant_id == tenant_id
-        dynamo.write_if(
-            "account unbinding", lambda: AccountModel(account_id).delete(condition=ours)
-        )
+    def _unbind(tenant: TenantModel, account: str) -> bool:
+        tid = tenant.tenant_id
+        binding = dynamo.get(AccountModel, account)
+
+        def build(txn: Any) -> None:
+            if binding is not None and binding.tenant_id == tid:
+                txn.delete(AccountModel(account), condition=_binding_is(binding))
+            txn.update(
+                TenantModel(tid),
+                actions=[TenantModel.account_id.remove(), TenantModel.role_arn.remove()],
+                condition=_tenant_account_is(account),
+            )
+
+        return dynamo.transact("account unbinding", build) is None
 
     def _region(self, region: object) -> str:
         if region is None or region == "":
@@ -279,3 +302,25 @@ class AccountService:
             ],
             "then": 'PUT /account with {"role_arn": <the stack\'s roleArn output>}',
         }
+
+
+def _binding_is(binding: AccountModel) -> Any:
+    """The binding as it was read: same tenant, same version."""
+    return (AccountModel.tenant_id == binding.tenant_id) & (
+        AccountModel.bound_at == binding.bound_at
+    )
+
+
+def _tenant_account_is(account_id: str | None) -> Any:
+    """The tenant exists, is not being deleted, and is still connected to `account_id`."""
+    exists = TenantModel.tenant_id.exists() & TenantModel.deletion_started_at.does_not_exist()
+    if account_id is None:
+        return exists & TenantModel.account_id.does_not_exist()
+    return exists & (TenantModel.account_id == account_id)
+
+
+def _reloaded(tenant: TenantModel) -> TenantModel:
+    fresh = dynamo.get(TenantModel, tenant.tenant_id)
+    if fresh is None:
+        raise Conflict("the tenant no longer exists")
+    return fresh

@@ -53,10 +53,14 @@ class CognitoUserDirectory:
             DesiredDeliveryMediums=["EMAIL"],
         )
 
-    def delete_user(self, username: str) -> None:
-        """An invitee whose invitation was cancelled: the login made for it goes too."""
-        with contextlib.suppress(self._client.exceptions.UserNotFoundException):
+    def delete_user(self, username: str) -> bool:
+        """A login that goes: an invitee's whose invitation was cancelled, every user's of a
+        deleted tenant. False: there was no such user."""
+        try:
             self._client.admin_delete_user(UserPoolId=self._pool, Username=username)
+        except self._client.exceptions.UserNotFoundException:
+            return False
+        return True
 
     def sign_out(self, username: str) -> None:
         """Revoke the user's refresh tokens (their ID tokens are refused by SESami at once)."""

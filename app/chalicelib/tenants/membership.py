@@ -15,6 +15,9 @@ SESami issues to each tenant.
 - Roles: admin, sender, viewer (core/permissions.py). The last admin cannot be removed or
   demoted (tenants/store.py keeps the admin count transactionally).
 - Nothing ever changes a tenant's external ID once issued.
+- A tenant being deleted (`deletion_started_at`) has no members any more: every call is a 410,
+  except where the caller asks for it (`deleting=True`: the deletion's own progress), and no user
+  is ever bound to it again.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from chalicelib.core.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, Unauthorized
 from chalicelib.core.permissions import MEMBER_ROLES, Permission, Role, allows, role_of
 from chalicelib.core.tables import TenantModel, UserModel
 from chalicelib.tenants.store import TeamStore, invitation_sub
@@ -109,7 +112,7 @@ class UserDirectory(Protocol):
 
     def resend_invitation(self, email: str) -> None: ...
 
-    def delete_user(self, username: str) -> None: ...
+    def delete_user(self, username: str) -> bool: ...
 
     def sign_out(self, username: str) -> None: ...
 
@@ -156,16 +159,21 @@ class TenantService:
 
     # ------------------------------------------------------------------ who is calling
 
-    def membership(self, caller: Caller, *, create: bool = True) -> Membership:
+    def membership(
+        self, caller: Caller, *, create: bool = True, deleting: bool = False
+    ) -> Membership:
         """The caller's tenant and role; a tenant is created on first use for a user who has
-        none and was invited nowhere."""
+        none and was invited nowhere. A tenant being deleted is a 410 unless `deleting` (its
+        deletion's progress), and nobody is bound to it again."""
         user = self._store.user(caller.sub)
         if user is not None:
             if user.removed_at is not None:
                 raise Unauthorized("your access to this SESami team was removed")
+            tenant = self._usable(self._tenant(user.tenant_id), deleting)
             self._touch(user)
-            return Membership(self._tenant(user.tenant_id), role_of(user.role), caller)
+            return Membership(tenant, role_of(user.role), caller)
         if caller.tenant_id:  # invited: SESami set the attribute; the user accepts explicitly
+            self._usable(self._tenant(caller.tenant_id), deleting)
             return self._invitee(caller, caller.tenant_id)
         if not create:
             raise NotFound("this user has no SESami tenant yet")
@@ -342,6 +350,15 @@ class TenantService:
         return user
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _usable(tenant: TenantModel, deleting: bool) -> TenantModel:
+        if tenant.deletion_started_at is not None and not deleting:
+            raise Gone(
+                "this tenant is being deleted",
+                details={"deletion_started_at": tenant.deletion_started_at.isoformat()},
+            )
+        return tenant
 
     def _bind(self, caller: Caller, tenant: TenantModel, role: Role) -> UserModel:
         """Bind the user to `tenant` unless already bound; returns the binding that holds."""

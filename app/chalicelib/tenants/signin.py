@@ -95,9 +95,7 @@ class UserPoolSignIn:
     def new_password(self, email: str, session: str, password: str) -> dict[str, Any]:
         """Answer NEW_PASSWORD_REQUIRED: an invited user's first sign-in with the emailed
         temporary password."""
-        response = self._call(
-            "respond_to_auth_challenge",
-            ClientId=self._client_id,
+        response = self._challenge(
             ChallengeName="NEW_PASSWORD_REQUIRED",
             Session=session,
             ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": password},
@@ -106,9 +104,7 @@ class UserPoolSignIn:
 
     def mfa_code(self, email: str, session: str, code: str) -> dict[str, Any]:
         """Answer SOFTWARE_TOKEN_MFA: the code of the user's authenticator app."""
-        response = self._call(
-            "respond_to_auth_challenge",
-            ClientId=self._client_id,
+        response = self._challenge(
             ChallengeName="SOFTWARE_TOKEN_MFA",
             Session=session,
             ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code},
@@ -188,6 +184,21 @@ class UserPoolSignIn:
             expires_in=int(result.get("ExpiresIn", 3600)),
         )
         return tokens.as_dict()
+
+    def _challenge(self, **kwargs: Any) -> dict[str, Any]:
+        """RespondToAuthChallenge. A session the pool does not know is the caller's: Cognito
+        answers NotAuthorizedException ("Invalid session"), moto ResourceNotFoundException; both
+        are a 401 (the pool itself was found: the sign-in that issued the session used it)."""
+        try:
+            return self._call("respond_to_auth_challenge", ClientId=self._client_id, **kwargs)
+        except ServiceUnavailable as exc:
+            details = exc.details if isinstance(exc.details, dict) else {}
+            if details.get("cognito_error") != "ResourceNotFoundException":
+                raise
+            raise Unauthorized(
+                "the sign-in session is not valid or has expired: sign in again",
+                details={"field": "session"},
+            ) from None
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:

@@ -1,8 +1,10 @@
 // The AWS account: the external ID SESami issued, the commands to run the onboarding stack, the
 // role ARN form that connects the account, and the setup checklist. Connecting, the onboarding
 // commands and the test email are an admin's: other roles see the account and the checklist.
-// Admins also pick the display settings (which open and click rates the overview leads with).
+// Admins also pick the display settings (which open and click rates the overview leads with),
+// read the audit trail and have the danger zone (disconnect, delete the tenant: lifecycle.js).
 import { auth, call, get, session } from "./api.js";
+import { auditPanel, dangerZone } from "./lifecycle.js";
 import { can } from "./me.js";
 import { busy, copyButton, download, errorNotice, field, h, loading, mount, notice } from "./ui.js";
 
@@ -235,6 +237,10 @@ export async function accountPage(target, route, current) {
     h("div", { class: "panel" }, mfaPanel()),
     h("h2", {}, "Display"),
     h("div", { class: "panel" }, admin ? settingsForm(account.settings || {}) : h("p", { class: "muted" }, "The overview leads with ", (account.settings || {}).overview_rate === "raw" ? "every open and click (raw)" : "people's opens and clicks", "; an admin can change it.")),
+    admin ? h("h2", {}, "Audit trail") : null,
+    admin ? h("div", { class: "panel" }, auditPanel()) : null,
+    admin ? h("h2", { class: "danger-title" }, "Danger zone") : null,
+    admin ? dangerZone(account, () => accountPage(target, route, current)) : null,
   );
   if (account.connected) checklist(checks);
   else mount(checks, h("p", { class: "muted" }, "The checklist runs once the account is connected."));

@@ -3,6 +3,7 @@
 // told apart: a person's, Apple's proxy's, an image proxy's, a scanner's.
 import { call, get } from "./api.js";
 import { REASONS, classList, engagementBadge, humanOfAll, sentence } from "./engagement.js";
+import { eraseAction } from "./lifecycle.js";
 import {
   badge,
   busy,
@@ -187,7 +188,10 @@ export async function recipientPage(target, route, current) {
   }
   if (!current()) return;
   const status = h("div");
-  const suppression = r.suppressed
+  const erasedSuppression = r.suppressed && r.suppression && r.suppression.erased;
+  const suppression = erasedSuppression
+    ? h("div", { class: "notice warn" }, h("strong", {}, "Suppressed: "), "this address was erased while suppressed; SESami keeps only its hash, so it is never mailed again.")
+    : r.suppressed
     ? h(
         "div",
         { class: "notice warn" },
@@ -220,10 +224,15 @@ export async function recipientPage(target, route, current) {
           "Suppress",
         ),
       );
+  const erasure = h("div");
+  const back = () => h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity"));
+  // Once erased, the history shown is gone: only the report of what was removed stays.
+  const erased = () => mount(target, back(), h("h1", {}, email), erasure);
   mount(
     target,
-    h("p", { class: "small" }, h("a", { href: "#/activity" }, "← Email activity")),
-    h("h1", {}, email),
+    back(),
+    h("div", { class: "page-head" }, h("h1", {}, email), eraseAction(email, erasure, erased)),
+    erasure,
     suppression,
     status,
     h(

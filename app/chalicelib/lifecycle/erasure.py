@@ -1,0 +1,427 @@
+"""Recipient erasure (GDPR art. 17): every trace of one address in one tenant, removed or
+anonymised, and a count of each kind reported.
+
+What an erasure does, step by step (each finds what is left, so re-running one is harmless):
+
+    check        refuse (409) while a bulk batch that has the address is still sending
+    events       the address's rows (the by_recipient index finds them) and their tag-view
+                 copies are deleted; their index entries go with them. For each of its messages:
+                 - sent to this address alone: the timeline, every event row (opens and clicks
+                   too) and their copies are deleted, and the aggregate becomes a tombstone
+                   (`body.erased`) with no address, subject, sender or tags;
+                 - sent to others too: the address leaves the destination, the per-recipient
+                   states, the timeline entries and their bounce facts, and every mention of it
+                   (a personalised link, say) is redacted from the aggregate and the rows;
+                 either way the message is marked erased and ingest applies no later event to it
+                 (a late open or a replay cannot bring the address back). A timeline entry stays,
+                 stripped, as the event's deduplication record.
+    pending      the same for messages POST /mail recorded that no event has reached yet
+    suppression  the entry and the tombstone of the address are deleted. If the address was
+                 suppressed, a suppression keyed by its salted hash takes its place (T#t#ERASED):
+                 GDPR lets SESami keep what it needs to honour the person's objection, and this
+                 is only enough to recognise the address when someone tries to mail it again
+                 (sending checks it), not to read it back. SES's own suppression list in the
+                 customer's account is the customer's and is left as it is.
+    sending      bulk batches: the address, its variables and results are redacted (indexes
+                 stay aligned); Idempotency-Key records: redacted from the stored response
+    quarantine   unreadable events of the tenant that mention the address are deleted
+
+Long by design: the steps share one job's state and cursors; split, each would re-derive what the
+address is and where its forms hide.
+
+With each message go the daily click counters of the links that carry the address (a
+personalised link names its recipient): the message's click events say which link, which day.
+
+Counters per hour and per link keep their counts: they name nobody. The audit trail records who
+asked, when, and the counts, under the address's hash; the job keeps the address only until it
+finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.core import dynamo, keys
+from chalicelib.core.errors import Conflict
+from chalicelib.core.tables import (
+    AGGREGATE_SK,
+    JOB_CHUNK_CHARS,
+    BatchModel,
+    EventModel,
+    IdempotencyModel,
+    LinkCounterModel,
+    MessageEventModel,
+    MessageModel,
+    QuarantineModel,
+    SuppressionModel,
+    TenantModel,
+)
+from chalicelib.lifecycle import items
+from chalicelib.lifecycle.audit import AuditLog
+from chalicelib.lifecycle.jobs import DONE, MORE, Job
+from chalicelib.lifecycle.spellings import REDACTED, address_forms, mentions, scrub, spellings
+
+KIND = "erasure"
+STEPS = ("check", "events", "pending", "suppression", "sending", "quarantine")
+SAVE_ATTEMPTS = 5
+UNFINISHED = ("queued", "sending")
+
+
+def new_job_doc(tenant_id: str, address: str, actor: str, now: datetime) -> dict[str, Any]:
+    return {
+        "_address": address,  # kept out of every view, removed when the job finishes
+        "address_hash": keys.address_hash(tenant_id, address),
+        "requested_by": actor,
+        "started_at": keys.iso_ms(now),
+        "step": STEPS[0],
+        "counts": {},
+    }
+
+
+class Erasure:
+    """The job handler (jobs.Handler) of a recipient erasure."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
+    def advance(self, job: Job, out_of_time: Callable[[], bool], save: Callable[[], None]) -> str:
+        tenant = dynamo.get(TenantModel, job.tenant_id)
+        doc = job.doc
+        if tenant is None or tenant.deletion_started_at is not None:
+            doc.pop("_address", None)  # the tenant is going: its deletion takes everything
+            return DONE
+        run = _Run(tenant, str(doc["_address"]), doc["counts"])
+        while doc["step"] in STEPS:
+            step = doc["step"]
+            try:
+                finished = getattr(run, step)(doc, out_of_time)
+            except Conflict as exc:  # refused (a batch still sending): finished, not resumed
+                doc["refused"] = exc.message
+                doc.pop("_address", None)
+                return DONE
+            if not finished:
+                save()
+                return MORE
+            doc["step"] = STEPS[STEPS.index(step) + 1] if step != STEPS[-1] else "done"
+            doc.pop("cursor", None)
+            save()
+            if out_of_time() and doc["step"] != "done":
+                return MORE
+        self._audit.record(
+            job.tenant_id,
+            actor=str(doc["requested_by"]),
+            action="recipient.erased",
+            target=str(doc["address_hash"]),
+            detail={"job_id": job.job_id, "counts": doc["counts"]},
+        )
+        doc.pop("_address", None)
+        return DONE
+
+
+class _Run:
+    """One slice of one erasure."""
+
+    def __init__(self, tenant: TenantModel, address: str, counts: dict[str, int]) -> None:
+        self.tenant, self.tid, self.address = tenant, tenant.tenant_id, address
+        self.forms = spellings(address)
+        self.addresses = address_forms(address)
+        self.counts = counts
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def _is_address(self, value: str | None) -> bool:
+        return value is not None and value.strip().lower() in self.addresses
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        for pk in items.sending_partitions(self.tid):
+            summary = dynamo.get(BatchModel, pk, "B")
+            if summary is None or summary.doc.get("status") not in UNFINISHED:
+                continue
+            if summary.doc.get("stopped"):
+                continue
+            pages = items.everything(
+                BatchModel, pk, range_key_condition=BatchModel.sk.startswith("A#")
+            )
+            if any(self._is_address(a) for p in pages for a in p.doc.get("addresses", [])):
+                raise Conflict(
+                    "a bulk batch with this address is still sending; erase it when the batch "
+                    "has finished",
+                    details={"batch_id": summary.doc.get("batch_id")},
+                )
+        return True
+
+    # ------------------------------------------------------------------ events
+
+    def events(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        for address in sorted(self.addresses):
+            start = None
+            while True:
+                rows, start = items.page(
+                    EventModel,
+                    keys.recipient_pk(self.tid, address),
+                    start,
+                    index=EventModel.by_recipient,
+                )
+                for message_id in dict.fromkeys(r.message_id for r in rows):
+                    self._message(message_id)
+                present = items.existing_rows((r.pk, r.sk) for r in rows)
+                copies = [c for r in present for c in items.tag_copies(self.tid, r)]
+                self._count("event_rows", items.delete(EventModel, [(r.pk, r.sk) for r in present]))
+                self._count("tag_view_rows", items.delete(EventModel, copies))
+                if start is None:
+                    break
+                if out_of_time():
+                    return False
+        return True
+
+    def pending(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        for entry in items.indexed(self.tid, MessageModel, MessageModel.by_pending):
+            agg = dynamo.get(MessageModel, entry.pk, AGGREGATE_SK)
+            if agg is not None and any(self._is_address(d) for d in _destination(agg)):
+                self._message(agg.message_id)
+            if out_of_time():
+                return False
+        return True
+
+    def _message(self, message_id: str) -> None:
+        for _attempt in range(SAVE_ATTEMPTS):
+            agg = items.aggregate(self.tid, message_id)
+            if agg is not None and (agg.body or {}).get("erased") == "whole":
+                return
+            entries = items.message_entries(self.tid, message_id)
+            destination = _destination(agg) if agg else []
+            recipients = set((agg.body or {}).get("recipients", {})) if agg else set()
+            for e in entries:
+                recipients |= set(e.recipients or ())
+            others = [a for a in {*destination, *recipients} if not self._is_address(a)]
+            done = self._whole(agg, entries) if not others else self._part(agg, entries)
+            if done:
+                return
+        raise Conflict(f"message {message_id} kept changing during the erasure; try again")
+
+    def _whole(self, agg: MessageModel | None, entries: list[MessageEventModel]) -> bool:
+        """A message to this address alone: nothing of it but a tombstone and its entries."""
+        self._links(entries)
+        rows = items.existing_rows(items.derived_rows(self.tid, entries))
+        copies = [c for r in rows for c in items.tag_copies(self.tid, r)]
+        self._count("event_rows", items.delete(EventModel, [(r.pk, r.sk) for r in rows]))
+        self._count("tag_view_rows", items.delete(EventModel, copies))
+        for entry in entries:
+            if entry.recipients or entry.detail:
+                entry.recipients, entry.detail = None, None
+                items.save([entry])
+                self._count("timeline_entries")
+        if agg is None:
+            return True
+        tombstone = MessageModel(
+            agg.pk,
+            AGGREGATE_SK,
+            message_id=agg.message_id,
+            sent_at=agg.sent_at,
+            status=agg.status,
+            status_rank=agg.status_rank,
+            status_at=agg.status_at,
+            events=agg.events,
+            opens=agg.opens,
+            clicks=agg.clicks,
+            body={"erased": "whole"},
+            expires_at=agg.expires_at,
+        )
+        tombstone.version = agg.version
+        if not dynamo.write_if("erased message", tombstone.save):
+            return False
+        self._count("messages_erased")
+        return True
+
+    def _part(self, agg: MessageModel | None, entries: list[MessageEventModel]) -> bool:
+        """A message to others too: the address leaves it, every mention is redacted."""
+        self._links(entries)
+        for entry in entries:
+            kept = {r for r in (entry.recipients or ()) if not self._is_address(r)}
+            detail, changed = scrub(entry.detail or {}, self.forms)
+            if kept != set(entry.recipients or ()) or changed:
+                entry.recipients, entry.detail = kept or None, detail or None
+                items.save([entry])
+                self._count("timeline_entries")
+        for row in items.existing_rows(items.derived_rows(self.tid, entries)):
+            self._scrub_row(row)
+        if agg is None:
+            return True
+        body = dict(agg.body or {})
+        body["destination"] = [d for d in body.get("destination", []) if not self._is_address(d)]
+        body["recipients"] = {
+            a: r for a, r in body.get("recipients", {}).items() if not self._is_address(a)
+        }
+        body, _ = scrub(body, self.forms)
+        body["erased"] = "recipient"
+        agg.body = body
+        agg.subject = scrub(agg.subject, self.forms)[0]
+        agg.source = scrub(agg.source, self.forms)[0]
+        if not dynamo.write_if("anonymised message", agg.save):
+            return False
+        self._count("messages_anonymised")
+        return True
+
+    def _links(self, entries: list[MessageEventModel]) -> None:
+        """The daily counters of clicked links that carry the address (before the entries that
+        say which link, which day, are stripped)."""
+        found = []
+        for entry in entries:
+            link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
+            if isinstance(link, str) and mentions(link, self.forms):
+                day = datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
+                found.append((keys.link_pk(self.tid, day, int(entry.shard)), keys.link_sk(link)))
+        present = [k for k in found if dynamo.get(LinkCounterModel, *k) is not None]
+        self._count("link_counters", items.delete(LinkCounterModel, present))
+
+    def _scrub_row(self, row: EventModel) -> None:
+        fields = {
+            "subject": row.subject,
+            "source": row.source,
+            "detail": row.detail,
+            "tags": row.tags,
+        }
+        clean, changed = scrub(fields, self.forms)
+        pairs = sorted(row.tag_pairs or ())
+        gone = [p for p in pairs if mentions(p, self.forms)]
+        if not changed and not gone:
+            return
+        shard = items.row_shard(row.pk)
+        self._count(
+            "tag_view_rows",
+            items.delete(EventModel, [(keys.tag_pk(self.tid, p, shard), row.sk) for p in gone]),
+        )
+        kept = set(pairs) - set(gone)
+        row.subject, row.source = clean["subject"], clean["source"]
+        row.detail, row.tags = clean["detail"] or None, clean["tags"] or None
+        row.tag_pairs = kept or None
+        copies = [EventModel(keys.tag_pk(self.tid, p, shard), row.sk) for p in sorted(kept)]
+        for copy in copies:
+            copy.attribute_values.update(
+                {
+                    k: v
+                    for k, v in row.attribute_values.items()
+                    if k not in ("pk", "status_pk", "recipient_pk")
+                }
+            )
+        self._count("event_rows_redacted", items.save([row]))
+        items.save(copies)
+
+    # ------------------------------------------------------------------ suppression
+
+    def suppression(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        live, removed = keys.tenant_pk(self.tid), keys.removed_pk(self.tid)
+        for address in sorted(self.addresses):
+            entry = dynamo.get(SuppressionModel, live, address)
+            if entry is not None:
+                for form in sorted(self.addresses):
+                    kept = SuppressionModel(
+                        keys.erased_pk(self.tid),
+                        keys.address_hash(self.tid, form),
+                        reason=entry.reason,
+                        reasons=entry.reasons,
+                        created_at=entry.created_at,
+                        note="erased on request; kept so the address is never mailed again",
+                    )
+                    items.save([kept])
+                self._count(
+                    "suppression_entries", items.delete(SuppressionModel, [(live, address)])
+                )
+                self.counts["kept_hashed_suppression"] = 1
+            if dynamo.get(SuppressionModel, removed, address) is not None:
+                self._count(
+                    "suppression_tombstones", items.delete(SuppressionModel, [(removed, address)])
+                )
+        return True
+
+    # ------------------------------------------------------------------ sending
+
+    def sending(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        for pk in items.sending_partitions(self.tid):
+            if pk.rsplit("#", 2)[-2] == "IK":
+                self._idempotency_record(pk)
+            else:
+                self._batch(pk)
+            if out_of_time():
+                return False
+        return True
+
+    def _idempotency_record(self, pk: str) -> None:
+        record = dynamo.get(IdempotencyModel, pk, "IK")
+        if record is None or record.response is None:
+            return
+        response, changed = scrub(record.response, self.forms)
+        if changed:
+            record.response = response
+            items.save([record])
+            self._count("idempotency_records")
+
+    def _batch(self, pk: str) -> None:
+        parts = list(items.everything(BatchModel, pk))
+        redacted = 0
+        for part in parts:
+            if part.sk.startswith("A#"):
+                addresses = part.doc.get("addresses", [])
+                new = [REDACTED if self._is_address(a) else a for a in addresses]
+                if new != addresses:
+                    redacted += sum(1 for a, b in zip(addresses, new, strict=True) if a != b)
+                    part.doc = {**part.doc, "addresses": new}
+                    items.save([part])
+            elif part.sk.startswith(("R#", "B")):
+                doc, changed = scrub(part.doc, self.forms)
+                if changed:
+                    part.doc = doc
+                    items.save([part])
+        chunks = [p for p in parts if p.sk.startswith("D#")]
+        if chunks:
+            self._batch_job(pk, sorted(chunks, key=lambda p: p.sk))
+        self._count("batch_recipients", redacted)
+
+    def _batch_job(self, pk: str, chunks: list[BatchModel]) -> None:
+        """The batch's job text is split in chunks anywhere, so it is joined, changed, and
+        written again in chunks of the same size."""
+        text = "".join(str(c.doc["part"]) for c in chunks)
+        job = json.loads(text)
+        for i, recipient in enumerate(job.get("recipients", [])):
+            if any(self._is_address(str(v)) or mentions(str(v), self.forms) for v in recipient[:3]):
+                job["recipients"][i] = [REDACTED, REDACTED, REDACTED, {}]
+        job, _ = scrub(job, self.forms)
+        new = json.dumps(job)
+        if new == text:
+            return
+        expires = chunks[0].expires_at
+        parts = [new[i : i + JOB_CHUNK_CHARS] for i in range(0, len(new), JOB_CHUNK_CHARS)]
+        items.save(
+            BatchModel(pk, f"D#{n:04d}", doc={"part": part}, expires_at=expires)
+            for n, part in enumerate(parts)
+        )
+        items.delete(BatchModel, [(pk, c.sk) for c in chunks[len(parts) :]])
+
+    # ------------------------------------------------------------------ quarantine
+
+    def quarantine(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        found = [
+            (q.pk, q.sk)
+            for q in items.everything(QuarantineModel, self.tid, index=QuarantineModel.by_tenant)
+        ]
+        for i in range(0, len(found), items.PAGE):
+            with dynamo.storage("quarantine read"):
+                kept = list(QuarantineModel.batch_get(found[i : i + items.PAGE]))
+            hits = [
+                (q.pk, q.sk)
+                for q in kept
+                if q.tenant_id == self.tid and mentions(q.raw, self.forms)
+            ]
+            self._count("quarantine", items.delete(QuarantineModel, hits))
+        return True
+
+
+def _destination(agg: MessageModel) -> list[str]:
+    return [str(d) for d in (agg.body or {}).get("destination", [])]
