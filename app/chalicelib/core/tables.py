@@ -23,7 +23,7 @@ Tables (partition key / sort key -> what it serves):
                T#t#REMOVED / address -> removed addresses (tombstones with their history)
 - quarantine   Q#day / digest -> events that could not be read, kept raw
 - sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
-               batches and their per-recipient results
+               batches and their per-recipient results; T#t#BULK / SLOTS -> the batches in flight
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class TenantModel(Model):
     admin_count = NumberAttribute(null=True)
     canary_message_id = UnicodeAttribute(null=True)
     canary_sent_at = UTCDateTimeAttribute(null=True)
+    # Quota limits an operator set for this tenant (`python -m ops.quotas`), over the defaults.
+    quotas = JSONAttribute(null=True)
 
 
 class _ByTenant(GlobalSecondaryIndex["UserModel"]):
