@@ -66,6 +66,7 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 REST_API = "aws:apigateway/restApi:RestApi"
 API_DEPLOYMENT = "aws:apigateway/deployment:Deployment"
 API_STAGE = "aws:apigateway/stage:Stage"
+METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
 
 # How the SDK hands a secret input to the mock monitor: wrapped, tagged with Pulumi's signature.
 _SIG_KEY = pulumi.runtime.rpc._special_sig_key

@@ -34,6 +34,7 @@ Tables (partition key / sort key -> what it serves):
 - api_keys     K#key id -> an API key: its tenant, scope and the hash of its secret (a
                directory from credential to tenant, like users and accounts: one GetItem per
                request); by_tenant (tenant_id / key_id) lists a tenant's keys
+               batches and their per-recipient results; T#t#BULK / SLOTS -> the batches in flight
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class TenantModel(Model):
     # Set by a reputation alert with auto-pause (chalicelib/webhooks/alerts.py): sends are refused
     # (423) until an admin resumes. {"rule", "alert_id", "value", "threshold", "since"}
     sending_paused = JSONAttribute(null=True)
+    # Quota limits an operator set for this tenant (`python -m ops.quotas`), over the defaults.
+    quotas = JSONAttribute(null=True)
 
 
 class _ByTenant(GlobalSecondaryIndex["UserModel"]):
