@@ -172,7 +172,6 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
         **secrets,
-        **env.secret_parameters,
         **env.quotas,
     }
     if env.momento_endpoint:
