@@ -18,6 +18,7 @@ def main() -> None:
         imports,
         ingest_bench,
         query_bench,
+        quota_bench,
         webhooks_bench,
     )
 
@@ -29,6 +30,7 @@ def main() -> None:
     results.update(query_bench.run())
     results.update(webhooks_bench.run())
     results.update(auth_bench.run())
+    results.update(quota_bench.run())
     out = ROOT / "bench" / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update(results)

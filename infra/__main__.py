@@ -28,6 +28,14 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - snapStart              true for SnapStart on the API function (needs a python3.12+ package)
 - tracing                true for X-Ray tracing of the functions and the API stage
 - logRetentionDays       the functions' log retention (default 30)
+- throttleRate, throttleBurst
+                         API Gateway's stage throttling, all methods together (default 500/s,
+                         burst 1000); the expensive methods have lower ones (gateway.py)
+- bulkWorkerConcurrency  the bulk worker's reserved concurrency (default 10)
+- quotas                 object: per-tenant quota defaults, e.g. {"requestsPerMinute": 1200,
+                         "sendsPerMinute": 3000, "bulkBatches": 2, "keyRequestsPerMinute": 0,
+                         "authPerIpPerMinute": 60, "unsubscribePerIpPerMinute": 300,
+                         "expectedInstances": 4} (functions.QUOTA_CONFIG; defaults: settings.py)
 """
 
 from __future__ import annotations
@@ -42,15 +50,17 @@ from functions import (
     ALIAS,
     AUTHORIZER,
     BULK_WORKER,
+    BULK_WORKER_CONCURRENCY,
     INGEST,
     WEBHOOKS,
     Environment,
     FunctionsArgs,
     SesamiFunctions,
     function_name,
+    quota_environment,
     role_name,
 )
-from gateway import ApiArgs, SesamiApi, load_app
+from gateway import STAGE_THROTTLE, ApiArgs, SesamiApi, Throttle, load_app
 from identity import IdentityArgs, SesamiIdentity
 from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
@@ -73,6 +83,11 @@ try:
 except PackageError as exc:
     raise pulumi.RunError(str(exc)) from None
 target = Target.current()
+bulk_concurrency = config.get_int("bulkWorkerConcurrency")
+try:
+    quota_defaults = quota_environment(config.get_object("quotas"))
+except ValueError as exc:
+    raise pulumi.RunError(str(exc)) from None
 # The functions that act in customers' accounts: their roles are what customers' roles trust.
 ASSUMING_ROLES = (API_FUNCTION, BULK_WORKER)
 bus_name = config.get("eventBusName") or f"sesami-{stage}"
@@ -130,6 +145,10 @@ api = SesamiApi(
         target=target,
         endpoint_type=config.get("apiEndpointType") or "REGIONAL",
         tracing=tracing,
+        throttle=Throttle(
+            rate=config.get_float("throttleRate") or STAGE_THROTTLE.rate,
+            burst=config.get_int("throttleBurst") or STAGE_THROTTLE.burst,
+        ),
     ),
 )
 
@@ -153,6 +172,7 @@ functions = SesamiFunctions(
             role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
             admin_mfa_required=identity_args.admin_mfa_required,
             alerts_from=config.get("alertsFrom") or "",
+            quotas=quota_defaults,
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -169,6 +189,9 @@ functions = SesamiFunctions(
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
         alarm_actions=alarm_actions,
+        bulk_worker_concurrency=(
+            BULK_WORKER_CONCURRENCY if bulk_concurrency is None else bulk_concurrency
+        ),
     ),
 )
 

@@ -13,6 +13,13 @@
 - `authorizer`: API Gateway's Lambda authorizer of every private route (the app's
   `@app.authorizer`): verifies a JWT or an API key. Its role may read one API key's item and
   write its logs, nothing else; its environment names the user pool and the tables, no secret.
+  Its reserved concurrency (`bulkWorkerConcurrency`, default 10) keeps bulk mail from taking the
+  account's Lambda concurrency from the API and ingest, and bounds what bulk mail can cost; each
+  tenant's batches in flight are bounded by the app (the `bulk_batches` quota), so one tenant
+  cannot hold all of it.
+
+Quota defaults (chalicelib/quotas) reach the API and the bulk worker as `SESAMI_QUOTA_*`
+variables, from the stack's `quotas` config object (`quota_environment`).
 
 The functions' environment names everything they need (`chalicelib.core.settings` spells the names);
 secrets only by SSM parameter name (secret_store.py). The API's public URL comes from the REST
@@ -57,6 +64,17 @@ SECRETS_OF: dict[str, tuple[str, ...]] = {
     AUTHORIZER: (),
 }
 ALIAS = "live"
+BULK_WORKER_CONCURRENCY = 10
+# The stack's `quotas` config object: its keys, and the variables they set.
+QUOTA_CONFIG = {
+    "requestsPerMinute": names.ENV_QUOTA_REQUESTS_PER_MINUTE,
+    "keyRequestsPerMinute": names.ENV_QUOTA_KEY_REQUESTS_PER_MINUTE,
+    "sendsPerMinute": names.ENV_QUOTA_SENDS_PER_MINUTE,
+    "bulkBatches": names.ENV_QUOTA_BULK_BATCHES,
+    "authPerIpPerMinute": names.ENV_QUOTA_AUTH_PER_IP_PER_MINUTE,
+    "unsubscribePerIpPerMinute": names.ENV_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE,
+    "expectedInstances": names.ENV_QUOTA_EXPECTED_INSTANCES,
+}
 INGEST_ASYNC_RETRIES = 2  # Lambda's maximum
 INGEST_ASYNC_MAX_AGE_SECONDS = 6 * 3600  # Lambda's maximum
 FAILURES_RETENTION_SECONDS = 14 * 86_400  # SQS's maximum
@@ -87,6 +105,21 @@ class Environment:
     admin_mfa_required: bool = False
     webhook_queue_url: str = ""
     alerts_from: str = ""  # the verified identity alert emails come from (optional)
+    quotas: Mapping[str, str] = field(default_factory=dict)  # SESAMI_QUOTA_* -> value
+
+
+def quota_environment(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """Pure: the `SESAMI_QUOTA_*` variables of the stack's `quotas` config object (ValueError for
+    an unknown key or a value that is not a whole number the app accepts)."""
+    out: dict[str, str] = {}
+    for key, value in (config or {}).items():
+        if key not in QUOTA_CONFIG:
+            raise ValueError(f"quotas.{key} is not a quota: one of {', '.join(QUOTA_CONFIG)}")
+        floor = 0 if key == "keyRequestsPerMinute" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < floor:
+            raise ValueError(f"quotas.{key} must be a whole number >= {floor}, got {value!r}")
+        out[QUOTA_CONFIG[key]] = str(value)
+    return out
 
 
 def function_name(prefix: str, chalice_name: str) -> str:
@@ -140,6 +173,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
         **secrets,
+        **env.quotas,
     }
     if env.momento_endpoint:
         out[names.ENV_MOMENTO_ENDPOINT] = env.momento_endpoint
@@ -185,6 +219,7 @@ class FunctionsArgs:
     tracing: bool = False
     log_retention_days: int = 30
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    bulk_worker_concurrency: int = BULK_WORKER_CONCURRENCY
 
 
 class SesamiFunctions(pulumi.ComponentResource):
@@ -200,6 +235,8 @@ class SesamiFunctions(pulumi.ComponentResource):
         super().__init__("sesami:functions:Functions", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         package, target = args.package, args.target
+        if args.bulk_worker_concurrency < 1:
+            raise ValueError("bulkWorkerConcurrency must be at least 1 (0 would stop bulk mail)")
         if args.snap_start and not snap_start_supported(package.runtime):
             raise ValueError(
                 f"snapStart: Lambda SnapStart needs Python 3.12 or later, and the package "
@@ -303,6 +340,9 @@ class SesamiFunctions(pulumi.ComponentResource):
                     mode="Active" if args.tracing else "PassThrough"
                 ),
                 publish=snap,
+                reserved_concurrent_executions=(
+                    args.bulk_worker_concurrency if function == BULK_WORKER else None
+                ),
                 snap_start=(
                     aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions")
                     if snap

@@ -14,6 +14,13 @@ checked here); a revoked key is refused by the app on its next request whatever 
 A missing header is a 401 without invoking it; its own failure (JWKS or DynamoDB down) a 503.
 
 The gateway's own refusals (401, 403, unknown route, throttling) answer in the app's error shape.
+
+Throttling (invariant 11, the outer line; the app's quotas, chalicelib/quotas, are per tenant):
+the stage has a rate and a burst for all its methods (`throttleRate`, `throttleBurst`), and the
+expensive methods have lower ones of their own (`METHOD_THROTTLES`). Gateway throttling counts
+every caller together, so it caps what SESami spends, not what one tenant may take; that is
+the per-tenant quotas' job. A method's throttle cannot depend on the query string: GET /events
+is throttled as a whole (its CSV export, `format=csv`, is the reason).
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ import copy
 import hashlib
 import importlib
 import json
+import re
 import sys
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,40 @@ APP_DIR = Path(__file__).resolve().parent.parent / "app"
 AUTHORIZER = "sesami"
 STAGE = "api"
 MAX_AUTHORIZER_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Throttle:
+    rate: float  # requests per second, steady
+    burst: int  # requests at once (the token bucket's size)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError(f"a throttle needs a positive rate and burst, got {self}")
+
+
+# API Gateway's default account limit in a region is 10,000 requests/s with a 5,000 burst, shared
+# by every API in it: the stage takes a share, and what is dear takes less.
+STAGE_THROTTLE = Throttle(rate=500.0, burst=1_000)
+METHOD_THROTTLES: dict[tuple[str, str], Throttle] = {
+    # 1,000 recipients a request, stored then sent by the bulk worker
+    ("POST", "/mail/bulk"): Throttle(rate=5.0, burst=10),
+    # pages merge several partitions; ?format=csv reads up to 5 MB of the range
+    ("GET", "/events"): Throttle(rate=50.0, burst=100),
+    # a checklist calls STS, SES and EventBridge in the customer's account
+    ("GET", "/verify-sts"): Throttle(rate=5.0, burst=10),
+    # reads SES's whole suppression list and writes SESami's
+    ("POST", "/suppression-list/sync"): Throttle(rate=2.0, burst=5),
+    # each sign-up makes the user pool send an email
+    ("POST", "/auth/sign-up"): Throttle(rate=5.0, burst=20),
+}
+
+
+def method_path(method: str, path: str) -> str:
+    """Pure: API Gateway's `{resource_path}/{http_method}`, without the leading slash."""
+    return f"{path.lstrip('/')}/{method.upper()}"
+
+
 # Gateway responses (API Gateway's own refusals) in the app's error shape.
 GATEWAY_ERRORS = {
     "UNAUTHORIZED": (401, "unauthorized"),
@@ -187,12 +229,17 @@ class ApiArgs:
     target: Target
     endpoint_type: str = "REGIONAL"
     tracing: bool = False
+    throttle: Throttle = STAGE_THROTTLE
+    method_throttles: Mapping[tuple[str, str], Throttle] = field(
+        default_factory=lambda: dict(METHOD_THROTTLES)
+    )
 
 
 class SesamiApi(pulumi.ComponentResource):
     rest_api: aws.apigateway.RestApi
     deployment: aws.apigateway.Deployment
     stage: aws.apigateway.Stage
+    throttles: dict[str, aws.apigateway.MethodSettings]  # by method path ("*/*": the stage's)
     base_url: pulumi.Output[str]  # from the API's ID alone: usable before the stage exists
 
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
@@ -236,6 +283,27 @@ class SesamiApi(pulumi.ComponentResource):
             xray_tracing_enabled=args.tracing,
             opts=child,
         )
+        declared = {(m.upper(), p) for p, views in args.app.routes.items() for m in views}
+        unknown = set(args.method_throttles) - declared
+        if unknown:
+            raise ValueError(f"throttles for routes the app does not declare: {sorted(unknown)}")
+        limits = {"*/*": args.throttle} | {
+            method_path(m, p): t for (m, p), t in sorted(args.method_throttles.items())
+        }
+        self.throttles = {}
+        for path, throttle in limits.items():
+            slug = "all" if path == "*/*" else re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+            self.throttles[path] = aws.apigateway.MethodSettings(
+                f"{name}-throttle-{slug}",
+                rest_api=self.rest_api.id,
+                stage_name=self.stage.stage_name,
+                method_path=path,
+                settings=aws.apigateway.MethodSettingsSettingsArgs(
+                    throttling_rate_limit=throttle.rate,
+                    throttling_burst_limit=throttle.burst,
+                ),
+                opts=child,
+            )
         self.base_url = self.rest_api.id.apply(lambda api_id: args.target.api_url(api_id, STAGE))
         self.register_outputs(
             {"url": self.stage.invoke_url, "execution_arn": self.rest_api.execution_arn}

@@ -119,6 +119,18 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "SESAMI_DEV_RECEIVER_PORT": str(receiver),
         "SESAMI_DEV_MESSAGES": str(SEED_MESSAGES),
         "PYTHONUNBUFFERED": "1",
+        # Fuzzing and the browser tests call far faster than people, all from 127.0.0.1: the
+        # quotas are tested on their own (tests/test_quotas*.py), not by tripping these.
+        **{
+            f"SESAMI_QUOTA_{name}": "1000000"
+            for name in (
+                "REQUESTS_PER_MINUTE",
+                "SENDS_PER_MINUTE",
+                "AUTH_PER_IP_PER_MINUTE",
+                "UNSUBSCRIBE_PER_IP_PER_MINUTE",
+            )
+        },
+        "SESAMI_QUOTA_BULK_BATCHES": "100",
     }
     log = (dev_dir / "stack.log").open("w")
     process = subprocess.Popen(

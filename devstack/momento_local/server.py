@@ -5,11 +5,19 @@ for any port other than 443 the SDK opens *plaintext* (insecure) gRPC channels, 
 ``host:port`` for the control plane (``control_client.ScsControl``) and the data plane
 (``cache_client.Scs``). Requests and responses are the protobuf messages of ``momento-wire-types``.
 
-Implemented RPCs: CreateCache, DeleteCache, ListCaches (control plane) and Get, Set, Delete (data
-plane). Every other RPC is answered with gRPC's own UNIMPLEMENTED status. Data-plane requests
-name their cache in the ``cache`` metadata header; an unknown cache gets NOT_FOUND, like the real
-service, which the SDK maps to ``MomentoErrorCode.NOT_FOUND_ERROR``. Auth headers are ignored
-(any token, or none).
+Implemented RPCs: CreateCache, DeleteCache, ListCaches (control plane) and Get, Set, Delete,
+Increment (data plane). Every other RPC is answered with gRPC's own UNIMPLEMENTED status.
+Data-plane requests name their cache in the ``cache`` metadata header; an unknown cache gets
+NOT_FOUND, like the real service, which the SDK maps to ``MomentoErrorCode.NOT_FOUND_ERROR``.
+Auth headers are ignored (any token, or none).
+
+Increment follows Momento's documented semantics: it adds ``amount`` (positive, negative or zero)
+to a value that is the UTF-8 text of a base-10 integer and answers the new value; a missing (or
+expired) item is created holding ``amount``; a value that is not such an integer is refused with
+FAILED_PRECONDITION, and so is a result outside the signed 64-bit range. Every Increment carries
+a TTL (the SDK always sends one) and, like every other write here, sets the item's TTL to it;
+Momento does not document whether an existing item keeps its TTL, and SESami's counters do not
+depend on it (each window has its own key, written with the time left in the window).
 
 Every incoming call, implemented or not, is counted in ``MomentoLocalServer.calls`` by its short
 method name (``"Get"``, ``"CreateCache"``...), so benchmarks can assert how many calls a code path
@@ -19,6 +27,7 @@ made.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -40,12 +49,21 @@ CONTROL_SERVICE: Final = "control_client.ScsControl"
 _Behavior = Callable[[Any, Any], Any]
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# What Momento accepts as an integer value: ASCII digits with an optional sign, nothing else.
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
+
+
 class CacheNotFoundError(KeyError):
     """A request named a cache that does not exist."""
 
     def __init__(self, cache_name: str) -> None:
         super().__init__(cache_name)
         self.cache_name = cache_name
+
+
+class NotAnIntegerError(ValueError):
+    """Increment found a value that is not a base-10 integer, or the result overflows int64."""
 
 
 class CacheStore:
@@ -91,6 +109,25 @@ class CacheStore:
         with self._lock:
             expires_at = self._clock() + ttl_milliseconds / 1000.0
             self._items(cache_name)[key] = (value, expires_at)
+
+    def increment(self, cache_name: str, key: bytes, amount: int, ttl_milliseconds: int) -> int:
+        """Add `amount` to the integer held at `key` (a missing or expired item counts as 0) and
+        store the result as decimal text with the given TTL; raise NotAnIntegerError when the
+        held value is not a base-10 integer or the result does not fit in a signed int64."""
+        with self._lock:
+            items = self._items(cache_name)
+            now = self._clock()
+            entry = items.get(key)
+            current = 0
+            if entry is not None and now < entry[1]:
+                if not _INTEGER.fullmatch(entry[0]):
+                    raise NotAnIntegerError("the value is not a base-10 integer")
+                current = int(entry[0])
+            value = current + amount
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise NotAnIntegerError("the result does not fit in a signed 64-bit integer")
+            items[key] = (str(value).encode(), now + ttl_milliseconds / 1000.0)
+            return value
 
     def delete(self, cache_name: str, key: bytes) -> None:
         with self._lock:
@@ -209,6 +246,7 @@ class MomentoLocalServer:
             (CACHE_SERVICE, "Get", self._get, cache_pb._GetRequest),
             (CACHE_SERVICE, "Set", self._set, cache_pb._SetRequest),
             (CACHE_SERVICE, "Delete", self._delete, cache_pb._DeleteRequest),
+            (CACHE_SERVICE, "Increment", self._increment, cache_pb._IncrementRequest),
         ]
         return {
             f"/{service}/{name}": grpc.unary_unary_rpc_method_handler(
@@ -250,6 +288,16 @@ class MomentoLocalServer:
     def _delete(self, request: Any, context: Any) -> Any:
         self.store.delete(_cache_name(context), request.cache_key)
         return cache_pb._DeleteResponse()
+
+    def _increment(self, request: Any, context: Any) -> Any:
+        cache_name = _cache_name(context)
+        try:
+            value = self.store.increment(
+                cache_name, request.cache_key, request.amount, request.ttl_milliseconds
+            )
+        except NotAnIntegerError as exc:
+            _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return cache_pb._IncrementResponse(value=value)
 
 
 def _serialize(message: Any) -> bytes:

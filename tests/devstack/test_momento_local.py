@@ -6,6 +6,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from momento.responses import (
     CacheDelete,
     CacheGet,
     CacheIncrement,
+    CacheListFetch,
     CacheSet,
     CreateCache,
     DeleteCache,
@@ -27,7 +29,7 @@ from momento.responses import (
 from momento_wire_types import cacheclient_pb2 as cache_pb
 from momento_wire_types import cacheclient_pb2_grpc as cache_grpc
 
-from devstack.momento_local.server import MomentoLocalServer
+from devstack.momento_local.server import CacheStore, MomentoLocalServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = "sesami-test"
@@ -146,12 +148,105 @@ def test_binary_keys_and_values_round_trip(client: CacheClient, cache: str) -> N
 
 
 def test_unimplemented_rpc_is_unimplemented(client: CacheClient, cache: str) -> None:
-    response = client.increment(cache, "counter")
-    assert isinstance(response, CacheIncrement.Error)
+    response = client.list_fetch(cache, "a-list")
+    assert isinstance(response, CacheListFetch.Error)
     assert response.error_code == MomentoErrorCode.BAD_REQUEST_ERROR
     details = response.inner_exception.transport_details
     assert details is not None
     assert details.grpc.code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def _value(client: CacheClient, cache: str, key: str) -> str:
+    got = client.get(cache, key)
+    assert isinstance(got, CacheGet.Hit), got
+    return got.value_string
+
+
+def test_increment_creates_a_missing_item_then_adds_to_it(client: CacheClient, cache: str) -> None:
+    first = client.increment(cache, "n", 5)
+    assert isinstance(first, CacheIncrement.Success)
+    assert first.value == 5  # a missing item is created holding the amount
+    assert _value(client, cache, "n") == "5"  # stored as the decimal text of the integer
+    for amount, expected in ((1, 6), (-10, -4), (0, -4), (2**40, 2**40 - 4)):
+        response = client.increment(cache, "n", amount)
+        assert isinstance(response, CacheIncrement.Success)
+        assert response.value == expected
+    assert _value(client, cache, "n") == str(2**40 - 4)
+
+
+def test_increment_adds_to_a_value_set_as_integer_text(client: CacheClient, cache: str) -> None:
+    client.set(cache, "set-as-text", "41")
+    response = client.increment(cache, "set-as-text")
+    assert isinstance(response, CacheIncrement.Success) and response.value == 42
+    client.set(cache, "signed", "-7")
+    response = client.increment(cache, "signed", 7)
+    assert isinstance(response, CacheIncrement.Success) and response.value == 0
+
+
+@pytest.mark.parametrize("held", ["abc", "12a", " 12", "1.5", "", "١٢"])
+def test_increment_refuses_a_value_that_is_not_an_integer(
+    client: CacheClient, cache: str, held: str
+) -> None:
+    client.set(cache, "text", held)
+    response = client.increment(cache, "text")
+    assert isinstance(response, CacheIncrement.Error)
+    assert response.error_code == MomentoErrorCode.FAILED_PRECONDITION_ERROR
+    assert _value(client, cache, "text") == held  # left as it was
+
+
+def test_increment_refuses_a_result_outside_int64(client: CacheClient, cache: str) -> None:
+    top = client.increment(cache, "big", 2**63 - 1)
+    assert isinstance(top, CacheIncrement.Success) and top.value == 2**63 - 1
+    over = client.increment(cache, "big", 1)
+    assert isinstance(over, CacheIncrement.Error)
+    assert over.error_code == MomentoErrorCode.FAILED_PRECONDITION_ERROR
+    assert _value(client, cache, "big") == str(2**63 - 1)
+    bottom = client.increment(cache, "small", -(2**63))
+    assert isinstance(bottom, CacheIncrement.Success)
+    under = client.increment(cache, "small", -1)
+    assert isinstance(under, CacheIncrement.Error)
+
+
+def test_increment_on_a_missing_cache_is_not_found(client: CacheClient) -> None:
+    response = client.increment("no-such-cache", "n")
+    assert isinstance(response, CacheIncrement.Error)
+    assert response.error_code == MomentoErrorCode.NOT_FOUND_ERROR
+
+
+def test_increment_sets_the_ttl_it_is_given_and_an_expired_counter_starts_again(
+    server: MomentoLocalServer, client: CacheClient, cache: str
+) -> None:
+    now = [1000.0]
+    server.store = CacheStore(clock=lambda: now[0])
+    server.store.create_cache(cache)
+    ttl = timedelta(seconds=30)
+    assert _success(client.increment(cache, "w", 3, ttl=ttl)) == 3
+    now[0] += 20
+    assert _success(client.increment(cache, "w", 1, ttl=ttl)) == 4  # still live: added to
+    now[0] += 20  # 40 s after creation, 20 s after the last increment, which set a new TTL
+    assert _success(client.increment(cache, "w", 1, ttl=ttl)) == 5
+    now[0] += 31
+    assert isinstance(client.get(cache, "w"), CacheGet.Miss)
+    assert _success(client.increment(cache, "w", 2, ttl=ttl)) == 2  # expired: counts from 0
+
+
+def _success(response: object) -> int:
+    assert isinstance(response, CacheIncrement.Success), response
+    return response.value
+
+
+def test_concurrent_increments_are_atomic(server: MomentoLocalServer, cache: str) -> None:
+    def work() -> None:
+        with make_client(server.port) as own:
+            for _ in range(50):
+                assert isinstance(own.increment(cache, "shared"), CacheIncrement.Success)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert server.store.get(cache, b"shared") == b"400"
 
 
 def test_accepts_calls_without_auth_header(server: MomentoLocalServer) -> None:
@@ -176,8 +271,9 @@ def test_counters_count_calls(server: MomentoLocalServer) -> None:
         client.set(CACHE, "k", "v")
         client.get(CACHE, "k")
         client.get(CACHE, "other")
-        client.increment(CACHE, "n")  # unimplemented calls are counted too
-    assert server.calls == {"CreateCache": 1, "Set": 1, "Get": 2, "Increment": 1}
+        client.increment(CACHE, "n")
+        client.list_fetch(CACHE, "l")  # unimplemented calls are counted too
+    assert server.calls == {"CreateCache": 1, "Set": 1, "Get": 2, "Increment": 1, "ListFetch": 1}
     server.reset_calls()
     assert server.calls["Get"] == 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from operator_program import (  # noqa: E402
 from pulumi_mocks import (  # noqa: E402
     API_DEPLOYMENT,
     API_STAGE,
+    METHOD_SETTINGS,
     PERMISSION,
     REST_API,
     REST_API_ID,
@@ -248,3 +250,48 @@ def test_outputs_name_the_api_the_dashboard_and_the_operator_account(
     assert deployed.outputs["operator_account_id"] == "444455556666"
     # The functions' public URL (unsubscribe links) is the same address.
     assert deployed.environment("api")["SESAMI_PUBLIC_URL"] == url
+
+
+# --- Throttling -----------------------------------------------------------------------------------
+
+
+def _throttles(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """Method path -> its throttling settings, of the API's one stage."""
+    out = {}
+    for resource in deployment.mocks.of_type(METHOD_SETTINGS):
+        state = resource.state
+        assert state["restApi"] == REST_API_ID and state["stageName"] == "api"
+        out[state["methodPath"]] = state["settings"]
+    return out
+
+
+def test_the_stage_is_throttled_as_a_whole(deployed: Deployment) -> None:
+    stage = _throttles(deployed)["*/*"]
+    assert stage["throttlingRateLimit"] == gateway.STAGE_THROTTLE.rate == 500.0
+    assert stage["throttlingBurstLimit"] == gateway.STAGE_THROTTLE.burst == 1_000
+
+
+def test_the_expensive_methods_have_lower_throttles_of_their_own(deployed: Deployment) -> None:
+    throttles = _throttles(deployed)
+    expensive = {"mail/bulk/POST", "events/GET", "verify-sts/GET", "suppression-list/sync/POST"}
+    assert expensive <= set(throttles)
+    stage = throttles["*/*"]
+    for path in expensive:
+        assert 0 < throttles[path]["throttlingRateLimit"] < stage["throttlingRateLimit"], path
+        assert 0 < throttles[path]["throttlingBurstLimit"] < stage["throttlingBurstLimit"], path
+    app, _ = app_and_public_routes()
+    paths = {gateway.method_path(m, p) for p, views in app.routes.items() for m in views}
+    assert set(throttles) - {"*/*"} <= paths  # each names a method the API has
+
+
+def test_stage_throttling_follows_the_stack_config(tmp_path: Path) -> None:
+    package = write_package(tmp_path, package_template())
+    custom = run_program(stack_config(package, throttleRate="120.5", throttleBurst="240"))
+    stage = _throttles(custom)["*/*"]
+    assert (stage["throttlingRateLimit"], stage["throttlingBurstLimit"]) == (120.5, 240)
+
+
+def test_a_throttle_for_a_route_the_app_does_not_have_is_refused() -> None:
+    assert gateway.method_path("GET", "/mail/bulk/{batch_id}") == "mail/bulk/{batch_id}/GET"
+    with pytest.raises(ValueError, match="positive"):
+        gateway.Throttle(rate=0, burst=1)

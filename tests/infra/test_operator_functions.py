@@ -339,3 +339,52 @@ def test_snap_start_support_by_runtime() -> None:
     assert functions.snap_start_supported("python3.13")
     assert not functions.snap_start_supported("python3.11")
     assert not functions.snap_start_supported("nodejs20.x")
+
+
+# --- Concurrency and quotas -----------------------------------------------------------------------
+
+
+def test_the_bulk_worker_has_reserved_concurrency_and_the_others_none(
+    deployed: Deployment,
+) -> None:
+    worker = deployed.function("bulk_worker")
+    assert worker["reservedConcurrentExecutions"] == functions.BULK_WORKER_CONCURRENCY == 10
+    for name in ("api", "ingest"):
+        assert deployed.function(name).get("reservedConcurrentExecutions") in (None, -1), name
+
+
+def test_quota_defaults_reach_the_api_and_the_worker_from_the_stack_config(
+    package: Path,
+) -> None:
+    quotas = json.dumps({"requestsPerMinute": 5000, "sendsPerMinute": 9000, "bulkBatches": 3})
+    custom = run_program(stack_config(package, quotas=quotas, bulkWorkerConcurrency="25"))
+    for name in ("api", "bulk_worker"):
+        env = custom.environment(name)
+        assert env[settings.ENV_QUOTA_REQUESTS_PER_MINUTE] == "5000"
+        assert env[settings.ENV_QUOTA_SENDS_PER_MINUTE] == "9000"
+        assert env[settings.ENV_QUOTA_BULK_BATCHES] == "3"
+        quota_env = {k: v for k, v in env.items() if k.startswith("SESAMI_QUOTA_")}
+        assert settings.Settings.from_env(quota_env).quota_bulk_batches == 3  # the app reads it
+    assert not any(k.startswith("SESAMI_QUOTA_") for k in custom.environment("ingest"))
+    assert custom.function("bulk_worker")["reservedConcurrentExecutions"] == 25
+
+
+def test_without_quota_config_the_functions_use_the_app_s_defaults(deployed: Deployment) -> None:
+    assert not any(k.startswith("SESAMI_QUOTA_") for k in deployed.environment("api"))
+
+
+def test_quota_config_is_checked() -> None:
+    env = functions.quota_environment({"keyRequestsPerMinute": 0, "expectedInstances": 8})
+    assert env == {
+        settings.ENV_QUOTA_KEY_REQUESTS_PER_MINUTE: "0",
+        settings.ENV_QUOTA_EXPECTED_INSTANCES: "8",
+    }
+    assert set(functions.QUOTA_CONFIG.values()) == set(settings.QUOTA_ENV.values())
+    for bad in ({"requestsPerMinute": 0}, {"requestsPerMinute": "many"}, {"nope": 1}):
+        with pytest.raises(ValueError):
+            functions.quota_environment(bad)
+
+
+def test_a_bulk_worker_without_concurrency_is_refused(package: Path) -> None:
+    with pytest.raises(Exception, match="bulkWorkerConcurrency"):
+        run_program(stack_config(package, bulkWorkerConcurrency="0"))

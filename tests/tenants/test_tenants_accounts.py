@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -514,3 +515,96 @@ def test_where_admins_must_use_mfa_an_admin_without_totp_may_read_but_not_admini
     directory.attributes["boss@example.com"] = {"totp": "yes"}
     fresh = type(service)(directory)  # another instance asks the pool itself
     assert fresh.with_mfa_rule(admin).allows(Permission.ADMIN)
+
+
+# ---------------------------------------------------------------------------- bounded checklist
+
+
+def _verifier(tenant: Any, ses: Any, now: list[datetime]) -> tuple[Any, FakeRoleAccess]:
+    from chalicelib.tenants.accounts import FORWARDING_RULE_NAME
+
+    pattern = json.dumps({"source": ["aws.ses"], "detail": {}})
+    rule = {"Name": FORWARDING_RULE_NAME, "State": "ENABLED", "EventPattern": pattern}
+    events = FakeEvents(rule, [PLATFORM.event_bus_arn])
+    roles = FakeRoleAccess({tenant.role_arn: tenant.external_id})
+
+    def factory(service: str, creds: Any, region: str) -> Any:
+        return ses if service == "sesv2" else events
+
+    verifier = Verifier(PLATFORM, roles, gateway(roles, factory), clock=lambda: now[0])
+    return verifier, roles
+
+
+def test_the_external_id_probe_is_remembered_per_tenant_for_ten_minutes(tenants: Any) -> None:
+    from chalicelib.tenants.setup_check import PROBE_TTL
+
+    tenant = _connected(tenants)
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    verifier, roles = _verifier(tenant, FakeSes(), now)
+
+    def probes() -> int:
+        return sum(1 for _, external_id in roles.calls if external_id is None)
+
+    checks = {c["id"]: c for c in verifier.run(tenant)["checks"]}
+    assert checks["role_requires_external_id"]["status"] == "ok"
+    for _ in range(5):
+        now[0] += timedelta(minutes=1)
+        again = {c["id"]: c for c in verifier.run(tenant)["checks"]}
+        assert again["role_requires_external_id"]["status"] == "ok"
+        assert "probed at 12:00:00" in again["role_requires_external_id"]["message"]
+    assert probes() == 1  # one AssumeRole without the external ID for six checklists
+    now[0] += PROBE_TTL
+    verifier.run(tenant)
+    assert probes() == 2
+
+
+def test_the_canary_is_sent_at_most_once_per_ten_minutes_per_tenant(tenants: Any) -> None:
+    from chalicelib.tenants.setup_check import CANARY_EVERY
+
+    tenant = _connected(tenants)
+    tenant.save()  # the role ARN stored, as PUT /account stores it
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    ses = FakeSes()
+    verifier, _ = _verifier(tenant, ses, now)
+    sends: list[dict[str, Any]] = []
+    real_send = ses.send_email
+
+    def send_email(**kw: Any) -> dict[str, Any]:
+        sends.append(kw)
+        return real_send(**kw)
+
+    ses.send_email = send_email  # type: ignore[method-assign]
+    first = {c["id"]: c for c in verifier.run(tenant, canary=True)["checks"]}["canary"]
+    assert "canary-1" in first["message"] and len(sends) == 1
+    now[0] += timedelta(minutes=3)
+    fresh = TenantModel.get(tenant.tenant_id)
+    again = {c["id"]: c for c in verifier.run(fresh, canary=True)["checks"]}["canary"]
+    assert len(sends) == 1  # not sent again
+    assert "at most every 10 minutes" in again["message"] and "12:10:00" in again["message"]
+
+    # Another instance that read the tenant before the first canary cannot send a second one.
+    stale = TenantModel.get(tenant.tenant_id)
+    stale.canary_sent_at = None
+    other, _ = _verifier(stale, ses, now)
+    raced = {c["id"]: c for c in other.run(stale, canary=True)["checks"]}["canary"]
+    assert len(sends) == 1 and "moments ago" in raced["message"]
+
+    now[0] += CANARY_EVERY
+    later = TenantModel.get(tenant.tenant_id)
+    verifier.run(later, canary=True)
+    assert len(sends) == 2
+
+
+def test_a_canary_that_could_not_be_sent_may_be_sent_again_at_once(tenants: Any) -> None:
+    tenant = _connected(tenants)
+    tenant.save()
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    ses = FakeSes({"SendEmail": _client_error("MessageRejected", "SendEmail")})
+    verifier, _ = _verifier(tenant, ses, now)
+    failed = {c["id"]: c for c in verifier.run(tenant, canary=True)["checks"]}["canary"]
+    assert failed["status"] == "failed"
+    assert TenantModel.get(tenant.tenant_id).canary_sent_at is None  # the claim was given back
+    ses.fail = {}
+    fresh = TenantModel.get(tenant.tenant_id)
+    sent = {c["id"]: c for c in verifier.run(fresh, canary=True)["checks"]}["canary"]
+    assert "canary-1" in sent["message"]

@@ -1,7 +1,7 @@
 """Invariant 13: SESami never connects to an address a tenant supplies without checking every
 address the host resolves to, and it connects to the address it checked. The matrix below is
-refused when an endpoint is created (the API answers 400, tests/test_webhook_routes.py) and again
-at every delivery, where the host is resolved once more, once."""
+refused when an endpoint is created (the API answers 400) and again at every delivery, where
+the host is resolved once more, once."""
 
 from __future__ import annotations
 

@@ -9,7 +9,11 @@ errors become HTTP responses.
 Every error body has one shape: `{"error": {"code", "message", "details"}}`. A route that is not
 `public=True` verifies the caller's credential itself (invariant 5) and checks the permission
 the route declares (invariant 9; core/permissions.py) before its body runs: a denied call is a
-403 naming the permission. Each route
+403 naming the permission. Every authenticated request is counted against its tenant's quotas
+(and its API key's), and a public route of an `Api(per_ip=...)` against its source address's
+(invariant 11; chalicelib/quotas): over a limit is a 429 naming it, with `Retry-After`. A route
+that sends (`charges_sends=True`) has its request counted with its recipients, in one count,
+by the service just before it sends (`ctx.quota.sends(n)`). Each route
 also declares its documentation (summary, parameters, body and response schemas); `openapi.py`
 builds `GET /openapi.json` from these declarations, so the document cannot miss a route.
 """
@@ -100,6 +104,9 @@ def error_response(exc: RequestError) -> Response:
     headers = dict(JSON)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="sesami"'
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
     return Response(body=json.dumps(body), status_code=exc.status, headers=headers)
 
 
@@ -122,10 +129,48 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(message, details={"permission": permission.value, **details})
 
 
+class Charge(Protocol):
+    """One request's quota charge (chalicelib.quotas.limiter.Admission)."""
+
+    def sends(self, count: int) -> None: ...
+
+    def settle(self) -> None: ...
+
+
+class Gate(Protocol):
+    """The quotas (chalicelib.quotas.limiter.Quotas)."""
+
+    def admit(self, principal: Any, *, sends_later: bool = False) -> Charge: ...
+
+    def admit_anonymous(self, group: str, source_ip: str | None) -> None: ...
+
+
+def _wired_gate() -> Gate:
+    from chalicelib.core import wiring
+
+    return wiring.quotas()
+
+
+def _settle(charge: Charge) -> None:
+    """Count the request of a route that did not send; the answer stands whatever happens."""
+    try:
+        charge.settle()
+    except Exception:
+        log.exception("could not settle a request's quota charge")
+
+
+def source_ip(request: Request) -> str | None:
+    """The caller's address as API Gateway saw it (never a header the caller can set)."""
+    identity = (request.context or {}).get("identity") or {}
+    value = identity.get("sourceIp")
+    return value if isinstance(value, str) else None
+
+
 @dataclass
 class RequestContext:
     request: Request
     membership: Any  # chalicelib.tenants.membership.Membership; None on public routes
+    quota: Charge | None = None  # the request's quota charge; None on public routes
 
     @property
     def tenant(self) -> Any:
@@ -159,11 +204,21 @@ Authenticate = Callable[[Request], Any]
 
 
 class Api:
-    """A Blueprint whose routes authenticate unless declared public."""
+    """A Blueprint whose routes authenticate unless declared public, and count against quotas:
+    private routes per tenant (and API key), public ones per source address when `per_ip`
+    names their group (chalicelib.quotas.limits.ANONYMOUS_GROUPS)."""
 
-    def __init__(self, import_name: str, authenticate: Authenticate) -> None:
+    def __init__(
+        self,
+        import_name: str,
+        authenticate: Authenticate,
+        *,
+        per_ip: str | None = None,
+        gate: Callable[[], Gate] = _wired_gate,
+    ) -> None:
         self.blueprint = Blueprint(import_name)
         self._authenticate = authenticate
+        self._per_ip, self._gate = per_ip, gate
 
     def route(
         self,
@@ -180,23 +235,33 @@ class Api:
         content_type: str = "application/json",
         other_content: dict[str, dict[str, Any]] | None = None,
         permission: Permission | None = None,
+        charges_sends: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if public == (permission is not None):
             raise TypeError(
                 f"{methods} {path}: a route is either public or declares its permission"
             )
         if not public:
-            errors = tuple(sorted({*errors, 403}))
+            errors = tuple(sorted({*errors, 403, 429}))
+        elif self._per_ip:
+            errors = tuple(sorted({*errors, 429}))
+        per_ip = self._per_ip if public else None
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
                 request = self.blueprint.current_request
+                charge: Charge | None = None
                 try:
-                    membership = None if public else self._authenticate(request)
+                    membership = None
+                    if per_ip:
+                        self._gate().admit_anonymous(per_ip, source_ip(request))
+                    if not public:
+                        membership = self._authenticate(request)
+                        charge = self._gate().admit(membership, sends_later=charges_sends)
                     if permission is not None and membership is not None:
                         require(membership, permission)
-                    result = fn(RequestContext(request, membership), **params)
+                    result = fn(RequestContext(request, membership, charge), **params)
                 except Exception as exc:
                     known = as_request_error(exc)
                     if known is not None:
@@ -205,6 +270,9 @@ class Api:
                     # one error shape without internals.
                     log.exception("unhandled error in %s %s", request.method, path)
                     return error_response(InternalError("internal error; it has been logged"))
+                finally:
+                    if charge is not None:
+                        _settle(charge)
                 if isinstance(result, Response):
                     return result
                 return Response(

@@ -17,7 +17,8 @@ adapters catches a botocore or PynamoDB exception by name.
         ├── Conflict          409: e.g. an AWS account already bound to another tenant
         ├── Gone              410: e.g. a tenant being deleted
         ├── RoleAccessDenied  422: SESami cannot assume (or must not use) the customer's role
-        ├── TooManyRequests   429: slow down (e.g. the user pool's sign-in limits)
+        ├── TooManyRequests   429: slow down (a quota, the user pool's sign-in limits); with
+        │                     `retry_after`, answered with a Retry-After header
         └── ServiceUnavailable 503: a service SESami depends on is down (e.g. the pool's JWKS)
 """
 
@@ -104,6 +105,12 @@ class RoleAccessDenied(RequestError):
 
 class TooManyRequests(RequestError):
     status, code = 429, "too_many_requests"
+
+    def __init__(
+        self, message: str, *, details: object = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after  # seconds; the response's Retry-After header
 
 
 class ServiceUnavailable(RequestError):

@@ -104,6 +104,11 @@ def batch_pk(tenant_id: str, batch_id: str) -> str:
     return f"{tenant_pk(tenant_id)}#B#{batch_id}"
 
 
+def bulk_slots_pk(tenant_id: str) -> str:
+    """The tenant's bulk batches in flight (sk SLOTS): the concurrent-batches quota."""
+    return f"{tenant_pk(tenant_id)}#BULK"
+
+
 def batch_result_sk(index: int) -> str:
     return f"R#{index:04d}"
 

@@ -30,7 +30,14 @@ _ERROR_TEXT = {
     404: "Not found",
     409: "Conflict",
     422: "SESami or SES cannot act in the customer's account (role, SES refusal)",
+    429: "Over a quota: `details.limit` names it; retry after `Retry-After` seconds",
     503: "A service SESami depends on is unavailable",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds until the quota's window ends",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -75,6 +82,7 @@ def _operation(doc: RouteDoc) -> dict[str, Any]:
         op["responses"][str(code)] = {
             "description": _ERROR_TEXT.get(code, "Error"),
             "content": dict(error_content),
+            **({"headers": dict(_RETRY_AFTER)} if code == 429 else {}),
         }
     if doc.body is not None:
         op["requestBody"] = {

@@ -50,6 +50,25 @@ ENV_WEBHOOK_KEY = "SESAMI_WEBHOOK_KEY"
 ENV_WEBHOOK_QUEUE_URL = "SESAMI_WEBHOOK_QUEUE_URL"
 ENV_ALERTS_FROM = "SESAMI_ALERTS_FROM"
 ENV_WEBHOOKS_TO_LOOPBACK = "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK"
+# Quotas (chalicelib/quotas/limits.py): the defaults every tenant gets unless an operator set
+# its own (`python -m ops.quotas`), and the anonymous routes' limits per source address.
+ENV_QUOTA_REQUESTS_PER_MINUTE = "SESAMI_QUOTA_REQUESTS_PER_MINUTE"
+ENV_QUOTA_KEY_REQUESTS_PER_MINUTE = "SESAMI_QUOTA_KEY_REQUESTS_PER_MINUTE"  # 0: the tenant's
+ENV_QUOTA_SENDS_PER_MINUTE = "SESAMI_QUOTA_SENDS_PER_MINUTE"
+ENV_QUOTA_BULK_BATCHES = "SESAMI_QUOTA_BULK_BATCHES"
+ENV_QUOTA_AUTH_PER_IP_PER_MINUTE = "SESAMI_QUOTA_AUTH_PER_IP_PER_MINUTE"
+ENV_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE = "SESAMI_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE"
+# How many API instances to assume while Momento is down: each enforces limit / this alone.
+ENV_QUOTA_EXPECTED_INSTANCES = "SESAMI_QUOTA_EXPECTED_INSTANCES"
+QUOTA_ENV = {
+    "quota_requests_per_minute": ENV_QUOTA_REQUESTS_PER_MINUTE,
+    "quota_key_requests_per_minute": ENV_QUOTA_KEY_REQUESTS_PER_MINUTE,
+    "quota_sends_per_minute": ENV_QUOTA_SENDS_PER_MINUTE,
+    "quota_bulk_batches": ENV_QUOTA_BULK_BATCHES,
+    "quota_auth_per_ip_per_minute": ENV_QUOTA_AUTH_PER_IP_PER_MINUTE,
+    "quota_unsubscribe_per_ip_per_minute": ENV_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE,
+    "quota_expected_instances": ENV_QUOTA_EXPECTED_INSTANCES,
+}
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
@@ -61,6 +80,12 @@ DEFAULT_TENANT_CACHE_SECONDS = 60.0
 # How long API Gateway caches its authorizer's answer for one Authorization value (app.py's
 # `@app.authorizer`). The app checks every credential itself, so revocation does not wait on it.
 AUTHORIZER_TTL_SECONDS = 60
+DEFAULT_QUOTA_REQUESTS_PER_MINUTE = 1_200
+DEFAULT_QUOTA_SENDS_PER_MINUTE = 3_000
+DEFAULT_QUOTA_BULK_BATCHES = 2
+DEFAULT_QUOTA_AUTH_PER_IP_PER_MINUTE = 60
+DEFAULT_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE = 300
+DEFAULT_QUOTA_EXPECTED_INSTANCES = 4
 
 
 @dataclass(frozen=True)
@@ -93,12 +118,23 @@ class Settings:
     webhook_queue_url: str = ""
     alerts_from: str = ""
     webhooks_to_loopback: bool = False
+    quota_requests_per_minute: int = DEFAULT_QUOTA_REQUESTS_PER_MINUTE
+    quota_key_requests_per_minute: int = 0
+    quota_sends_per_minute: int = DEFAULT_QUOTA_SENDS_PER_MINUTE
+    quota_bulk_batches: int = DEFAULT_QUOTA_BULK_BATCHES
+    quota_auth_per_ip_per_minute: int = DEFAULT_QUOTA_AUTH_PER_IP_PER_MINUTE
+    quota_unsubscribe_per_ip_per_minute: int = DEFAULT_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE
+    quota_expected_instances: int = DEFAULT_QUOTA_EXPECTED_INSTANCES
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
             raise ConfigurationError(
                 f"{ENV_RETENTION_DAYS} must be >= 1, got {self.retention_days}"
             )
+        for name, env_name in QUOTA_ENV.items():
+            floor = 0 if name == "quota_key_requests_per_minute" else 1
+            if getattr(self, name) < floor:
+                raise ConfigurationError(f"{env_name} must be >= {floor}")
         if not self.table_prefix or len(self.table_prefix) > 200:
             raise ConfigurationError(f"{ENV_TABLE_PREFIX} must be 1-200 characters")
         if self.webhooks_to_loopback and self.stage == "prod":
@@ -120,6 +156,7 @@ class Settings:
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
             cache_s = float(env.get(ENV_TENANT_CACHE_SECONDS, DEFAULT_TENANT_CACHE_SECONDS))
+            quotas = {name: int(env[var]) for name, var in QUOTA_ENV.items() if env.get(var)}
         except ValueError as exc:
             raise ConfigurationError(f"numeric setting malformed: {exc}") from exc
         return cls(
@@ -152,6 +189,7 @@ class Settings:
             webhook_queue_url=env.get(ENV_WEBHOOK_QUEUE_URL, "").strip(),
             alerts_from=env.get(ENV_ALERTS_FROM, "").strip(),
             webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
+            **quotas,
         )
 
 

@@ -30,7 +30,9 @@ Tables (partition key / sort key -> what it serves):
 - quarantine   Q#day / digest -> events that could not be read, kept raw
   - by_tenant     tenant_id / digest -> the ones ingest could attribute to a tenant (keys only)
 - sending      T#t#IK#key / IK -> Idempotency-Key records (24 h); T#t#B#batch / B, R#n -> bulk
-               batches and their per-recipient results
+               batches and their per-recipient results; T#t#BULK / SLOTS -> the batches in flight
+  - by_tenant     T#t#I#n / pk -> the tenant's Idempotency-Key records and batch summaries
+                  (keys only: their partitions cannot be derived from anything else)
 - webhooks     T#t#WH / EP#endpoint -> the tenant's webhook endpoints (secrets encrypted);
                T#t#WH#endpoint / D#delivery -> one endpoint's delivery log (30 days);
                T#t#AL / R#rule -> reputation alert rules and their state; T#t#AL / H#time#rule
@@ -38,8 +40,6 @@ Tables (partition key / sort key -> what it serves):
 - api_keys     K#key id -> an API key: its tenant, scope and the hash of its secret (a
                directory from credential to tenant, like users and accounts: one GetItem per
                request); by_tenant (tenant_id / key_id) lists a tenant's keys
-  - by_tenant     T#t#I#n / pk -> the tenant's Idempotency-Key records and batch summaries
-                  (keys only: their partitions cannot be derived from anything else)
 - lifecycle    T#t#AUDIT / time#id -> the tenant's audit trail (disconnect, erasure, deletion);
                T#t#JOB / job -> erasure and deletion jobs (progress, cursors);
                DELETED#t / RECEIPT -> what remains of a deleted tenant: who, when, counts
@@ -95,6 +95,8 @@ class TenantModel(Model):
     # Set by a reputation alert with auto-pause (chalicelib/webhooks/alerts.py): sends are refused
     # (423) until an admin resumes. {"rule", "alert_id", "value", "threshold", "since"}
     sending_paused = JSONAttribute(null=True)
+    # Quota limits an operator set for this tenant (`python -m ops.quotas`), over the defaults.
+    quotas = JSONAttribute(null=True)
 
     # Which open and click rates the overview leads with: "human" (default) or "raw".
     overview_rate = UnicodeAttribute(null=True)

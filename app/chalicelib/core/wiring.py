@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.lifecycle.deletion import TenantDeletion
     from chalicelib.lifecycle.jobs import Handler, Jobs
     from chalicelib.lifecycle.service import Lifecycle
+    from chalicelib.quotas.limiter import Quotas
     from chalicelib.sending.service import MailService
     from chalicelib.sending.worker import BulkRunner, BulkWorker
     from chalicelib.suppression.store import SuppressionService
@@ -136,6 +137,24 @@ def signer() -> Signer:
     if not key:
         raise ConfigurationError("SESAMI_SIGNING_KEY is required (cursors, unsubscribe links)")
     return Signer(key)
+
+
+@_cached
+def quotas() -> Quotas:
+    """The quotas of this instance: counted in Momento when it is configured (shared by every
+    instance), else in this process's memory (a developer's machine)."""
+    from chalicelib.quotas.limiter import Quotas
+    from chalicelib.quotas.limits import Limits
+
+    s = settings()
+    store = None
+    if s.momento_api_key or s.momento_local:
+        from chalicelib.quotas.momento import momento_counters_from_settings
+
+        store = momento_counters_from_settings(
+            s.momento_api_key, s.momento_local, s.momento_cache, api_endpoint=s.momento_endpoint
+        )
+    return Quotas(Limits.from_settings(s), store, expected_instances=s.quota_expected_instances)
 
 
 # ---------------------------------------------------------------------------- ingest
@@ -406,13 +425,23 @@ def _tenant(tenant_id: str) -> TenantModel:
 
 def mail_service() -> MailService:
     from chalicelib.sending.service import MailService
+    from chalicelib.sending.slots import BulkSlots
     from chalicelib.sending.store import SendingStore
 
     s = settings()
-    return MailService(s, SendingStore(s), _ses_for, signer(), runner=bulk_runner())
+    return MailService(
+        s,
+        SendingStore(s),
+        _ses_for,
+        signer(),
+        runner=bulk_runner(),
+        slots=BulkSlots(),
+        bulk_batches=lambda tenant: quotas().limits(tenant).bulk_batches,
+    )
 
 
 def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
+    from chalicelib.sending.slots import BulkSlots
     from chalicelib.sending.store import SendingStore
     from chalicelib.sending.worker import BulkWorker
 
@@ -425,6 +454,8 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
         s.public_url,
         tenant_for=_tenant,
         max_per_invocation=max_per_invocation,
+        reserve_sends=quotas().reserve_sends,
+        slots=BulkSlots(),
     )
 
 

@@ -17,6 +17,9 @@ from typing import Any
 # Final statuses of a recipient, then the two of one not sent yet.
 FINAL = ("sent", "suppressed", "failed", "not_sent", "unknown")
 STATUSES = (*FINAL, "queued", "sending")
+# A batch whose worker has not moved for this long (no live claim) is shown as incomplete: the
+# chain of invocations was lost (Lambda gave up on an event). Its unsent recipients are not_sent.
+STALL_SECONDS = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,17 @@ class BatchSummary:
 
     def but(self, **changes: Any) -> BatchSummary:
         return replace(self, **changes)
+
+    def in_flight(self, now: float) -> bool:
+        """Whether the batch still holds one of its tenant's bulk slots: not finished, and not
+        stalled (a worker holds a live claim, or one moved it within STALL_SECONDS; past that,
+        GET /mail/bulk/{id} calls it incomplete and nothing sends it any more)."""
+        claim = self.claim
+        if claim is not None and not claim.done and now <= claim.deadline:
+            return True
+        if self.status == "finished" or self.stopped:
+            return False
+        return now - float(self.updated or 0.0) <= STALL_SECONDS
 
 
 @dataclass(frozen=True)

@@ -209,9 +209,11 @@ def _key(ctx: RequestContext) -> str | None:
     body=MAIL,
     response=MAIL_SENT,
     errors=(400, 409, 422, 423, 503),
+    charges_sends=True,
 )
 def send_mail(ctx: RequestContext) -> Response:
-    outcome = wiring.mail_service().send(ctx.tenant, ctx.json_body(), _key(ctx))
+    charge = ctx.quota.sends if ctx.quota is not None else None
+    outcome = wiring.mail_service().send(ctx.tenant, ctx.json_body(), _key(ctx), charge)
     return _reply(outcome.status, outcome.body, outcome.replayed)
 
 

@@ -28,9 +28,15 @@ the same key and body within 24 h replays the stored response (header `Idempoten
 without sending again; the same key with another body is a 409. A request that fails releases
 its key, so that the caller can retry with it.
 
+Quotas (invariant 11): a send counts its recipients, with its request, in one count just before
+SES is called (`charge`, chalicelib.quotas: 429 over the tenant's sends per minute, nothing
+sent, the Idempotency-Key released); a bulk batch takes one of the tenant's bulk slots before it
+is stored (sending/slots.py: 429 when all are in flight), and the worker reserves each slice's
+sends before sending it.
+
 Errors raised here besides `errors.py`'s own: AccountNotConnected (409),
 RecipientsSuppressed (400), sending_store.IdempotencyKeyReused / IdempotencyKeyInUse (409),
-sending_ses.SesRefused (422).
+sending_ses.SesRefused (422), slots.TooManyBatches and the quotas' QuotaExceeded (429).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from chalicelib.core.tables import TenantModel
 from chalicelib.sending.batches import BatchSummary, BulkJob, JobRecipient, RecipientResult
 from chalicelib.sending.bulk import BulkRequest, parse_bulk
 from chalicelib.sending.requests import MailRequest, parse_mail
+from chalicelib.sending.slots import BulkSlots
 from chalicelib.sending.store import Replay, SendingStore
 from chalicelib.sending.worker import BulkRunner, batch_view
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses
@@ -86,6 +93,7 @@ class Outcome:
 
 
 SesFor = Callable[[TenantModel], Ses]  # a tenant -> SES in its account
+Charge = Callable[[int], None]  # count n recipients about to be sent; raises when over a quota
 
 
 class MailService:
@@ -98,14 +106,21 @@ class MailService:
         *,
         runner: BulkRunner,
         wall: Callable[[], float] = time.time,
+        slots: BulkSlots | None = None,
+        bulk_batches: Callable[[TenantModel], int] | None = None,
     ) -> None:
         self._settings, self._store, self._ses_for, self._signer = settings, store, ses_for, signer
         self._runner, self._wall = runner, wall
+        self._slots, self._bulk_batches = slots, bulk_batches
 
     # ------------------------------------------------------------------ POST /mail
 
     def send(
-        self, tenant: TenantModel, body: Mapping[str, Any], idempotency_key: str | None
+        self,
+        tenant: TenantModel,
+        body: Mapping[str, Any],
+        idempotency_key: str | None,
+        charge: Charge | None = None,
     ) -> Outcome:
         _require_connected(tenant)
         request = parse_mail(body)
@@ -114,12 +129,14 @@ class MailService:
             idempotency_key,
             "POST /mail",
             body,
-            run=lambda: self._send_mail(tenant, request),
+            run=lambda: self._send_mail(tenant, request, charge),
             stored=lambda outcome: outcome.body,
             replay=lambda prior: Outcome(prior.status_code, prior.response, replayed=True),
         )
 
-    def _send_mail(self, tenant: TenantModel, request: MailRequest) -> Outcome:
+    def _send_mail(
+        self, tenant: TenantModel, request: MailRequest, charge: Charge | None
+    ) -> Outcome:
         tid = tenant.tenant_id
         suppressed = self._store.suppressed(tid, (a.address for a in request.recipients))
         listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
@@ -152,6 +169,8 @@ class MailService:
             tags=tags,
             configuration_set=config_set,
         )
+        if charge is not None:
+            charge(len(to) + len(cc) + len(bcc))
         message_id = self._ses_for(tenant).send(email)
         sent_to = [a.address for a in (*to, *cc, *bcc)]
         recorded = self._store.record_sent(
@@ -239,7 +258,15 @@ class MailService:
             updated=now,
         )
         addresses = [r.to.address for r in request.recipients]
-        self._store.create_batch(tid, batch_id, summary, job, addresses, skipped)
+        slots = None if everyone_skipped else self._slots
+        if slots is not None:
+            slots.acquire(tid, batch_id, self._bulk_batches(tenant) if self._bulk_batches else 1)
+        try:
+            self._store.create_batch(tid, batch_id, summary, job, addresses, skipped)
+        except BaseException:
+            if slots is not None:
+                slots.release(tid, batch_id)
+            raise
         if not everyone_skipped:
             try:
                 self._runner.start({"tenant_id": tid, "batch_id": batch_id, "next": 0})
@@ -247,6 +274,8 @@ class MailService:
                 log.exception("bulk batch %s: could not start its worker", batch_id)
                 stop = summary.but(stopped=f"not sent: the bulk worker did not start ({exc})")
                 self._store.replace_summary(tid, batch_id, summary, stop)
+                if slots is not None:
+                    slots.release(tid, batch_id)
                 raise ServiceUnavailable(
                     "the bulk worker could not be started; nothing was sent, retry later"
                 ) from exc

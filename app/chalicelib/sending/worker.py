@@ -26,6 +26,11 @@ dead claim and goes on after it. Recipients of the dead slice without a recorded
 message is worse than a missing one, and the caller can see which ones to check). A worker that
 raises (SES or storage errors) closes its claim itself: the recipient in flight is `unknown`
 unless its result was recorded; the rest of the slice is given back.
+
+Quotas. Before sending its slice, a worker reserves the slice's recipients from the tenant's
+sends per minute (`reserve_sends`, one count per slice) and sends at most what it was granted,
+giving the rest back; granted nothing, it waits for the window to end (at most a minute, within
+its budget) and asks again. A finished batch gives its bulk slot back (sending/slots.py).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.core.tables import TenantModel
 from chalicelib.sending.batches import (
     FINAL,
+    STALL_SECONDS,
     STATUSES,
     BatchSummary,
     BulkJob,
@@ -51,6 +57,7 @@ from chalicelib.sending.batches import (
     RecipientResult,
 )
 from chalicelib.sending.bulk import Template, escape_html
+from chalicelib.sending.slots import BulkSlots
 from chalicelib.sending.store import SendingStore
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
 
@@ -59,13 +66,23 @@ log = logging.getLogger("sesami.sending")
 SAFETY_MARGIN_SECONDS = 10.0
 THREAD_BUDGET_SECONDS = 60.0
 MAX_PER_INVOCATION = 1_000
-# A batch whose worker has not moved for this long (no live claim) is shown as incomplete: the
-# chain of invocations was lost (Lambda gave up on an event). Its unsent recipients are not_sent.
-STALL_SECONDS = 3_600.0
 
 
 class BulkRunner(Protocol):
     def start(self, event: dict[str, Any]) -> None: ...
+
+
+class Grant(Protocol):
+    """What a sends reservation granted (chalicelib.quotas.limiter.SendGrant)."""
+
+    @property
+    def granted(self) -> int: ...
+
+    @property
+    def retry_after(self) -> int: ...
+
+
+ReserveSends = Callable[[TenantModel, int], Grant]
 
 
 class LambdaRunner:
@@ -139,11 +156,14 @@ class BulkWorker:
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
         max_per_invocation: int | None = None,
+        reserve_sends: ReserveSends | None = None,
+        slots: BulkSlots | None = None,
     ) -> None:
         self._store, self._ses_for, self._signer, self._runner = store, ses_for, signer, runner
         self._public_url, self._tenant_for = public_url, tenant_for
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._max = max_per_invocation
+        self._reserve, self._slots = reserve_sends, slots
 
     def run(self, event: Mapping[str, Any], remaining_ms: float | None = None) -> dict[str, Any]:
         """One invocation: at most one slice. Returns what it did (for logs and tests)."""
@@ -188,8 +208,9 @@ class BulkWorker:
             return {"sent": 0, "outcome": "raced"}
 
         job = self._store.batch_job(tid, bid)
+        allowance, waited = self._allowance(tenant, job, claim, budget)
         sent, reached, stopped = self._send_slice(
-            tenant, bid, job, claimed, ses, rate.per_second, budget
+            tenant, bid, job, claimed, ses, rate.per_second, budget - waited, allowance
         )
         done = claimed.but(next=reached, claim=replace(claim, done=True), updated=self._wall())
         if stopped:
@@ -199,6 +220,8 @@ class BulkWorker:
         if not self._store.replace_summary(tid, bid, claimed, done):
             log.error("bulk batch %s: slice %s was taken over while running", bid, claim)
             return {"sent": sent, "outcome": "overtaken"}
+        if done.status == "finished" and self._slots is not None:
+            self._slots.release(tid, bid)
         if done.status == "sending":
             try:
                 self._runner.start({"tenant_id": tid, "batch_id": bid, "next": reached})
@@ -208,7 +231,26 @@ class BulkWorker:
                 self._store.replace_summary(
                     tid, bid, done, done.but(stopped=reason, status="finished")
                 )
+                if self._slots is not None:
+                    self._slots.release(tid, bid)
         return {"sent": sent, "outcome": "sent", "slice": [start, end], "next": reached}
+
+    def _allowance(
+        self, tenant: TenantModel, job: BulkJob, claim: Claim, budget: float
+    ) -> tuple[int | None, float]:
+        """(how many of the slice may be sent, None for no limit; seconds spent waiting)."""
+        if self._reserve is None:
+            return None, 0.0
+        wanted = sum(1 for i in range(claim.start, claim.end) if i not in job.suppressed)
+        began = self._clock()
+        while wanted:
+            grant = self._reserve(tenant, wanted)
+            waited = self._clock() - began
+            if grant.granted or waited + grant.retry_after > budget:
+                return grant.granted, waited
+            log.info("bulk: tenant's sends spent for this minute, waiting %ss", grant.retry_after)
+            self._sleep(float(grant.retry_after))
+        return 0, self._clock() - began
 
     def _send_slice(
         self,
@@ -219,9 +261,10 @@ class BulkWorker:
         ses: Ses,
         per_second: float,
         budget: float,
+        allowance: int | None = None,
     ) -> tuple[int, int, str | None]:
         """(sent, index reached, stop reason). Raising inside is caught: the recipient in flight
-        stays unknown, the rest of the slice is given back."""
+        stays unknown, the rest of the slice is given back, as it is past `allowance` sends."""
         tid = tenant.tenant_id
         claim = doc.claim
         assert claim is not None
@@ -236,6 +279,8 @@ class BulkWorker:
                     continue
                 if sent and self._clock() - began + pacer.interval > budget:
                     return sent, i, None  # slower than planned: the rest goes to the next worker
+                if allowance is not None and sent >= allowance:
+                    return sent, i, None  # the sends quota's share: the rest, next window
                 pacer.wait()
                 recipient = job.recipients[i]
                 email = self._email(tenant, job, doc, recipient)

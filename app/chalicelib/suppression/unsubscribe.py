@@ -38,7 +38,8 @@ class _AnyBodyBlueprint(Blueprint):
         return super().route(path, **kwargs)
 
 
-api = Api(__name__, wiring.authenticate)
+# Anonymous: counted per source address (quotas: unsubscribe_per_ip_per_minute).
+api = Api(__name__, wiring.authenticate, per_ip="unsubscribe")
 api.blueprint = _AnyBodyBlueprint(__name__)
 
 HTML_HEADERS: dict[str, str | list[str]] = {

@@ -5,12 +5,12 @@ the ingest function never loads grpc or momento."""
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.core.errors import CacheUnavailable, ConfigurationError
+from chalicelib.core.momento import cache_client
 
 if TYPE_CHECKING:
     from momento import CacheClient
@@ -111,30 +111,7 @@ def momento_cache_from_settings(
     No connection is opened here (the first call connects), so a cold start never waits on,
     nor fails because of, Momento.
     """
-    if not api_key and not local_endpoint:
+    client = cache_client(api_key, local_endpoint, timeout, api_endpoint=api_endpoint)
+    if client is None:
         return None
-    from momento import CacheClient, Configurations, CredentialProvider
-
-    if local_endpoint:
-        host, port = _split_endpoint(local_endpoint)
-        provider = CredentialProvider.for_momento_local(host, port)
-    elif api_endpoint:
-        provider = CredentialProvider.from_api_key_v2(str(api_key), api_endpoint)
-    else:
-        with warnings.catch_warnings():
-            # Deprecated in favour of v2 keys, still the only way to read a legacy key.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            provider = CredentialProvider.from_string(str(api_key))
-    configuration = Configurations.Lambda.latest().with_client_timeout(timeout)
-    # The constructor, not CacheClient.create(): create() connects eagerly and raises when
-    # Momento is unreachable (and in momento 1.29.1 fails outright with a zero timeout).
-    client = CacheClient(configuration, provider, default_ttl=timedelta(hours=1))
     return MomentoCredentialCache(client, cache_name, create_missing_cache=bool(local_endpoint))
-
-
-def _split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, sep, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit():
-        raise ConfigurationError(f"Momento local endpoint must be host:port, got {endpoint!r}")
-    return host, int(port)

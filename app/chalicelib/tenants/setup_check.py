@@ -4,6 +4,11 @@ unverified is ever reported `ok`, and whatever a check raises lands in its own i
 
 Every call it makes in the customer's account goes through the tenant gateway and is within what
 the onboarding role grants (tests/api/test_permission_parity.py proves it).
+
+Bounded (invariant 11): the confused-deputy probe (an AssumeRole without the external ID) is
+remembered per tenant and role for PROBE_TTL, so repeated checklists do not call STS each time;
+the canary is sent at most once per CANARY_EVERY per tenant, claimed by a conditional write on
+the tenant, so concurrent requests on any instance send one.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.core import aws, keys
+from chalicelib.core import aws, dynamo, keys
 from chalicelib.core.errors import RequestError
 from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET
 from chalicelib.core.tables import EventModel, TenantModel
@@ -29,6 +34,10 @@ from chalicelib.tenants.accounts import (
 )
 
 log = logging.getLogger("sesami.accounts")
+
+PROBE_TTL = timedelta(minutes=10)
+CANARY_EVERY = timedelta(minutes=10)
+_MAX_PROBES = 1_000
 
 
 def _utcnow() -> datetime:
@@ -74,6 +83,8 @@ class Verifier:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._p, self._roles, self._accounts, self._clock = platform, roles, accounts, clock
+        # (tenant, role ARN) -> (whether the role opened without the external ID, when)
+        self._probes: dict[tuple[str, str], tuple[bool, datetime]] = {}
 
     def run(self, tenant: TenantModel, *, canary: bool = False) -> dict[str, Any]:
         checks = [
@@ -105,7 +116,8 @@ class Verifier:
         self._guard(by_id["role_assumable"], assume)
         creds = assumed[0] if assumed else None
         self._guard(
-            by_id["role_requires_external_id"], lambda c: self._check_refusal(c, tenant.role_arn)
+            by_id["role_requires_external_id"],
+            lambda c: self._check_refusal(c, tenant.tenant_id, tenant.role_arn),
         )
         self._guard(by_id["last_event"], lambda c: self._check_last_event(c, tenant))
         if creds is None:
@@ -159,25 +171,38 @@ class Verifier:
                 log.warning("setup check %s failed unexpectedly", check.id, exc_info=True)
                 check.failed(f"{type(exc).__name__}: {exc}")
 
-    def _check_refusal(self, check: Check, role_arn: str) -> None:
+    def _check_refusal(self, check: Check, tenant_id: str, role_arn: str) -> None:
         if self._p.skip_external_id_refusal_check:
             check.skipped(
                 "disabled on this stack (SESAMI_INSECURE_SKIP_EXTERNAL_ID_CHECK): the local STS "
                 "emulator ignores external IDs"
             )
             return
-        try:
-            unsafe = self._roles.assume_without_external_id(role_arn)
-        except Exception as exc:
-            check.skipped(f"could not run the check: {exc}")
-            return
+        now = self._clock()
+        known = self._probes.get((tenant_id, role_arn))
+        if known is not None and now - known[1] < PROBE_TTL:
+            unsafe, at = known
+        else:
+            try:
+                unsafe = self._roles.assume_without_external_id(role_arn)
+            except Exception as exc:
+                check.skipped(f"could not run the check: {exc}")
+                return
+            if len(self._probes) >= _MAX_PROBES:
+                self._probes.clear()
+            self._probes[(tenant_id, role_arn)] = (unsafe, now)
+            at = now
+        when = f" (probed at {at:%H:%M:%S} UTC; probed again {PROBE_TTL.seconds // 60} min later)"
         if unsafe:
             check.failed(
                 "the role can be assumed without the external ID (confused-deputy risk): add the "
-                "sts:ExternalId condition to its trust policy"
+                "sts:ExternalId condition to its trust policy" + when,
+                probed_at=at.isoformat(),
             )
         else:
-            check.ok("AssumeRole without the external ID was refused")
+            check.ok(
+                "AssumeRole without the external ID was refused" + when, probed_at=at.isoformat()
+            )
 
     @staticmethod
     def _check_account(check: Check, sesv2: Any) -> None:
@@ -269,6 +294,14 @@ class Verifier:
     ) -> None:
         from chalicelib.core.tables import AGGREGATE_SK, MessageModel
 
+        now, last = self._clock(), tenant.canary_sent_at
+        wait = ""
+        if send and last is not None and now - last < CANARY_EVERY:
+            send = False
+            wait = (
+                f"; a canary is sent at most every {CANARY_EVERY.seconds // 60} minutes: the "
+                f"next one from {last + CANARY_EVERY:%H:%M:%S} UTC"
+            )
         if tenant.canary_message_id and not send:
             try:
                 agg = MessageModel.get(
@@ -285,9 +318,10 @@ class Verifier:
                     "produced an event yet: check the configuration set and the forwarding rule",
                     message_id=tenant.canary_message_id,
                 )
+            check.message += wait
             return
         if not send:
-            check.skipped("optional: run with canary=true to send a test email")
+            check.skipped("optional: run with canary=true to send a test email" + wait)
             return
         source = None
         identities = sesv2.list_email_identities().get("EmailIdentities", [])
@@ -300,7 +334,58 @@ class Verifier:
         if source is None:
             check.failed("no verified sending identity in this SES account to send the canary from")
             return
-        sent = sesv2.send_email(
+        if not self._claim_canary(tenant, now, last):
+            check.skipped("a canary was sent moments ago: run the checklist again in a minute")
+            return
+        try:
+            sent = self._send_canary(sesv2, source, config_set)
+        except BaseException:
+            self._unclaim_canary(tenant, now, last)
+            raise
+        tenant.update(actions=[TenantModel.canary_message_id.set(sent["MessageId"])])
+        check.skipped(
+            f"canary {sent['MessageId']} sent to {CANARY_RECIPIENT}; run the checklist again in "
+            "a minute to see its Delivery"
+        ).details = {"message_id": sent["MessageId"]}
+
+    @staticmethod
+    def _claim_canary(tenant: TenantModel, now: datetime, last: datetime | None) -> bool:
+        """One canary per CANARY_EVERY per tenant, whichever instance asks: the time of the
+        last one (older than CANARY_EVERY, checked by the caller) moves to now only if no other
+        request moved it since it was read (a conditional write)."""
+        unchanged = (
+            TenantModel.canary_sent_at.does_not_exist()
+            if last is None
+            else TenantModel.canary_sent_at == last
+        )
+        return dynamo.write_if(
+            "canary claim",
+            lambda: tenant.update(
+                actions=[TenantModel.canary_sent_at.set(now)], condition=unchanged
+            ),
+        )
+
+    @staticmethod
+    def _unclaim_canary(tenant: TenantModel, now: datetime, last: datetime | None) -> None:
+        """The canary was not sent: the next checklist may send one at once."""
+        action = (
+            TenantModel.canary_sent_at.set(last)
+            if last is not None
+            else TenantModel.canary_sent_at.remove()
+        )
+        try:
+            dynamo.write_if(
+                "canary unclaim",
+                lambda: tenant.update(
+                    actions=[action], condition=TenantModel.canary_sent_at == now
+                ),
+            )
+        except Exception:
+            log.warning("could not release the canary claim of %s", tenant.tenant_id)
+
+    @staticmethod
+    def _send_canary(sesv2: Any, source: str, config_set: str) -> dict[str, Any]:
+        sent: dict[str, Any] = sesv2.send_email(
             FromEmailAddress=source,
             Destination={"ToAddresses": [CANARY_RECIPIENT]},
             Content={
@@ -312,14 +397,4 @@ class Verifier:
             ConfigurationSetName=config_set,
             EmailTags=[{"Name": "sesami", "Value": "canary"}],
         )
-        now = self._clock()
-        tenant.update(
-            actions=[
-                TenantModel.canary_message_id.set(sent["MessageId"]),
-                TenantModel.canary_sent_at.set(now),
-            ]
-        )
-        check.skipped(
-            f"canary {sent['MessageId']} sent to {CANARY_RECIPIENT}; run the checklist again in "
-            "a minute to see its Delivery"
-        ).details = {"message_id": sent["MessageId"]}
+        return sent

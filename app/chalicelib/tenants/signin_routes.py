@@ -18,7 +18,8 @@ from chalicelib.core import wiring
 from chalicelib.core.api import JSON, Api, RequestContext
 from chalicelib.core.errors import InvalidRequest
 
-api = Api(__name__, wiring.authenticate)
+# Anonymous: counted per source address (quotas: auth_per_ip_per_minute).
+api = Api(__name__, wiring.authenticate, per_ip="auth")
 
 _STR = {"type": "string"}
 _EMAIL = {"type": "string", "maxLength": 254, "example": "ada@example.com"}
