@@ -22,6 +22,7 @@ SHARED = {"core", "events"}
 # Another package may import these modules of a package, and only these.
 PUBLIC: dict[str, set[str]] = {
     "suppression": {"from_events"},  # what ingest writes for a bounce or complaint
+    "templates": {"mustache"},  # parsing and rendering Mustache templates (sending uses it)
     "tenant_aws": {"gateway", "ses"},  # the way into a tenant's account, and its SES types
 }
 COMPOSITION_ROOT = {"core/wiring.py"}

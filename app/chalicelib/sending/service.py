@@ -215,9 +215,9 @@ class MailService:
         job = BulkJob(
             sender=request.sender.header(),
             reply_to=tuple(a.header() for a in request.reply_to),
-            subject=request.subject.parts,
-            html=request.html.parts if request.html else None,
-            text=request.text.parts if request.text else None,
+            subject=request.template.subject.source,
+            html=request.template.html.source if request.template.html else None,
+            text=request.template.text.source if request.template.text else None,
             tags=tuple(tags.items()),
             recipients=tuple(
                 JobRecipient(r.to.header(), r.to.address, r.to.key, dict(r.variables))

@@ -50,8 +50,8 @@ from chalicelib.sending.batches import (
     JobRecipient,
     RecipientResult,
 )
-from chalicelib.sending.bulk import Template, escape_html
 from chalicelib.sending.store import SendingStore
+from chalicelib.templates.mustache import MessageTemplate
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
 
 log = logging.getLogger("sesami.sending")
@@ -226,6 +226,7 @@ class BulkWorker:
         claim = doc.claim
         assert claim is not None
         pacer = Pacer(per_second, self._clock, self._sleep)
+        template = MessageTemplate.parse(job.subject, job.html, job.text)
         began = self._clock()
         sent = 0
         i = claim.start
@@ -238,7 +239,7 @@ class BulkWorker:
                     return sent, i, None  # slower than planned: the rest goes to the next worker
                 pacer.wait()
                 recipient = job.recipients[i]
-                email = self._email(tenant, job, doc, recipient)
+                email = self._email(tenant, job, template, doc, recipient)
                 try:
                     message_id = ses.send(email)
                 except (SesRefused, ServiceUnavailable) as exc:
@@ -271,15 +272,20 @@ class BulkWorker:
         return sent, i, None
 
     def _email(
-        self, tenant: TenantModel, job: BulkJob, doc: BatchSummary, recipient: JobRecipient
+        self,
+        tenant: TenantModel,
+        job: BulkJob,
+        template: MessageTemplate,
+        doc: BatchSummary,
+        recipient: JobRecipient,
     ) -> OutgoingEmail:
         token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": recipient.key})
-        values = recipient.variables
+        subject, html_body, text_body = template.render(recipient.variables)
         return OutgoingEmail(
             sender=job.sender,
-            subject=Template(job.subject).render(values),
-            html=Template(job.html).render(values, escape_html) if job.html else None,
-            text=Template(job.text).render(values) if job.text else None,
+            subject=subject,
+            html=html_body,
+            text=text_body,
             to=(recipient.header,),
             reply_to=job.reply_to,
             headers=(
