@@ -6,18 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from chalice.app import Chalice
+from chalicelib.content import routes as content
 from chalicelib.core import meta, wiring
 from chalicelib.history import routes as history
+from chalicelib.identities import routes as identities
 from chalicelib.sending import routes as sending
 from chalicelib.suppression import routes as suppression
 from chalicelib.suppression import unsubscribe
+from chalicelib.templates import routes as templates
 from chalicelib.tenants import routes as account
 from chalicelib.tenants import signin_routes as session
 from chalicelib.web import routes as dashboard
 
 # Logs propagate to the root logger, which Lambda ships to CloudWatch (and pytest captures).
 app = Chalice(app_name="sesami", configure_logs=False)
-for routes in (meta, session, dashboard, account, history, suppression, unsubscribe, sending):
+for routes in (
+    meta,
+    session,
+    dashboard,
+    account,
+    history,
+    suppression,
+    unsubscribe,
+    sending,
+    templates,
+    identities,
+    content,
+):
     app.register_blueprint(routes.api.blueprint)
 
 

@@ -23,6 +23,7 @@ SHARED = {"core", "events"}
 PUBLIC: dict[str, set[str]] = {
     "suppression": {"from_events"},  # what ingest writes for a bounce or complaint
     "templates": {"mustache"},  # parsing and rendering Mustache templates (sending uses it)
+    "content": {"display"},  # showing mail HTML in a sandboxed frame (template previews use it)
     "tenant_aws": {"gateway", "ses"},  # the way into a tenant's account, and its SES types
 }
 COMPOSITION_ROOT = {"core/wiring.py"}

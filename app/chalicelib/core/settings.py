@@ -41,6 +41,8 @@ ENV_SIGNING_KEY = "SESAMI_SIGNING_KEY"  # 32 bytes, hex: signs cursors and unsub
 ENV_PUBLIC_URL = "SESAMI_PUBLIC_URL"  # where the API is reached (unsubscribe links point here)
 # The bulk_worker Lambda function POST /mail/bulk invokes; empty: a thread (the local stack).
 ENV_BULK_WORKER_FUNCTION = "SESAMI_BULK_WORKER_FUNCTION"
+# The S3 bucket that keeps the content of sent mail (content/); empty: no content is kept.
+ENV_CONTENT_BUCKET = "SESAMI_CONTENT_BUCKET"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY)
@@ -76,6 +78,7 @@ class Settings:
     signing_key: bytes = field(default=b"", repr=False)
     public_url: str = "http://127.0.0.1:8000"
     bulk_worker_function: str = ""
+    content_bucket: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -128,6 +131,7 @@ class Settings:
             signing_key=_hex_key(env.get(ENV_SIGNING_KEY, ""), ENV_SIGNING_KEY),
             public_url=env.get(ENV_PUBLIC_URL, "http://127.0.0.1:8000").rstrip("/"),
             bulk_worker_function=env.get(ENV_BULK_WORKER_FUNCTION, "").strip(),
+            content_bucket=env.get(ENV_CONTENT_BUCKET, "").strip(),
         )
 
 

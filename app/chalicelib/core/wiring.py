@@ -20,15 +20,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from chalice.app import Request
 
+    from chalicelib.content.service import ContentService
     from chalicelib.core.settings import Settings
     from chalicelib.core.signing import Signer
     from chalicelib.core.tables import TenantModel
+    from chalicelib.identities.service import IdentityService
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
+    from chalicelib.sending.hooks import Hooks
     from chalicelib.sending.service import MailService
+    from chalicelib.sending.suppression_cache import CachedSuppressionCheck
     from chalicelib.sending.worker import BulkRunner, BulkWorker
     from chalicelib.suppression.store import SuppressionService
+    from chalicelib.templates.service import TemplateService
     from chalicelib.tenant_aws.credentials import TenantCredentials
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
     from chalicelib.tenant_aws.ses import Ses
@@ -299,12 +304,50 @@ def _tenant(tenant_id: str) -> TenantModel:
     return TenantModel.get(tenant_id, consistent_read=True)
 
 
+@_cached
+def suppression_check() -> CachedSuppressionCheck | None:
+    """The send-time suppression check through Momento (sending/suppression_cache.py) when
+    Momento is configured; None: straight from DynamoDB."""
+    from datetime import timedelta
+
+    s = settings()
+    if not (s.momento_api_key or s.momento_local):
+        return None
+    from chalicelib.sending.momento_cache import momento_dictionaries
+    from chalicelib.sending.store import SendingStore
+    from chalicelib.sending.suppression_cache import CachedSuppressionCheck
+
+    cache = momento_dictionaries(
+        s.momento_api_key,
+        s.momento_local,
+        s.momento_cache,
+        timedelta(milliseconds=500),
+        api_endpoint=s.momento_endpoint,
+    )
+    return CachedSuppressionCheck(SendingStore(s), cache)
+
+
+def sending_hooks() -> Hooks:
+    from chalicelib.sending.hooks import Hooks
+    from chalicelib.sending.store import SendingStore
+
+    cached = suppression_check()
+    return Hooks(
+        suppressed=cached.suppressed if cached else SendingStore(settings()).suppressed,
+        template=template_service().resolve,
+        check_sender=identity_service().check_sender,
+        keep_content=content_service().keep,
+    )
+
+
 def mail_service() -> MailService:
     from chalicelib.sending.service import MailService
     from chalicelib.sending.store import SendingStore
 
     s = settings()
-    return MailService(s, SendingStore(s), _ses_for, signer(), runner=bulk_runner())
+    return MailService(
+        s, SendingStore(s), _ses_for, signer(), runner=bulk_runner(), hooks=sending_hooks()
+    )
 
 
 def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
@@ -320,6 +363,7 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
         s.public_url,
         tenant_for=_tenant,
         max_per_invocation=max_per_invocation,
+        hooks=sending_hooks(),
     )
 
 
@@ -331,3 +375,73 @@ def run_bulk_slice(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     outcome = bulk_worker().run(event, float(remaining()) if callable(remaining) else None)
     logging.getLogger("sesami.sending").info("bulk worker %s: %s", event.get("batch_id"), outcome)
     return outcome
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+@_cached
+def template_service() -> TemplateService:
+    from chalicelib.templates.service import MAX_TEMPLATES, TemplateService
+    from chalicelib.templates.store import TemplateStore
+
+    def preview_url(tenant_id: str, template_id: str, which: str) -> str:
+        from chalicelib.content.display import frame_token
+
+        ref = {"id": template_id, "v": which}
+        token = frame_token(signer(), tenant_id, "template", ref, remote=False)
+        return f"{settings().public_url}/frames/{token}"
+
+    return TemplateService(TemplateStore(MAX_TEMPLATES), preview_url)
+
+
+# ---------------------------------------------------------------------------- identities
+
+
+@_cached
+def identity_service() -> IdentityService:
+    """Cached: it keeps each tenant's verified identities for a minute (the sender check)."""
+    from chalicelib.identities.service import IdentityService
+
+    return IdentityService(lambda t: gateway().for_tenant(t).identities(), signer())
+
+
+# ---------------------------------------------------------------------------- content
+
+
+@_cached
+def content_service() -> ContentService:
+    from chalicelib.content.service import ContentService
+
+    s = settings()
+    store = None
+    if s.content_bucket:
+        from chalicelib.content.store import S3ContentStore
+
+        store = S3ContentStore(aws_client("s3"), s.content_bucket)
+    return ContentService(store, signer(), frame_base=f"{s.public_url}/frames")
+
+
+def set_content_retention(tenant: TenantModel, body: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.content.service import parse_retention
+    from chalicelib.content.store import set_retention
+
+    days = parse_retention(body)
+    set_retention(tenant.tenant_id, days)
+    tenant.content_retention_days = days
+    return content_service().settings(tenant)
+
+
+def frame(token: str) -> tuple[str, bool]:
+    """GET /frames/{token}: (document, remote) of a stored message or a template preview."""
+    from chalicelib.content.display import frame_document, read_frame_token
+    from chalicelib.core.errors import InvalidRequest
+
+    data = read_frame_token(signer(), token)
+    if data["kind"] == "content":
+        return content_service().frame(token)
+    ref = data["ref"]
+    if data["kind"] != "template" or not isinstance(ref.get("id"), str):
+        raise InvalidRequest("token is not a valid token", details={"field": "token"})
+    html_body = template_service().frame_html(data["tenant_id"], ref["id"], str(ref.get("v")))
+    return frame_document(html_body), False

@@ -6,7 +6,6 @@ that would put a line break into the Subject header, is a 400 naming the recipie
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,39 +24,21 @@ from chalicelib.sending.requests import (
     parse_tags,
     refuse_unknown,
 )
-from chalicelib.templates.mustache import MessageTemplate
+from chalicelib.templates.mustache import MessageTemplate, parse_values
 
 MAX_BULK_RECIPIENTS = 1_000
-MAX_VARIABLES = 50
-MAX_VARIABLE_VALUE = 10_000
-
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 # (template_id, version as the caller gave it or None) -> the stored template's published version
 TemplateResolver = Callable[[str, Any], MessageTemplate]
 
 
 def parse_variables(raw: Any, field: str, template: MessageTemplate) -> dict[str, str]:
-    """A recipient's variables: names, values (strings or numbers, as text) and every variable
-    the template needs (a missing one is a 400 naming it). Values that land in the Subject header
-    are checked for line breaks (invariant 8)."""
-    raw = {} if raw is None else raw
-    if not isinstance(raw, Mapping) or len(raw) > MAX_VARIABLES:
-        raise bad(field, f"{field} must be an object of ≤ {MAX_VARIABLES} values")
-    in_subject = template.subject.variables | template.subject.sections
-    variables: dict[str, str] = {}
-    for name, value in raw.items():
-        vfield = f"{field}.{name}"
-        if not isinstance(name, str) or not _VARIABLE_NAME.match(name):
-            raise bad(vfield, "a variable name is a letter or '_' then letters, digits, _ . -")
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise bad(vfield, f"{vfield} must be a string or a number")
-        text = str(value)
-        if len(text) > MAX_VARIABLE_VALUE:
-            raise bad(vfield, f"{vfield} is over {MAX_VARIABLE_VALUE} characters")
-        if name in in_subject:
-            check_header(text, vfield)  # it lands in the Subject header
-        variables[name] = text
+    """A recipient's variables (templates/mustache.py `parse_values`), every variable the template
+    needs (a missing one is a 400 naming it), and no line break in a value that lands in the
+    Subject header (invariant 8)."""
+    variables = parse_values(raw, field)
+    for name in (template.subject.variables | template.subject.sections) & set(variables):
+        check_header(variables[name], f"{field}.{name}")  # it lands in the Subject header
     missing = template.missing(variables)
     if missing:
         raise bad(field, f"{field} lacks {', '.join(missing)}")
@@ -84,7 +65,9 @@ def render_checked(
 def inline_template(raw: Any, prefix: str = "template.") -> MessageTemplate:
     """`{"subject", "html", "text"}` given in the request, checked as templates."""
     if not isinstance(raw, Mapping):
-        raise bad(prefix.rstrip("."), "template must be an object with subject and html and/or text")
+        raise bad(
+            prefix.rstrip("."), "template must be an object with subject and html and/or text"
+        )
     refuse_unknown(raw, _TEMPLATE_FIELDS, prefix)
     subject = parse_subject(raw.get("subject"), f"{prefix}subject")
     html_raw, text_raw = parse_bodies(raw.get("html"), raw.get("text"), prefix)
@@ -108,8 +91,16 @@ class BulkRequest:
 
 
 _BULK_FIELDS = frozenset(
-    ["from", "reply_to", "template", "template_id", "version", "recipients", "tags",
-     "configuration_set"]
+    [
+        "from",
+        "reply_to",
+        "template",
+        "template_id",
+        "version",
+        "recipients",
+        "tags",
+        "configuration_set",
+    ]
 )
 _TEMPLATE_FIELDS = frozenset(("subject", "html", "text"))
 

@@ -37,7 +37,13 @@ from pynamodb.expressions.update import Action
 from chalicelib.core import dynamo, keys
 from chalicelib.core.errors import Conflict, TransientStorageError
 from chalicelib.core.settings import Settings
-from chalicelib.core.tables import BatchModel, IdempotencyModel, MessageModel, SuppressionModel
+from chalicelib.core.tables import (
+    BatchModel,
+    IdempotencyModel,
+    MessageModel,
+    SuppressionModel,
+    SuppressionVersionModel,
+)
 from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status, rank
@@ -111,6 +117,19 @@ class SendingStore:
                     item.created_at,
                 )
         return found
+
+    def suppression_version(self, tenant_id: str) -> int:
+        """The version of the tenant's suppression list: the sum of its counters, read strongly
+        consistent in one BatchGet (see sending/suppression_cache.py)."""
+        wanted = [
+            (keys.suppression_version_pk(tenant_id, shard), "SV")
+            for shard in range(keys.SUPPRESSION_VERSION_SHARDS)
+        ]
+        with dynamo.storage("suppression list version"):
+            return sum(
+                int(item.version or 0)
+                for item in SuppressionVersionModel.batch_get(wanted, consistent_read=True)
+            )
 
     # ------------------------------------------------------------------ messages
 

@@ -50,6 +50,7 @@ from chalicelib.sending.batches import (
     JobRecipient,
     RecipientResult,
 )
+from chalicelib.sending.hooks import Hooks
 from chalicelib.sending.store import SendingStore
 from chalicelib.templates.mustache import MessageTemplate
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
@@ -139,11 +140,13 @@ class BulkWorker:
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
         max_per_invocation: int | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self._store, self._ses_for, self._signer, self._runner = store, ses_for, signer, runner
         self._public_url, self._tenant_for = public_url, tenant_for
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._max = max_per_invocation
+        self._hooks = hooks or Hooks(suppressed=store.suppressed)
 
     def run(self, event: Mapping[str, Any], remaining_ms: float | None = None) -> dict[str, Any]:
         """One invocation: at most one slice. Returns what it did (for logs and tests)."""
@@ -227,12 +230,32 @@ class BulkWorker:
         assert claim is not None
         pacer = Pacer(per_second, self._clock, self._sleep)
         template = MessageTemplate.parse(job.subject, job.html, job.text)
+        # Suppressions written since the batch was queued (a bounce, an unsubscribe) count too:
+        # the slice is checked again right before it is sent.
+        due = [i for i in range(claim.start, claim.end) if i not in job.suppressed]
+        try:
+            now_suppressed = self._hooks.suppressed(tid, [job.recipients[i].address for i in due])
+        except Exception as exc:
+            log.exception("bulk batch %s: the suppression check failed", batch_id)
+            return 0, claim.start, f"not sent: the suppression list could not be read ({exc})"
         began = self._clock()
         sent = 0
         i = claim.start
         try:
             while i < claim.end:
                 if i in job.suppressed:
+                    i += 1
+                    continue
+                entry = now_suppressed.get(job.recipients[i].key)
+                if entry is not None:
+                    result = RecipientResult(
+                        entry.address,
+                        "suppressed",
+                        reason=entry.reason,
+                        reasons=entry.reasons,
+                        since=entry.since,
+                    )
+                    self._store.record_result(tid, batch_id, i, result)
                     i += 1
                     continue
                 if sent and self._clock() - began + pacer.interval > budget:
@@ -257,6 +280,7 @@ class BulkWorker:
                 result = RecipientResult(recipient.address, "sent", message_id=message_id)
                 self._store.record_result(tid, batch_id, i, result)
                 sent += 1
+                self._hooks.keep_content(tenant, message_id, email)
                 self._store.record_sent(
                     tid,
                     message_id,

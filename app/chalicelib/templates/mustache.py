@@ -27,6 +27,8 @@ from typing import Any
 from chalicelib.core.headers import bad
 
 MAX_TEMPLATE_CHARS = 500_000  # one part's source
+MAX_VALUES = 50
+MAX_VALUE_CHARS = 10_000
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -57,7 +59,9 @@ class Template:
         state = _HtmlState()
         try:
             for kind, key in tokenize(source):
-                tokens.append(("no escape", key) if kind == "variable" and not html else (kind, key))
+                tokens.append(
+                    ("no escape", key) if kind == "variable" and not html else (kind, key)
+                )
                 if kind == "literal":
                     if html:
                         state.feed(key)
@@ -113,8 +117,32 @@ def nested(values: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def parse_values(raw: Any, field: str) -> dict[str, str]:
+    """Variables as a caller gives them: an object of at most MAX_VALUES names, each a string or
+    a number (kept as text) of at most MAX_VALUE_CHARS characters. A 400 names the field."""
+    raw = {} if raw is None else raw
+    if not isinstance(raw, Mapping) or len(raw) > MAX_VALUES:
+        raise bad(field, f"{field} must be an object of ≤ {MAX_VALUES} values")
+    values: dict[str, str] = {}
+    for name, value in raw.items():
+        vfield = f"{field}.{name}"
+        if not isinstance(name, str) or not name or not _is_name(name):
+            raise bad(vfield, "a variable name is a letter or '_' then letters, digits, _ . -")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise bad(vfield, f"{vfield} must be a string or a number")
+        text = str(value)
+        if len(text) > MAX_VALUE_CHARS:
+            raise bad(vfield, f"{vfield} is over {MAX_VALUE_CHARS} characters")
+        values[name] = text
+    return values
+
+
+def _is_name(key: str) -> bool:
+    return 0 < len(key) <= 64 and set(key) <= _NAME_CHARS and key[0] not in ".-0123456789"
+
+
 def _checked_name(key: str, where: str) -> str:
-    if not key or len(key) > 64 or not set(key) <= _NAME_CHARS or key[0] in ".-0123456789":
+    if not _is_name(key):
         raise bad(
             where,
             f"{where}: {{{{{key[:64]}}}}}: a name is a letter or '_' then letters, digits, _ . -",
