@@ -10,15 +10,12 @@ import pytest
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.templates.mustache import MessageTemplate, Template
 
-from tests.test_mail import (  # noqa: F401  (fixtures, used by name)
-    SENDER,
-    Tenant,
-    runner,
-    sender_identity,
-    sent,
-    tenant,
-    wire,
-)
+from tests import test_mail
+from tests.test_mail import SENDER, Tenant
+
+# test_mail's fixtures, used here by name: a connected tenant, what reaches SES, inline workers.
+wire, sender_identity, sent = test_mail.wire, test_mail.sender_identity, test_mail.sent
+runner, tenant = test_mail.runner, test_mail.tenant
 
 WELCOME = {
     "name": "Welcome",
