@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 from chalicelib.content.display import frame_document, frame_token, read_frame_token
 from chalicelib.content.retention import ALLOWED_DAYS, DEFAULT_DAYS
 from chalicelib.core import keys
-from chalicelib.core.errors import NotFound
+from chalicelib.core.errors import NotFound, ServiceUnavailable
 from chalicelib.core.headers import bad
 from chalicelib.core.tables import TenantModel
 from chalicelib.tenant_aws.ses import OutgoingEmail
@@ -107,11 +107,15 @@ class ContentService:
     # ------------------------------------------------------------------ reading
 
     def view(self, tenant: TenantModel, message_id: str) -> dict[str, Any]:
-        """The `content` of a message's page: `status` stored | not_stored | expired | off."""
+        """The `content` of a message's page: `status` stored | not_stored | expired | off |
+        unavailable (S3 did not answer)."""
         days = retention_days(tenant)
         if self._store is None:
             return {"status": "off", "retention_days": 0}
-        document = self._live(tenant, message_id)
+        try:
+            document = self._live(tenant, message_id)
+        except ServiceUnavailable as exc:  # the page still shows the rest
+            return {"status": "unavailable", "retention_days": days, "message": exc.message}
         if document is None:
             return {"status": "not_stored" if days else "off", "retention_days": days}
         if document is _EXPIRED:
