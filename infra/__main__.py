@@ -22,6 +22,8 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - snapStart              true for SnapStart on the API function (needs a python3.12+ package)
 - tracing                true for X-Ray tracing of the functions and the API stage
 - logRetentionDays       the functions' log retention (default 30)
+- contentBucket          the bucket of stored content (default
+                         `sesami-<stack>-content-<account>-<region>`: bucket names are global)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import pulumi
 from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
+from content import ContentArgs, SesamiContent
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
@@ -73,6 +76,15 @@ tables = SesamiTables(
         prefix=config.get("tablePrefix") or prefix,
         deletion_protection=deletion_protection,
     ),
+)
+
+# Bucket names are global: the account and region keep the default unique.
+content_bucket = (
+    config.get("contentBucket") or f"sesami-{stage}-content-{target.account_id}-{target.region}"
+)
+content = SesamiContent(
+    "sesami",
+    ContentArgs(bucket_name=content_bucket, deletion_protection=deletion_protection),
 )
 
 identity = SesamiIdentity(
@@ -128,6 +140,7 @@ functions = SesamiFunctions(
             momento_endpoint=config.get("momentoEndpoint"),
             secret_parameters=secrets.environment,
             role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
+            content_bucket=content_bucket,
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -137,6 +150,7 @@ functions = SesamiFunctions(
         public_url=config.get("publicUrl") or api.base_url,
         api_execution_arn=api.rest_api.execution_arn,
         secret_arns=secrets.arns(),
+        content_bucket_arn=content.bucket.arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -167,4 +181,5 @@ pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLE
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
+pulumi.export("content_bucket", content.bucket.bucket)
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

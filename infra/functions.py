@@ -67,6 +67,8 @@ class Environment:
     # The roles that assume customers' roles (the API's and the bulk worker's): the API hands
     # them to customers for their onboarding stack's trust policy.
     role_arns: Sequence[str] = field(default_factory=tuple)
+    # The bucket of stored content (infra/content.py); the API and the bulk worker use it.
+    content_bucket: str = ""
 
 
 def function_name(prefix: str, chalice_name: str) -> str:
@@ -98,6 +100,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         names.ENV_PUBLIC_URL: env.public_url,
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
+        names.ENV_CONTENT_BUCKET: env.content_bucket,
         **env.secret_parameters,
     }
     if env.momento_endpoint:
@@ -130,6 +133,7 @@ class FunctionsArgs:
     public_url: pulumi.Input[str]
     api_execution_arn: pulumi.Input[str]
     secret_arns: Sequence[pulumi.Input[str]]
+    content_bucket_arn: pulumi.Input[str] = ""
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -171,6 +175,7 @@ class SesamiFunctions(pulumi.ComponentResource):
             user_pool=args.user_pool_arn,
             parameters=list(args.secret_arns),
             failures=self.failures.arn,
+            content=args.content_bucket_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
@@ -186,6 +191,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     user_pool=v["user_pool"],
                     event_bus=args.environment.event_bus_arn,
                     failure_queue=v["failures"],
+                    content_bucket=v["content"] or None,
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 

@@ -56,6 +56,11 @@ READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed 
 SEND_TO_QUEUE = ("sqs:SendMessage",)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# chalicelib.content.store.S3ContentStore: the objects (PutObject with a Tagging header needs
+# PutObjectTagging too) and, for deleting a tenant's content by prefix, the listing.
+WRITE_CONTENT = ("s3:PutObject", "s3:PutObjectTagging")
+READ_AND_DELETE_CONTENT = ("s3:GetObject", "s3:DeleteObject")
+LIST_CONTENT = ("s3:ListBucket",)
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
 STAR_ONLY = frozenset((*TRACING, *EDIT_BUS_POLICY))
 
@@ -77,6 +82,8 @@ class Scope:
     event_bus: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
+    # The API and the bulk worker: the bucket of stored content (its ARN).
+    content_bucket: str | None = None
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -117,6 +124,20 @@ def _common(scope: Scope, table_actions: Sequence[str]) -> list[dict[str, Any]]:
     return statements
 
 
+def _content(scope: Scope, *, read_and_delete: bool) -> list[dict[str, Any]]:
+    """Stored content: the bulk worker only writes it; the API writes, shows and erases it."""
+    if scope.content_bucket is None:
+        raise ValueError("the scope names the content bucket")
+    objects = f"{scope.content_bucket}/*"
+    statements = [_statement("ContentWrite", WRITE_CONTENT, [objects])]
+    if read_and_delete:
+        statements += [
+            _statement("ContentReadDelete", READ_AND_DELETE_CONTENT, [objects]),
+            _statement("ContentList", LIST_CONTENT, [scope.content_bucket]),
+        ]
+    return statements
+
+
 def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -136,6 +157,7 @@ def api_policy(scope: Scope) -> dict[str, Any]:
             _statement("EventBusPolicy", EDIT_BUS_POLICY, ["*"]),
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            *_content(scope, read_and_delete=True),
         ]
     )
 
@@ -161,6 +183,7 @@ def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
             _customer_roles(scope),
             _statement("NextSlice", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
+            *_content(scope, read_and_delete=False),
         ]
     )
 

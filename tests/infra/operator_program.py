@@ -58,6 +58,7 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 REST_API = "aws:apigateway/restApi:RestApi"
 API_DEPLOYMENT = "aws:apigateway/deployment:Deployment"
 API_STAGE = "aws:apigateway/stage:Stage"
+BUCKET = "aws:s3/bucket:Bucket"
 
 # How the SDK hands a secret input to the mock monitor: wrapped, tagged with Pulumi's signature.
 _SIG_KEY = pulumi.runtime.rpc._special_sig_key
@@ -131,6 +132,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             resource_id = REST_API_ID
             state["executionArn"] = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{REST_API_ID}"
             state["rootResourceId"] = "a1b2c3d4e5"
+        elif args.typ == BUCKET:
+            state.setdefault("bucket", name)
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+            resource_id = state["bucket"]
         elif args.typ == API_DEPLOYMENT:
             resource_id = "dpl0y1"
         elif args.typ == API_STAGE:
