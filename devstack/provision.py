@@ -4,6 +4,7 @@ production stack uses: the tables (`table_specs()`), the user pool's custom attr
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,10 +163,8 @@ def content_bucket(endpoint: str, name: str) -> str:
     from chalicelib.content.retention import lifecycle_rules
 
     s3 = aws(endpoint, "s3")
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={

@@ -39,7 +39,9 @@ class ContentArgs:
     deletion_protection: bool = True
 
 
-def lifecycle_rule_args(rules: list[dict[str, Any]]) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+def lifecycle_rule_args(
+    rules: list[dict[str, Any]],
+) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     """Pure: the app's lifecycle rules (S3's shape) as Pulumi arguments."""
     out = []
     for rule in rules:

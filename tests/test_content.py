@@ -6,7 +6,6 @@ the sandboxed frame (GET /frames/{token}); gone after retention (clock injected)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,11 +40,11 @@ def bucket(moto: str) -> str:
 
 
 @pytest.fixture
-def tenant(api: Any, moto: str, pool: dict[str, str], bucket: str) -> Iterator[Tenant]:
+def tenant(api: Any, moto: str, pool: dict[str, str], bucket: str) -> Tenant:
     from chalicelib.core import wiring
 
-    wiring.use(replace(wiring.settings(), content_bucket=bucket))
-    yield Tenant(api, moto, pool)
+    wiring.use(replace(wiring.settings(), content_bucket=bucket))  # the api fixture resets it
+    return Tenant(api, moto, pool)
 
 
 def _sent(tenant: Tenant, **changes: Any) -> str:
