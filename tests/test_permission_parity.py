@@ -6,8 +6,8 @@ hooks on every client built while recording, whatever builds it) while SESami ru
 API on moto and DynamoDB Local: connecting the account, the setup checklist with its canary,
 one send, a bulk send, the suppression sync and the identities page. Each call signed with the
 assumed role's credentials is checked, with the resources it names, against the policy document
-the onboarding program attaches to the role (`policies.sesami_access_policy`, the same pure function), using
-tests/iam_reference.py's evaluator.
+the onboarding program attaches to the role (`policies.sesami_access_policy`, the same pure
+function), using tests/iam_reference.py's evaluator.
 
 Emulator gaps, written down: moto has no SESv2 GetAccount, event destinations or suppression
 list APIs; the recorder answers those calls in place of moto (after recording them), so the
