@@ -11,13 +11,14 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 
 
 def main() -> None:
-    from bench import credentials_bench, imports, ingest_bench, query_bench
+    from bench import credentials_bench, imports, ingest_bench, query_bench, suppression_bench
 
     results: dict[str, object] = {}
     results.update(imports.run())
     results.update(ingest_bench.run())
     results.update(credentials_bench.run())
     results.update(query_bench.run())
+    results.update(suppression_bench.run())
     out = ROOT / "bench" / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update(results)
