@@ -89,7 +89,9 @@ def _suppression(settings: Settings, momento: MomentoLocalServer) -> dict[str, A
     def cache() -> Any:
         return momento_dictionaries(None, momento.endpoint, "sesami-bench", timedelta(seconds=2))
 
-    plain = lambda: store.suppressed(tenant, addresses)  # noqa: E731
+    def plain() -> dict[str, Any]:
+        return store.suppressed(tenant, addresses)
+
     assert len(plain()) == SUPPRESSED
     cold_check = CachedSuppressionCheck(store, cache())
     cold = _requests(lambda: cold_check.suppressed(tenant, addresses), settings)
