@@ -80,7 +80,7 @@ def test_a_sent_messages_content_is_on_its_page_and_in_a_sandboxed_frame(
     remote = tenant.api.http.get(
         content["html_frame"]["url_with_remote_content"].split("127.0.0.1:8000", 1)[-1]
     )
-    assert "img-src data: cid: https:" in remote.headers["Content-Security-Policy"]
+    assert "img-src data: cid: https: http:" in remote.headers["Content-Security-Policy"]
     assert "script-src" not in remote.headers["Content-Security-Policy"]  # default-src 'none'
 
     s3 = client(moto, "s3")

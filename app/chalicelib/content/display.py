@@ -13,7 +13,8 @@ its own Content-Security-Policy:
 so no script runs even if the frame is opened on its own (`sandbox` in the CSP itself), and
 nothing outside the document is fetched (tracking pixels, remote images, fonts and style sheets).
 With `remote` (the viewer clicked "load remote content", which asks for a new token) images,
-fonts and style sheets may come from `https:`; scripts never. The HTML is also sanitised by
+fonts and style sheets may come from the web (`https:` and `http:`: mail still links images over
+http); scripts never. The HTML is also sanitised by
 `nh3` (the Ammonia sanitiser): scripts, event handlers, forms, `javascript:` URLs and embedded
 objects are dropped; inline `style` attributes are kept, since the CSP blocks what they could
 load.
@@ -47,7 +48,7 @@ _LAYOUT_ATTRIBUTES = {
 
 
 def csp(remote: bool) -> str:
-    outside = " https:" if remote else ""
+    outside = " https: http:" if remote else ""
     return (
         f"default-src 'none'; style-src 'unsafe-inline'{outside}; img-src data: cid:{outside}; "
         f"font-src data:{outside}; sandbox; frame-ancestors 'self'; base-uri 'none'; "

@@ -3,12 +3,14 @@ import { auth, hooks, session } from "./api.js";
 import { accountPage } from "./account.js";
 import { activityPage } from "./activity.js";
 import { authPage } from "./auth.js";
+import { identitiesPage } from "./identities.js";
 import { linksPage } from "./links.js";
 import { messagePage, recipientPage } from "./message.js";
 import { overviewPage } from "./overview.js";
 import { parseHash } from "./router.js";
 import { sendPage } from "./send.js";
 import { suppressionPage } from "./suppression.js";
+import { templatesPage } from "./templates.js";
 import { h, mount } from "./ui.js";
 
 const PUBLIC = new Set(["sign-in", "sign-up", "confirm", "forgot", "reset"]);
@@ -20,6 +22,8 @@ const PAGES = {
   links: [linksPage, "links", "Links"],
   suppression: [suppressionPage, "suppression", "Suppression list"],
   send: [sendPage, "send", "Send"],
+  templates: [templatesPage, "templates", "Templates"],
+  identities: [identitiesPage, "identities", "Identities"],
   account: [accountPage, "account", "AWS account"],
 };
 
