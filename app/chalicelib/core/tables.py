@@ -1,5 +1,8 @@
 """SESami's DynamoDB tables as PynamoDB models: the one description of every table.
 
+Long by design: every table's model is here, so that Pulumi, the local stack and the tests build
+their tables from one place (`table_specs()`).
+
 `table_specs()` turns these models into plain key-schema/index/TTL descriptions. The local stack
 and the tests create tables from it, and the Pulumi program declares the production tables from
 it, so the three can never disagree.

@@ -1,5 +1,6 @@
 """The one module that builds SESami's services: every object a Lambda instance builds once and
 reuses across invocations, and every service a request uses, is made here and nowhere else.
+Long by design: it is the one composition root, so every feature's construction is here.
 
 Nothing here runs at import time, and each path imports only what it needs on first use: the
 API function never loads the ingest stack and the ingest function never loads the API's (nor

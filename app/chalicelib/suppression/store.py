@@ -354,8 +354,11 @@ class SuppressionService:
                 txn.update(item, actions=changes, condition=_unchanged(item))
                 txn.update(*version_bump(tenant_id, item.address))
 
-        written = dynamo.write_if("suppression entry", write)
-        return item if written else None
+        if not dynamo.write_if("suppression entry", write):
+            return None
+        with dynamo.storage("the suppression entry"):
+            item.refresh(consistent_read=True)  # a transaction returns nothing: read what it wrote
+        return item
 
     def _bury(
         self, tenant_id: str, item: SuppressionModel, record: dict[str, Any]
