@@ -335,9 +335,12 @@ class _Pixel:
 
 
 def test_a_sent_messages_html_shows_in_a_sandbox_that_runs_no_script(
-    page: Page, stack: LiveStack
+    browser: Browser, stack: LiveStack
 ) -> None:
     pixel = _Pixel()
+    context = browser.new_context(viewport=DESKTOP, base_url=stack.url)
+    page = context.new_page()
+    problems = Problems(page)
     try:
         sign_in(page, stack.email, stack.password)
         go(page, "#/send")
@@ -379,7 +382,16 @@ def test_a_sent_messages_html_shows_in_a_sandbox_that_runs_no_script(
             page.wait_for_timeout(250)
         assert pixel.hits == ["/pixel.gif"]
     finally:
+        context.close()
         pixel.close()
+    # The browser itself reports what it refused: the script (the frame is sandboxed without
+    # allow-scripts) and, before the viewer asked, the remote image (the frame's CSP).
+    blocked_script = [p for p in problems.seen if "sandboxed" in p and "allow-scripts" in p]
+    blocked_image = [p for p in problems.seen if "pixel.gif" in p and "Content Security" in p]
+    assert blocked_script and blocked_image, problems.seen
+    blocked_image += [p for p in problems.seen if p == f"request failed: {pixel.url}"]
+    others = [p for p in problems.seen if p not in blocked_script + blocked_image]
+    assert others == [], others
 
 
 def test_templates_and_identities_pages(page: Page, stack: LiveStack) -> None:
