@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice
+from chalicelib.content import routes as content
 from chalicelib.core import meta, wiring
 from chalicelib.core.settings import AUTHORIZER_TTL_SECONDS
 from chalicelib.history import routes as history
+from chalicelib.identities import routes as identities
 from chalicelib.lifecycle import routes as lifecycle
 from chalicelib.sending import routes as sending
 from chalicelib.suppression import routes as suppression
 from chalicelib.suppression import unsubscribe
+from chalicelib.templates import routes as templates
 from chalicelib.tenants import key_routes as api_keys
 from chalicelib.tenants import routes as account
 from chalicelib.tenants import signin_routes as session
@@ -32,6 +35,9 @@ for routes in (
     unsubscribe,
     sending,
     webhook_routes,
+    templates,
+    identities,
+    content,
 ):
     app.register_blueprint(routes.api.blueprint)
 app.register_blueprint(lifecycle.api.blueprint)

@@ -19,6 +19,7 @@ def main() -> None:
         ingest_bench,
         query_bench,
         quota_bench,
+        suppression_bench,
         webhooks_bench,
     )
 
@@ -31,6 +32,7 @@ def main() -> None:
     results.update(webhooks_bench.run())
     results.update(auth_bench.run())
     results.update(quota_bench.run())
+    results.update(suppression_bench.run())
     out = ROOT / "bench" / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update(results)

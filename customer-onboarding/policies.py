@@ -38,9 +38,14 @@ SUPPRESSION_LIST_ACTIONS: tuple[str, ...] = (
     "ses:PutSuppressedDestination",
     "ses:DeleteSuppressedDestination",
 )
-# GetAccount: sending quota and status (the checklist, and the pace of a bulk send);
-# ListEmailIdentities: the checklist's canary picks a verified identity to send from.
+# GetAccount: sending quota and status (the checklist, the pace of a bulk send, whether the account
+# is in the sandbox); ListEmailIdentities: the checklist's canary picks a verified identity to send
+# from, SESami refuses a send from an unverified sender before SES does, the identities page.
 ACCOUNT_READ_ACTIONS: tuple[str, ...] = ("ses:GetAccount", "ses:ListEmailIdentities")
+# GetEmailIdentity: SESami's identities page (GET /identities) shows each identity's verification,
+# DKIM and MAIL FROM status and the DNS records a pending domain needs. It takes an identity ARN;
+# every identity of the account may be listed, so it is granted on all of them (read only).
+IDENTITY_READ_ACTIONS: tuple[str, ...] = ("ses:GetEmailIdentity",)
 CONFIGURATION_SET_READ_ACTIONS: tuple[str, ...] = (
     "ses:GetConfigurationSet",
     "ses:GetConfigurationSetEventDestinations",
@@ -72,6 +77,10 @@ def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
 
 def configuration_set_arn(partition: str, region: str, account_id: str, name: str) -> str:
     return f"arn:{partition}:ses:{region}:{account_id}:configuration-set/{name}"
+
+
+def account_identities_arn(partition: str, region: str, account_id: str) -> str:
+    return f"arn:{partition}:ses:{region}:{account_id}:identity/*"
 
 
 def sending_identity_arns(
@@ -157,8 +166,13 @@ def sesami_access_policy(
     sending_identity_arns: Sequence[str],
     configuration_set_arn: str,
     forwarding_rule_arn: str,
+    identities_arn: str | None = None,
 ) -> PolicyDocument:
-    """What SESami does in the customer's account, and nothing else."""
+    """What SESami does in the customer's account, and nothing else. `identities_arn` (every
+    identity of the account, `account_identities_arn`) defaults to the one of the configuration
+    set's account and Region."""
+    if identities_arn is None:
+        identities_arn = configuration_set_arn.rsplit(":", 1)[0] + ":identity/*"
     return _document(
         # SESv2 SendEmail authorises the call against the sending identity AND, when a
         # configuration set is named, against the configuration set: both must be allowed.
@@ -173,6 +187,8 @@ def sesami_access_policy(
         # GetAccount and ListEmailIdentities are account-wide reads with no resource type in the
         # Service Authorization Reference: "*" only.
         _allow("ReadAccountSendingStatus", ACCOUNT_READ_ACTIONS, ["*"]),
+        # The identities page: each identity's verification, DKIM and MAIL FROM (reads only).
+        _allow("ReadIdentities", IDENTITY_READ_ACTIONS, [identities_arn]),
         # Verification checklist: the configuration set exists and publishes every event type.
         _allow("ReadConfigurationSet", CONFIGURATION_SET_READ_ACTIONS, [configuration_set_arn]),
         # Verification checklist: the forwarding rule exists and targets the SESami bus.

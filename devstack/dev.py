@@ -1,7 +1,8 @@
 """`make dev`: SESami's local stack on loopback, with demo data.
 
 Starts Amazon DynamoDB Local (data kept in .dev/dynamodb between runs), moto's server (STS, SES,
-Cognito, EventBridge, IAM, SQS), the local Momento server, and the API on http://127.0.0.1:8000.
+Cognito, EventBridge, IAM, SQS, S3 for stored content), the local Momento server, and the API on
+http://127.0.0.1:8000.
 Provisions tables, the user pool and the event bus from the production definitions, a demo
 tenant whose AWS account is connected, a demo user, and seeds ~30 days of realistic SES traffic
 through the real ingest code. Webhooks: the webhook queue in moto's SQS, a thread that does what
@@ -56,6 +57,7 @@ RECEIVER_PORT = int(os.environ.get("SESAMI_DEV_RECEIVER_PORT", "8004"))
 ALERTS_FROM = "alerts@sesami.local"  # verified in moto's SES: alert emails to admins
 SEED_MESSAGES = int(os.environ.get("SESAMI_DEV_MESSAGES", "3000"))
 SEED_DAYS = 30
+CONTENT_BUCKET = "sesami-dev-content"  # in moto's S3: the content of mail sent through the API
 # Where the stack keeps its state (DynamoDB data, signing key, token, ready.json); tests point
 # this at a temporary directory to run a stack of their own beside a developer's.
 DEV_DIR = Path(os.environ.get("SESAMI_DEV_DIR") or ROOT / ".dev")
@@ -104,6 +106,7 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
     tenant = TenantModel.get(DEMO_TENANT)
     role_arn = provision.customer_role(moto_endpoint, SESAMI_ROLE_ARNS, tenant.external_id)
     tenant.update(actions=[TenantModel.role_arn.set(role_arn)])
+    provision.content_bucket(moto_endpoint, CONTENT_BUCKET)
     for gap in provision.customer_ses_setup(moto_endpoint, bus_arn, "sesami-events"):
         step(f"  (moto has no {gap}: the checklist reports it not_checked)")
     # The user gets a new sub on every start: bind it to the demo tenant, as an admin.
@@ -136,6 +139,7 @@ def provision_aws(moto_endpoint: str) -> dict[str, str]:
         "SESAMI_AWS_ENDPOINT": moto_endpoint,
         "SESAMI_WEBHOOK_QUEUE_URL": queue_url,
         "SESAMI_ALERTS_FROM": ALERTS_FROM,
+        "SESAMI_CONTENT_BUCKET": CONTENT_BUCKET,
     }
 
 

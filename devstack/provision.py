@@ -4,6 +4,7 @@ production stack uses: the tables (`table_specs()`), the user pool's custom attr
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,3 +155,32 @@ def customer_ses_setup(endpoint: str, sesami_bus_arn: str, configuration_set: st
         Targets=[{"Id": "sesami", "Arn": sesami_bus_arn}],
     )
     return missing
+
+
+def content_bucket(endpoint: str, name: str) -> str:
+    """The content bucket as the operator stack creates it (infra/content.py): default
+    encryption, public access blocked, the lifecycle rules of content/retention.py."""
+    from chalicelib.content.retention import lifecycle_rules
+
+    s3 = aws(endpoint, "s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules()}
+    )
+    return name

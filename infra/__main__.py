@@ -28,6 +28,8 @@ Config (`pulumi config set <key> <value>`; the README lists them with examples):
 - snapStart              true for SnapStart on the API function (needs a python3.12+ package)
 - tracing                true for X-Ray tracing of the functions and the API stage
 - logRetentionDays       the functions' log retention (default 30)
+- contentBucket          the bucket of stored content (default
+                         `sesami-<stack>-content-<account>-<region>`: bucket names are global)
 - throttleRate, throttleBurst
                          API Gateway's stage throttling, all methods together (default 500/s,
                          burst 1000); the expensive methods have lower ones (gateway.py)
@@ -45,6 +47,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
+from content import ContentArgs, SesamiContent
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
@@ -98,6 +101,15 @@ tables = SesamiTables(
         prefix=config.get("tablePrefix") or prefix,
         deletion_protection=deletion_protection,
     ),
+)
+
+# Bucket names are global: the account and region keep the default unique.
+content_bucket = (
+    config.get("contentBucket") or f"sesami-{stage}-content-{target.account_id}-{target.region}"
+)
+content = SesamiContent(
+    "sesami",
+    ContentArgs(bucket_name=content_bucket, deletion_protection=deletion_protection),
 )
 
 identity_args = IdentityArgs(
@@ -170,6 +182,7 @@ functions = SesamiFunctions(
             momento_endpoint=config.get("momentoEndpoint"),
             secret_parameters=secrets.environment,
             role_arns=[target.role_arn(role_name(prefix, f)) for f in ASSUMING_ROLES],
+            content_bucket=content_bucket,
             admin_mfa_required=identity_args.admin_mfa_required,
             alerts_from=config.get("alertsFrom") or "",
             quotas=quota_defaults,
@@ -183,6 +196,7 @@ functions = SesamiFunctions(
         public_url=config.get("publicUrl") or api.base_url,
         api_execution_arn=api.rest_api.execution_arn,
         secret_arns={env: p.arn for env, p in secrets.parameters.items()},
+        content_bucket_arn=content.bucket.arn,
         webhook_queue_url=webhook_queue.queue.url,
         webhook_queue_arn=webhook_queue.queue.arn,
         snap_start=snap_start,
@@ -233,4 +247,5 @@ pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("webhook_queue_url", webhook_queue.queue.url)
 pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
+pulumi.export("content_bucket", content.bucket.bucket)
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

@@ -101,6 +101,8 @@ class Environment:
     # The roles that assume customers' roles (the API's and the bulk worker's): the API hands
     # them to customers for their onboarding stack's trust policy.
     role_arns: Sequence[str] = field(default_factory=tuple)
+    # The bucket of stored content (infra/content.py); the API and the bulk worker use it.
+    content_bucket: str = ""
     # The API refuses admin actions to admins without TOTP MFA (IdentityArgs.admin_mfa_required).
     admin_mfa_required: bool = False
     webhook_queue_url: str = ""
@@ -172,6 +174,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
         names.ENV_PUBLIC_URL: env.public_url,
         ENV_BULK_WORKER_FUNCTION: env.bulk_worker_function,
         names.ENV_MOMENTO_CACHE: env.momento_cache,
+        names.ENV_CONTENT_BUCKET: env.content_bucket,
         **secrets,
         **env.quotas,
     }
@@ -215,6 +218,7 @@ class FunctionsArgs:
     secret_arns: Mapping[str, pulumi.Input[str]]  # the app's variable name -> parameter ARN
     webhook_queue_url: pulumi.Input[str]
     webhook_queue_arn: pulumi.Input[str]
+    content_bucket_arn: pulumi.Input[str] = ""
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -261,6 +265,7 @@ class SesamiFunctions(pulumi.ComponentResource):
             failures=self.failures.arn,
             webhook_queue=args.webhook_queue_arn,
             api_keys=args.api_keys_table_arn,
+            content=args.content_bucket_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
@@ -278,6 +283,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     failure_queue=v["failures"],
                     webhook_queue=v["webhook_queue"],
                     alert_identities=alert_identities(target, args.environment.alerts_from),
+                    content_bucket=v["content"] or None,
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 

@@ -55,6 +55,13 @@ CONSUME_QUEUE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttribu
 SEND_EMAIL = ("ses:SendEmail",)  # SESv2 SendEmail, in SESami's own account (alert emails)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# chalicelib.content.store.S3ContentStore: the objects (PutObject with a Tagging header needs
+# PutObjectTagging too) and, for deleting a tenant's content by prefix, the listing.
+# The bulk worker runs erasures and tenant deletions too (chalicelib.lifecycle): it deletes.
+WRITE_CONTENT = ("s3:PutObject", "s3:PutObjectTagging")
+READ_CONTENT = ("s3:GetObject",)
+DELETE_CONTENT = ("s3:DeleteObject",)
+LIST_CONTENT = ("s3:ListBucket",)
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
 STAR_ONLY = frozenset(TRACING)
 
@@ -79,6 +86,8 @@ class Scope:
     webhook_queue: str | None = None
     # The webhooks function: the SES identities alert emails are sent as (none: no email).
     alert_identities: Sequence[str] = field(default_factory=tuple)
+    # The API and the bulk worker: the bucket of stored content (its ARN).
+    content_bucket: str | None = None
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -119,6 +128,19 @@ def _common(scope: Scope, table_actions: Sequence[str]) -> list[dict[str, Any]]:
     return statements
 
 
+def _content(scope: Scope, *, read: bool) -> list[dict[str, Any]]:
+    """Stored content: both functions write it (sends) and delete it (erasures and tenant
+    deletions, listed by the tenant's prefix); only the API reads it back (the message page)."""
+    if scope.content_bucket is None:
+        raise ValueError("the scope names the content bucket")
+    objects = f"{scope.content_bucket}/*"
+    object_actions = (*WRITE_CONTENT, *DELETE_CONTENT, *(READ_CONTENT if read else ()))
+    return [
+        _statement("ContentObjects", object_actions, [objects]),
+        _statement("ContentList", LIST_CONTENT, [scope.content_bucket]),
+    ]
+
+
 def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -150,6 +172,7 @@ def api_policy(scope: Scope) -> dict[str, Any]:
             _statement("BulkWorker", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
             _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
+            *_content(scope, read=True),
         ]
     )
 
@@ -180,6 +203,7 @@ def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
             _statement("NextSlice", INVOKE, scope.invokable),
             _statement("Secrets", READ_PARAMETERS, scope.parameters),
             _statement("DeletedTenantsUsers", USER_POOL_DELETE, [scope.user_pool]),
+            *_content(scope, read=False),
         ]
     )
 

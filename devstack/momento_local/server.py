@@ -6,10 +6,11 @@ for any port other than 443 the SDK opens *plaintext* (insecure) gRPC channels, 
 (``cache_client.Scs``). Requests and responses are the protobuf messages of ``momento-wire-types``.
 
 Implemented RPCs: CreateCache, DeleteCache, ListCaches (control plane) and Get, Set, Delete,
-Increment (data plane). Every other RPC is answered with gRPC's own UNIMPLEMENTED status.
-Data-plane requests name their cache in the ``cache`` metadata header; an unknown cache gets
-NOT_FOUND, like the real service, which the SDK maps to ``MomentoErrorCode.NOT_FOUND_ERROR``.
-Auth headers are ignored (any token, or none).
+Increment, DictionaryGet, DictionarySet (data plane; a dictionary has one TTL for the whole,
+refreshed by a set unless the request says otherwise, as the real service does). Every other RPC
+is answered with gRPC's own UNIMPLEMENTED status. Data-plane requests name their cache in the
+``cache`` metadata header; an unknown cache gets NOT_FOUND, like the real service, which the SDK
+maps to ``MomentoErrorCode.NOT_FOUND_ERROR``. Auth headers are ignored (any token, or none).
 
 Increment follows Momento's documented semantics: it adds ``amount`` (positive, negative or zero)
 to a value that is the UTF-8 text of a base-10 integer and answers the new value; a missing (or
@@ -73,6 +74,8 @@ class CacheStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._caches: dict[str, dict[bytes, tuple[bytes, float]]] = {}
+        # cache name -> dictionary name -> (fields, expires_at)
+        self._dicts: dict[str, dict[bytes, tuple[dict[bytes, bytes], float]]] = {}
 
     def create_cache(self, name: str) -> bool:
         """Create a cache; False if it already exists."""
@@ -80,12 +83,14 @@ class CacheStore:
             if name in self._caches:
                 return False
             self._caches[name] = {}
+            self._dicts[name] = {}
             return True
 
     def delete_cache(self, name: str) -> None:
         with self._lock:
             if self._caches.pop(name, None) is None:
                 raise CacheNotFoundError(name)
+            self._dicts.pop(name, None)
 
     def cache_names(self) -> list[str]:
         with self._lock:
@@ -132,6 +137,42 @@ class CacheStore:
     def delete(self, cache_name: str, key: bytes) -> None:
         with self._lock:
             self._items(cache_name).pop(key, None)
+
+    def dictionary_get(
+        self, cache_name: str, name: bytes, fields: list[bytes]
+    ) -> list[bytes | None] | None:
+        """The values of `fields` (None for a missing one), or None if there is no dictionary."""
+        with self._lock:
+            self._items(cache_name)
+            dictionaries = self._dicts[cache_name]
+            entry = dictionaries.get(name)
+            if entry is None:
+                return None
+            values, expires_at = entry
+            if self._clock() >= expires_at:
+                del dictionaries[name]
+                return None
+            return [values.get(f) for f in fields]
+
+    def dictionary_set(
+        self,
+        cache_name: str,
+        name: bytes,
+        items: dict[bytes, bytes],
+        ttl_milliseconds: int,
+        refresh_ttl: bool,
+    ) -> None:
+        with self._lock:
+            self._items(cache_name)
+            dictionaries = self._dicts[cache_name]
+            now = self._clock()
+            entry = dictionaries.get(name)
+            if entry is None or now >= entry[1]:
+                entry = ({}, now + ttl_milliseconds / 1000.0)
+            elif refresh_ttl:
+                entry = (entry[0], now + ttl_milliseconds / 1000.0)
+            entry[0].update(items)
+            dictionaries[name] = entry
 
     def item_count(self, cache_name: str) -> int:
         """Entries held for a cache, including expired ones not evicted yet."""
@@ -247,6 +288,18 @@ class MomentoLocalServer:
             (CACHE_SERVICE, "Set", self._set, cache_pb._SetRequest),
             (CACHE_SERVICE, "Delete", self._delete, cache_pb._DeleteRequest),
             (CACHE_SERVICE, "Increment", self._increment, cache_pb._IncrementRequest),
+            (
+                CACHE_SERVICE,
+                "DictionaryGet",
+                self._dictionary_get,
+                cache_pb._DictionaryGetRequest,
+            ),
+            (
+                CACHE_SERVICE,
+                "DictionarySet",
+                self._dictionary_set,
+                cache_pb._DictionarySetRequest,
+            ),
         ]
         return {
             f"/{service}/{name}": grpc.unary_unary_rpc_method_handler(
@@ -298,6 +351,36 @@ class MomentoLocalServer:
         except NotAnIntegerError as exc:
             _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return cache_pb._IncrementResponse(value=value)
+
+    def _dictionary_get(self, request: Any, context: Any) -> Any:
+        values = self.store.dictionary_get(
+            _cache_name(context), request.dictionary_name, list(request.fields)
+        )
+        if values is None:
+            return cache_pb._DictionaryGetResponse(
+                missing=cache_pb._DictionaryGetResponse._Missing()
+            )
+        parts = [
+            cache_pb._DictionaryGetResponse._DictionaryGetResponsePart(result=cache_pb.Miss)
+            if v is None
+            else cache_pb._DictionaryGetResponse._DictionaryGetResponsePart(
+                result=cache_pb.Hit, cache_body=v
+            )
+            for v in values
+        ]
+        return cache_pb._DictionaryGetResponse(
+            found=cache_pb._DictionaryGetResponse._Found(items=parts)
+        )
+
+    def _dictionary_set(self, request: Any, context: Any) -> Any:
+        self.store.dictionary_set(
+            _cache_name(context),
+            request.dictionary_name,
+            {pair.field: pair.value for pair in request.items},
+            request.ttl_milliseconds,
+            request.refresh_ttl,
+        )
+        return cache_pb._DictionarySetResponse()
 
 
 def _serialize(message: Any) -> bytes:

@@ -53,6 +53,7 @@ def scope(**changes: Any) -> Any:
         "failure_queue": arn.format("sqs", "sesami-prod-ingest-failures"),
         "webhook_queue": arn.format("sqs", "sesami-prod-webhooks"),
         "alert_identities": [arn.format("ses", "identity/sesami.example")],
+        "content_bucket": "arn:aws:s3:::sesami-prod-content-444455556666-eu-west-1",
     }
     return roles.Scope(**(values | changes))
 

@@ -24,6 +24,8 @@ SHARED = {"core", "events"}
 # Another package may import these modules of a package, and only these.
 PUBLIC: dict[str, set[str]] = {
     "suppression": {"from_events"},  # what ingest writes for a bounce or complaint
+    "templates": {"mustache"},  # parsing and rendering Mustache templates (sending uses it)
+    "content": {"display"},  # showing mail HTML in a sandboxed frame (template previews use it)
     "tenant_aws": {"gateway", "ses"},  # the way into a tenant's account, and its SES types
     "webhooks": {"pause"},  # sending refuses while a reputation alert paused the tenant
 }

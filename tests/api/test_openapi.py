@@ -42,6 +42,8 @@ def test_public_routes_are_exactly_the_intended_few() -> None:
         ("GET", "/openapi.json"),
         ("GET", "/unsubscribe/{token}"),
         ("POST", "/unsubscribe/{token}"),
+        # a stored message's HTML or a template preview in a sandboxed frame (signed token)
+        ("GET", "/frames/{token}"),
         # the dashboard's page and files, and sign-up/sign-in in front of the user pool
         ("GET", "/"),
         ("GET", "/static/{name}"),

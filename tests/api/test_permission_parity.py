@@ -4,10 +4,10 @@ makes in the customer's account, and nothing SESami never calls.
 No emulator enforces IAM, so the calls are recorded instead (tests/aws_calls.py: botocore's event
 hooks on every client built while recording, whatever builds it) while SESami runs, through its
 API on moto and DynamoDB Local: connecting the account, the setup checklist with its canary,
-one send, a bulk send and the suppression sync. Each call signed with the assumed role's
-credentials is checked, with the resources it names, against the policy document the onboarding
-program attaches to the role (`policies.sesami_access_policy`, the same pure function), using
-tests/iam_reference.py's evaluator.
+one send, a bulk send, the suppression sync and the identities page. Each call signed with the
+assumed role's credentials is checked, with the resources it names, against the policy document
+the onboarding program attaches to the role (`policies.sesami_access_policy`, the same pure
+function), using tests/iam_reference.py's evaluator.
 
 Emulator gaps, written down: moto has no SESv2 GetAccount, event destinations or suppression
 list APIs; the recorder answers those calls in place of moto (after recording them), so the
@@ -111,6 +111,10 @@ def _send(call: Call, account: str) -> list[list[str]]:
     return [[identity, *extra] for identity in _identities(call, account)]
 
 
+def _identity(call: Call, account: str) -> list[list[str]]:
+    return [[_arn(call, account, f"identity/{call.params['EmailIdentity']}")]]
+
+
 def _config_set(call: Call, account: str) -> list[list[str]]:
     return [[_arn(call, account, f"configuration-set/{call.params['ConfigurationSetName']}")]]
 
@@ -134,6 +138,7 @@ RESOURCES: dict[str, Callable[[Call, str], list[list[str]]]] = {
     "ses:SendEmail": _send,
     "ses:GetAccount": _account_wide,
     "ses:ListEmailIdentities": _account_wide,
+    "ses:GetEmailIdentity": _identity,
     "ses:GetConfigurationSet": _config_set,
     "ses:GetConfigurationSetEventDestinations": _config_set,
     "ses:ListSuppressedDestinations": _account_wide,
@@ -297,6 +302,7 @@ def recorded(settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Recorde
                 call("PUT", f"/suppression-list/{address}", {"reason": "asked by phone"})
             call("DELETE", "/suppression-list/gone@example.org")
             responses["sync"] = call("POST", "/suppression-list/sync")
+            responses["identities"] = call("GET", "/identities")
         yield Recorded(aws, aws.in_customer_accounts(own_account=SESAMI_ACCOUNT), responses)
     finally:
         wiring.use(bulk_runner=None)
@@ -321,6 +327,9 @@ def test_the_paths_ran_and_their_calls_were_recorded(recorded: Recorded) -> None
     assert (sync["status"], sync["pushed"], sync["removed_from_ses"]) == ("completed", 1, 1)
     sends = [c for c in recorded.customer if c.action == "ses:SendEmail"]
     assert len(sends) == 4  # the canary, one message, two bulk recipients
+    identities = recorded.responses["identities"]
+    assert [i["identity"] for i in identities["items"]] == [DOMAIN]
+    assert identities["sandbox"] is False
     assert {c.region for c in recorded.customer} == {REGION}
 
 

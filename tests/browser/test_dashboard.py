@@ -399,6 +399,8 @@ def test_every_page_works_on_a_phone(browser: Browser, stack: LiveStack) -> None
             ("#/links?range=30d", "links"),
             ("#/suppression", "suppression"),
             ("#/send", "send"),
+            ("#/templates", "templates"),
+            ("#/identities", "identities"),
             ("#/account", "account"),
             ("#/webhooks", "webhooks"),
             ("#/alerts", "alerts"),
@@ -559,3 +561,118 @@ def test_delete_a_tenant_from_the_danger_zone(page: Page, stack: LiveStack) -> N
     # From now on the tenant's pages are closed (410), while the deletion goes on.
     go(page, "#/activity")
     expect(page.locator(".notice.error")).to_contain_text("being deleted")
+
+
+class _Pixel:
+    """A remote image on loopback that counts who fetched it (a tracking pixel's stand-in)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        hits: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.end_headers()
+                self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.hits = hits
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pixel.gif"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_sent_messages_html_shows_in_a_sandbox_that_runs_no_script(
+    browser: Browser, stack: LiveStack
+) -> None:
+    pixel = _Pixel()
+    context = browser.new_context(viewport=DESKTOP, base_url=stack.url)
+    page = context.new_page()
+    problems = Problems(page)
+    try:
+        sign_in(page, stack.email, stack.password)
+        go(page, "#/send")
+        form = page.get_by_role("form", name="Send an email")
+        form.get_by_label("From").fill("news@example.net")
+        form.get_by_label("To", exact=True).fill("success@simulator.amazonses.com")
+        form.get_by_label("Subject").fill(f"Framed {uuid.uuid4().hex[:6]}")
+        form.get_by_label("Text").fill("The text part.")
+        form.get_by_label("HTML (optional)").fill(
+            '<p style="color:#0f766e" onmouseover="parent.postMessage(1, \'*\')">Hello frame</p>'
+            f'<img alt="pixel" src="{pixel.url}"><script>document.title = "ran"</script>'
+        )
+        form.get_by_role("button", name="Send").click()
+        form.locator(".notice.ok").get_by_role("link", name="Follow this message").click()
+        settled(page)
+        panel = page.locator("[data-content-status=stored]")
+        expect(panel).to_contain_text("The text part.")
+        frame_element = panel.locator("iframe.mail-frame")
+        assert frame_element.get_attribute("sandbox") == ""  # no allow-scripts, no same-origin
+        frame = page.frame_locator("iframe.mail-frame")
+        expect(frame.locator("p")).to_have_text("Hello frame")
+        page.wait_for_timeout(500)
+        assert pixel.hits == []  # remote content stays out until asked for
+        # The frame runs no script, whatever its HTML: one inserted now does not run either.
+        inner = next(f for f in page.frames if "/frames/" in f.url)
+        ran = inner.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'document.body.dataset.ran = \"yes\"'; document.body.append(s);"
+            " return document.body.dataset.ran || null; }"
+        )
+        assert ran is None
+        assert inner.evaluate("() => document.title") != "ran"
+        shot(page, "message-content")
+        panel.get_by_role("button", name="Load remote content").click()
+        expect(frame.locator("p")).to_have_text("Hello frame")
+        for _ in range(20):
+            if pixel.hits:
+                break
+            page.wait_for_timeout(250)
+        assert pixel.hits == ["/pixel.gif"]
+    finally:
+        context.close()
+        pixel.close()
+    # The browser itself reports what it refused: the script (the frame is sandboxed without
+    # allow-scripts) and, before the viewer asked, the remote image (the frame's CSP).
+    blocked_script = [p for p in problems.seen if "sandboxed" in p and "allow-scripts" in p]
+    blocked_image = [p for p in problems.seen if "pixel.gif" in p and "Content Security" in p]
+    assert blocked_script and blocked_image, problems.seen
+    blocked_image += [p for p in problems.seen if p == f"request failed: {pixel.url}"]
+    others = [p for p in problems.seen if p not in blocked_script + blocked_image]
+    assert others == [], others
+
+
+def test_templates_and_identities_pages(page: Page, stack: LiveStack) -> None:
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/templates")
+    page.get_by_role("button", name="New template").click()
+    expect(page).to_have_url(re.compile(r"#/templates/[0-9a-f]{32}"))
+    settled(page)
+    expect(page.locator("p.small.muted").first).to_contain_text("first_name")
+    frame = page.frame_locator("iframe.mail-frame")
+    expect(frame.locator("p").first).to_have_text("Hi Ada,")
+    form = page.get_by_role("form", name="Edit the draft")
+    form.get_by_label("Subject").fill("Hello {{first_name}} from {{team}}")
+    form.get_by_role("button", name="Save draft").click()
+    expect(form.locator(".notice.ok")).to_contain_text("Draft saved")
+    expect(page.locator(".notice.warn")).to_contain_text("team")
+    form.get_by_role("button", name="Publish").click()
+    expect(form.locator(".notice.ok")).to_contain_text("Published version 1")
+    shot(page, "template-editor")
+    go(page, "#/templates")
+    expect(page.locator("table tbody tr").first).to_contain_text("version 1")
+    shot(page, "templates")
+    go(page, "#/identities")
+    expect(page.locator("[data-identity='example.net']")).to_contain_text("SUCCESS")
+    shot(page, "identities")

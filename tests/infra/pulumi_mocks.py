@@ -31,6 +31,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 ALIAS = "aws:lambda/alias:Alias"
 API_DEPLOYMENT = "aws:apigateway/deployment:Deployment"
 API_STAGE = "aws:apigateway/stage:Stage"
+BUCKET = "aws:s3/bucket:Bucket"
 METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
 APP_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 BUS = "aws:cloudwatch/eventBus:EventBus"
@@ -144,6 +145,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             resource_id = REST_API_ID
             state["executionArn"] = f"arn:aws:execute-api:{region}:{account}:{REST_API_ID}"
             state["rootResourceId"] = "a1b2c3d4e5"
+        elif args.typ == BUCKET:
+            state.setdefault("bucket", name)
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+            resource_id = state["bucket"]
         elif args.typ == API_DEPLOYMENT:
             resource_id = "dpl0y1"
         elif args.typ == API_STAGE:

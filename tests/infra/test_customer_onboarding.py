@@ -274,6 +274,8 @@ def test_checklist_reads_are_scoped_to_configuration_set_and_forwarding_rule(
 
     for action in ("ses:GetConfigurationSet", "ses:GetConfigurationSetEventDestinations"):
         assert _statement_with(policy, action)["Resource"] == [CONFIGURATION_SET_ARN]
+    identities = f"arn:aws:ses:{REGION}:{CUSTOMER_ACCOUNT}:identity/*"
+    assert _statement_with(policy, "ses:GetEmailIdentity")["Resource"] == [identities]
     for action in ("events:DescribeRule", "events:ListTargetsByRule"):
         assert _statement_with(policy, action)["Resource"] == [rule_arn]
     assert deployed.outputs["ruleArn"] == rule_arn
@@ -655,6 +657,7 @@ def test_access_policy_builder_grants_nothing_beyond_the_listed_actions() -> Non
         "ses:DeleteSuppressedDestination",
         "ses:GetAccount",
         "ses:ListEmailIdentities",
+        "ses:GetEmailIdentity",
         "ses:GetConfigurationSet",
         "ses:GetConfigurationSetEventDestinations",
         "events:DescribeRule",

@@ -42,7 +42,7 @@ PROBE_FUNCTION = "arn:aws:lambda:eu-west-1:444455556666:function:f"
 PROBE_AUTHORIZER = "arn:aws:lambda:eu-west-1:444455556666:function:auth"
 # Spelled out here, not imported: what may ever be reached without a token. The dashboard's
 # pages and sign-in routes, the OpenAPI document and RFC 8058 unsubscribing.
-PUBLIC_PREFIXES = ("/auth/", "/static/", "/unsubscribe/")
+PUBLIC_PREFIXES = ("/auth/", "/static/", "/unsubscribe/", "/frames/")
 PUBLIC_EXACT = {"/", "/openapi.json"}
 # A few routes that must never be public, whatever the app declares.
 PRIVATE = {("GET", "/events"), ("POST", "/mail"), ("PUT", "/account"), ("GET", "/account")}
@@ -82,7 +82,7 @@ def test_private_routes_need_the_authorizer_and_public_ones_are_exactly_public_r
             assert operation["security"] == [AUTHORIZER], route
 
 
-def test_public_routes_are_only_the_dashboard_openapi_and_unsubscribe() -> None:
+def test_public_routes_are_only_the_dashboard_openapi_unsubscribe_and_frames() -> None:
     _, public = app_and_public_routes()
     assert ("GET", "/openapi.json") in public
     assert ("POST", "/unsubscribe/{token}") in public

@@ -164,9 +164,9 @@ def store_batch(
     job = BulkJob(
         sender="sender@example.net",
         reply_to=(),
-        subject=("Hi",),
+        subject="Hi",
         html=None,
-        text=("Hello",),
+        text="Hello",
         tags=(),
         recipients=tuple(JobRecipient(h, a, k, v) for h, a, k, v in recipients),
         suppressed=frozenset(),

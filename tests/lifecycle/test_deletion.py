@@ -15,7 +15,7 @@ import pytest
 from chalicelib.core import dynamo, keys, wiring
 from chalicelib.core.errors import Gone, InvalidRequest
 from chalicelib.core.permissions import role_of
-from chalicelib.core.tables import EventModel, TenantModel, UserModel
+from chalicelib.core.tables import EventModel, TemplateModel, TenantModel, UserModel
 from chalicelib.ingest.pipeline import Outcome, ingest_envelopes
 from chalicelib.lifecycle.audit import AuditLog
 from chalicelib.lifecycle.deletion import STEPS, TenantDeletion
@@ -74,18 +74,32 @@ class Setup:
     runner: Runner
     pool: Pool
     clock: Clock
+    content_deleted: list[str]
 
 
 @pytest.fixture
 def setup(app_settings: Any) -> Setup:
     signer, clock, pool, runner = wiring.signer(), Clock(), Pool(), Runner()
     audit = AuditLog(signer)
+    content_deleted: list[str] = []
+
+    def delete_content(tenant_id: str) -> int:  # chalicelib.content's S3 store, recorded
+        content_deleted.append(tenant_id)
+        return 3
+
     deletion = TenantDeletion(
-        signer, audit, lambda: pool, 365, clock=clock, sleep=clock.sleep, settle_seconds=420
+        signer,
+        audit,
+        lambda: pool,
+        365,
+        clock=clock,
+        sleep=clock.sleep,
+        settle_seconds=420,
+        delete_content=delete_content,
     )
     jobs = Jobs(runner, {"deletion": deletion, "erasure": Erasure(audit)})
     life = Lifecycle(wiring.account_service(), audit, jobs, deletion, normalize_address)
-    return Setup(life, jobs, runner, pool, clock)
+    return Setup(life, jobs, runner, pool, clock, content_deleted)
 
 
 def populated(settings: Any) -> TestTenant:
@@ -133,6 +147,9 @@ def populated(settings: Any) -> TestTenant:
     wiring.suppression_service().add(t.tenant_id, gone, "asked", "admin")
     wiring.suppression_service().remove(t.tenant_id, gone, "fixed", "admin")
     AuditLog(wiring.signer()).record(t.tenant_id, actor="admin", action="account.disconnected")
+    template = uuid.uuid4().hex[:12]  # a stored template: its head and its draft
+    TemplateModel(keys.templates_pk(t.tenant_id), f"H#{template}", name="Welcome").save()
+    TemplateModel(keys.template_pk(t.tenant_id, template), "D", subject="Hi {{name}}").save()
     return t
 
 
@@ -154,7 +171,7 @@ def test_deletion_removes_everything_of_the_tenant_and_nothing_of_another(
     mine = items_of(app_settings, t.tenant_id)
     assert mine.tables() >= {
         "tenants", "users", "accounts", "events", "messages", "counters",
-        "suppression", "quarantine", "sending", "lifecycle",
+        "suppression", "quarantine", "sending", "lifecycle", "templates",
     }  # fmt: skip
     theirs = sorted(
         json.dumps(i, sort_keys=True) for _, i in items_of(app_settings, other.tenant_id).items
@@ -169,6 +186,9 @@ def test_deletion_removes_everything_of_the_tenant_and_nothing_of_another(
     ]
     receipt = json.loads(left[0][1]["doc"]["S"])
     assert receipt["counts"]["events"] > 0 and receipt["counts"]["users"] == 2
+    assert receipt["counts"]["templates"] == 1  # the draft (the head goes with it)
+    assert setup.content_deleted.count(t.tenant_id) >= 1  # the stored content, by its prefix
+    assert other.tenant_id not in setup.content_deleted
     assert receipt["requested_by_sub"] == "sub-admin"
     assert sorted(setup.pool.deleted) == sorted(
         f"user{n}-{t.tenant_id[:6]}@example.net" for n in range(2)

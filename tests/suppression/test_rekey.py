@@ -152,6 +152,17 @@ def test_the_command_scans_every_tenant_and_is_safe_twice(
     assert capsys.readouterr().out.strip() == "nothing to re-key"
 
 
+def test_the_scan_leaves_what_is_not_an_address_alone(tid: str, app_settings: Any) -> None:
+    # The suppression table also holds the list's version counters (sort key "SV"), which a
+    # re-key would have "canonicalised" to "sv" (found when the send-time cache was merged).
+    from chalicelib.core.tables import SuppressionVersionModel
+    from chalicelib.suppression.rekey import misplaced
+
+    SuppressionVersionModel(keys.suppression_version_pk(tid, 0), version=3).save()
+    assert not [pk for pk, _ in misplaced() if pk.startswith(f"{keys.tenant_pk(tid)}#SV")]
+    assert SuppressionVersionModel.get(keys.suppression_version_pk(tid, 0), "SV").version == 3
+
+
 def test_the_command_dry_run_for_one_tenant(tid: str, app_settings: Any) -> None:
     from ops.canonical_addresses import run
 

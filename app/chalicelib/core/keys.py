@@ -144,6 +144,32 @@ def alert_history_sk(ts: datetime, rule: str) -> str:
     return f"H#{iso_ms(ts)}#{rule}"
 
 
+def templates_pk(tenant_id: str) -> str:
+    """The tenant's template heads (sk H#<template>) and their count (sk N)."""
+    return f"{tenant_pk(tenant_id)}#TPL"
+
+
+def template_pk(tenant_id: str, template_id: str) -> str:
+    """One template: its draft (sk D), its versions (V#000001...) and their metadata (M#...)."""
+    return f"{tenant_pk(tenant_id)}#TPL#{template_id}"
+
+
+# The version of a tenant's suppression list is the sum of this many counters, so that the writes
+# raising it (every change to the list, in the same transaction) rarely meet on one item.
+SUPPRESSION_VERSION_SHARDS = 4
+
+
+def suppression_version_pk(tenant_id: str, shard: int) -> str:
+    """One counter of the tenant's suppression-list version (sending/suppression_cache.py)."""
+    return f"{tenant_pk(tenant_id)}#SV#{shard}"
+
+
+def suppression_version_shard(seed: str) -> int:
+    return int(hashlib.blake2b(seed.encode(), digest_size=2).hexdigest(), 16) % (
+        SUPPRESSION_VERSION_SHARDS
+    )
+
+
 def quarantine_pk(received: datetime) -> str:
     return f"Q#{day_of(received)}"
 

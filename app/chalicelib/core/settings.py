@@ -69,6 +69,8 @@ QUOTA_ENV = {
     "quota_unsubscribe_per_ip_per_minute": ENV_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE,
     "quota_expected_instances": ENV_QUOTA_EXPECTED_INSTANCES,
 }
+# The S3 bucket that keeps the content of sent mail (content/); empty: no content is kept.
+ENV_CONTENT_BUCKET = "SESAMI_CONTENT_BUCKET"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
@@ -125,6 +127,7 @@ class Settings:
     quota_auth_per_ip_per_minute: int = DEFAULT_QUOTA_AUTH_PER_IP_PER_MINUTE
     quota_unsubscribe_per_ip_per_minute: int = DEFAULT_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE
     quota_expected_instances: int = DEFAULT_QUOTA_EXPECTED_INSTANCES
+    content_bucket: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -190,6 +193,7 @@ class Settings:
             alerts_from=env.get(ENV_ALERTS_FROM, "").strip(),
             webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
             **quotas,
+            content_bucket=env.get(ENV_CONTENT_BUCKET, "").strip(),
         )
 
 

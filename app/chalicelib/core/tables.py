@@ -43,6 +43,11 @@ Tables (partition key / sort key -> what it serves):
 - lifecycle    T#t#AUDIT / time#id -> the tenant's audit trail (disconnect, erasure, deletion);
                T#t#JOB / job -> erasure and deletion jobs (progress, cursors);
                DELETED#t / RECEIPT -> what remains of a deleted tenant: who, when, counts
+- templates    T#t#TPL / H#template -> the tenant's template heads, N -> their count;
+               T#t#TPL#template / D, V#n, M#n -> its draft, published versions (immutable) and
+               their metadata
+- suppression  T#t#SV#n / SV -> the counters whose sum is the version of the tenant's suppression
+               list (the send-time cache's key: raised with every change)
 """
 
 from __future__ import annotations
@@ -103,6 +108,8 @@ class TenantModel(Model):
 
     # Set once, by DELETE /tenant: from then on only the deletion job touches the tenant.
     deletion_started_at = UTCDateTimeAttribute(null=True)
+    # Days the content SESami sent is kept (content/retention.py); None: the default, 0: off.
+    content_retention_days = NumberAttribute(null=True)
 
 
 class _ByTenant(GlobalSecondaryIndex["UserModel"]):
@@ -357,6 +364,43 @@ class _QuarantineByTenant(GlobalSecondaryIndex["QuarantineModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
+class SuppressionVersionModel(Model):
+    """One counter of the tenant's suppression-list version (pk T#t#SV#n, address SV), in the
+    suppression table: every write that changes the list raises one counter in the same
+    transaction (ingest's, the list's own writes), so the version (their sum) moves on and a
+    cached answer under an older version is never used again."""
+
+    class Meta(_Meta):
+        table_name = "suppression"
+
+    pk = UnicodeAttribute(hash_key=True)
+    address = UnicodeAttribute(range_key=True, default="SV")
+    version = NumberAttribute(default=0)
+
+
+class TemplateModel(Model):
+    """A stored template's head (name, latest published version), draft, version or version
+    metadata; which one is told by the keys (core/keys.py templates_pk / template_pk)."""
+
+    class Meta(_Meta):
+        table_name = "templates"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    html = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    sample = JSONAttribute(null=True)  # sample variables for the preview
+    latest_version = NumberAttribute(null=True)  # heads: 0 until the first publication
+    revision = NumberAttribute(null=True)  # drafts: raised by every save
+    template_count = NumberAttribute(null=True)  # the count item: templates of the tenant
+    created_at = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+
+
 class QuarantineModel(Model):
     class Meta(_Meta):
         table_name = "quarantine"
@@ -579,6 +623,7 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "webhooks": WebhookEndpointModel,
     "api_keys": ApiKeyModel,
     "lifecycle": AuditModel,
+    "templates": TemplateModel,
 }
 # Models that share a table with the model named in TABLE_MODELS.
 _SHARED: dict[type[Model], str] = {
@@ -589,6 +634,7 @@ _SHARED: dict[type[Model], str] = {
     AlertRuleModel: "webhooks",
     AlertHistoryModel: "webhooks",
     JobModel: "lifecycle",
+    SuppressionVersionModel: "suppression",
 }
 
 _TTL_TABLES = {

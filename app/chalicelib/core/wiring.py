@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from chalice.app import AuthRequest, AuthResponse, Request
 
+    from chalicelib.content.service import ContentService
     from chalicelib.core.settings import Settings
     from chalicelib.core.signing import Signer
     from chalicelib.core.tables import TenantModel
+    from chalicelib.identities.service import IdentityService
     from chalicelib.ingest.directory import TenantDirectory
     from chalicelib.ingest.pipeline import IngestReport
     from chalicelib.ingest.store import EventStore
@@ -33,9 +35,12 @@ if TYPE_CHECKING:
     from chalicelib.lifecycle.jobs import Handler, Jobs
     from chalicelib.lifecycle.service import Lifecycle
     from chalicelib.quotas.limiter import Quotas
+    from chalicelib.sending.hooks import Hooks
     from chalicelib.sending.service import MailService
+    from chalicelib.sending.suppression_cache import CachedSuppressionCheck
     from chalicelib.sending.worker import BulkRunner, BulkWorker
     from chalicelib.suppression.store import SuppressionService
+    from chalicelib.templates.service import TemplateService
     from chalicelib.tenant_aws.credentials import TenantCredentials
     from chalicelib.tenant_aws.gateway import Gateway, SesWrapper
     from chalicelib.tenant_aws.ses import Ses
@@ -369,6 +374,7 @@ def tenant_deletion() -> TenantDeletion:
         audit_log(),
         lambda: CognitoUserDirectory(aws_client("cognito-idp"), s.user_pool_id),
         s.retention_days,
+        delete_content=lambda tenant_id: content_service().delete_content(tenant_id, "all"),
     )
 
 
@@ -378,7 +384,10 @@ def lifecycle_jobs() -> Jobs:
     from chalicelib.lifecycle.jobs import Jobs
 
     handlers: dict[str, Handler] = {
-        erasure.KIND: erasure.Erasure(audit_log()),
+        erasure.KIND: erasure.Erasure(
+            audit_log(),
+            delete_content=lambda tenant_id, ids: content_service().delete_content(tenant_id, ids),
+        ),
         deletion.KIND: tenant_deletion(),
     }
     return Jobs(bulk_runner(), handlers)
@@ -423,6 +432,42 @@ def _tenant(tenant_id: str) -> TenantModel:
     return TenantModel.get(tenant_id, consistent_read=True)
 
 
+@_cached
+def suppression_check() -> CachedSuppressionCheck | None:
+    """The send-time suppression check through Momento (sending/suppression_cache.py) when
+    Momento is configured; None: straight from DynamoDB."""
+    from datetime import timedelta
+
+    s = settings()
+    if not (s.momento_api_key or s.momento_local):
+        return None
+    from chalicelib.sending.momento_cache import momento_dictionaries
+    from chalicelib.sending.store import SendingStore
+    from chalicelib.sending.suppression_cache import CachedSuppressionCheck
+
+    cache = momento_dictionaries(
+        s.momento_api_key,
+        s.momento_local,
+        s.momento_cache,
+        timedelta(milliseconds=500),
+        api_endpoint=s.momento_endpoint,
+    )
+    return CachedSuppressionCheck(SendingStore(s), cache)
+
+
+def sending_hooks() -> Hooks:
+    from chalicelib.sending.hooks import Hooks
+    from chalicelib.sending.store import SendingStore
+
+    cached = suppression_check()
+    return Hooks(
+        suppressed=cached.suppressed if cached else SendingStore(settings()).suppressed,
+        template=template_service().resolve,
+        check_sender=identity_service().check_sender,
+        keep_content=content_service().keep,
+    )
+
+
 def mail_service() -> MailService:
     from chalicelib.sending.service import MailService
     from chalicelib.sending.slots import BulkSlots
@@ -437,6 +482,7 @@ def mail_service() -> MailService:
         runner=bulk_runner(),
         slots=BulkSlots(),
         bulk_batches=lambda tenant: quotas().limits(tenant).bulk_batches,
+        hooks=sending_hooks(),
     )
 
 
@@ -456,6 +502,7 @@ def bulk_worker(max_per_invocation: int | None = None) -> BulkWorker:
         max_per_invocation=max_per_invocation,
         reserve_sends=quotas().reserve_sends,
         slots=BulkSlots(),
+        hooks=sending_hooks(),
     )
 
 
@@ -630,3 +677,73 @@ def suppression_changed(
         notifier.suppression_changed(tenant_id, kind, address, reason=reason, by=by)
     except Exception:
         logging.getLogger("sesami.webhooks").exception("suppression webhook not queued")
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+@_cached
+def template_service() -> TemplateService:
+    from chalicelib.templates.service import MAX_TEMPLATES, TemplateService
+    from chalicelib.templates.store import TemplateStore
+
+    def preview_url(tenant_id: str, template_id: str, which: str) -> str:
+        from chalicelib.content.display import frame_token
+
+        ref = {"id": template_id, "v": which}
+        token = frame_token(signer(), tenant_id, "template", ref, remote=False)
+        return f"{settings().public_url}/frames/{token}"
+
+    return TemplateService(TemplateStore(MAX_TEMPLATES), preview_url)
+
+
+# ---------------------------------------------------------------------------- identities
+
+
+@_cached
+def identity_service() -> IdentityService:
+    """Cached: it keeps each tenant's verified identities for a minute (the sender check)."""
+    from chalicelib.identities.service import IdentityService
+
+    return IdentityService(lambda t: gateway().for_tenant(t).identities(), signer())
+
+
+# ---------------------------------------------------------------------------- content
+
+
+@_cached
+def content_service() -> ContentService:
+    from chalicelib.content.service import ContentService
+
+    s = settings()
+    store = None
+    if s.content_bucket:
+        from chalicelib.content.store import S3ContentStore
+
+        store = S3ContentStore(aws_client("s3"), s.content_bucket)
+    return ContentService(store, signer(), frame_base=f"{s.public_url}/frames")
+
+
+def set_content_retention(tenant: TenantModel, body: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.content.service import parse_retention
+    from chalicelib.content.store import set_retention
+
+    days = parse_retention(body)
+    set_retention(tenant.tenant_id, days)
+    tenant.content_retention_days = days
+    return content_service().settings(tenant)
+
+
+def frame(token: str) -> tuple[str, bool]:
+    """GET /frames/{token}: (document, remote) of a stored message or a template preview."""
+    from chalicelib.content.display import frame_document, read_frame_token
+    from chalicelib.core.errors import InvalidRequest
+
+    data = read_frame_token(signer(), token)
+    if data["kind"] == "content":
+        return content_service().frame(token)
+    ref = data["ref"]
+    if data["kind"] != "template" or not isinstance(ref.get("id"), str):
+        raise InvalidRequest("token is not a valid token", details={"field": "token"})
+    html_body = template_service().frame_html(data["tenant_id"], ref["id"], str(ref.get("v")))
+    return frame_document(html_body), False

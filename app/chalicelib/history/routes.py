@@ -239,14 +239,17 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     "/messages/{message_id}",
     methods=["GET"],
     permission=Permission.READ,
-    summary="One message: summary, every event in order, recipients, opens, clicks per link",
+    summary="One message: summary, every event in order, recipients, opens, clicks per link, "
+    "and what SESami sent (`content`, while the tenant's content retention keeps it)",
     response={"type": "object"},
     errors=(400, 404),
 )
 def get_message(ctx: RequestContext, message_id: str) -> dict[str, Any]:
     from chalicelib.history import reports
 
-    return reports.message_detail(ctx.tenant.tenant_id, message_id)
+    detail = reports.message_detail(ctx.tenant.tenant_id, message_id)
+    detail["content"] = wiring.content_service().view(ctx.tenant, message_id)
+    return detail
 
 
 @api.route(

@@ -63,7 +63,11 @@ from chalicelib.events.ses import (
 from chalicelib.events.state import apply
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge
-from chalicelib.suppression.from_events import suppression_actions, suppression_targets
+from chalicelib.suppression.from_events import (
+    suppression_actions,
+    suppression_targets,
+    version_bump,
+)
 
 _M = TypeVar("_M", bound=Model)
 
@@ -169,11 +173,15 @@ class EventStore:
             tid, shard, event, own_counter, judged.deltas, self._expiry
         ):
             txn.update(item, actions=actions, add_version_condition=False)
-        for address in suppression_targets(event):
+        targets = suppression_targets(event)
+        for address in targets:
             txn.update(
                 SuppressionModel(keys.tenant_pk(tid), address),
                 actions=suppression_actions(event, address, self._clock()),
             )
+        if targets:  # the send-time suppression cache's key moves on (suppression/from_events)
+            counter, bump = version_bump(tid, event.key)
+            txn.update(counter, actions=bump)
         try:
             with txn:
                 pass

@@ -1,5 +1,7 @@
 """Tenant deletion: everything of the tenant, in every table, in the background.
 
+Long by design: the purge steps share one cursor and one count; each is a few lines.
+
     POST /tenant/deletion   -> a confirmation token (signed: this tenant, this admin, 10 minutes)
                                and what will be deleted
     DELETE /tenant          with {"confirmation": token} -> 202: the deletion starts
@@ -41,6 +43,8 @@ from chalicelib.core.tables import (
     MessageModel,
     QuarantineModel,
     SuppressionModel,
+    SuppressionVersionModel,
+    TemplateModel,
     TenantModel,
     UserModel,
 )
@@ -57,7 +61,19 @@ CONFIRM_SECONDS = 600
 # slice (its Lambda timeout, 300 s), an ingest instance's cached binding (60 s), an API call.
 SETTLE_SECONDS = 420
 RECEIPT_DAYS = 400
-PURGE = ("batches", "events", "pending", "counters", "suppression", "sending", "quarantine")
+PURGE = (
+    "batches",
+    "events",
+    "pending",
+    "counters",
+    "suppression",
+    "sending",
+    "quarantine",
+    "templates",
+    "content",
+)
+# Stored content is deleted through chalicelib.content (S3); tenant id -> objects deleted.
+DeleteContent = Callable[[str], int]
 STEPS = (*PURGE, "settle", *(f"sweep_{s}" for s in PURGE), "users", "lifecycle", "finish")
 
 
@@ -84,8 +100,10 @@ class TenantDeletion:
         clock: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], None] = time.sleep,
         settle_seconds: float = SETTLE_SECONDS,
+        delete_content: DeleteContent = lambda tenant_id: 0,
     ) -> None:
         self._signer, self._audit, self._users = signer, audit, users
+        self._delete_content = delete_content
         self._retention, self._clock = retention_days, clock
         self._sleep, self._settle = sleep, settle_seconds
 
@@ -105,6 +123,7 @@ class TenantDeletion:
                 "every event, message, counter and link click of the tenant",
                 "the suppression list, its removed and erased entries",
                 "bulk batches and idempotency records, quarantined events",
+                "stored templates and their versions, the stored content of sent mail",
                 "the connection to the AWS account (its events are no longer accepted)",
                 "the tenant's users and their logins, the audit trail, the tenant",
             ],
@@ -179,7 +198,9 @@ class TenantDeletion:
         tenant = dynamo.get(TenantModel, job.tenant_id)
         if tenant is None:
             return DONE
-        run = _Purge(tenant, job.doc["counts"], self._clock(), self._retention)
+        run = _Purge(
+            tenant, job.doc["counts"], self._clock(), self._retention, self._delete_content
+        )
         doc = job.doc
         while doc["step"] != "finish":
             step = doc["step"]
@@ -256,9 +277,15 @@ class _Purge:
     """Deletes what is under the tenant's keys, table by table, resumable by a cursor."""
 
     def __init__(
-        self, tenant: TenantModel, counts: dict[str, int], now: datetime, retention_days: int
+        self,
+        tenant: TenantModel,
+        counts: dict[str, int],
+        now: datetime,
+        retention_days: int,
+        delete_content: DeleteContent,
     ) -> None:
         self.tenant, self.tid, self.counts = tenant, tenant.tenant_id, counts
+        self._delete_content = delete_content
         self.now, self.retention = now, retention_days
         self.shards = max(1, int(tenant.write_shards or 1))
 
@@ -340,6 +367,27 @@ class _Purge:
         for pk in (keys.tenant_pk(self.tid), keys.removed_pk(self.tid), keys.erased_pk(self.tid)):
             found = [(s.pk, s.address) for s in items.everything(SuppressionModel, pk)]
             self.count("suppression", items.delete(SuppressionModel, found))
+        # The list's version counters (the send-time cache's key) go with it.
+        counters = [
+            (keys.suppression_version_pk(self.tid, n), "SV")
+            for n in range(keys.SUPPRESSION_VERSION_SHARDS)
+        ]
+        items.delete(SuppressionVersionModel, counters)
+        return True
+
+    def templates(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        """Every template's draft, versions and metadata, then the heads and their count."""
+        heads = list(items.everything(TemplateModel, keys.templates_pk(self.tid)))
+        for head in heads:
+            if head.sk.startswith("H#"):
+                pk = keys.template_pk(self.tid, head.sk.removeprefix("H#"))
+                found = [(t.pk, t.sk) for t in items.everything(TemplateModel, pk)]
+                self.count("templates", items.delete(TemplateModel, found))
+        items.delete(TemplateModel, [(h.pk, h.sk) for h in heads])
+        return True
+
+    def content(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        self.count("content", self._delete_content(self.tid))
         return True
 
     def sending(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:

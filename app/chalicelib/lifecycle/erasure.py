@@ -84,8 +84,12 @@ def new_job_doc(tenant_id: str, address: str, actor: str, now: datetime) -> dict
 class Erasure:
     """The job handler (jobs.Handler) of a recipient erasure."""
 
-    def __init__(self, audit: AuditLog) -> None:
-        self._audit = audit
+    def __init__(
+        self,
+        audit: AuditLog,
+        delete_content: Callable[[str, list[str]], int] = lambda tenant_id, messages: 0,
+    ) -> None:
+        self._audit, self._delete_content = audit, delete_content
 
     def advance(self, job: Job, out_of_time: Callable[[], bool], save: Callable[[], None]) -> str:
         tenant = dynamo.get(TenantModel, job.tenant_id)
@@ -93,7 +97,7 @@ class Erasure:
         if tenant is None or tenant.deletion_started_at is not None:
             doc.pop("_address", None)  # the tenant is going: its deletion takes everything
             return DONE
-        run = _Run(tenant, str(doc["_address"]), doc["counts"])
+        run = _Run(tenant, str(doc["_address"]), doc["counts"], self._delete_content)
         while doc["step"] in STEPS:
             step = doc["step"]
             try:
@@ -124,8 +128,15 @@ class Erasure:
 class _Run:
     """One slice of one erasure."""
 
-    def __init__(self, tenant: TenantModel, address: str, counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        tenant: TenantModel,
+        address: str,
+        counts: dict[str, int],
+        delete_content: Callable[[str, list[str]], int],
+    ) -> None:
         self.tenant, self.tid, self.address = tenant, tenant.tenant_id, address
+        self._delete_content = delete_content
         self.forms = spellings(address)
         self.addresses = address_forms(address)
         self.counts = counts
@@ -191,6 +202,8 @@ class _Run:
         return True
 
     def _message(self, message_id: str) -> None:
+        # What SESami kept of the mail itself (its To header names the address): it goes whole.
+        self._count("stored_content", self._delete_content(self.tid, [message_id]))
         for _attempt in range(SAVE_ATTEMPTS):
             agg = items.aggregate(self.tid, message_id)
             if agg is not None and (agg.body or {}).get("erased") == "whole":

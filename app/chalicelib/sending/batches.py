@@ -142,15 +142,24 @@ class JobRecipient:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+def _source(stored: Any) -> str | None:
+    """A template part as stored: its Mustache source, or (jobs stored before the Mustache
+    renderer) the old split [literal, name, literal, ...], joined back into that source."""
+    if stored is None or isinstance(stored, str):
+        return stored
+    return "".join(p if i % 2 == 0 else "{{" + p + "}}" for i, p in enumerate(stored))
+
+
 @dataclass(frozen=True)
 class BulkJob:
-    """What a worker needs to send the batch: the template split into parts, the recipients."""
+    """What a worker needs to send the batch: the template's Mustache sources (a snapshot: a
+    stored template changed later does not change the batch), the recipients."""
 
     sender: str
     reply_to: tuple[str, ...]
-    subject: tuple[str, ...]
-    html: tuple[str, ...] | None
-    text: tuple[str, ...] | None
+    subject: str
+    html: str | None
+    text: str | None
     tags: tuple[tuple[str, str], ...]
     recipients: tuple[JobRecipient, ...]
     suppressed: frozenset[int]  # indexes of recipients skipped at once
@@ -161,9 +170,9 @@ class BulkJob:
             {
                 "sender": self.sender,
                 "reply_to": list(self.reply_to),
-                "subject": list(self.subject),
-                "html": list(self.html) if self.html is not None else None,
-                "text": list(self.text) if self.text is not None else None,
+                "subject": self.subject,
+                "html": self.html,
+                "text": self.text,
                 "tags": [list(t) for t in self.tags],
                 "recipients": [
                     [r.header, r.address, r.key, dict(r.variables)] for r in self.recipients
@@ -178,9 +187,9 @@ class BulkJob:
         return cls(
             sender=doc["sender"],
             reply_to=tuple(doc["reply_to"]),
-            subject=tuple(doc["subject"]),
-            html=tuple(doc["html"]) if doc["html"] is not None else None,
-            text=tuple(doc["text"]) if doc["text"] is not None else None,
+            subject=_source(doc["subject"]) or "",
+            html=_source(doc["html"]),
+            text=_source(doc["text"]),
             tags=tuple((str(n), str(v)) for n, v in doc["tags"]),
             recipients=tuple(
                 JobRecipient(header, address, key, dict(variables))

@@ -12,7 +12,7 @@ and the records look recipients up by it. Every refusal is an InvalidRequest nam
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formataddr
 from typing import Any
@@ -193,12 +193,34 @@ _MAIL_FIELDS = frozenset(
         "tags",
         "configuration_set",
         "skip_suppressed",
+        "template_id",
+        "version",
+        "variables",
     ]
 )
+# (template_id, version, variables) as the caller gave them -> rendered (subject, html, text)
+RenderStored = Callable[[Any, Any, Any], tuple[str, str | None, str | None]]
 
 
-def parse_mail(body: Mapping[str, Any]) -> MailRequest:
+def parse_mail(body: Mapping[str, Any], render: RenderStored | None = None) -> MailRequest:
+    """The request; with `template_id` the content is a stored template's published version
+    rendered with `variables` (by `render`), instead of subject/html/text."""
     refuse_unknown(body, _MAIL_FIELDS)
+    if "template_id" in body:
+        for name in ("subject", "html", "text"):
+            if body.get(name) is not None:
+                raise bad(name, f"give template_id or subject/html/text, not both ({name})")
+        if render is None:
+            raise bad("template_id", "stored templates are not available here")
+        subject, html_body, text_body = render(
+            body["template_id"], body.get("version"), body.get("variables")
+        )
+    else:
+        for name in ("version", "variables"):
+            if name in body:
+                raise bad(name, f"{name} goes with template_id")
+        html_body, text_body = parse_bodies(body.get("html"), body.get("text"))
+        subject = parse_subject(body.get("subject"), "subject")
     to, cc, bcc = (address_list(body.get(f), f, MAX_RECIPIENTS) for f in ("to", "cc", "bcc"))
     count = len(to) + len(cc) + len(bcc)
     if count == 0:
@@ -208,14 +230,13 @@ def parse_mail(body: Mapping[str, Any]) -> MailRequest:
     skip = body.get("skip_suppressed", False)
     if not isinstance(skip, bool):
         raise bad("skip_suppressed", "skip_suppressed must be true or false")
-    html_body, text_body = parse_bodies(body.get("html"), body.get("text"))
     return MailRequest(
         sender=parse_address(body.get("from"), "from"),
         to=to,
         cc=cc,
         bcc=bcc,
         reply_to=address_list(body.get("reply_to"), "reply_to", MAX_REPLY_TO),
-        subject=parse_subject(body.get("subject"), "subject"),
+        subject=subject,
         html=html_body,
         text=text_body,
         tags=parse_tags(body.get("tags")),

@@ -48,12 +48,27 @@ _SUPPRESSED = {
         "since": {"type": "string", "nullable": True},
     },
 }
+_TEMPLATE_ID = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{32}$",
+    "description": "a stored template (POST /templates), instead of inline content",
+}
+_VERSION = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "the template's published version; default: the latest",
+}
+_VARIABLES = {
+    "type": "object",
+    "maxProperties": 50,
+    "additionalProperties": {"oneOf": [_STR, {"type": "number"}]},
+}
 MAIL = {
     "type": "object",
-    "required": ["from", "subject"],
+    "required": ["from"],
     "additionalProperties": False,
-    "description": "to, cc and bcc hold 1-50 addresses in all; give html, text or both "
-    "(10 MB together)",
+    "description": "to, cc and bcc hold 1-50 addresses in all; give subject with html, text or "
+    "both (10 MB together), or template_id (with variables) instead",
     "properties": {
         "from": _ADDRESS,
         "to": _ADDRESSES,
@@ -70,6 +85,9 @@ MAIL = {
             "default": False,
             "description": "send to the others instead of refusing when some are suppressed",
         },
+        "template_id": _TEMPLATE_ID,
+        "version": _VERSION,
+        "variables": {**_VARIABLES, "description": "the template's variables"},
     },
 }
 MAIL_SENT = {
@@ -88,17 +106,20 @@ MAIL_SENT = {
 }
 BULK = {
     "type": "object",
-    "required": ["from", "template", "recipients"],
+    "required": ["from", "recipients"],
     "additionalProperties": False,
+    "description": "give template (inline) or template_id (a stored template)",
     "properties": {
         "from": _ADDRESS,
         "reply_to": _ADDRESSES,
+        "template_id": _TEMPLATE_ID,
+        "version": _VERSION,
         "template": {
             "type": "object",
             "required": ["subject"],
             "additionalProperties": False,
-            "description": "{{name}} placeholders take each recipient's variables (HTML-escaped "
-            "in html); give html, text or both",
+            "description": "Mustache: {{name}} placeholders take each recipient's variables "
+            "(HTML-escaped in html), {{#name}}...{{/name}} sections; give html, text or both",
             "properties": {
                 "subject": {**_STR, "example": "Hello {{first_name}}"},
                 "html": _STR,
@@ -115,11 +136,7 @@ BULK = {
                 "additionalProperties": False,
                 "properties": {
                     "to": _ADDRESS,
-                    "variables": {
-                        "type": "object",
-                        "maxProperties": 50,
-                        "additionalProperties": {"oneOf": [_STR, {"type": "number"}]},
-                    },
+                    "variables": _VARIABLES,
                 },
             },
         },
@@ -208,7 +225,7 @@ def _key(ctx: RequestContext) -> str | None:
     params=(IDEMPOTENCY_KEY,),
     body=MAIL,
     response=MAIL_SENT,
-    errors=(400, 409, 422, 423, 503),
+    errors=(400, 404, 409, 422, 423, 503),
     charges_sends=True,
 )
 def send_mail(ctx: RequestContext) -> Response:
@@ -228,7 +245,7 @@ def send_mail(ctx: RequestContext) -> Response:
     params=(IDEMPOTENCY_KEY,),
     body=BULK,
     response=BATCH,
-    errors=(400, 409, 422, 423, 503),
+    errors=(400, 404, 409, 422, 423, 503),
 )
 def send_bulk(ctx: RequestContext) -> Response:
     outcome = wiring.mail_service().send_bulk(ctx.tenant, ctx.json_body(), _key(ctx))

@@ -62,8 +62,15 @@ from chalicelib.core.errors import (
 from chalicelib.core.settings import DEFAULT_CONFIGURATION_SET, Settings
 from chalicelib.core.tables import TenantModel
 from chalicelib.sending.batches import BatchSummary, BulkJob, JobRecipient, RecipientResult
-from chalicelib.sending.bulk import BulkRequest, parse_bulk
-from chalicelib.sending.requests import MailRequest, parse_mail
+from chalicelib.sending.bulk import (
+    BulkRequest,
+    TemplateResolver,
+    parse_bulk,
+    parse_variables,
+    render_checked,
+)
+from chalicelib.sending.hooks import Hooks
+from chalicelib.sending.requests import MailRequest, RenderStored, parse_mail
 from chalicelib.sending.slots import BulkSlots
 from chalicelib.sending.store import Replay, SendingStore
 from chalicelib.sending.worker import BulkRunner, batch_view
@@ -108,10 +115,13 @@ class MailService:
         wall: Callable[[], float] = time.time,
         slots: BulkSlots | None = None,
         bulk_batches: Callable[[TenantModel], int] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self._settings, self._store, self._ses_for, self._signer = settings, store, ses_for, signer
         self._runner, self._wall = runner, wall
         self._slots, self._bulk_batches = slots, bulk_batches
+        # Stored templates, verified identities, the suppression cache, stored content.
+        self._hooks = hooks or Hooks(suppressed=store.suppressed)
 
     # ------------------------------------------------------------------ POST /mail
 
@@ -123,7 +133,8 @@ class MailService:
         charge: Charge | None = None,
     ) -> Outcome:
         _require_connected(tenant)
-        request = parse_mail(body)
+        request = parse_mail(body, self._render_stored(tenant))
+        self._hooks.check_sender(tenant, request.sender.address)
         return self._once(
             tenant,
             idempotency_key,
@@ -138,7 +149,7 @@ class MailService:
         self, tenant: TenantModel, request: MailRequest, charge: Charge | None
     ) -> Outcome:
         tid = tenant.tenant_id
-        suppressed = self._store.suppressed(tid, (a.address for a in request.recipients))
+        suppressed = self._hooks.suppressed(tid, [a.address for a in request.recipients])
         listed = [suppressed[a.key].view() for a in request.recipients if a.key in suppressed]
         if listed and not request.skip_suppressed:
             raise RecipientsSuppressed(
@@ -172,6 +183,7 @@ class MailService:
         if charge is not None:
             charge(len(to) + len(cc) + len(bcc))
         message_id = self._ses_for(tenant).send(email)
+        self._hooks.keep_content(tenant, message_id, email)
         sent_to = [a.address for a in (*to, *cc, *bcc)]
         recorded = self._store.record_sent(
             tid,
@@ -199,7 +211,8 @@ class MailService:
         self, tenant: TenantModel, body: Mapping[str, Any], idempotency_key: str | None
     ) -> Outcome:
         _require_connected(tenant)
-        request = parse_bulk(body)
+        request = parse_bulk(body, self._resolver(tenant))
+        self._hooks.check_sender(tenant, request.sender.address)
         return self._once(
             tenant,
             idempotency_key,
@@ -218,7 +231,7 @@ class MailService:
         """Store the batch and start its worker: 202, nothing sent here."""
         tid = tenant.tenant_id
         batch_id = uuid.uuid4().hex
-        suppressed = self._store.suppressed(tid, (r.to.address for r in request.recipients))
+        suppressed = self._hooks.suppressed(tid, [r.to.address for r in request.recipients])
         config_set = _config_set(tenant, request.configuration_set)
         tags = {TENANT_TAG: _tag_value(tid), BATCH_TAG: batch_id, **dict(request.tags)}
         skipped: dict[int, RecipientResult] = {}
@@ -235,9 +248,9 @@ class MailService:
         job = BulkJob(
             sender=request.sender.header(),
             reply_to=tuple(a.header() for a in request.reply_to),
-            subject=request.subject.parts,
-            html=request.html.parts if request.html else None,
-            text=request.text.parts if request.text else None,
+            subject=request.template.subject.source,
+            html=request.template.html.source if request.template.html else None,
+            text=request.template.text.source if request.template.text else None,
             tags=tuple(tags.items()),
             recipients=tuple(
                 JobRecipient(r.to.header(), r.to.address, r.to.key, dict(r.variables))
@@ -294,6 +307,28 @@ class MailService:
             raise NotFound(f"no bulk batch {batch_id[:64]!r}", details={"batch_id": batch_id[:64]})
         summary, addresses, results = found
         return batch_view(summary, addresses, results, self._wall())
+
+    # ------------------------------------------------------------------ stored templates
+
+    def _resolver(self, tenant: TenantModel) -> TemplateResolver | None:
+        resolve = self._hooks.template
+        if resolve is None:
+            return None
+        return lambda template_id, version: resolve(tenant.tenant_id, template_id, version)
+
+    def _render_stored(self, tenant: TenantModel) -> RenderStored | None:
+        resolver = self._resolver(tenant)
+        if resolver is None:
+            return None
+
+        def render(
+            template_id: Any, version: Any, variables: Any
+        ) -> tuple[str, str | None, str | None]:
+            template = resolver(template_id, version)
+            values = parse_variables(variables, "variables", template)
+            return render_checked(template, values, "variables")
+
+        return render
 
     # ------------------------------------------------------------------ idempotency
 

@@ -50,6 +50,7 @@ from chalicelib.core.tables import (
     IdempotencyModel,
     MessageModel,
     SuppressionModel,
+    SuppressionVersionModel,
 )
 from chalicelib.events.messages import message_item
 from chalicelib.events.state import MessageState, RecipientState
@@ -127,6 +128,19 @@ class SendingStore:
                     item.created_at,
                 )
         return found
+
+    def suppression_version(self, tenant_id: str) -> int:
+        """The version of the tenant's suppression list: the sum of its counters, read strongly
+        consistent in one BatchGet (see sending/suppression_cache.py)."""
+        wanted = [
+            (keys.suppression_version_pk(tenant_id, shard), "SV")
+            for shard in range(keys.SUPPRESSION_VERSION_SHARDS)
+        ]
+        with dynamo.storage("suppression list version"):
+            return sum(
+                int(item.version or 0)
+                for item in SuppressionVersionModel.batch_get(wanted, consistent_read=True)
+            )
 
     # ------------------------------------------------------------------ messages
 

@@ -1,5 +1,8 @@
 """The bulk worker: sends a stored batch (see sending.MailService.send_bulk) in slices.
 
+Long by design: claiming, pacing, the quota reservation, rendering and recording are one loop over
+a slice; split, each part would re-read the claim it depends on.
+
     POST /mail/bulk  -> stores the batch, runner.start({"tenant_id", "batch_id", "next": 0})
     worker           -> claims the slice [next, end) by compare-and-swap on the summary, sends it
                         paced to the account's MaxSendRate within its time budget, records one
@@ -56,9 +59,10 @@ from chalicelib.sending.batches import (
     JobRecipient,
     RecipientResult,
 )
-from chalicelib.sending.bulk import Template, escape_html
+from chalicelib.sending.hooks import Hooks
 from chalicelib.sending.slots import BulkSlots
 from chalicelib.sending.store import SendingStore
+from chalicelib.templates.mustache import MessageTemplate
 from chalicelib.tenant_aws.ses import OutgoingEmail, Ses, SesRefused
 
 log = logging.getLogger("sesami.sending")
@@ -158,12 +162,14 @@ class BulkWorker:
         max_per_invocation: int | None = None,
         reserve_sends: ReserveSends | None = None,
         slots: BulkSlots | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self._store, self._ses_for, self._signer, self._runner = store, ses_for, signer, runner
         self._public_url, self._tenant_for = public_url, tenant_for
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._max = max_per_invocation
         self._reserve, self._slots = reserve_sends, slots
+        self._hooks = hooks or Hooks(suppressed=store.suppressed)
 
     def run(self, event: Mapping[str, Any], remaining_ms: float | None = None) -> dict[str, Any]:
         """One invocation: at most one slice. Returns what it did (for logs and tests)."""
@@ -269,6 +275,15 @@ class BulkWorker:
         claim = doc.claim
         assert claim is not None
         pacer = Pacer(per_second, self._clock, self._sleep)
+        template = MessageTemplate.parse(job.subject, job.html, job.text)
+        # Suppressions written since the batch was queued (a bounce, an unsubscribe) count too:
+        # the slice is checked again right before it is sent.
+        due = [i for i in range(claim.start, claim.end) if i not in job.suppressed]
+        try:
+            now_suppressed = self._hooks.suppressed(tid, [job.recipients[i].address for i in due])
+        except Exception as exc:
+            log.exception("bulk batch %s: the suppression check failed", batch_id)
+            return 0, claim.start, f"not sent: the suppression list could not be read ({exc})"
         began = self._clock()
         sent = 0
         i = claim.start
@@ -277,13 +292,25 @@ class BulkWorker:
                 if i in job.suppressed:
                     i += 1
                     continue
+                entry = now_suppressed.get(job.recipients[i].key)
+                if entry is not None:
+                    result = RecipientResult(
+                        entry.address,
+                        "suppressed",
+                        reason=entry.reason,
+                        reasons=entry.reasons,
+                        since=entry.since,
+                    )
+                    self._store.record_result(tid, batch_id, i, result)
+                    i += 1
+                    continue
                 if sent and self._clock() - began + pacer.interval > budget:
                     return sent, i, None  # slower than planned: the rest goes to the next worker
                 if allowance is not None and sent >= allowance:
                     return sent, i, None  # the sends quota's share: the rest, next window
                 pacer.wait()
                 recipient = job.recipients[i]
-                email = self._email(tenant, job, doc, recipient)
+                email = self._email(tenant, job, template, doc, recipient)
                 try:
                     message_id = ses.send(email)
                 except (SesRefused, ServiceUnavailable) as exc:
@@ -301,6 +328,7 @@ class BulkWorker:
                 result = RecipientResult(recipient.address, "sent", message_id=message_id)
                 self._store.record_result(tid, batch_id, i, result)
                 sent += 1
+                self._hooks.keep_content(tenant, message_id, email)
                 self._store.record_sent(
                     tid,
                     message_id,
@@ -316,15 +344,20 @@ class BulkWorker:
         return sent, i, None
 
     def _email(
-        self, tenant: TenantModel, job: BulkJob, doc: BatchSummary, recipient: JobRecipient
+        self,
+        tenant: TenantModel,
+        job: BulkJob,
+        template: MessageTemplate,
+        doc: BatchSummary,
+        recipient: JobRecipient,
     ) -> OutgoingEmail:
         token = self._signer.sign("unsubscribe", {"t": tenant.tenant_id, "r": recipient.key})
-        values = recipient.variables
+        subject, html_body, text_body = template.render(recipient.variables)
         return OutgoingEmail(
             sender=job.sender,
-            subject=Template(job.subject).render(values),
-            html=Template(job.html).render(values, escape_html) if job.html else None,
-            text=Template(job.text).render(values) if job.text else None,
+            subject=subject,
+            html=html_body,
+            text=text_body,
             to=(recipient.header,),
             reply_to=job.reply_to,
             headers=(

@@ -27,7 +27,7 @@ from typing import Any
 from pynamodb.expressions.update import Action
 
 from chalicelib.core import keys
-from chalicelib.core.tables import SuppressionModel
+from chalicelib.core.tables import SuppressionModel, SuppressionVersionModel
 from chalicelib.events.ses import Bounce, Complaint, SesEvent, Subscription
 
 
@@ -82,3 +82,11 @@ def suppression_actions(event: SesEvent, address: str, now: datetime) -> list[Ac
     actions.append(SuppressionModel.reasons.add({reason}))
     actions.append(SuppressionModel.occurrences.add(1))
     return actions
+
+
+def version_bump(tenant_id: str, seed: str) -> tuple[SuppressionVersionModel, list[Action]]:
+    """The update that raises the tenant's suppression-list version, to make in the same
+    transaction as any change to the list (the send-time cache keys its answers by it)."""
+    shard = keys.suppression_version_shard(seed)
+    item = SuppressionVersionModel(keys.suppression_version_pk(tenant_id, shard))
+    return item, [SuppressionVersionModel.version.add(1)]

@@ -21,6 +21,9 @@ and drops the tombstone. Tombstones are also how a removal reaches SES (below).
 
 Sync with the SES account-level suppression list of the tenant's account: suppression_sync.py.
 
+Every write here raises the list's version in the same transaction (`version_bump`): the
+send-time suppression cache (sending/suppression_cache.py) keys what it holds by that version.
+
 Exceptions: requests fail with the `RequestError`s of errors.py.
 """
 
@@ -53,6 +56,7 @@ from chalicelib.suppression.entries import (
     parse_why,
     stored_history,
 )
+from chalicelib.suppression.from_events import version_bump
 
 # SESami reason -> the reason SES's PutSuppressedDestination is given (it knows only these two).
 CURSOR_PURPOSE = "suppression-cursor"
@@ -333,12 +337,11 @@ class SuppressionService:
         new = SuppressionModel.address.does_not_exist()
 
         def write() -> None:
-            if tomb is None:
-                item.save(condition=new)
-            else:
-                with TransactWrite(connection=self._connection()) as txn:
-                    txn.save(item, condition=new)
+            with TransactWrite(connection=self._connection()) as txn:
+                txn.save(item, condition=new)
+                if tomb is not None:
                     txn.delete(tomb, condition=_unchanged(tomb))
+                txn.update(*version_bump(tenant_id, address))
 
         return item if dynamo.write_if("suppression entry", write) else None
 
@@ -355,10 +358,17 @@ class SuppressionService:
             SuppressionModel.history.set(history),
             SuppressionModel.revision.set((item.revision or 0) + 1),
         ]
-        written = dynamo.write_if(
-            "suppression entry", lambda: item.update(actions=changes, condition=_unchanged(item))
-        )
-        return item if written else None
+
+        def write() -> None:
+            with TransactWrite(connection=self._connection()) as txn:
+                txn.update(item, actions=changes, condition=_unchanged(item))
+                txn.update(*version_bump(tenant_id, item.address))
+
+        if not dynamo.write_if("suppression entry", write):
+            return None
+        with dynamo.storage("the suppression entry"):
+            item.refresh(consistent_read=True)  # a transaction returns nothing: read what it wrote
+        return item
 
     def _bury(
         self, tenant_id: str, item: SuppressionModel, record: dict[str, Any]
@@ -380,6 +390,7 @@ class SuppressionService:
             with TransactWrite(connection=self._connection()) as txn:
                 txn.delete(item, condition=_unchanged(item))
                 txn.save(tomb)
+                txn.update(*version_bump(tenant_id, item.address))
 
         return tomb if dynamo.write_if("suppression removal", write) else None
 

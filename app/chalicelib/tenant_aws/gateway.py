@@ -9,6 +9,7 @@ Momento, then STS with the tenant's external ID), and clients built once per
     tenant_aws = gateway.for_tenant(tenant)
     tenant_aws.ses().send(email)                 # SESv2 SendEmail, header-checked
     tenant_aws.suppression_list().entries()      # SES's account-level suppression list
+    tenant_aws.identities().page(20, None)       # SES identities, their DKIM and MAIL FROM
     tenant_aws.client("events")                  # a raw client, for the checklist's reads
 
 `wrap_ses` lets the local stack put its SES simulator around every tenant's sender (moto's SES
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict
-from chalicelib.tenant_aws.ses import Ses, SesV2, SesV2SuppressionList
+from chalicelib.tenant_aws.ses import Ses, SesV2, SesV2Identities, SesV2SuppressionList
 
 if TYPE_CHECKING:
     from chalicelib.core.tables import TenantModel
@@ -58,6 +59,9 @@ class TenantAws:
 
     def suppression_list(self) -> SesV2SuppressionList:
         return SesV2SuppressionList(self.client("sesv2"))
+
+    def identities(self) -> SesV2Identities:
+        return SesV2Identities(self.client("sesv2"))
 
 
 class Gateway:

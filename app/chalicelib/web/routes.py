@@ -29,11 +29,13 @@ _TYPES = {
     ".html": "text/html; charset=utf-8",
 }
 # The page runs only its own scripts and talks only to this API: no inline script, no third party.
+# Frames only from this API: a stored message's HTML and template previews (GET /frames/{token},
+# sandboxed, with a CSP of their own: content/display.py).
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        "connect-src 'self'; font-src 'self'; frame-src 'self'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -6,6 +6,7 @@ import { alertsPage } from "./alerts.js";
 import { authPage } from "./auth.js";
 import { invitationPage } from "./invitation.js";
 import { keysPage } from "./keys.js";
+import { identitiesPage } from "./identities.js";
 import { linksPage } from "./links.js";
 import { can, forgetMe, me } from "./me.js";
 import { messagePage, recipientPage } from "./message.js";
@@ -14,6 +15,7 @@ import { parseHash } from "./router.js";
 import { sendPage } from "./send.js";
 import { suppressionPage } from "./suppression.js";
 import { teamPage } from "./team.js";
+import { templatesPage } from "./templates.js";
 import { h, mount } from "./ui.js";
 import { webhooksPage } from "./webhooks.js";
 
@@ -28,6 +30,8 @@ const PAGES = {
   send: [sendPage, "send", "Send"],
   webhooks: [webhooksPage, "webhooks", "Webhooks"],
   alerts: [alertsPage, "alerts", "Alerts"],
+  templates: [templatesPage, "templates", "Templates"],
+  identities: [identitiesPage, "identities", "Identities"],
   account: [accountPage, "account", "AWS account"],
   team: [teamPage, "team", "Team"],
   keys: [keysPage, "keys", "API keys"],

@@ -45,6 +45,64 @@ function eventDetail(event) {
   );
 }
 
+// What SESami sent. The HTML goes into a sandboxed frame (no scripts, an opaque origin) loaded
+// from the API with its own Content-Security-Policy: nothing remote loads unless the viewer asks.
+export function contentPanel(content) {
+  if (!content || content.status !== "stored") {
+    const why = {
+      off: "SESami keeps no content for this account (content retention is off).",
+      not_stored: "SESami has no copy of what was sent (sent before content was kept, sent elsewhere, or erased).",
+      expired: `The content was kept ${content ? content.retention_days : ""} days and has expired.`,
+      unavailable: "The stored content could not be read just now; reload to try again.",
+    };
+    return h("div", { class: "panel", "data-content-status": content ? content.status : "off" }, empty(why[content && content.status] || why.off));
+  }
+  const frame = content.html_frame;
+  const iframe = frame
+    ? h("iframe", {
+        class: "mail-frame",
+        title: "The message's HTML (sandboxed)",
+        sandbox: "",
+        referrerpolicy: "no-referrer",
+        src: frame.url,
+      })
+    : null;
+  const remote = frame
+    ? h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: (event) => {
+            iframe.src = frame.url_with_remote_content;
+            event.currentTarget.disabled = true;
+            event.currentTarget.textContent = "Remote content loaded";
+          },
+        },
+        "Load remote content",
+      )
+    : null;
+  return h(
+    "div",
+    { class: "panel stack", "data-content-status": "stored" },
+    h("p", { class: "small muted" }, `Kept until ${when(content.expires_at)} (${content.retention_days} days).`),
+    table(
+      [
+        ["Header", (x) => x.name],
+        ["Value", (x) => x.value, { class: "wrap" }],
+      ],
+      content.headers || [],
+    ),
+    frame
+      ? [
+          h("div", { class: "actions" }, h("strong", {}, "HTML"), remote, h("span", { class: "small muted" }, "Images and other remote content are blocked until you load them; scripts never run.")),
+          iframe,
+        ]
+      : null,
+    content.text ? [h("strong", {}, "Text"), h("pre", { class: "mail-text" }, content.text)] : null,
+  );
+}
+
 export async function messagePage(target, route, current) {
   const id = route.arg;
   mount(target, loading("Loading the message"));
@@ -172,6 +230,8 @@ export async function messagePage(target, route, current) {
         ),
       ),
     ]),
+    h("h2", {}, "What was sent"),
+    contentPanel(m.content),
   );
 }
 

@@ -1,0 +1,113 @@
+"""The stored-content bucket of the operator stack (infra/content.py) and who may use it, under
+Pulumi's mocks: encrypted, no public access, ACLs disabled, the app's lifecycle rules; the API may
+write, read, erase and list it, the bulk worker only write, ingest nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pulumi = pytest.importorskip("pulumi", reason="Pulumi programs are tested from .venv-infra")
+
+from operator_program import (  # noqa: E402
+    ACCOUNT,
+    REGION,
+    Deployment,
+    package_template,
+    run_program,
+    stack_config,
+    write_package,
+)
+from pulumi_mocks import BUCKET  # noqa: E402
+
+from tests import iam_reference as ref  # noqa: E402
+
+NAME = f"sesami-prod-content-{ACCOUNT}-{REGION}"
+ARN = f"arn:aws:s3:::{NAME}"
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    package = write_package(tmp_path_factory.mktemp("package"), package_template())
+    return run_program(stack_config(package))
+
+
+def test_the_bucket_is_encrypted_private_and_expires_content_by_its_retention(
+    deployed: Deployment,
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
+    from chalicelib.content.retention import ALLOWED_DAYS, TAG
+
+    assert deployed.state(BUCKET)["bucket"] == NAME
+    assert deployed.outputs["content_bucket"] == NAME
+    assert deployed.state(BUCKET).get("forceDestroy") is False
+    (rule,) = deployed.state(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    block = deployed.state("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    for flag in (
+        "blockPublicAcls",
+        "ignorePublicAcls",
+        "blockPublicPolicy",
+        "restrictPublicBuckets",
+    ):
+        assert block[flag] is True, flag
+    ownership = deployed.state("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    rules = deployed.state("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[
+        "rules"
+    ]
+    expiring = {
+        int(r["filter"]["tag"]["value"]): r["expiration"]["days"]
+        for r in rules
+        if r.get("expiration")
+    }
+    assert expiring == {d: d for d in ALLOWED_DAYS if d}
+    assert all(r["filter"]["tag"]["key"] == TAG for r in rules if r.get("expiration"))
+    assert all(r["status"] == "Enabled" for r in rules)
+
+
+def _s3_statements(policy: dict[str, Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        for action in ref._as_list(statement["Action"]):
+            if action.startswith("s3:"):
+                out.setdefault(action, set()).update(ref._as_list(statement["Resource"]))
+    return out
+
+
+def test_only_the_api_and_the_bulk_worker_reach_the_bucket_each_as_it_needs(
+    deployed: Deployment,
+) -> None:
+    objects = {f"{ARN}/*"}
+    assert _s3_statements(deployed.role_policy("api")) == {
+        "s3:PutObject": objects,
+        "s3:PutObjectTagging": objects,
+        "s3:GetObject": objects,
+        "s3:DeleteObject": objects,
+        "s3:ListBucket": {ARN},
+    }
+    # The bulk worker sends (writes) and runs erasures and tenant deletions (deletes, by prefix).
+    assert _s3_statements(deployed.role_policy("bulk_worker")) == {
+        "s3:PutObject": objects,
+        "s3:PutObjectTagging": objects,
+        "s3:DeleteObject": objects,
+        "s3:ListBucket": {ARN},
+    }
+    assert _s3_statements(deployed.role_policy("ingest")) == {}
+    for function in ("api", "bulk_worker"):
+        assert deployed.environment(function)["SESAMI_CONTENT_BUCKET"] == NAME
+        ref.assert_valid(deployed.role_policy(function), kind="identity", where=function)
+    assert "SESAMI_CONTENT_BUCKET" not in deployed.environment("ingest")
+
+
+def test_the_bucket_policy_documents_need_no_resource_policy(deployed: Deployment) -> None:
+    """Access is by the roles' IAM policies alone: the bucket carries no policy of its own."""
+    assert not deployed.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    assert json.dumps(deployed.state(BUCKET)).find("Statement") == -1
