@@ -12,7 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+
+# Hypothesis's per-example deadline (200 ms) is a wall-clock limit: on a loaded machine it fails
+# tests that are right. Properties here are checked by their outcome, never by their speed.
+hypothesis.settings.register_profile("sesami", deadline=None)
+hypothesis.settings.load_profile("sesami")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
