@@ -173,3 +173,18 @@ def test_bulk_messages_keep_their_rendered_content(tenant: Tenant) -> None:
     assert content["html"] == "<p>Hi &lt;b&gt;Bob&lt;/b&gt;, your code is 2</p>"
     headers = {h["name"] for h in content["headers"]}
     assert {"List-Unsubscribe", "List-Unsubscribe-Post"} <= headers
+
+
+def test_an_erased_recipients_mail_content_is_gone(tenant: Tenant, moto: str) -> None:
+    # POST /mail recorded the message (no event yet): the erasure finds it and its content.
+    message_id = _sent(tenant, to=[f"erase-{uuid.uuid4().hex[:8]}@example.org"])
+    address = tenant.post_get("GET", f"/messages/{message_id}").json_body["content"]["headers"]
+    to = next(h["value"] for h in address if h["name"] == "To")
+    key = object_key(tenant.id, message_id)
+    s3 = client(moto, "s3")
+    assert s3.head_object(Bucket=BUCKET, Key=key)
+    erased = tenant.post_get("DELETE", f"/recipients/{to}")
+    assert erased.status_code in (200, 202), erased.json_body
+    assert erased.json_body["counts"].get("stored_content") == 1
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key=key)
