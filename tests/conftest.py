@@ -12,13 +12,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import pytest
 
-# Hypothesis's per-example deadline (200 ms) is a wall-clock limit: on a loaded machine it fails
-# tests that are right. Properties here are checked by their outcome, never by their speed.
-hypothesis.settings.register_profile("sesami", deadline=None)
-hypothesis.settings.load_profile("sesami")
+
+def _without_deadlines() -> None:
+    """Hypothesis's per-example deadline (200 ms) is a wall-clock limit: on a loaded machine it
+    fails tests that are right. Properties are checked by their outcome, never by their speed.
+    (.venv has Hypothesis; .venv-infra, for the Pulumi tests, does not.)"""
+    try:
+        import hypothesis
+    except ImportError:
+        return
+    hypothesis.settings.register_profile("sesami", deadline=None)
+    hypothesis.settings.load_profile("sesami")
+
+
+_without_deadlines()
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
