@@ -200,6 +200,18 @@ class RequestContext:
         return value if value is None else str(value)
 
 
+def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
+    """A page's `limit` query parameter: a whole number from 1 to `maximum`; `default` when it is
+    absent or empty; anything else a 400 naming the field."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest(
+            f"limit must be an integer from 1 to {maximum}", details={"field": "limit"}
+        )
+    return int(raw)
+
+
 Authenticate = Callable[[Request], Any]
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core import api
 from chalicelib.core.errors import InvalidRequest, SesamiError
 from chalicelib.core.tables import TenantModel
 from chalicelib.tenant_aws.ses import IdentityDetail, IdentitySummary, SesV2Identities
@@ -164,11 +165,7 @@ def _covered(address: str, verified: frozenset[str]) -> bool:
 
 
 def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= 50:
-        raise InvalidRequest("limit must be 1-50", details={"field": "limit"})
-    return int(raw)
+    return api.parse_limit(raw, default=20, maximum=50)
 
 
 def _view(detail: IdentityDetail, region: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import api, dynamo, keys
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.signing import Signer
 from chalicelib.core.tables import AuditModel
@@ -92,10 +92,4 @@ def view(entry: AuditModel) -> dict[str, Any]:
 
 
 def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(
-            f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"}
-        )
-    return int(raw)
+    return api.parse_limit(raw, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)

@@ -9,7 +9,6 @@ treats as "read DynamoDB". On the local server a missing cache is created on fir
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -93,23 +92,9 @@ def momento_dictionaries(
 ) -> MomentoDictionaries | None:
     """The suppression cache's Momento, or None when neither a key nor a local server is set.
     The client connects on its first call: a cold start never waits on Momento."""
-    if not api_key and not local_endpoint:
-        return None
-    from momento import CacheClient, Configurations, CredentialProvider
+    from chalicelib.core.momento import cache_client
 
-    if local_endpoint:
-        host, _, port = local_endpoint.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigurationError(
-                f"Momento local endpoint must be host:port: {local_endpoint!r}"
-            )
-        provider = CredentialProvider.for_momento_local(host.strip("[]"), int(port))
-    elif api_endpoint:
-        provider = CredentialProvider.from_api_key_v2(str(api_key), api_endpoint)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            provider = CredentialProvider.from_string(str(api_key))
-    configuration = Configurations.Lambda.latest().with_client_timeout(timeout)
-    client = CacheClient(configuration, provider, default_ttl=timedelta(hours=1))
+    client = cache_client(api_key, local_endpoint, timeout, api_endpoint=api_endpoint)
+    if client is None:
+        return None
     return MomentoDictionaries(client, cache_name, create_missing_cache=bool(local_endpoint))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from chalicelib.core import addresses
+from chalicelib.core import addresses, api
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.tables import SuppressionModel
 
@@ -61,13 +61,7 @@ def parse_reason(raw: str | None) -> str | None:
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(
-            f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"}
-        )
-    return int(raw)
+    return api.parse_limit(raw, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
 
 def parse_prefix(raw: str | None) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import keys
+from chalicelib.core import api, keys
 from chalicelib.core.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.core.signing import Signer
 from chalicelib.core.tables import WebhookDeliveryModel, WebhookEndpointModel
@@ -373,11 +373,7 @@ def _tags(raw: Any) -> list[str] | None:
 
 
 def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 50
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1-{MAX_PAGE}", details={"field": "limit"})
-    return int(raw)
+    return api.parse_limit(raw, default=50, maximum=MAX_PAGE)
 
 
 def _time(raw: Any, field: str) -> datetime:
