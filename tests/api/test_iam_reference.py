@@ -53,6 +53,7 @@ def scope(**changes: Any) -> Any:
         "failure_queue": arn.format("sqs", "sesami-prod-ingest-failures"),
         "webhook_queue": arn.format("sqs", "sesami-prod-webhooks"),
         "alert_identities": [arn.format("ses", "identity/sesami.example")],
+        "relay_object": "arn:aws:s3:::sesami-prod-relay-ranges/relay-ranges/apple_relay_egress.csv",
     }
     return roles.Scope(**(values | changes))
 

@@ -50,6 +50,8 @@ ENV_WEBHOOK_KEY = "SESAMI_WEBHOOK_KEY"
 ENV_WEBHOOK_QUEUE_URL = "SESAMI_WEBHOOK_QUEUE_URL"
 ENV_ALERTS_FROM = "SESAMI_ALERTS_FROM"
 ENV_WEBHOOKS_TO_LOOPBACK = "SESAMI_INSECURE_WEBHOOKS_TO_LOOPBACK"
+# The bucket of SESami's refreshed copy of Apple's relay ranges (chalicelib/relays/); unset: none.
+ENV_RELAY_RANGES_BUCKET = "SESAMI_RELAY_RANGES_BUCKET"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
@@ -93,6 +95,7 @@ class Settings:
     webhook_queue_url: str = ""
     alerts_from: str = ""
     webhooks_to_loopback: bool = False
+    relay_ranges_bucket: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -152,6 +155,7 @@ class Settings:
             webhook_queue_url=env.get(ENV_WEBHOOK_QUEUE_URL, "").strip(),
             alerts_from=env.get(ENV_ALERTS_FROM, "").strip(),
             webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
+            relay_ranges_bucket=env.get(ENV_RELAY_RANGES_BUCKET, "").strip(),
         )
 
 
