@@ -157,19 +157,32 @@ def test_open_and_click_payloads_carry_the_class_ingest_gave_them_as_their_rows(
     } == rows
 
 
-def test_a_redelivered_click_queues_the_class_its_message_gives_it(app_settings: Any) -> None:
+def test_a_redelivered_click_queues_the_class_its_message_gives_it_now(app_settings: Any) -> None:
     from tests.conftest import load_event
     from tests.support import for_account
 
     tenant = make_tenant(app_settings)
     hooks = hooks_for(tenant.tenant_id)
     hooks.endpoint("http://127.0.0.1:9/hooks", event_types=["email.clicked"])
-    names = ["engagement/send", "engagement/delivery", "engagement/click_gateway_1"]
-    envelopes = [for_account(load_event(n), tenant.account_id) for n in names]
-    hooks.ingest(tenant, *envelopes)
-    first = _payloads(hooks.h.queue)
-    again = hooks.ingest(tenant, envelopes[-1])  # Lambda's retry after a failed enqueue
-    assert again.counts() == {"duplicate": 1}
-    second = _payloads(hooks.h.queue)[len(first) :]
-    assert [p["data"]["engagement"] for p in first] == ["scanner"]
-    assert second == first  # the same body: a receiver sees one message
+    send, delivery, click = (
+        for_account(load_event(f"engagement/{n}"), tenant.account_id)
+        for n in ("send", "delivery", "click_gateway_1")
+    )
+    # The click (5.3 s after the send) arrives before the Delivery (4.5 s after the send): on
+    # arrival, a browser's click 5.3 s after the send is a person's.
+    hooks.ingest(tenant, send, click)
+    (first,) = _payloads(hooks.h.queue)
+    assert (first["data"]["engagement"], first["data"]["detail"]["engagement_reason"]) == (
+        "human",
+        "ua:client",
+    )
+    # The Delivery re-derives it: 0.8 s after delivery, a scanner's. Lambda's retry of the click
+    # (a duplicate, after a failed enqueue) queues the verdict the message gives it now.
+    hooks.ingest(tenant, delivery)
+    assert hooks.ingest(tenant, click).counts() == {"duplicate": 1}
+    (_, again) = _payloads(hooks.h.queue)
+    assert (again["data"]["engagement"], again["data"]["detail"]["engagement_reason"]) == (
+        "scanner",
+        "timing:near_delivery",
+    )
+    assert again["data"]["id"] == first["data"]["id"]  # the same webhook: one message
