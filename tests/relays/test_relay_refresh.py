@@ -147,3 +147,23 @@ def test_without_a_copy_or_a_bucket_ingest_uses_the_shipped_file(
     assert wiring.relay_ranges_copy() is None
     with pytest.raises(Exception, match="SESAMI_RELAY_RANGES_BUCKET"):
         wiring.refresh_relay_ranges()
+
+
+def test_the_scheduled_function_stores_the_copy_the_next_ingest_instance_reads(
+    deployed: Settings, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app.relay_ranges as Lambda runs it on its schedule (Apple's server replaced: no network
+    here), then a new ingest instance."""
+    from chalicelib.relays import refresh as refresh_module
+
+    import app
+
+    fetch = FakeFetch(APPLE)
+    monkeypatch.setattr(refresh_module, "fetch_https", fetch)
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    result = app.relay_ranges(scheduled, None)
+    assert fetch.urls == [SOURCE_URL]
+    assert result["prefixes"] == 3 and result["published"] == TODAY.isoformat()
+    wiring.reset()  # a new instance
+    wiring.ingest([])
+    assert default_ranges().source == "published copy" and default_ranges().complete
