@@ -83,14 +83,16 @@ def judge(
     )
 
 
-def judged_again(state: MessageState | None, event: SesEvent) -> dict[str, str]:
+def judged_again(state_now: Callable[[], MessageState | None], event: SesEvent) -> dict[str, str]:
     """The class of an Open or Click already recorded (a redelivery), as its message's aggregate
     judges it now: what its webhook carries when the first delivery's enqueue failed. (The class
     at arrival is on the event's rows, which a duplicate does not read; they differ only when a
-    later event of the message changed the verdict.) Empty for other events."""
+    later event of the message changed the verdict.) Empty for other events, whose duplicates
+    never read the aggregate (`state_now`)."""
     signal = signal_of(event)
     if signal is None:
         return {}
+    state = state_now()
     if state is None:
         return {"engagement": signal.engagement.value, "engagement_reason": signal.reason}
     url = event.detail.link if isinstance(event.detail, Click) else None

@@ -135,7 +135,7 @@ class EventStore:
         if binding is None or binding.tenant_id != tid or binding.bound_at != tenant.bound_at:
             raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
         if entry is not None:
-            again = judged_again(state_of(current) if current is not None else None, event)
+            again = judged_again(lambda: state_of(current) if current is not None else None, event)
             return Recording(Recorded.DUPLICATE, again)
         if current is not None and (current.body or {}).get("erased"):
             return Recording(Recorded.ERASED)
