@@ -122,7 +122,11 @@ def test_ingest_reads_the_copy_once_per_instance_and_classifies_with_it(
     refresh(FakeFetch(APPLE), copy, today=TODAY)
     wiring.ingest([])  # what the ingest function does first: register the copy
     reads: list[str] = []
-    s3_events = wiring.relay_ranges_copy(reading=True)._client.meta.events  # type: ignore[union-attr]
+    reader = wiring.relay_ranges_copy(reading=True)._client  # type: ignore[union-attr]
+    config = reader.meta.config  # ingest must not wait on S3: short timeouts, no retry
+    assert (config.connect_timeout, config.read_timeout) == (2, 3)
+    assert config.retries["total_max_attempts"] == 1
+    s3_events = reader.meta.events
     s3_events.register("before-call.s3.GetObject", lambda **_: reads.append("get"))
     # An address in the copy, not in the shipped sample: the copy decides.
     for _ in range(20):

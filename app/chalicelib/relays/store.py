@@ -3,9 +3,9 @@ operator's bucket, in the format of the shipped file (events/relay_ranges.py).
 
 The scheduled `relay_ranges` function writes it (`put`); ingest reads it once per instance
 (`lines`, registered by core/wiring.py with `relay_ranges.use_published`), on its first open or
-click, with short timeouts and one retry, so a slow S3 delays one event of a new instance by a
-few seconds at most and never fails it. Ingest's role may read this one key and list nothing, so
-a missing object answers AccessDenied, not NoSuchKey: both mean "no copy yet" (the shipped file).
+click, with short timeouts and no retry, so a stalled S3 delays one event of a new instance by
+seconds, never fails it. Ingest's role may read this one key and list nothing, so a missing
+object answers AccessDenied, not NoSuchKey: both mean "no copy yet" (the shipped file).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ MAX_BYTES = 8 * 1024 * 1024  # the merged list is ~250 KB; Apple's raw file ~10 
 READ_CONFIG: dict[str, Any] = {
     "connect_timeout": 2,
     "read_timeout": 3,
-    "retries": {"mode": "standard", "max_attempts": 2},
+    "retries": {"mode": "standard", "total_max_attempts": 1},  # one attempt, no retry
 }
 _MISSING = {"NoSuchKey", "NoSuchBucket"}
 
