@@ -71,3 +71,10 @@ def webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The webhook queue's consumer (an SQS event source mapping, partial batch responses):
     delivers signed webhooks, retries them, evaluates reputation alerts (chalicelib.webhooks)."""
     return wiring.deliver_webhooks(event)
+
+
+@app.lambda_function(name="relay_ranges")
+def relay_ranges(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run daily by a schedule rule (infra/relay_ranges.py): Apple's iCloud Private Relay egress
+    list, fetched, merged and stored in SESami's bucket for ingest (chalicelib.relays)."""
+    return wiring.refresh_relay_ranges()

@@ -55,6 +55,7 @@ from functions import (
     BULK_WORKER,
     BULK_WORKER_CONCURRENCY,
     INGEST,
+    RELAY_RANGES,
     WEBHOOKS,
     Environment,
     FunctionsArgs,
@@ -65,6 +66,14 @@ from functions import (
 )
 from gateway import STAGE_THROTTLE, ApiArgs, SesamiApi, Throttle, load_app
 from identity import IdentityArgs, SesamiIdentity
+from relay_ranges import (
+    RelayBucketArgs,
+    RelayScheduleArgs,
+    SesamiRelayBucket,
+    SesamiRelaySchedule,
+    bucket_name,
+    object_arn,
+)
 from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
 from target import Target
@@ -164,6 +173,10 @@ api = SesamiApi(
     ),
 )
 
+# SESami's copy of Apple's relay ranges: written daily by the relay_ranges function, read by ingest.
+relay_bucket_name = bucket_name(prefix, target)
+relay_bucket = SesamiRelayBucket("sesami", RelayBucketArgs(bucket=relay_bucket_name))
+
 functions = SesamiFunctions(
     "sesami",
     FunctionsArgs(
@@ -186,6 +199,7 @@ functions = SesamiFunctions(
             admin_mfa_required=identity_args.admin_mfa_required,
             alerts_from=config.get("alertsFrom") or "",
             quotas=quota_defaults,
+            relay_ranges_bucket=relay_bucket_name,
         ),
         table_arns=[t.arn for t in tables.tables.values()],
         index_arns=tables.index_arns,
@@ -199,6 +213,7 @@ functions = SesamiFunctions(
         content_bucket_arn=content.bucket.arn,
         webhook_queue_url=webhook_queue.queue.url,
         webhook_queue_arn=webhook_queue.queue.arn,
+        relay_object_arn=object_arn(target.partition, relay_bucket_name),
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -219,6 +234,16 @@ events = SesamiEvents(
         blocked_accounts=tuple(
             a.strip() for a in (config.get("blockedAccounts") or "").split(",") if a.strip()
         ),
+    ),
+)
+
+relay_schedule = SesamiRelaySchedule(
+    "sesami",
+    RelayScheduleArgs(
+        function_arn=functions.functions[RELAY_RANGES].arn,
+        function_name=functions.functions[RELAY_RANGES].name,
+        prefix=prefix,
+        alarm_actions=alarm_actions,
     ),
 )
 
@@ -246,6 +271,7 @@ pulumi.export("ingest_dlq_url", events.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("webhook_queue_url", webhook_queue.queue.url)
 pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)
+pulumi.export("relay_ranges_bucket", relay_bucket.bucket.id)
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
 pulumi.export("content_bucket", content.bucket.bucket)
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

@@ -1,4 +1,4 @@
-"""SESami's three Lambda functions, from the one `chalice package` zip, with their roles.
+"""SESami's Lambda functions, from the one `chalice package` zip, with their roles.
 
 - `api`: the Chalice app behind API Gateway (REST API and dashboard). SnapStart behind a switch,
   where the runtime supports it (Python 3.12+), through a published version and the alias `live`.
@@ -10,6 +10,8 @@
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
 - `webhooks`: the webhook queue's consumer (webhooks.py): signed deliveries, their retries, the
   reputation alerts. Ingest and the API only send to that queue.
+- `relay_ranges`: run daily (relay_ranges.py): Apple's relay ranges into SESami's bucket, for
+  ingest. Its role may put that one object and write its logs.
 - `authorizer`: API Gateway's Lambda authorizer of every private route (the app's
   `@app.authorizer`): verifies a JWT or an API key. Its role may read one API key's item and
   write its logs, nothing else; its environment names the user pool and the tables, no secret.
@@ -54,6 +56,7 @@ from chalicelib.tenants.auth import cognito_issuer
 
 INGEST, BULK_WORKER, WEBHOOKS = "ingest", "bulk_worker", "webhooks"
 AUTHORIZER = "authorizer"
+RELAY_RANGES = "relay_ranges"
 # The secrets each function reads (least privilege): the webhooks function only the key that
 # opens the endpoints' signing secrets; the bulk worker never needs that one.
 SECRETS_OF: dict[str, tuple[str, ...]] = {
@@ -62,6 +65,7 @@ SECRETS_OF: dict[str, tuple[str, ...]] = {
     WEBHOOKS: (ENV_WEBHOOK_KEY,),
     INGEST: (),
     AUTHORIZER: (),
+    RELAY_RANGES: (),
 }
 ALIAS = "live"
 BULK_WORKER_CONCURRENCY = 10
@@ -108,6 +112,7 @@ class Environment:
     webhook_queue_url: str = ""
     alerts_from: str = ""  # the verified identity alert emails come from (optional)
     quotas: Mapping[str, str] = field(default_factory=dict)  # SESAMI_QUOTA_* -> value
+    relay_ranges_bucket: str = ""  # SESami's copy of Apple's relay ranges (relay_ranges.py)
 
 
 def quota_environment(config: Mapping[str, Any] | None) -> dict[str, str]:
@@ -160,6 +165,10 @@ def environment(function: str, env: Environment) -> dict[str, str]:
             f"{cognito_issuer(env.region, env.user_pool_id)}/.well-known/jwks.json"
         ),
     }
+    if function in (INGEST, RELAY_RANGES) and env.relay_ranges_bucket:
+        out[names.ENV_RELAY_RANGES_BUCKET] = env.relay_ranges_bucket
+    if function == RELAY_RANGES:
+        return out
     if function in (INGEST, API_FUNCTION, WEBHOOKS):
         out[names.ENV_WEBHOOK_QUEUE_URL] = env.webhook_queue_url
     if function == INGEST:
@@ -219,6 +228,7 @@ class FunctionsArgs:
     webhook_queue_url: pulumi.Input[str]
     webhook_queue_arn: pulumi.Input[str]
     content_bucket_arn: pulumi.Input[str] = ""
+    relay_object_arn: str = ""  # the one object of the relay ranges (relay_ranges.object_arn)
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -284,6 +294,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     webhook_queue=v["webhook_queue"],
                     alert_identities=alert_identities(target, args.environment.alerts_from),
                     content_bucket=v["content"] or None,
+                    relay_object=args.relay_object_arn or None,
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 

@@ -52,7 +52,11 @@ READ_PARAMETERS = ("ssm:GetParameters",)  # SecureStrings under the AWS managed 
 SEND_TO_QUEUE = ("sqs:SendMessage",)  # SendMessageBatch is authorised as SendMessage
 # The webhooks function: its event source mapping reads the queue with the function's role.
 CONSUME_QUEUE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-SEND_EMAIL = ("ses:SendEmail",)  # SESv2 SendEmail, in SESami's own account (alert emails)
+SEND_EMAIL = ("ses:SendEmail",)
+# SESami's copy of Apple's relay ranges (infra/relay_ranges.py): one object, put by the refresh
+# function, got by ingest; no s3:ListBucket for either (a missing object reads as AccessDenied).
+PUT_RELAY_RANGES = ("s3:PutObject",)
+GET_RELAY_RANGES = ("s3:GetObject",)  # SESv2 SendEmail, in SESami's own account (alert emails)
 WRITE_LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # chalicelib.content.store.S3ContentStore: the objects (PutObject with a Tagging header needs
@@ -88,6 +92,8 @@ class Scope:
     alert_identities: Sequence[str] = field(default_factory=tuple)
     # The API and the bulk worker: the bucket of stored content (its ARN).
     content_bucket: str | None = None
+    # Ingest reads it, the relay_ranges function writes it: the one object of the relay ranges.
+    relay_object: str | None = None
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -178,16 +184,32 @@ def api_policy(scope: Scope) -> dict[str, Any]:
 
 
 def ingest_policy(scope: Scope) -> dict[str, Any]:
-    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue."""
+    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue, the webhook
+    queue, and the refreshed relay ranges (one object, read once per instance)."""
     if scope.failure_queue is None:
         raise ValueError("the ingest scope names its on-failure queue")
-    return _document(
-        [
-            *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
-            _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
-            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
-        ]
-    )
+    statements = [
+        *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+        _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
+        _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
+    ]
+    if scope.relay_object:
+        statements.append(_statement("RelayRanges", GET_RELAY_RANGES, [scope.relay_object]))
+    return _document(statements)
+
+
+def relay_ranges_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the scheduled relay_ranges function. It fetches Apple's public list (no IAM) and
+    puts the one object ingest reads; no table, no queue, no secret, no customer role."""
+    if not scope.relay_object:
+        raise ValueError("the relay_ranges scope names its object")
+    statements = [
+        _statement("RelayRanges", PUT_RELAY_RANGES, [scope.relay_object]),
+        _statement("Logs", WRITE_LOGS, [f"{scope.log_group}:*"]),
+    ]
+    if scope.tracing:
+        statements.append(_statement("Tracing", TRACING, ["*"]))
+    return _document(statements)
 
 
 def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
@@ -234,4 +256,5 @@ POLICIES = {
     "bulk_worker": bulk_worker_policy,
     "webhooks": webhooks_policy,
     "authorizer": authorizer_policy,
+    "relay_ranges": relay_ranges_policy,
 }

@@ -14,15 +14,16 @@ Lambda package ships (default), atomically. Nothing is written if no prefix is v
 many lines are not, so a failed download can never replace a good list with an empty one.
 
 Then rebuild and deploy: `make package && pulumi up`. A list older than 180 days is not used.
+Deployed, the `relay_ranges` function does the same every day into SESami's bucket (ingest reads
+that copy when it is newer than the shipped file; see app/chalicelib/relays/), so this command
+only keeps the shipped fallback (and the local stack) current.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 import urllib.request
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
@@ -31,14 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "app") not in sys.path:
     sys.path.insert(0, str(ROOT / "app"))
 
-from chalicelib.events.relay_ranges import DEFAULT_PATH, SOURCE_URL, parse  # noqa: E402
+from chalicelib.events.relay_ranges import (  # noqa: E402
+    DEFAULT_PATH,
+    SOURCE_URL,
+    NotARangesList,
+    compact,
+)
 
 MAX_BYTES = 64 * 1024 * 1024  # Apple's file is ~10 MB
-MAX_MALFORMED_SHARE = 0.01
-
-
-class RefreshError(Exception):
-    pass
+RefreshError = NotARangesList  # what the command refuses
 
 
 def read_source(source: str, timeout: float = 60.0) -> list[str]:
@@ -59,22 +61,6 @@ def read_source(source: str, timeout: float = 60.0) -> list[str]:
     return raw.decode("utf-8", errors="replace").splitlines()
 
 
-def merged(lines: Iterable[str]) -> tuple[list[str], int, int]:
-    """(merged prefixes, IPv4 first, as text; rows read; malformed rows)."""
-    _, prefixes, malformed = parse(lines)
-    v4: list[ipaddress.IPv4Network] = []
-    v6: list[ipaddress.IPv6Network] = []
-    for bits, first, last in prefixes:
-        length = bits - ((last - first + 1).bit_length() - 1)  # parse() gives aligned prefixes
-        if bits == 32:
-            v4.append(ipaddress.IPv4Network((first, length)))
-        else:
-            v6.append(ipaddress.IPv6Network((first, length)))
-    out = [str(n) for n in ipaddress.collapse_addresses(v4)]
-    out += [str(n) for n in ipaddress.collapse_addresses(v6)]
-    return out, len(prefixes) + malformed, malformed
-
-
 def refresh(
     source: str,
     out_path: Path = DEFAULT_PATH,
@@ -84,25 +70,17 @@ def refresh(
 ) -> int:
     """Write the merged ranges of `source` to `out_path`; returns the number of prefixes."""
     published = published or datetime.now(UTC).date()
-    prefixes, rows, malformed = merged(read_source(source))
-    if not prefixes:
-        raise RefreshError(f"{source}: no valid prefix in {rows} rows; nothing written")
-    if malformed > MAX_MALFORMED_SHARE * rows:
-        raise RefreshError(
-            f"{source}: {malformed} of {rows} rows are malformed; not a ranges list, "
-            "nothing written"
-        )
     shown = SOURCE_URL if source == SOURCE_URL or not source.startswith("https://") else source
-    header = [
-        "# iCloud Private Relay egress ranges (Apple), merged, one prefix per line.",
-        f"# source: {shown}" + ("" if source.startswith("https://") else f" (from {source})"),
-        "# refreshed with: python -m ops.refresh_relay_ranges",
-        f"# rows read: {rows}; malformed rows skipped: {malformed}",
-        f"# published: {published.isoformat()}",
-        "# coverage: full",
-    ]
+    if not source.startswith("https://"):
+        shown += f" (from {source})"
+    text, prefixes, rows, malformed = compact(
+        read_source(source),
+        source=shown,
+        published=published,
+        refreshed_with="python -m ops.refresh_relay_ranges",
+    )
     tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text("\n".join([*header, *prefixes]) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(out_path)
     v4 = sum(1 for p in prefixes if ":" not in p)
     print(

@@ -54,6 +54,7 @@ def scope(**changes: Any) -> Any:
         "webhook_queue": arn.format("sqs", "sesami-prod-webhooks"),
         "alert_identities": [arn.format("ses", "identity/sesami.example")],
         "content_bucket": "arn:aws:s3:::sesami-prod-content-444455556666-eu-west-1",
+        "relay_object": "arn:aws:s3:::sesami-prod-relay-ranges/relay-ranges/apple_relay_egress.csv",
     }
     return roles.Scope(**(values | changes))
 

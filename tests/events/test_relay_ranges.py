@@ -1,17 +1,29 @@
 """Apple's relay ranges as data: the shipped sample, a malformed line, a missing or stale file
-(the classifier degrades to the other signals, never to an error), IPv6, and the operator's
-refresh command on a local file (no network)."""
+(the classifier degrades to the other signals, never to an error), IPv6, the operator's refresh
+command on a local file (no network), and the deployed published copy: read once per instance,
+used when it is the newest usable list, left out (never an error) when missing, failing or stale."""
 
 from __future__ import annotations
 
 import io
 import logging
-from datetime import date
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chalicelib.events import engagement as eng
-from chalicelib.events.relay_ranges import DEFAULT_PATH, MAX_AGE_DAYS, load, parse_prefix
+from chalicelib.events.relay_ranges import (
+    DEFAULT_PATH,
+    MAX_AGE_DAYS,
+    default_ranges,
+    from_lines,
+    load,
+    newest,
+    parse_prefix,
+    use_published,
+)
 
 from ops.refresh_relay_ranges import RefreshError, main, refresh
 
@@ -143,3 +155,76 @@ def test_refresh_never_replaces_a_list_with_an_empty_or_broken_one(tmp_path: Pat
         refresh("http://mask-api.icloud.com/egress-ip-ranges.csv", out)
     assert out.read_text() == "# published: 2026-07-02\n172.224.226.0/27\n"
     assert main([str(empty), "--out", str(out)]) == 1
+
+
+# ------------------------------------------------------------ the published copy (deployed)
+
+COPY_ADDRESS = "104.28.30.9"  # in 104.28.30.0/26, which the shipped sample does not hold
+
+
+def _copy(published: date, coverage: str = "full") -> list[str]:
+    return [f"# published: {published.isoformat()}", f"# coverage: {coverage}", "104.28.30.0/26"]
+
+
+@pytest.fixture
+def published() -> Iterator[list[Any]]:
+    """Registers a fake copy (what the fake returns is set by the test), counting its reads;
+    the shipped file alone again afterwards."""
+    answers: list[Any] = []
+    reads: list[int] = []
+
+    def read() -> Any:
+        reads.append(1)
+        answer = answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    use_published(read)
+    yield [answers, reads]
+    use_published(None)
+
+
+def test_a_fresh_published_copy_is_read_once_and_used(published: list[Any]) -> None:
+    answers, reads = published
+    answers.append(_copy(datetime.now(UTC).date()))
+    for _ in range(50):
+        signal = eng.classify(eng.OPEN, "Mozilla/5.0", COPY_ADDRESS)
+        assert signal.reason == "ua+ip:apple_relay"
+    assert default_ranges().source == "published copy" and default_ranges().complete
+    assert len(reads) == 1  # once per instance, never per event
+
+
+@pytest.mark.parametrize(
+    ("answer", "logged"),
+    [
+        (None, "no published copy yet"),
+        (TimeoutError("S3 did not answer"), "unreadable (S3 did not answer)"),
+        (_copy(date(2020, 1, 1)), "not used"),  # stale: over MAX_AGE_DAYS old
+        (["<html>Service Unavailable</html>"], "not used"),  # no prefix, no date
+    ],
+)
+def test_a_missing_failing_or_stale_copy_leaves_the_shipped_file(
+    published: list[Any], caplog: pytest.LogCaptureFixture, answer: Any, logged: str
+) -> None:
+    answers, _ = published
+    answers.append(answer)
+    with caplog.at_level(logging.WARNING, logger="sesami.engagement"):
+        ranges = default_ranges()
+    assert ranges.source == str(DEFAULT_PATH)
+    assert logged in caplog.text
+    signal = eng.classify(eng.OPEN, "Mozilla/5.0", COPY_ADDRESS)  # never an error
+    assert signal.engagement is eng.Engagement.APPLE_PRIVACY
+
+
+def test_the_newest_usable_list_wins_the_copy_on_a_tie() -> None:
+    shipped = load(DEFAULT_PATH, today=FRESH)
+    older = from_lines(_copy(date(2026, 6, 1)), source="older copy", today=FRESH)
+    newer = from_lines(_copy(date(2026, 7, 9)), source="newer copy", today=FRESH)
+    same_day = from_lines(_copy(date(2026, 7, 2)), source="same day", today=FRESH)
+    stale = from_lines(_copy(date(2025, 1, 1)), source="stale", today=FRESH)
+    assert newest(older, shipped) is shipped
+    assert newest(newer, shipped) is newer
+    assert newest(same_day, shipped) is same_day
+    assert newest(stale, shipped) is shipped
+    assert newest(stale, load(Path("/nowhere"), today=FRESH)) is stale  # neither usable

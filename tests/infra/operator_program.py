@@ -48,6 +48,7 @@ PACKAGE_SIZING = {
     "bulk_worker": (512, 300),
     "webhooks": (512, 60),
     "authorizer": (512, 10),
+    "relay_ranges": (512, 120),
 }
 
 

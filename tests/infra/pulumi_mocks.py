@@ -34,6 +34,8 @@ API_STAGE = "aws:apigateway/stage:Stage"
 BUCKET = "aws:s3/bucket:Bucket"
 METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
 APP_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUS = "aws:cloudwatch/eventBus:EventBus"
 CONFIGURATION_SET = "aws:sesv2/configurationSet:ConfigurationSet"
 EVENT_DESTINATION = "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
@@ -108,6 +110,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:cognito-idp:{region}:{account}:userpool/{resource_id}"
         elif args.typ == APP_CLIENT:
             resource_id = CLIENT_ID
+        elif args.typ == BUCKET:
+            name = resource_id = state.get("bucket") or name
+            state["arn"] = f"arn:aws:s3:::{name}"
         elif args.typ == BUS:
             state["arn"] = f"arn:aws:events:{region}:{account}:event-bus/{name}"
         elif args.typ == RULE:

@@ -45,7 +45,7 @@ settings = pytest.importorskip("chalicelib.core.settings")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
-CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks", "authorizer"}
+CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks", "authorizer", "relay_ranges"}
 SECRET_ENV = {
     "SESAMI_MOMENTO_API_KEY",
     "SESAMI_SIGNING_KEY",
@@ -75,7 +75,7 @@ def snap_started(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 # --- From the package ---------------------------------------------------------------------------
 
 
-def test_four_functions_run_the_packaged_handlers_as_its_template_says(
+def test_the_six_functions_run_the_packaged_handlers_as_its_template_says(
     deployed: Deployment, package: Path
 ) -> None:
     assert {f.state["handler"] for f in deployed.mocks.of_type(FUNCTION)} == {
@@ -84,6 +84,7 @@ def test_four_functions_run_the_packaged_handlers_as_its_template_says(
         "app.bulk_worker",
         "app.webhooks",
         "app.authorizer",
+        "app.relay_ranges",
     }
     for name in CHALICE_NAMES:
         function = deployed.function(name)
@@ -153,7 +154,7 @@ def test_api_environment_names_the_pool_clients_bus_and_account(deployed: Deploy
     assert env["SESAMI_MOMENTO_CACHE"] == f"sesami-{STACK}"
 
 
-def test_ingest_gets_its_tables_the_webhook_queue_and_nothing_secret(
+def test_ingest_gets_its_tables_the_webhook_queue_the_relay_ranges_and_nothing_secret(
     deployed: Deployment,
 ) -> None:
     env = deployed.environment("ingest")
@@ -162,6 +163,19 @@ def test_ingest_gets_its_tables_the_webhook_queue_and_nothing_secret(
         "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
         "SESAMI_RETENTION_DAYS": "365",
         "SESAMI_WEBHOOK_QUEUE_URL": deployed.outputs["webhook_queue_url"],
+        "SESAMI_RELAY_RANGES_BUCKET": deployed.outputs["relay_ranges_bucket"],
+    }
+
+
+def test_the_relay_ranges_function_knows_its_bucket_and_nothing_else(
+    deployed: Deployment,
+) -> None:
+    env = deployed.environment("relay_ranges")
+    assert env == {
+        "SESAMI_STAGE": STACK,
+        "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
+        "SESAMI_RETENTION_DAYS": "365",
+        "SESAMI_RELAY_RANGES_BUCKET": f"sesami-{STACK}-relay-ranges-{ACCOUNT}-{REGION}",
     }
 
 

@@ -138,15 +138,15 @@ def test_dashboard_client_is_public_with_srp_password_and_refresh(deployed: Depl
 
 def test_rule_on_sesamis_bus_matches_ses_events(deployed: Deployment) -> None:
     bus = deployed.state(BUS)
-    rule = deployed.state(RULE)
+    rule = deployed.state(RULE, "sesami-ses")
     assert rule["eventBusName"] == bus["name"] == f"sesami-{STACK}"
     assert json.loads(rule["eventPattern"]) == {"source": ["aws.ses"]}
 
 
 def test_ingest_target_retries_for_a_day_then_dead_letters(deployed: Deployment) -> None:
-    target = deployed.state(TARGET)
+    target = deployed.state(TARGET, "sesami-ingest")
     queue = deployed.state(QUEUE, "ingest-dlq")
-    rule = deployed.state(RULE)
+    rule = deployed.state(RULE, "sesami-ses")
     assert target["arn"] == INGEST_ARN
     assert target["rule"] == rule["name"]
     assert target["eventBusName"] == rule["eventBusName"]
@@ -165,7 +165,7 @@ def test_dead_letter_queue_is_encrypted_and_keeps_two_weeks(deployed: Deployment
 
 def test_only_the_ingest_rule_can_send_to_the_dead_letter_queue(deployed: Deployment) -> None:
     queue = deployed.state(QUEUE, "ingest-dlq")
-    rule = deployed.state(RULE)
+    rule = deployed.state(RULE, "sesami-ses")
     holder = deployed.state(QUEUE_POLICY)
     assert holder["queueUrl"] == queue["url"]
     statements = json.loads(holder["policy"])["Statement"]
@@ -183,7 +183,7 @@ def test_eventbridge_may_invoke_ingest_only_from_the_rule(deployed: Deployment) 
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["function"] == INGEST_NAME
     assert permission["principal"] == "events.amazonaws.com"
-    assert permission["sourceArn"] == deployed.state(RULE)["arn"]
+    assert permission["sourceArn"] == deployed.state(RULE, "sesami-ses")["arn"]
 
 
 def test_alarms_fire_on_one_dead_letter_and_one_ingest_error(deployed: Deployment) -> None:

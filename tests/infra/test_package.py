@@ -167,7 +167,14 @@ def test_template_matches_the_app_and_its_chalice_config(built: Path) -> None:
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
     config = json.loads((ROOT / "app" / ".chalice" / "config.json").read_text())
     sizing = config["lambda_functions"]
-    assert set(package.functions) == {"api", "ingest", "bulk_worker", "webhooks", "authorizer"}
+    assert set(package.functions) == {
+        "api",
+        "ingest",
+        "bulk_worker",
+        "webhooks",
+        "authorizer",
+        "relay_ranges",
+    }
     for name, function in package.functions.items():
         assert function.runtime == runtime  # chalice targets the Python that packaged it
         assert function.handler == ("app.app" if name == "api" else f"app.{name}")

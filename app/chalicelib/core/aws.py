@@ -20,6 +20,7 @@ botocore error code. boto3 is imported on first use only: importing this module 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -136,17 +137,21 @@ def client(
     region: str,
     endpoint: str | None = None,
     credentials: Credentials | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Any:
     """A boto3 client with SESami's retry policy: SESami's own account (credentials None) or a
-    tenant's (assumed-role credentials). `endpoint` is moto's server on the local stack."""
+    tenant's (assumed-role credentials). `endpoint` is moto's server on the local stack.
+    `config`: botocore Config options over SESami's (short timeouts where a caller must not
+    wait, fewer retries)."""
     import boto3
     from botocore.config import Config
 
     kwargs: dict[str, Any] = dict(credentials.boto3_kwargs()) if credentials else {}
+    options: dict[str, Any] = {"retries": dict(RETRIES), **(config or {})}
     return boto3.client(
         service,
         region_name=region,
         endpoint_url=endpoint,
-        config=Config(retries=dict(RETRIES)),  # type: ignore[arg-type]
+        config=Config(**options),
         **kwargs,
     )

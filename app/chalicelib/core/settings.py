@@ -71,6 +71,8 @@ QUOTA_ENV = {
 }
 # The S3 bucket that keeps the content of sent mail (content/); empty: no content is kept.
 ENV_CONTENT_BUCKET = "SESAMI_CONTENT_BUCKET"
+# The bucket of SESami's refreshed copy of Apple's relay ranges (chalicelib/relays/); unset: none.
+ENV_RELAY_RANGES_BUCKET = "SESAMI_RELAY_RANGES_BUCKET"
 # `<secret>_PARAMETER`: the SSM SecureString parameter that holds the secret (deployed functions).
 PARAMETER_SUFFIX = "_PARAMETER"
 SECRET_ENV = (ENV_MOMENTO_API_KEY, ENV_CREDENTIALS_KEY, ENV_SIGNING_KEY, ENV_WEBHOOK_KEY)
@@ -128,6 +130,7 @@ class Settings:
     quota_unsubscribe_per_ip_per_minute: int = DEFAULT_QUOTA_UNSUBSCRIBE_PER_IP_PER_MINUTE
     quota_expected_instances: int = DEFAULT_QUOTA_EXPECTED_INSTANCES
     content_bucket: str = ""
+    relay_ranges_bucket: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
@@ -194,6 +197,7 @@ class Settings:
             webhooks_to_loopback=env.get(ENV_WEBHOOKS_TO_LOOPBACK, "").lower() in ("1", "true"),
             **quotas,
             content_bucket=env.get(ENV_CONTENT_BUCKET, "").strip(),
+            relay_ranges_bucket=env.get(ENV_RELAY_RANGES_BUCKET, "").strip(),
         )
 
 

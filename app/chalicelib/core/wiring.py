@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.lifecycle.jobs import Handler, Jobs
     from chalicelib.lifecycle.service import Lifecycle
     from chalicelib.quotas.limiter import Quotas
+    from chalicelib.relays.store import RelayRangesObject
     from chalicelib.sending.hooks import Hooks
     from chalicelib.sending.service import MailService
     from chalicelib.sending.suppression_cache import CachedSuppressionCheck
@@ -182,6 +183,7 @@ def event_store() -> EventStore:
 def ingest(envelopes: list[Any]) -> IngestReport:
     from chalicelib.ingest.pipeline import ingest_envelopes
 
+    _published_relay_ranges()
     notifier = webhook_notifier()
     return ingest_envelopes(
         envelopes,
@@ -189,6 +191,47 @@ def ingest(envelopes: list[Any]) -> IngestReport:
         store=event_store(),
         notify=notifier.recorded if notifier is not None else None,
     )
+
+
+# ---------------------------------------------------------------------------- relay ranges
+
+
+@_cached
+def relay_ranges_copy(*, reading: bool = False) -> RelayRangesObject | None:
+    """SESami's refreshed copy of Apple's relay ranges (None without a bucket: the local stack).
+    Ingest reads it with short timeouts (`reading`); the refresh function writes it."""
+    from chalicelib.core import aws
+    from chalicelib.relays.store import READ_CONFIG, RelayRangesObject
+
+    s = settings()
+    if not s.relay_ranges_bucket:
+        return None
+    client = aws.client(
+        "s3", region=s.region, endpoint=s.aws_endpoint, config=READ_CONFIG if reading else None
+    )
+    return RelayRangesObject(client, s.relay_ranges_bucket)
+
+
+@_cached
+def _published_relay_ranges() -> None:
+    """Once per instance: the classifier reads the copy (lazily, on the first open or click)."""
+    from chalicelib.events import relay_ranges
+
+    copy = relay_ranges_copy(reading=True)
+    relay_ranges.use_published(copy.lines if copy is not None else None)
+
+
+def refresh_relay_ranges() -> dict[str, Any]:
+    """The scheduled `relay_ranges` function: Apple's list, fetched, merged, stored."""
+    from datetime import UTC, datetime
+
+    from chalicelib.core.errors import ConfigurationError
+    from chalicelib.relays.refresh import fetch_https, refresh
+
+    copy = relay_ranges_copy()
+    if copy is None:
+        raise ConfigurationError("SESAMI_RELAY_RANGES_BUCKET is not set: nowhere to store")
+    return refresh(fetch_https, copy, today=datetime.now(UTC).date())
 
 
 # ---------------------------------------------------------------------------- tenants

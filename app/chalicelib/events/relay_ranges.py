@@ -18,14 +18,21 @@ call other people's traffic Apple's. A malformed line is skipped and counted, ne
 
 Lookups: prefixes become (first, last) integer pairs per address family, merged and sorted, and
 a lookup is one `bisect` per address (IPv4-mapped IPv6 addresses are looked up as IPv4).
+
+Deployed, a scheduled function (chalicelib/relays/) fetches Apple's list every day and keeps the
+merged copy in SESami's own bucket, in the same format; ingest registers it with
+`use_published()`, and `default_ranges()` then reads it once per instance, on the first open or
+click, beside the shipped file, and keeps whichever usable list was published last. A missing,
+unreadable or stale copy leaves the shipped file; nothing is fetched per event.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -38,6 +45,7 @@ SOURCE_URL = "https://mask-api.icloud.com/egress-ip-ranges.csv"
 MAX_AGE_DAYS = 180
 MAX_LINE = 200  # Apple's rows are ~50 characters; anything longer is not one
 COVERAGES = ("full", "sample")
+MAX_MALFORMED_SHARE = 0.01  # of a fetched list's rows: more, and it is not a ranges list
 
 _V4_MAPPED = (0xFFFF << 32, 0xFFFF_FFFF_FFFF)  # ::ffff:0:0/96, first and last
 
@@ -151,13 +159,23 @@ def load(
     max_age_days: int = MAX_AGE_DAYS,
 ) -> RelayRanges:
     """The ranges in `path`, judged on `today` (default: the current UTC date). Never raises."""
-    today = today or datetime.now(UTC).date()
-    source = str(path)
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            header, prefixes, malformed = parse(handle)
+            return from_lines(handle, source=str(path), today=today, max_age_days=max_age_days)
     except OSError as exc:
-        return _degraded(RelayRanges(source=source, problems=(f"cannot read: {exc}",)))
+        return _degraded(RelayRanges(source=str(path), problems=(f"cannot read: {exc}",)))
+
+
+def from_lines(
+    lines: Iterable[str],
+    *,
+    source: str,
+    today: date | None = None,
+    max_age_days: int = MAX_AGE_DAYS,
+) -> RelayRanges:
+    """The ranges in the lines of a ranges file (`load`'s format), judged on `today`."""
+    today = today or datetime.now(UTC).date()
+    header, prefixes, malformed = parse(lines)
     v4 = _merged([(a, b) for bits, a, b in prefixes if bits == 32])
     v6 = _merged([(a, b) for bits, a, b in prefixes if bits == 128])
     problems = [f"{malformed} malformed line(s) skipped"] if malformed else []
@@ -200,7 +218,90 @@ def _degraded(ranges: RelayRanges) -> RelayRanges:
     return ranges
 
 
+# ------------------------------------------------------- refreshing, and the published copy
+
+
+class NotARangesList(ValueError):
+    """What was fetched has no valid prefix, or too many malformed rows: nothing is written."""
+
+
+def merged(lines: Iterable[str]) -> tuple[list[str], int, int]:
+    """(merged prefixes, IPv4 first, as text; rows read; malformed rows)."""
+    _, prefixes, malformed = parse(lines)
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for bits, first, last in prefixes:
+        length = bits - ((last - first + 1).bit_length() - 1)  # parse() gives aligned prefixes
+        if bits == 32:
+            v4.append(ipaddress.IPv4Network((first, length)))
+        else:
+            v6.append(ipaddress.IPv6Network((first, length)))
+    out = [str(n) for n in ipaddress.collapse_addresses(v4)]
+    out += [str(n) for n in ipaddress.collapse_addresses(v6)]
+    return out, len(prefixes) + malformed, malformed
+
+
+def compact(
+    lines: Iterable[str], *, source: str, published: date, refreshed_with: str
+) -> tuple[str, list[str], int, int]:
+    """Apple's rows as the file `load` reads: (text, merged prefixes, rows, malformed rows).
+    Raises NotARangesList rather than give an empty or broken list."""
+    prefixes, rows, malformed = merged(lines)
+    if not prefixes:
+        raise NotARangesList(f"{source}: no valid prefix in {rows} rows; nothing written")
+    if malformed > MAX_MALFORMED_SHARE * rows:
+        raise NotARangesList(
+            f"{source}: {malformed} of {rows} rows are malformed; not a ranges list, "
+            "nothing written"
+        )
+    header = [
+        "# iCloud Private Relay egress ranges (Apple), merged, one prefix per line.",
+        f"# source: {source}",
+        f"# refreshed with: {refreshed_with}",
+        f"# rows read: {rows}; malformed rows skipped: {malformed}",
+        f"# published: {published.isoformat()}",
+        "# coverage: full",
+    ]
+    return "\n".join([*header, *prefixes]) + "\n", prefixes, rows, malformed
+
+
+# Reads the published copy's lines (None: there is none); registered by ingest's wiring.
+Published = Callable[[], Iterable[str] | None]
+_published: list[Published] = []
+
+
+def use_published(read: Published | None) -> None:
+    """Where the refreshed copy is (None: nowhere, the shipped file only); read on next use."""
+    _published[:] = [read] if read is not None else []
+    default_ranges.cache_clear()
+
+
+def newest(*candidates: RelayRanges) -> RelayRanges:
+    """The usable list published last (the first of equals); the first if none is usable."""
+    usable = [r for r in candidates if r.usable]
+    if not usable:
+        return candidates[0]
+    return max(usable, key=lambda r: r.published or date.min)  # max keeps the first of equals
+
+
 @cache
 def default_ranges() -> RelayRanges:
-    """The shipped file, loaded on first use (one ingest instance reads it once)."""
-    return load(DEFAULT_PATH)
+    """The ranges ingest uses, loaded on first use (one ingest instance reads them once): the
+    published copy if there is one, usable and no older than the shipped file, else the
+    shipped file. Never raises: an unreadable copy is logged and left out."""
+    shipped = load(DEFAULT_PATH)
+    if not _published:
+        return shipped
+    try:
+        lines = _published[0]()
+    except Exception as exc:  # any failure of the copy: degrade to the shipped file, loudly
+        log.warning("Apple relay ranges: the published copy is unreadable (%s): shipped file", exc)
+        return shipped
+    if lines is None:
+        log.warning("Apple relay ranges: no published copy yet: the shipped file")
+        return shipped
+    copy = from_lines(lines, source="published copy")
+    chosen = newest(copy, shipped)
+    if chosen is not copy:
+        log.warning("Apple relay ranges: the published copy is not used (%s)", copy.problems)
+    return chosen

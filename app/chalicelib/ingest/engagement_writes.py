@@ -31,10 +31,12 @@ from chalicelib.events.engagement import (
     EPOCH,
     CounterDeltas,
     Signal,
+    assess,
     counter_deltas,
     day_start,
     fact_of,
     hour_start,
+    signal_of,
 )
 from chalicelib.events.ses import Click, Delivery, SesEvent
 from chalicelib.events.state import MessageState
@@ -79,6 +81,27 @@ def judge(
         entry_fields={"signal": signal.engagement.value, "signal_reason": signal.reason},
         deltas=deltas,
     )
+
+
+def judged_again(state_now: Callable[[], MessageState | None], event: SesEvent) -> dict[str, str]:
+    """The class of an Open or Click already recorded (a redelivery), as its message's aggregate
+    judges it now: what its webhook carries when the first delivery's enqueue failed. (The class
+    at arrival is on the event's rows, which a duplicate does not read; they differ only when a
+    later event of the message changed the verdict.) Empty for other events, whose duplicates
+    never read the aggregate (`state_now`)."""
+    signal = signal_of(event)
+    if signal is None:
+        return {}
+    state = state_now()
+    if state is None:
+        return {"engagement": signal.engagement.value, "engagement_reason": signal.reason}
+    url = event.detail.link if isinstance(event.detail, Click) else None
+    fact = fact_of(event, state.sent_at, signal, url if url in state.links else None)
+    verdict = assess(state.engagement, state.reference_ms).verdict(fact)
+    return {
+        "engagement": verdict.engagement.value,
+        "engagement_reason": verdict.timing or signal.reason,
+    }
 
 
 def counter_updates(

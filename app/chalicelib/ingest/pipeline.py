@@ -20,7 +20,8 @@ Transient storage failures propagate, so that Lambda and EventBridge retry and t
 never succeeds. The core takes a list so it can sit behind a queue as well.
 
 `notify` (webhooks: chalicelib/webhooks/enqueue.py) hears of each event recorded or recognised
-as a duplicate, after the store's writes: nothing it does can keep an event from being stored.
+as a duplicate, after the store's writes, with the class the store gave an Open or Click: nothing
+it does can keep an event from being stored.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from chalicelib.events.ses import (
     parse_event,
 )
 from chalicelib.ingest.directory import TenantRef
-from chalicelib.ingest.store import BindingChanged, Recorded
+from chalicelib.ingest.store import BindingChanged, Recorded, Recording
 
 
 class Outcome(StrEnum):
@@ -69,7 +70,7 @@ class Tenants(Protocol):
 
 
 class Store(Protocol):
-    def record(self, tenant: TenantRef, event: SesEvent) -> Recorded: ...
+    def record(self, tenant: TenantRef, event: SesEvent) -> Recording: ...
 
     def quarantine(
         self,
@@ -92,7 +93,8 @@ class IngestReport:
         return dict(Counter(o.value for o in self.outcomes))
 
 
-Notify = Callable[[TenantRef, SesEvent], None]
+# (tenant, event, its class: {"engagement", "engagement_reason"} for an Open or Click, or None)
+Notify = Callable[[TenantRef, SesEvent, Mapping[str, str] | None], None]
 
 
 def ingest_envelopes(
@@ -133,7 +135,7 @@ def _ingest_one(
         if event.mail.timestamp < tenant.bound_at:
             return Outcome.BEFORE_BINDING
         try:
-            recorded = store.record(tenant, event)
+            recorded, engagement = store.record(tenant, event)
         except MalformedEvent as exc:
             _quarantine(store, raw, exc.reason, envelope, tenant)
             return Outcome.QUARANTINED
@@ -146,7 +148,7 @@ def _ingest_one(
             tenant = fresh
             continue
         if notify is not None and recorded is not Recorded.ERASED:
-            notify(tenant, event)
+            notify(tenant, event, engagement)
         return _RECORDED[recorded]
     raise TransientStorageError(f"the binding of account {envelope.account} keeps changing")
 

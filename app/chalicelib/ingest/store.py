@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -62,7 +62,7 @@ from chalicelib.events.ses import (
 )
 from chalicelib.events.state import apply
 from chalicelib.ingest.directory import TenantRef
-from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge
+from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge, judged_again
 from chalicelib.suppression.from_events import (
     suppression_actions,
     suppression_targets,
@@ -79,6 +79,14 @@ class Recorded(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     ERASED = "erased"  # the message was erased: nothing more is applied to it
+
+
+class Recording(NamedTuple):
+    """What `record` did, and for an Open or Click the class it has (`engagement` and
+    `engagement_reason`, as on its rows): what ingest hands its webhooks."""
+
+    recorded: Recorded
+    engagement: dict[str, str] | None = None
 
 
 class BindingChanged(Exception):
@@ -105,8 +113,8 @@ class EventStore:
 
     # ---------------------------------------------------------------------------- events
 
-    def record(self, tenant: TenantRef, event: SesEvent) -> Recorded:
-        """Store `event` for `tenant` exactly once. Returns STORED or DUPLICATE."""
+    def record(self, tenant: TenantRef, event: SesEvent) -> Recording:
+        """Store `event` for `tenant` exactly once: STORED, DUPLICATE or ERASED, and its class."""
         for _attempt in range(MAX_AGGREGATE_ATTEMPTS):
             try:
                 return self._record_once(tenant, event)
@@ -116,7 +124,7 @@ class EventStore:
             f"message {event.mail.message_id} kept changing under {MAX_AGGREGATE_ATTEMPTS} attempts"
         )
 
-    def _record_once(self, tenant: TenantRef, event: SesEvent) -> Recorded:
+    def _record_once(self, tenant: TenantRef, event: SesEvent) -> Recording:
         tid = tenant.tenant_id
         message_pk = keys.message_pk(tid, event.mail.message_id)
         entry_sk = keys.message_event_sk(event.timestamp, event.key)
@@ -131,9 +139,10 @@ class EventStore:
         if binding is None or binding.tenant_id != tid or binding.bound_at != tenant.bound_at:
             raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
         if entry is not None:
-            return Recorded.DUPLICATE
+            again = judged_again(lambda: state_of(current) if current is not None else None, event)
+            return Recording(Recorded.DUPLICATE, again)
         if current is not None and (current.body or {}).get("erased"):
-            return Recorded.ERASED
+            return Recording(Recorded.ERASED)
         live = current is not None and (
             current.expires_at is None or current.expires_at > self._clock()
         )
@@ -186,10 +195,10 @@ class EventStore:
             with txn:
                 pass
         except TransactWriteError as exc:
-            return self._cancelled(exc, message=event.mail.message_id)
+            return Recording(self._cancelled(exc, message=event.mail.message_id), judged.row_fields)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
-        return Recorded.STORED
+        return Recording(Recorded.STORED, judged.row_fields)
 
     def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
         codes = [r.code if r else None for r in exc.cancellation_reasons]

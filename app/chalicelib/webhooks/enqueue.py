@@ -1,7 +1,8 @@
 """Putting webhooks on the queue: what ingest (and the suppression list, and alerts) call.
 
-Ingest calls `Notifier.recorded(tenant, event)` once per event it recorded (or recognised as a
-duplicate), after its own writes: the event is stored whatever happens here. It costs a tenant
+Ingest calls `Notifier.recorded(tenant, event, engagement)` once per event it recorded (or
+recognised as a duplicate), after its own writes, with the class it gave an Open or Click (the
+payload carries it): the event is stored whatever happens here. It costs a tenant
 without endpoints no write and no request: the tenant's routes (its enabled endpoints, their
 types and tag filters) come from a per-instance cache refreshed at most once per
 `ttl_seconds` (one Query of the endpoints' partition), and an empty list ends it. For a tenant
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -122,13 +123,16 @@ class Notifier:
         self._every, self._clock = evaluate_every, clock
         self._evaluated: dict[str, float] = {}
 
-    def recorded(self, tenant: HasTenantId, event: SesEvent) -> None:
-        """Ingest's one call: the webhooks of a recorded SES event, and the alerts' cue."""
+    def recorded(
+        self, tenant: HasTenantId, event: SesEvent, engagement: Mapping[str, str] | None = None
+    ) -> None:
+        """Ingest's one call: the webhooks of a recorded SES event (an Open's or Click's with the
+        class ingest gave it), and the alerts' cue."""
         tid = tenant.tenant_id
         tasks: list[Task] = []
         routes = self.routes.of(tid)
         if routes:
-            messages = payloads.from_ses_event(tid, event)
+            messages = payloads.from_ses_event(tid, event, engagement)
             reason = "COMPLAINT" if event.status is Status.COMPLAINED else "BOUNCE"
             messages += [
                 payloads.suppression(

@@ -10,7 +10,11 @@ Every payload has the Standard Webhooks shape, `{"type", "timestamp", "data"}`:
                           for an open or click SES cannot attribute), when it happened, from,
                           subject, the tenant's own tags (not `ses:*`, not `sesami-tenant`) and the
                           status detail (bounce type and diagnostic code, complaint feedback type,
-                          link clicked, ...), as GET /events shows them.
+                          link clicked, ...), as GET /events shows them. An open or click also
+                          carries `engagement`, who made it (human, apple_privacy, image_proxy,
+                          scanner, unknown: see events/engagement.py), and `detail.engagement`
+                          and `detail.engagement_reason` (the rule that decided it), the class
+                          ingest gave it, as its row in GET /events; null for other events.
     suppression.added     an address was suppressed (a bounce, a complaint, by hand, unsubscribed)
     suppression.removed   an address was removed from the suppression list
     alert.fired           a reputation alert crossed its line (alerts.py)
@@ -32,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.core import keys
+from chalicelib.events.engagement import signal_of
 from chalicelib.events.messages import event_detail
 from chalicelib.events.ses import SesEvent
 from chalicelib.events.status import Status
@@ -92,12 +97,17 @@ def visible_tags(tags: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     }
 
 
-def from_ses_event(tenant_id: str, event: SesEvent) -> list[Outgoing]:
-    """One message per recipient the event concerns (as GET /events has one row each)."""
+def from_ses_event(
+    tenant_id: str, event: SesEvent, engagement: Mapping[str, str] | None = None
+) -> list[Outgoing]:
+    """One message per recipient the event concerns (as GET /events has one row each).
+    `engagement`: the class ingest gave an Open or Click (`engagement`, `engagement_reason`);
+    without it (a caller that did not classify), the event's own signal."""
     mail = event.mail
     tags = visible_tags(mail.tags)
     pairs = frozenset(f"{k}={v}" for k, vs in tags.items() for v in vs)
     event_type = EMAIL_TYPES[event.status]
+    judged = dict(engagement) if engagement else _signal(event)
     out = []
     for index, address in enumerate(event.recipients or (None,)):
         event_id = f"{event.key}:{index:02d}"
@@ -111,7 +121,8 @@ def from_ses_event(tenant_id: str, event: SesEvent) -> list[Outgoing]:
             "from": mail.source,
             "subject": (mail.subject or "")[:MAX_SUBJECT] or None,
             "tags": tags,
-            "detail": event_detail(event, address),
+            "detail": {**event_detail(event, address), **judged},
+            "engagement": judged.get("engagement"),
         }
         out.append(
             Outgoing(
@@ -123,6 +134,14 @@ def from_ses_event(tenant_id: str, event: SesEvent) -> list[Outgoing]:
             )
         )
     return out
+
+
+def _signal(event: SesEvent) -> dict[str, str]:
+    """The class an Open or Click says of itself (its user agent and address, no timing)."""
+    signal = signal_of(event)
+    if signal is None:
+        return {}
+    return {"engagement": signal.engagement.value, "engagement_reason": signal.reason}
 
 
 def suppression(
