@@ -62,9 +62,18 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 
 TTL_ATTRIBUTE = "expires_at"
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """A JSON document stored by `compact_json`: the message aggregate, its timeline entries.
+    Every byte of an aggregate is written again with each event of its message."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else compact_json(value)
 
 
 class _Meta:
@@ -235,7 +244,7 @@ class MessageModel(Model):
     opens = NumberAttribute(default=0)
     clicks = NumberAttribute(default=0)
     # destination, tags, per-recipient states, per-link clicks: one compact JSON document.
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
     version = VersionAttribute()
     expires_at = TTLAttribute(null=True)
     # Only on an aggregate POST /mail wrote (sending/store.py); ingest rewrites the item without it.
@@ -258,7 +267,7 @@ class MessageEventModel(Model):
     occurred_at = UnicodeAttribute()
     recipients = UnicodeSetAttribute(null=True)
     shard = NumberAttribute()
-    detail = JSONAttribute(null=True)
+    detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
