@@ -18,6 +18,7 @@ def main() -> None:
         imports,
         ingest_bench,
         query_bench,
+        views_bench,
         webhooks_bench,
     )
 
@@ -27,6 +28,7 @@ def main() -> None:
     results.update(engagement_bench.run())
     results.update(credentials_bench.run())
     results.update(query_bench.run())
+    results.update(views_bench.run())
     results.update(webhooks_bench.run())
     results.update(auth_bench.run())
     out = ROOT / "bench" / "results.json"

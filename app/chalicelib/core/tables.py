@@ -24,7 +24,7 @@ Tables (partition key / sort key -> what it serves):
   - by_pending    T#t#I#n / pk -> aggregates POST /mail recorded that no event has reached yet
                   (keys only; ingest's first write of the aggregate drops the entry)
 - counters     T#t#C#shard / H#hour -> per-status hourly counts;
-               T#t#L#day#shard / link -> clicks per link per day
+               T#t#L#month#shard / D#day#link, M#link -> clicks per link per day, per month
 - suppression  T#t / address -> the tenant's suppression list;
                T#t#REMOVED / address -> removed addresses (tombstones with their history)
 - quarantine   Q#day / digest -> events that could not be read, kept raw
@@ -311,8 +311,10 @@ class CounterModel(Model):
 
 
 class LinkCounterModel(Model):
-    """Clicks per link per day, in the counters table (same key schema), and how many of them
-    were a person's and a scanner's (the rest: unknown)."""
+    """Clicks per link per day (sk D#day#link) and per month (sk M#link, the rollup that a
+    range's whole months read), in one partition per month and shard of the counters table (same
+    key schema), and how many of them were a person's and a scanner's (the rest: unknown). Both
+    are updated in the event's own transaction, so the rollup is exactly once like the day."""
 
     class Meta(_Meta):
         table_name = "counters"

@@ -29,8 +29,11 @@ from chalicelib.events.status import Status
 MAX_DETAIL_TEXT = 1_000  # characters of a diagnostic code, user agent, SMTP response kept
 
 
-def _cut(text: str | None) -> str | None:
-    return text[:MAX_DETAIL_TEXT] if text else text
+MAX_TIMELINE_DIAGNOSTIC = 200
+
+
+def _cut(text: str | None, limit: int = MAX_DETAIL_TEXT) -> str | None:
+    return text[:limit] if text else text
 
 
 def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
@@ -44,7 +47,10 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
             if address is None or b.address == address:
                 facts = {
                     "status": b.status,
-                    "diagnostic_code": _cut(b.diagnostic_code),
+                    # The timeline keeps up to 50 recipients' facts in one entry: cut shorter.
+                    "diagnostic_code": _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC)
+                    if address is None
+                    else _cut(b.diagnostic_code),
                     "action": b.action,
                 }
                 if address is None:  # the message timeline keeps every recipient's facts

@@ -17,6 +17,7 @@ from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.permissions import Permission
 from chalicelib.events.status import Status
+from chalicelib.history.schemas import MESSAGE
 
 if TYPE_CHECKING:
     from chalicelib.core.tables import EventModel
@@ -239,14 +240,34 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     "/messages/{message_id}",
     methods=["GET"],
     permission=Permission.READ,
-    summary="One message: summary, every event in order, recipients, opens, clicks per link",
-    response={"type": "object"},
+    summary="One message: summary, recipients, opens, clicks per link, and its timeline a "
+    "page at a time (oldest first; at most 256 KB a response)",
+    params=(
+        Param(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 500},
+            description="events "
+            "of the timeline per page (default 100; fewer if the page would pass 256 KB)",
+        ),
+        Param("next", _S, description="the opaque cursor of the previous page"),
+    ),
+    response=MESSAGE,
     errors=(400, 404),
 )
 def get_message(ctx: RequestContext, message_id: str) -> dict[str, Any]:
-    from chalicelib.history import reports
+    from chalicelib.history import timeline
+    from chalicelib.history.event_list import parse_limit
 
-    return reports.message_detail(ctx.tenant.tenant_id, message_id)
+    limit = parse_limit(
+        ctx.query("limit"), default=timeline.DEFAULT_LIMIT, maximum=timeline.MAX_LIMIT
+    )
+    return timeline.message_detail(
+        ctx.tenant.tenant_id,
+        message_id,
+        signer=wiring.signer(),
+        limit=limit,
+        cursor=ctx.query("next"),
+    )
 
 
 @api.route(
