@@ -3,7 +3,9 @@
 `apply(state, event)` is pure and order-independent for everything it keeps: statuses are decided
 by precedence (see `status.py`), first/last times by min/max, counters by addition. Applying the
 same set of events in any order yields the same state; deduplication happens before this (an event
-is applied at most once, see `store.py`).
+is applied at most once, see `store.py`). Past a bound (50 links, 50 recipients), which ones are
+kept by name depends on arrival order (the first ones); the totals and the counts of what was
+left out do not.
 
 Opens and clicks are also kept as facts (`engagement.EngagementLog`) with the earliest delivery
 time, so that whether a person or a machine made each one is re-derived from the whole set, not

@@ -26,7 +26,7 @@ from chalicelib.events import engagement as eng
 from chalicelib.events.links import is_truncated
 from chalicelib.events.status import Status
 from chalicelib.history.event_list import TimeRange
-from chalicelib.history.timeline import aggregate, judged, message_detail
+from chalicelib.history.timeline import aggregates, judged, message_detail
 
 __all__ = ["message_detail", "recipient_history", "stats", "top_links"]
 
@@ -52,8 +52,9 @@ def recipient_history(
         if row.message_id not in order:
             order.append(row.message_id)
     messages = []
+    found = aggregates(tenant_id, order[:limit], now)
     for message_id in order[:limit]:
-        agg = aggregate(tenant_id, message_id, now)
+        agg = found.get(message_id)
         if agg is None:
             continue
         body = agg.body or {}

@@ -49,6 +49,17 @@ def aggregate(tenant_id: str, message_id: str, now: datetime) -> MessageModel | 
     return item if live(item.expires_at, now) else None
 
 
+def aggregates(tenant_id: str, message_ids: list[str], now: datetime) -> dict[str, MessageModel]:
+    """The live aggregates of several messages in BatchGetItem requests (100 keys each), not one
+    GetItem after another; a message wholly erased or expired is left out."""
+    wanted = [(keys.message_pk(tenant_id, m), AGGREGATE_SK) for m in dict.fromkeys(message_ids)]
+    found = {}
+    for item in MessageModel.batch_get(wanted):
+        if (item.body or {}).get("erased") != "whole" and live(item.expires_at, now):
+            found[item.message_id] = item
+    return found
+
+
 def judged(body: dict[str, Any]) -> eng.Assessment:
     """The message's opens and clicks by class, derived from its stored facts."""
     log, delivered = eng.log_from_doc(body.get("engagement"), body.get("links", {}))
