@@ -11,7 +11,13 @@ import pytest
 from chalicelib.core.item_size import compact_json, item_bytes
 from chalicelib.events import links
 from chalicelib.events.engagement import MAX_FACTS
-from chalicelib.events.messages import message_item, state_of
+from chalicelib.events.messages import (
+    MAX_DETAIL_TEXT,
+    MAX_TIMELINE_RECIPIENTS,
+    event_detail,
+    message_item,
+    state_of,
+)
 from chalicelib.events.ses import Click
 from chalicelib.events.state import MAX_LINKS_PER_MESSAGE, MAX_RECIPIENTS_PER_MESSAGE, MAX_TAG_BYTES
 
@@ -75,3 +81,14 @@ def test_item_sizes_are_counted_as_dynamodb_counts_them() -> None:
     assert item_bytes({"s": {"SS": ["é", "ab"]}}) == 1 + 2 + 2
     assert item_bytes({"m": {"M": {"k": {"BOOL": True}}}}) == 1 + 3 + 1 + 1 + 1
     assert compact_json({"a": ["é", "\ud800"]}) == '{"a":["é","\ufffd"]}'
+
+
+def test_a_bounce_timeline_entry_keeps_its_first_recipients_facts_and_counts_the_rest() -> None:
+    bounce = next(e for e in events() if e.event_type.value == "Bounce")
+    detail = event_detail(bounce, None)
+    assert len(detail["recipients"]) == MAX_TIMELINE_RECIPIENTS
+    assert detail["recipients_other"] == 50 - MAX_TIMELINE_RECIPIENTS
+    # 10 x (320 control characters + 200 of diagnostic code), 6 bytes each in JSON
+    assert len(compact_json(detail).encode()) < 32_000
+    mine = event_detail(bounce, bounce.recipients[-1])  # the recipient's own row: its facts
+    assert len(mine["diagnostic_code"]) == MAX_DETAIL_TEXT

@@ -27,8 +27,9 @@ from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status
 
 MAX_DETAIL_TEXT = 1_000  # characters of a diagnostic code, user agent, SMTP response kept
-
-
+# A Bounce's timeline entry keeps the facts of its first recipients only (each recipient's own
+# rows keep theirs), with shorter diagnostic codes, and counts the others (`recipients_other`).
+MAX_TIMELINE_RECIPIENTS = 10
 MAX_TIMELINE_DIAGNOSTIC = 200
 
 
@@ -37,26 +38,26 @@ def _cut(text: str | None, limit: int = MAX_DETAIL_TEXT) -> str | None:
 
 
 def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
-    """The type-specific facts of one event row, compact, for lists and timelines. Free text
-    (up to 4 KB each in SES's record) is cut to MAX_DETAIL_TEXT characters."""
+    """The type-specific facts of one event row (`address`: its recipient) or of its timeline
+    entry (None), compact. Free text (up to 4 KB each in SES's record) is cut to
+    MAX_DETAIL_TEXT characters."""
     d = event.detail
     out: dict[str, Any]
     if isinstance(d, Bounce):
         out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
-        for b in d.bounced:
-            if address is None or b.address == address:
-                facts = {
+        if address is None:
+            for b in d.bounced[:MAX_TIMELINE_RECIPIENTS]:
+                out.setdefault("recipients", {})[b.address] = {
                     "status": b.status,
-                    # The timeline keeps up to 50 recipients' facts in one entry: cut shorter.
-                    "diagnostic_code": _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC)
-                    if address is None
-                    else _cut(b.diagnostic_code),
+                    "diagnostic_code": _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC),
                     "action": b.action,
                 }
-                if address is None:  # the message timeline keeps every recipient's facts
-                    out.setdefault("recipients", {})[b.address] = facts
-                else:
-                    out.update(facts)
+            out["recipients_other"] = max(0, len(d.bounced) - MAX_TIMELINE_RECIPIENTS) or None
+        for b in d.bounced if address is not None else ():
+            if b.address == address:
+                out.update(
+                    status=b.status, diagnostic_code=_cut(b.diagnostic_code), action=b.action
+                )
     elif isinstance(d, Complaint):
         out = {
             "feedback_type": d.feedback_type,
