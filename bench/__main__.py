@@ -20,6 +20,7 @@ def main() -> None:
         query_bench,
         quota_bench,
         suppression_bench,
+        views_bench,
         webhooks_bench,
     )
 
@@ -29,6 +30,7 @@ def main() -> None:
     results.update(engagement_bench.run())
     results.update(credentials_bench.run())
     results.update(query_bench.run())
+    results.update(views_bench.run())
     results.update(webhooks_bench.run())
     results.update(auth_bench.run())
     results.update(quota_bench.run())

@@ -101,6 +101,8 @@ def test_every_call_the_client_makes_is_a_documented_operation(document: dict[st
     list(client.events(from_="2026-05-01T00:00:00Z", to="2026-05-02T00:00:00Z", page_size=5))
     list(client.events_csv(since="36h"))
     client.message("m1")
+    client.message("m1", page_size=500, cursor="c")
+    list(client.message_events("m1", page_size=50))
     client.recipient("a@example.org", since="30d", limit=5)
     client.links(range="30d", top=3)
     client.stats(range="24h", interval="hour")
@@ -120,6 +122,11 @@ def test_every_call_the_client_makes_is_a_documented_operation(document: dict[st
         (types.SuppressionPage, "get", "/suppression-list", set()),
         (types.Suppression, "put", "/suppression-list/{email}", set()),
         (types.Account, "get", "/account", set()),
+        (types.Message, "get", "/messages/{message_id}", set()),
+        (types.MessageEvent, "get", "/messages/{message_id}", set()),
+        (types.Opens, "get", "/messages/{message_id}", set()),
+        (types.Clicks, "get", "/messages/{message_id}", set()),
+        (types.Bounded, "get", "/messages/{message_id}", set()),
     ],
 )
 def test_result_types_name_the_documented_response_fields(
@@ -130,5 +137,9 @@ def test_result_types_name_the_documented_response_fields(
     schema = success["content"]["application/json"]["schema"]
     if path == "/events":
         schema = schema["properties"]["events"]["items"]
+    part = {"MessageEvent": "events", "Opens": "opens", "Clicks": "clicks", "Bounded": "bounded"}
+    if typed.__name__ in part and path.startswith("/messages"):
+        schema = schema["properties"][part[typed.__name__]]
+        schema = schema.get("items", schema)
     documented = set(schema["properties"])
     assert set(get_type_hints(typed)) - client_fields == documented

@@ -263,6 +263,18 @@ def test_message_detail_and_isolation(
     assert sum(u["count"] for u in detail["opens"]["user_agents"]) == len(opens)
     assert call(api, "GET", f"/messages/{message_id}", other).status_code == 404
     assert call(api, "GET", "/messages/nope", t["token"]).status_code == 404
+    # The timeline a page at a time through the route: one event per page, each once.
+    url, seen, cursor, cursors = f"/messages/{message_id}?limit=1", [], None, []
+    for _ in range(n + 1):
+        page = call(api, "GET", url + (f"&next={cursor}" if cursor else ""), t["token"]).json_body
+        seen += [e["id"] for e in page["events"]]
+        assert page["event_count"] == n and page["opens"]["count"] == len(opens)
+        if (cursor := page["next"]) is None:
+            break
+        cursors.append(cursor)
+    assert len(seen) == len(set(seen)) == n
+    assert cursors and call(api, "GET", f"{url}&next={cursors[0]}x", t["token"]).status_code == 400
+    assert call(api, "GET", f"/messages/{message_id}?limit=501", t["token"]).status_code == 400
 
 
 def test_recipient_history(api: Any, moto: str, pool: dict[str, str], settings: Any) -> None:

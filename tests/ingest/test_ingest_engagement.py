@@ -59,15 +59,18 @@ CLASSIFIED = {
 
 
 def link_split(t: TestTenant) -> dict[str, tuple[int, int, int]]:
-    """url -> (clicks, human, scanner), summed over every day and shard."""
+    """url -> (clicks, human, scanner), summed over every day and shard; the month's rollups
+    say the same."""
     out: Counter[tuple[str, str]] = Counter()
-    for day in ("2026-11-02", "2026-11-09"):
-        for shard in range(t.ref.write_shards):
-            pk = keys.link_pk(t.tenant_id, datetime.fromisoformat(day), shard)
-            for item in LinkCounterModel.query(pk):
-                out[(item.url, "clicks")] += int(item.clicks or 0)
-                out[(item.url, "human")] += int(item.human or 0)
-                out[(item.url, "scanner")] += int(item.scanner or 0)
+    months: Counter[tuple[str, str]] = Counter()
+    for shard in range(t.ref.write_shards):
+        pk = keys.link_pk(t.tenant_id, datetime.fromisoformat("2026-11-02"), shard)
+        for item in LinkCounterModel.query(pk):
+            into = months if item.sk.startswith("M#") else out
+            into[(item.url, "clicks")] += int(item.clicks or 0)
+            into[(item.url, "human")] += int(item.human or 0)
+            into[(item.url, "scanner")] += int(item.scanner or 0)
+    assert +months == +out
     urls = {url for url, _ in out}
     return {u: (out[(u, "clicks")], out[(u, "human")], out[(u, "scanner")]) for u in urls}
 

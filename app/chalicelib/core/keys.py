@@ -4,7 +4,7 @@ Every partition key starts with the tenant (`T#<tenant>#...`): a query can only 
 tenant's partition, so no read can wander into another tenant's data (invariant 7).
 
 Hot partitions: the time-ordered partitions (all events of a tenant, its events per status, its
-hourly counters, its daily link counters) are split into `shards` partitions by a hash of the
+hourly counters, its monthly link counters) are split into `shards` partitions by a hash of the
 event. A tenant with `write_shards = n` spreads those writes over n keys; readers query the n
 shards and merge. Per-recipient and per-message partitions are naturally spread.
 """
@@ -77,12 +77,26 @@ def counter_sk(ts: datetime) -> str:
     return f"H#{hour_of(ts)}"
 
 
+def month_of(ts: datetime) -> str:
+    return ts.strftime("%Y-%m")
+
+
 def link_pk(tenant_id: str, ts: datetime, shard: int) -> str:
-    return f"T#{tenant_id}#L#{day_of(ts)}#{shard}"
+    """One month of a tenant's link counters (per shard): a day's clicks per link
+    (`link_day_sk`) and the month's (`link_month_sk`), so that a year is 13 queries a shard."""
+    return f"T#{tenant_id}#L#{month_of(ts)}#{shard}"
 
 
-def link_sk(url: str) -> str:
+def link_hash(url: str) -> str:
     return hashlib.blake2b(url.encode(), digest_size=10).hexdigest()
+
+
+def link_day_sk(ts: datetime, url: str) -> str:
+    return f"D#{day_of(ts)}#{link_hash(url)}"
+
+
+def link_month_sk(url: str) -> str:
+    return f"M#{link_hash(url)}"
 
 
 def tenant_pk(tenant_id: str) -> str:

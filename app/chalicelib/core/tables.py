@@ -24,7 +24,7 @@ Tables (partition key / sort key -> what it serves):
   - by_pending    T#t#I#n / pk -> aggregates POST /mail recorded that no event has reached yet
                   (keys only; ingest's first write of the aggregate drops the entry)
 - counters     T#t#C#shard / H#hour -> per-status hourly counts;
-               T#t#L#day#shard / link -> clicks per link per day
+               T#t#L#month#shard / D#day#link, M#link -> clicks per link per day, per month
 - suppression  T#t / address -> the tenant's suppression list;
                T#t#REMOVED / address -> removed addresses (tombstones with their history)
 - quarantine   Q#day / digest -> events that could not be read, kept raw
@@ -67,9 +67,18 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 
 TTL_ATTRIBUTE = "expires_at"
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """A JSON document stored by `compact_json`: the message aggregate, its timeline entries.
+    Every byte of an aggregate is written again with each event of its message."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else compact_json(value)
 
 
 class _Meta:
@@ -244,7 +253,7 @@ class MessageModel(Model):
     opens = NumberAttribute(default=0)
     clicks = NumberAttribute(default=0)
     # destination, tags, per-recipient states, per-link clicks: one compact JSON document.
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
     version = VersionAttribute()
     expires_at = TTLAttribute(null=True)
     # Only on an aggregate POST /mail wrote (sending/store.py); ingest rewrites the item without it.
@@ -267,7 +276,7 @@ class MessageEventModel(Model):
     occurred_at = UnicodeAttribute()
     recipients = UnicodeSetAttribute(null=True)
     shard = NumberAttribute()
-    detail = JSONAttribute(null=True)
+    detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -311,8 +320,10 @@ class CounterModel(Model):
 
 
 class LinkCounterModel(Model):
-    """Clicks per link per day, in the counters table (same key schema), and how many of them
-    were a person's and a scanner's (the rest: unknown)."""
+    """Clicks per link per day (sk D#day#link) and per month (sk M#link, the rollup that a
+    range's whole months read), in one partition per month and shard of the counters table (same
+    key schema), and how many of them were a person's and a scanner's (the rest: unknown). Both
+    are updated in the event's own transaction, so the rollup is exactly once like the day."""
 
     class Meta(_Meta):
         table_name = "counters"

@@ -26,48 +26,66 @@ from chalicelib.events.ses import (
 from chalicelib.events.state import MessageState, RecipientState
 from chalicelib.events.status import Status
 
+MAX_DETAIL_TEXT = 1_000  # characters of a diagnostic code, user agent, SMTP response kept
+# A Bounce's timeline entry keeps the facts of its first recipients only (each recipient's own
+# rows keep theirs), with shorter diagnostic codes, and counts the others (`recipients_other`).
+MAX_TIMELINE_RECIPIENTS = 10
+MAX_TIMELINE_DIAGNOSTIC = 200
+
+
+def _cut(text: str | None, limit: int = MAX_DETAIL_TEXT) -> str | None:
+    return text[:limit] if text else text
+
 
 def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
-    """The type-specific facts of one event row, compact, for lists and timelines."""
+    """The type-specific facts of one event row (`address`: its recipient) or of its timeline
+    entry (None), compact. Free text (up to 4 KB each in SES's record) is cut to
+    MAX_DETAIL_TEXT characters."""
     d = event.detail
     out: dict[str, Any]
     if isinstance(d, Bounce):
         out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
-        for b in d.bounced:
-            if address is None or b.address == address:
-                facts = {
+        if address is None:
+            for b in d.bounced[:MAX_TIMELINE_RECIPIENTS]:
+                out.setdefault("recipients", {})[b.address] = {
                     "status": b.status,
-                    "diagnostic_code": b.diagnostic_code,
+                    "diagnostic_code": _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC),
                     "action": b.action,
                 }
-                if address is None:  # the message timeline keeps every recipient's facts
-                    out.setdefault("recipients", {})[b.address] = facts
-                else:
-                    out.update(facts)
+            out["recipients_other"] = max(0, len(d.bounced) - MAX_TIMELINE_RECIPIENTS) or None
+        for b in d.bounced if address is not None else ():
+            if b.address == address:
+                out.update(
+                    status=b.status, diagnostic_code=_cut(b.diagnostic_code), action=b.action
+                )
     elif isinstance(d, Complaint):
-        out = {"feedback_type": d.feedback_type, "subtype": d.subtype, "user_agent": d.user_agent}
+        out = {
+            "feedback_type": d.feedback_type,
+            "subtype": d.subtype,
+            "user_agent": _cut(d.user_agent),
+        }
     elif isinstance(d, Open):
-        out = {"user_agent": d.user_agent, "ip_address": d.ip_address}
+        out = {"user_agent": _cut(d.user_agent), "ip_address": d.ip_address}
     elif isinstance(d, Click):
         out = {
             "link": d.link,
             "link_tags": {k: list(v) for k, v in d.link_tags.items()},
-            "user_agent": d.user_agent,
+            "user_agent": _cut(d.user_agent),
             "ip_address": d.ip_address,
         }
     elif isinstance(d, Delivery):
-        out = {"smtp_response": d.smtp_response, "processing_time_ms": d.processing_time_ms}
+        out = {"smtp_response": _cut(d.smtp_response), "processing_time_ms": d.processing_time_ms}
     elif isinstance(d, DeliveryDelay):
         mine_delay = next((r for r in d.delayed if r.address == address), None)
         out = {
             "delay_type": d.delay_type,
             "expiration_time": keys.iso_ms(d.expiration_time) if d.expiration_time else None,
-            "diagnostic_code": mine_delay.diagnostic_code if mine_delay else None,
+            "diagnostic_code": _cut(mine_delay.diagnostic_code) if mine_delay else None,
         }
     elif isinstance(d, Reject):
-        out = {"reason": d.reason}
+        out = {"reason": _cut(d.reason)}
     elif isinstance(d, RenderingFailure):
-        out = {"error_message": d.error_message, "template_name": d.template_name}
+        out = {"error_message": _cut(d.error_message), "template_name": d.template_name}
     elif isinstance(d, Subscription):
         out = {
             "contact_list": d.contact_list,
@@ -103,22 +121,33 @@ def message_item(
         events=state.events,
         opens=state.opens,
         clicks=state.clicks,
-        body={
-            "destination": list(state.destination),
-            "tags": {k: list(v) for k, v in state.tags.items()},
-            "first_open_at": _iso(state.first_open_at),
-            "last_open_at": _iso(state.last_open_at),
-            "last_click_at": _iso(state.last_click_at),
-            "links": state.links,
-            "links_other": state.links_other,
-            **_engagement_doc(state),
-            "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
-        },
+        body=_body(state),
         expires_at=expires,
     )
     if current is not None:
         item.version = current.version
     return item
+
+
+def _body(state: MessageState) -> dict[str, Any]:
+    """The aggregate's document. Empty and zero fields are left out (readers default them):
+    every byte is written again with each event of the message."""
+    body: dict[str, Any] = {
+        "destination": list(state.destination),
+        "tags": {k: list(v) for k, v in state.tags.items()},
+        "first_open_at": _iso(state.first_open_at),
+        "last_open_at": _iso(state.last_open_at),
+        "last_click_at": _iso(state.last_click_at),
+        "links": state.links,
+        # What the bounds of events/state.py left out, counted.
+        "links_other": state.links_other,
+        "recipients_other": state.recipients_other,
+        "tags_dropped": state.tags_dropped,
+        **_engagement_doc(state),
+        "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
+    }
+    keep = ("destination", "tags", "recipients")  # read by other code without defaults
+    return {k: v for k, v in body.items() if k in keep or v not in (None, 0, {})}
 
 
 def _engagement_doc(state: MessageState) -> dict[str, Any]:
@@ -191,6 +220,8 @@ def state_of(item: MessageModel | None) -> MessageState | None:
         last_click_at=_dt(body.get("last_click_at")),
         links=links,
         links_other=int(body.get("links_other", 0)),
+        recipients_other=int(body.get("recipients_other", 0)),
+        tags_dropped=int(body.get("tags_dropped", 0)),
         delivered_at=sent_at + timedelta(milliseconds=delivered) if delivered is not None else None,
         engagement=log,
     )

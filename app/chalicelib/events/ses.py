@@ -25,6 +25,7 @@ from typing import Any
 
 from chalicelib.core import addresses
 from chalicelib.core.errors import MalformedEvent
+from chalicelib.events.links import display_form
 from chalicelib.events.status import DETAIL_TYPES, STATUS_OF, EventType, Status
 
 # Bounds on what one event may carry. Anything larger is not an SES event we can trust to store
@@ -122,6 +123,8 @@ class Open:
 
 @dataclass(frozen=True, slots=True)
 class Click:
+    """`link` is its bounded display form (events/links.py), never the raw URL."""
+
     link: str
     link_tags: Tags
     user_agent: str | None
@@ -463,7 +466,7 @@ def _p_open(data: JsonObj, mail: Mail, path: str) -> _Parsed:
 
 def _p_click(data: JsonObj, mail: Mail, path: str) -> _Parsed:
     click = Click(
-        link=_req_str(data, "link", path, max_len=MAX_LINK),
+        link=display_form(_req_str(data, "link", path, max_len=MAX_LINK)),
         link_tags=_tags(data.get("linkTags"), f"{path}.linkTags"),
         user_agent=_str(data, "userAgent", path, optional=True),
         ip_address=_str(data, "ipAddress", path, max_len=64, optional=True),

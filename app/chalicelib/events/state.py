@@ -3,7 +3,9 @@
 `apply(state, event)` is pure and order-independent for everything it keeps: statuses are decided
 by precedence (see `status.py`), first/last times by min/max, counters by addition. Applying the
 same set of events in any order yields the same state; deduplication happens before this (an event
-is applied at most once, see `store.py`).
+is applied at most once, see `store.py`). Past a bound (50 links, 50 recipients), which ones are
+kept by name depends on arrival order (the first ones); the totals and the counts of what was
+left out do not.
 
 Opens and clicks are also kept as facts (`engagement.EngagementLog`) with the earliest delivery
 time, so that whether a person or a machine made each one is re-derived from the whole set, not
@@ -17,11 +19,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.core.item_size import compact_json
 from chalicelib.events.engagement import EngagementLog, Signal, fact_of, ms_between, signal_of
 from chalicelib.events.ses import Bounce, Click, Delivery, Open, SesEvent, Subscription
 from chalicelib.events.status import Status, rank
 
+# Bounds that keep the aggregate item far under DynamoDB's 400 KB whatever its events carry (the
+# parser bounds each event: 50 addresses of 320 characters, 50 tags of 256 + 256, links cut to
+# 200 printable ASCII characters by events/links.py). What a bound leaves out is counted, never
+# dropped silently: `links_other` clicks, `recipients_other` recipient events, `tags_dropped`
+# tag values. tests/events/test_aggregate_bounds.py builds the worst case and sizes the item.
 MAX_LINKS_PER_MESSAGE = 50  # distinct links kept per message; more are counted in links_other
+MAX_RECIPIENTS_PER_MESSAGE = 50  # SES's own limit per message; more are counted
+MAX_TAG_BYTES = 32_000  # the tags document, as stored (50 SES tags of 256 + 256 fit)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class MessageState:
     last_click_at: datetime | None = None
     links: dict[str, int] = field(default_factory=dict)
     links_other: int = 0
+    recipients_other: int = 0  # events to an address past MAX_RECIPIENTS_PER_MESSAGE, each once
+    tags_dropped: int = 0  # tag values past MAX_TAG_BYTES (the most any one event brought)
     delivered_at: datetime | None = None  # the earliest Delivery: what timing rules measure from
     engagement: EngagementLog = field(default_factory=EngagementLog)
 
@@ -76,13 +88,39 @@ def _max(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
+def _json_bytes(text: str) -> int:
+    """An upper bound of the bytes `text` takes in the stored JSON (with its quotes)."""
+    return len(compact_json(text).encode())
+
+
 def _merge_tags(
     old: Mapping[str, tuple[str, ...]], new: Mapping[str, tuple[str, ...]]
-) -> dict[str, tuple[str, ...]]:
-    merged = dict(old)
+) -> tuple[dict[str, tuple[str, ...]], int]:
+    """The union of two tag maps, kept in name and value order within MAX_TAG_BYTES, and how
+    many values did not fit. The same union gives the same result in any order."""
+    union: dict[str, set[str]] = {name: set(values) for name, values in old.items()}
     for name, values in new.items():
-        merged[name] = tuple(sorted(set(merged.get(name, ())) | set(values)))
-    return merged
+        union.setdefault(name, set()).update(values)
+    merged: dict[str, tuple[str, ...]] = {}
+    used, dropped = 2, 0  # "{}"
+    for name in sorted(union):
+        values = tuple(sorted(union[name]))
+        cost = _json_bytes(name) + 4  # ':[' ']' ','
+        if used + cost > MAX_TAG_BYTES:
+            dropped += max(1, len(values))
+            continue
+        kept: list[str] = []
+        for value in values:
+            more = _json_bytes(value) + 1
+            if used + cost + more > MAX_TAG_BYTES:
+                dropped += 1
+                continue
+            kept.append(value)
+            cost += more
+        if kept or not values:
+            merged[name] = tuple(kept)
+            used += cost
+    return merged, dropped
 
 
 def _wins(new_rank: int, new_at: datetime, old_rank: int, old_at: datetime) -> bool:
@@ -106,13 +144,15 @@ def new_state(event: SesEvent) -> MessageState:
     seen no Send event for it. Any event of rank SENT or above outranks it, in any order, so
     only that case differs from starting at SENT."""
     mail = event.mail
+    tags, dropped = _merge_tags({}, mail.tags)
     return MessageState(
         message_id=mail.message_id,
         source=mail.source,
         subject=mail.subject,
         sent_at=mail.timestamp,
-        destination=mail.destination,
-        tags=_merge_tags({}, mail.tags),
+        destination=mail.destination[:MAX_RECIPIENTS_PER_MESSAGE],  # the parser refuses more
+        tags=tags,
+        tags_dropped=dropped,
         status=event.status,
         rank=_event_rank(event),
         status_at=event.timestamp,
@@ -130,12 +170,17 @@ def apply(
         state = replace(state, subject=event.mail.subject)
     if any(state.tags.get(k) != v for k, v in event.mail.tags.items()):
         # SES adds tags after sending (ses:outgoing-ip on a Delivery): keep the union.
-        state = replace(state, tags=_merge_tags(state.tags, event.mail.tags))
+        tags, dropped = _merge_tags(state.tags, event.mail.tags)
+        state = replace(state, tags=tags, tags_dropped=max(state.tags_dropped, dropped))
 
     event_rank = _event_rank(event)
     recipients = dict(state.recipients)
+    recipients_other = state.recipients_other
     for address in event.recipients:
-        recipients[address] = _apply_recipient(recipients.get(address), event, event_rank)
+        if address in recipients or len(recipients) < MAX_RECIPIENTS_PER_MESSAGE:
+            recipients[address] = _apply_recipient(recipients.get(address), event, event_rank)
+        else:
+            recipients_other += 1
 
     status, status_rank, status_at = state.status, state.rank, state.status_at
     if _wins(event_rank, event.timestamp, status_rank, status_at):
@@ -167,6 +212,7 @@ def apply(
     return replace(
         state,
         recipients=recipients,
+        recipients_other=recipients_other,
         status=status,
         rank=status_rank,
         status_at=status_at,

@@ -16,166 +16,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.core import addresses, keys
-from chalicelib.core.errors import NotFound
 from chalicelib.core.tables import (
-    AGGREGATE_SK,
     CounterModel,
     EventModel,
     LinkCounterModel,
-    MessageEventModel,
-    MessageModel,
     SuppressionModel,
 )
 from chalicelib.events import engagement as eng
+from chalicelib.events.links import is_truncated
 from chalicelib.events.status import Status
 from chalicelib.history.event_list import TimeRange
+from chalicelib.history.timeline import aggregates, judged, message_detail
+
+__all__ = ["message_detail", "recipient_history", "stats", "top_links"]
 
 # SES reputation lines (AWS SES documentation): review / may pause.
 BOUNCE_LINES = (0.05, 0.10)
 COMPLAINT_LINES = (0.001, 0.005)
 MAX_RECIPIENT_EVENTS = 1_000
-
-
-def _live(expires_at: datetime | None, now: datetime) -> bool:
-    return expires_at is None or expires_at > now
-
-
-def _message(tenant_id: str, message_id: str, now: datetime) -> MessageModel | None:
-    """The live aggregate; a message wholly erased (a tombstone, lifecycle/erasure.py) is none."""
-    try:
-        item = MessageModel.get(keys.message_pk(tenant_id, message_id), AGGREGATE_SK)
-    except MessageModel.DoesNotExist:
-        return None
-    if (item.body or {}).get("erased") == "whole":
-        return None
-    return item if _live(item.expires_at, now) else None
-
-
-def message_detail(tenant_id: str, message_id: str, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    agg = _message(tenant_id, message_id, now)
-    if agg is None:
-        raise NotFound(f"no message {message_id[:80]!r} for this tenant")
-    pk = keys.message_pk(tenant_id, message_id)
-    entries = [
-        e
-        for e in MessageEventModel.query(pk, MessageEventModel.sk.startswith("E#"))
-        if _live(e.expires_at, now)
-    ]
-    body = agg.body or {}
-    verdicts = _final_verdicts(agg, entries)
-    user_agents: dict[str, Counter[str]] = {}
-    for e in entries:
-        ua = (e.detail or {}).get("user_agent")
-        if e.status == Status.OPENED.value and ua is not None:
-            verdict = verdicts.get(e.sk)
-            user_agents.setdefault(ua, Counter())[verdict[0] if verdict else "unclassified"] += 1
-    judged = _judged(body)
-    links_by = judged.link_split()
-    return {
-        "message_id": agg.message_id,
-        "subject": agg.subject,
-        "from": agg.source,
-        "sent_at": agg.sent_at,
-        "status": agg.status,
-        "status_at": agg.status_at,
-        "destination": body.get("destination", []),
-        "tags": body.get("tags", {}),
-        "events": [
-            {
-                "type": e.event_type,
-                "status": e.status,
-                "at": e.occurred_at,
-                "recipients": sorted(e.recipients or []),
-                "detail": _with_verdict(e.detail or {}, verdicts.get(e.sk)),
-            }
-            for e in entries
-        ],
-        "recipients": _recipients_by_class(body, judged),
-        "opens": {
-            "count": agg.opens,
-            "human": judged.by_class(eng.OPEN).get("human", 0),
-            "by_class": judged.by_class(eng.OPEN),
-            "first_at": body.get("first_open_at"),
-            "last_at": body.get("last_open_at"),
-            "user_agents": [
-                {"user_agent": ua, "count": sum(by.values()), "by_class": dict(by)}
-                for ua, by in sorted(user_agents.items(), key=lambda kv: -sum(kv[1].values()))
-            ],
-        },
-        "clicks": {
-            "count": agg.clicks,
-            "human": judged.by_class(eng.CLICK).get("human", 0),
-            "by_class": judged.by_class(eng.CLICK),
-            "links": [
-                {
-                    "url": url,
-                    "count": n,
-                    "human": links_by.get(url, {}).get("human", 0),
-                    "scanner": links_by.get(url, {}).get("scanner", 0),
-                }
-                for url, n in sorted(body.get("links", {}).items(), key=lambda kv: -kv[1])
-            ],
-            "other_links": body.get("links_other", 0),
-        },
-    }
-
-
-def _recipients_by_class(body: dict[str, Any], judged: eng.Assessment) -> dict[str, Any]:
-    """Per recipient; SES attributes opens and clicks to a recipient only on a message to one
-    address, so that recipient's by class are the message's."""
-    recipients = {a: dict(doc) for a, doc in body.get("recipients", {}).items()}
-    destination = body.get("destination", [])
-    if len(destination) == 1 and destination[0] in recipients:
-        recipients[destination[0]].update(
-            opens_by=judged.by_class(eng.OPEN), clicks_by=judged.by_class(eng.CLICK)
-        )
-    return recipients
-
-
-def _judged(body: dict[str, Any]) -> eng.Assessment:
-    """The message's opens and clicks by class, derived from its stored facts."""
-    log, delivered = eng.log_from_doc(body.get("engagement"), body.get("links", {}))
-    return eng.assess(log, delivered or 0)
-
-
-def _final_verdicts(
-    agg: MessageModel, entries: list[MessageEventModel]
-) -> dict[str, tuple[str, str]]:
-    """Timeline entry -> (final class, reason): the same derivation ingest runs, over the
-    entries' own times and signals, against the message's earliest delivery."""
-    body = agg.body or {}
-    sent = datetime.fromisoformat(agg.sent_at)
-    links = body.get("links", {})
-    reference = eng.log_from_doc(body.get("engagement"), links)[1] or 0
-    facts: dict[str, tuple[eng.Fact, str]] = {}
-    log = eng.EngagementLog()
-    for e in entries:
-        detail = e.detail or {}
-        signal = detail.get("signal")
-        if e.event_type not in ("Open", "Click") or signal not in eng.CODES:
-            continue  # recorded before classification existed
-        link = detail.get("link") if e.event_type == "Click" else None
-        fact = eng.Fact(
-            eng.ms_between(sent, datetime.fromisoformat(e.occurred_at)),
-            eng.CLICK if e.event_type == "Click" else eng.OPEN,
-            eng.CODES[signal],
-            link if link in links else None,
-        )
-        facts[e.sk] = (fact, str(detail.get("signal_reason", "")))
-        log = log.add(fact)
-    judged = eng.assess(log, reference)
-    out = {}
-    for sk, (fact, signal_reason) in facts.items():
-        verdict = judged.verdict(fact)
-        out[sk] = (verdict.engagement.value, verdict.timing or signal_reason)
-    return out
-
-
-def _with_verdict(detail: dict[str, Any], verdict: tuple[str, str] | None) -> dict[str, Any]:
-    if verdict is None:
-        return detail
-    return {**detail, "engagement": verdict[0], "engagement_reason": verdict[1]}
 
 
 def recipient_history(
@@ -194,15 +52,16 @@ def recipient_history(
         if row.message_id not in order:
             order.append(row.message_id)
     messages = []
+    found = aggregates(tenant_id, order[:limit], now)
     for message_id in order[:limit]:
-        agg = _message(tenant_id, message_id, now)
+        agg = found.get(message_id)
         if agg is None:
             continue
         body = agg.body or {}
         mine = body.get("recipients", {}).get(address, {})
         # SES attributes opens and clicks to a recipient only on a message to one address.
         alone = body.get("destination") == [address]
-        judged = _judged(body)
+        assessment = judged(body)
         messages.append(
             {
                 "message_id": message_id,
@@ -211,8 +70,8 @@ def recipient_history(
                 "status": mine.get("status", agg.status),
                 "opens": mine.get("opens", 0),
                 "clicks": mine.get("clicks", 0),
-                "opens_by": judged.by_class(eng.OPEN) if alone else {},
-                "clicks_by": judged.by_class(eng.CLICK) if alone else {},
+                "opens_by": assessment.by_class(eng.OPEN) if alone else {},
+                "clicks_by": assessment.by_class(eng.CLICK) if alone else {},
                 "first_open_at": mine.get("first_open_at"),
                 "last_open_at": mine.get("last_open_at"),
                 "bounce_type": mine.get("bounce_type"),
@@ -265,57 +124,79 @@ def _erased_suppression(tenant_id: str, address: str) -> dict[str, Any] | None:
     return {"reason": entry.reason, "since": entry.created_at, "erased": True}
 
 
-# One query per day and shard: a year is 366 partitions per shard, so they are read side by side.
+# One query per month and shard (a year: 13 a shard), read side by side.
 LINK_READERS = 8
 
 
 _SPLIT = ("human", "scanner")
 
 
-def _clicks_in(pk: str) -> Counter[tuple[str, str]]:
-    """(url, "clicks" | "human" | "scanner") -> count, in one partition."""
+def _link_reads(tenant_id: str, shards: int, span: TimeRange) -> list[tuple[str, str, str]]:
+    """(partition, lowest sort key, highest) of each query GET /links makes: a month the range
+    covers whole is read from its rollups (M#...), a month it covers in part from its days."""
+    months: dict[str, list[datetime]] = {}
+    for day in span.days():
+        months.setdefault(keys.month_of(day), []).append(day)
+    reads = []
+    for days in months.values():
+        first, last = days[0], days[-1]
+        whole = first.day == 1 and (last + timedelta(days=1)).month != last.month
+        low, high = (
+            ("M#", "M#~") if whole else (f"D#{keys.day_of(first)}#", f"D#{keys.day_of(last)}#~")
+        )
+        reads += [(keys.link_pk(tenant_id, first, shard), low, high) for shard in range(shards)]
+    return reads
+
+
+def _clicks_in(read: tuple[str, str, str]) -> Counter[tuple[str, str]]:
+    """(url, "clicks" | "human" | "scanner") -> count, in one query's items."""
+    pk, low, high = read
     clicks: Counter[tuple[str, str]] = Counter()
-    for item in LinkCounterModel.query(pk):
+    for item in LinkCounterModel.query(pk, LinkCounterModel.sk.between(low, high)):
         clicks[(item.url, "clicks")] += int(item.clicks or 0)
         for name in _SPLIT:
             clicks[(item.url, name)] += int(getattr(item, name) or 0)
     return clicks
 
 
-def _each_partition(partitions: list[str]) -> list[Counter[tuple[str, str]]]:
-    """Clicks per URL in each partition. The first query runs alone, so that the model's client
+def _each_read(reads: list[tuple[str, str, str]]) -> list[Counter[tuple[str, str]]]:
+    """Clicks per URL of each read. The first query runs alone, so that the model's client
     exists before threads share it (botocore clients are thread-safe once built)."""
-    if not partitions:
+    if not reads:
         return []
-    first = _clicks_in(partitions[0])
-    if len(partitions) == 1:
+    first = _clicks_in(reads[0])
+    if len(reads) == 1:
         return [first]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=LINK_READERS) as pool:
-        return [first, *pool.map(_clicks_in, partitions[1:])]
+        return [first, *pool.map(_clicks_in, reads[1:])]
 
 
 def top_links(tenant_id: str, shards: int, span: TimeRange, top: int) -> dict[str, Any]:
     """Clicks per link over the days of the range (links are counted per UTC day)."""
-    partitions = [
-        keys.link_pk(tenant_id, day, shard) for day in span.days() for shard in range(shards)
-    ]
+    reads = _link_reads(tenant_id, shards, span)
     counted: Counter[tuple[str, str]] = Counter()
-    for part in _each_partition(partitions):
+    for part in _each_read(reads):
         counted.update(part)
     clicks = Counter({url: n for (url, name), n in counted.items() if name == "clicks" and n})
     return {
         "from": keys.day_of(span.start),
         "to": keys.day_of(span.end),
         "links": [
-            {"url": url, "clicks": n, **{name: counted[(url, name)] for name in _SPLIT}}
+            {
+                "url": url,
+                "truncated": is_truncated(url),
+                "clicks": n,
+                **{name: counted[(url, name)] for name in _SPLIT},
+            }
             for url, n in clicks.most_common(top)
         ],
         "total_clicks": sum(clicks.values()),
         "human_clicks": sum(n for (_, name), n in counted.items() if name == "human"),
         "scanner_clicks": sum(n for (_, name), n in counted.items() if name == "scanner"),
         "distinct_links": len(clicks),
+        "queries": len(reads),
     }
 
 

@@ -17,6 +17,7 @@ from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.permissions import Permission
 from chalicelib.events.status import Status
+from chalicelib.history.schemas import MESSAGE
 
 if TYPE_CHECKING:
     from chalicelib.core.tables import EventModel
@@ -239,16 +240,38 @@ def _csv(query: EventQuery, signer: Any, cursor: str | None) -> Response:
     "/messages/{message_id}",
     methods=["GET"],
     permission=Permission.READ,
-    summary="One message: summary, every event in order, recipients, opens, clicks per link, "
-    "and what SESami sent (`content`, while the tenant's content retention keeps it)",
-    response={"type": "object"},
+    summary="One message: summary, recipients, opens, clicks per link, its timeline a page at "
+    "a time (oldest first; at most 256 KB a response), and what SESami sent (`content`, on the "
+    "first page, while the tenant's content retention keeps it)",
+    params=(
+        Param(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 500},
+            description="events "
+            "of the timeline per page (default 100; fewer if the page would pass 256 KB)",
+        ),
+        Param("next", _S, description="the opaque cursor of the previous page"),
+    ),
+    response=MESSAGE,
     errors=(400, 404),
 )
 def get_message(ctx: RequestContext, message_id: str) -> dict[str, Any]:
-    from chalicelib.history import reports
+    from chalicelib.history import timeline
+    from chalicelib.history.event_list import parse_limit
 
-    detail = reports.message_detail(ctx.tenant.tenant_id, message_id)
-    detail["content"] = wiring.content_service().view(ctx.tenant, message_id)
+    limit = parse_limit(
+        ctx.query("limit"), default=timeline.DEFAULT_LIMIT, maximum=timeline.MAX_LIMIT
+    )
+    cursor = ctx.query("next")
+    detail = timeline.message_detail(
+        ctx.tenant.tenant_id,
+        message_id,
+        signer=wiring.signer(),
+        limit=limit,
+        cursor=cursor,
+    )
+    if cursor is None:  # the content once, with the first page
+        detail["content"] = wiring.content_service().view(ctx.tenant, message_id)
     return detail
 
 

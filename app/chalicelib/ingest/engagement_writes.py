@@ -9,10 +9,10 @@
   together with the version of the aggregate they follow from.
 
 Bounded: the corrections touch at most `MAX_EXTRA_HOURS` other hourly counters and
-`MAX_EXTRA_LINKS` other link counters. Past that (a pathological message only: verdicts change
-near its delivery or within a burst, a few seconds of it), the extra corrections go into the
-event's own hour (totals stay right, the hour they show in moves) or, for links, are dropped and
-counted in the `EngagementCorrectionsDropped` metric.
+`MAX_EXTRA_LINKS` other links (each a day and its month's rollup). Past that (a pathological
+message only: verdicts change near its delivery or within a burst, a few seconds of it), the
+extra corrections go into the event's own hour (totals stay right, the hour they show in moves)
+or, for links, are dropped and counted in the `EngagementCorrectionsDropped` metric.
 """
 
 from __future__ import annotations
@@ -140,34 +140,49 @@ def counter_updates(
     for (day_number, link_url), split in (deltas.links if deltas else {}).items():
         start = day_start(day_number)
         links[(keys.day_of(start), link_url)] = (start, link_url, Counter(split))
+    rows = _LinkRows(tenant_id, shard)
     if isinstance(event.detail, Click):
         url = event.detail.link
-        mine = links.pop((keys.day_of(event.timestamp), url), (event.timestamp, url, Counter()))
-        link_pk = keys.link_pk(tenant_id, event.timestamp, shard)
-        updates.append(
-            (
-                LinkCounterModel(link_pk, keys.link_sk(url)),
-                [
-                    LinkCounterModel.url.set(url),
-                    LinkCounterModel.clicks.add(1),
-                    LinkCounterModel.expires_at.set(expiry(event.timestamp)),
-                    *_adds(LinkCounterModel, mine[2]),
-                ],
-            )
-        )
+        _, _, mine = links.pop((keys.day_of(event.timestamp), url), (None, url, Counter()))
+        rows.add(event.timestamp, url, mine + Counter(clicks=1))
     others = sorted(links.items())
     if dropped := sum(1 for _ in others[MAX_EXTRA_LINKS:]):
         logs.metric("EngagementCorrectionsDropped", dropped, {"Counter": "links"})
     for _, (day, other_url, split_counts) in others[:MAX_EXTRA_LINKS]:
-        if actions := _adds(LinkCounterModel, split_counts):
-            # The item may be another shard's: this one's is created, readers sum every shard.
-            actions += [
-                LinkCounterModel.url.set(other_url),
-                LinkCounterModel.expires_at.set(expiry(day)),
-            ]
-            pk = keys.link_pk(tenant_id, day, shard)
-            updates.append((LinkCounterModel(pk, keys.link_sk(other_url)), actions))
-    return updates
+        # The items may be another shard's: this one's are created, readers sum every shard.
+        rows.add(day, other_url, split_counts)
+    return updates + rows.updates(expiry)
+
+
+class _LinkRows:
+    """The link counter items one event changes: each link's day and its month's rollup,
+    changed alike (one more update per click, in the same transaction: a year of GET /links
+    then reads 13 partitions a shard, not 366). Two days of one month share their rollup, which a
+    transaction may name only once: the changes are merged per item."""
+
+    def __init__(self, tenant_id: str, shard: int) -> None:
+        self._tenant, self._shard = tenant_id, shard
+        self._items: dict[tuple[str, str], tuple[str, datetime, Counter[str]]] = {}
+
+    def add(self, day: datetime, url: str, counts: Counter[str]) -> None:
+        if not any(counts.values()):
+            return
+        pk = keys.link_pk(self._tenant, day, self._shard)
+        month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        for sk, at in ((keys.link_day_sk(day, url), day), (keys.link_month_sk(url), month_end)):
+            _, _, total = self._items.setdefault((pk, sk), (url, at, Counter()))
+            total.update(counts)
+
+    def updates(self, expiry: Callable[[datetime], datetime]) -> list[tuple[Model, list[Action]]]:
+        out: list[tuple[Model, list[Action]]] = []
+        for (pk, sk), (url, at, counts) in self._items.items():
+            if actions := _adds(LinkCounterModel, counts):
+                actions += [
+                    LinkCounterModel.url.set(url),
+                    LinkCounterModel.expires_at.set(expiry(at)),
+                ]
+                out.append((LinkCounterModel(pk, sk), actions))
+        return out
 
 
 def _adds(model: type[Model], counts: Counter[str]) -> list[Action]:

@@ -354,6 +354,9 @@ class _Purge:
         day_list = items.days(since, self.now + timedelta(days=1))
         start = int(doc.get("cursor") or 0)
         for n in range(start, len(day_list)):
+            # Link counters are kept per month: its first day listed (or the cursor's) reads it.
+            if n > start and keys.month_of(day_list[n]) == keys.month_of(day_list[n - 1]):
+                continue
             for shard in range(self.shards):
                 pk = keys.link_pk(self.tid, day_list[n], shard)
                 found = [(c.pk, c.sk) for c in items.everything(LinkCounterModel, pk)]

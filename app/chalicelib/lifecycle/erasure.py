@@ -283,14 +283,16 @@ class _Run:
         return True
 
     def _links(self, entries: list[MessageEventModel]) -> None:
-        """The daily counters of clicked links that carry the address (before the entries that
-        say which link, which day, are stripped)."""
+        """The counters of clicked links that carry the address, the day's and the month's
+        rollup (before the entries that say which link, which day, are stripped)."""
         found = []
         for entry in entries:
             link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
             if isinstance(link, str) and mentions(link, self.forms):
                 day = datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
-                found.append((keys.link_pk(self.tid, day, int(entry.shard)), keys.link_sk(link)))
+                pk = keys.link_pk(self.tid, day, int(entry.shard))
+                found += [(pk, keys.link_day_sk(day, link)), (pk, keys.link_month_sk(link))]
+        found = list(dict.fromkeys(found))  # two clicks of one month share the rollup
         present = [k for k in found if dynamo.get(LinkCounterModel, *k) is not None]
         self._count("link_counters", items.delete(LinkCounterModel, present))
 

@@ -43,6 +43,7 @@ from sesami_client.types import (
     Links,
     MailSent,
     Message,
+    MessageEvent,
     Recipient,
     Stats,
     Suppression,
@@ -53,6 +54,7 @@ ENV_API_KEY = "SESAMI_API_KEY"
 ENV_URL = "SESAMI_URL"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_PAGE = 100  # SESami's largest page
+MAX_TIMELINE_PAGE = 500  # GET /messages/{id}'s largest page of events
 MAX_IDEMPOTENCY_KEY = 255
 CSV_NEXT = "x-sesami-next"
 
@@ -71,6 +73,12 @@ def _segment(value: str) -> str:
 def _page_size(value: int) -> str:
     if not 1 <= value <= MAX_PAGE:
         raise ValueError(f"page_size must be 1-{MAX_PAGE}")
+    return str(value)
+
+
+def _timeline_page(value: int) -> str:
+    if not 1 <= value <= MAX_TIMELINE_PAGE:
+        raise ValueError(f"page_size must be 1-{MAX_TIMELINE_PAGE}")
     return str(value)
 
 
@@ -403,9 +411,23 @@ class Client:
 
         return chunks()
 
-    def message(self, message_id: str) -> Message:
-        """GET /messages/{id}: summary, every event in order, recipients, opens, clicks."""
-        return cast(Message, self._json("GET", f"/messages/{_segment(message_id)}"))
+    def message(
+        self, message_id: str, *, page_size: int | None = None, cursor: str | None = None
+    ) -> Message:
+        """GET /messages/{id}: summary, recipients, opens, clicks, and the first page of the
+        timeline (oldest first; `next` continues it, see `message_events`)."""
+        params: list[tuple[str, str]] = []
+        if page_size is not None:
+            params.append(("limit", _timeline_page(page_size)))
+        if cursor is not None:
+            params.append(("next", cursor))
+        return cast(Message, self._json("GET", f"/messages/{_segment(message_id)}", params))
+
+    def message_events(self, message_id: str, *, page_size: int = 100) -> Iterator[MessageEvent]:
+        """Every event of the message's timeline, oldest first, a page at a time."""
+        path = f"/messages/{_segment(message_id)}"
+        pages = self._pages(path, [("limit", _timeline_page(page_size))], None)
+        return cast(Iterator[MessageEvent], _items(pages, "events", None))
 
     def recipient(
         self,

@@ -106,6 +106,7 @@ class EventPage(TypedDict):
 
 
 class MessageEvent(TypedDict):
+    id: str
     type: str
     status: str
     at: str
@@ -120,20 +121,37 @@ class UserAgentCount(TypedDict):
 
 class Opens(TypedDict):
     count: int
+    human: int
+    by_class: dict[str, int]
     first_at: str | None
     last_at: str | None
     user_agents: list[UserAgentCount]
+    # "message": user_agents counts every open; "page": the opens on this page of the timeline
+    user_agents_scope: Literal["message", "page"]
 
 
 class LinkCount(TypedDict):
-    url: str
+    url: str  # the link, or its first characters and a digest when longer than 200
     count: int
+    human: int
+    scanner: int
+    truncated: bool
 
 
 class Clicks(TypedDict):
     count: int
+    human: int
+    by_class: dict[str, int]
     links: list[LinkCount]
     other_links: int
+
+
+class Bounded(TypedDict):
+    """What the message's bounds left out, counted."""
+
+    recipients_other: int
+    tags_dropped: int
+    engagement_unjudged: int
 
 
 Message = TypedDict(
@@ -147,10 +165,16 @@ Message = TypedDict(
         "status_at": str | None,
         "destination": list[str],
         "tags": dict[str, Any],
-        "events": list[MessageEvent],
+        "event_count": int,
         "recipients": dict[str, dict[str, Any]],
         "opens": Opens,
         "clicks": Clicks,
+        "bounded": Bounded,
+        # one page of the timeline, oldest first; `next` continues it
+        "events": list[MessageEvent],
+        "next": str | None,
+        # what SESami sent, on the first page (status, headers, text, the HTML's frame URLs)
+        "content": NotRequired[dict[str, Any]],
     },
 )
 

@@ -41,7 +41,7 @@ export async function linksPage(target, route, current) {
     data.links.length
       ? table(
           [
-            ["Link", (l) => externalLink(l.url), { class: "wrap" }],
+            ["Link", (l) => (l.truncated ? h("span", { class: "mono small", title: "shortened: the link is longer than 200 characters" }, l.url) : externalLink(l.url)), { class: "wrap" }],
             ["Clicks", (l) => num(l.clicks), { class: "num" }],
             ["By people", (l) => num(l.human || 0), { class: "num" }],
             ["By scanners", (l) => num(l.scanner || 0), { class: "num" }],

@@ -1,6 +1,7 @@
 // One message (timeline, recipients, opens, clicks per link) and one recipient (every message
 // to the address, what they did with it, and whether it is suppressed). Opens and clicks are
-// told apart: a person's, Apple's proxy's, an image proxy's, a scanner's.
+// told apart: a person's, Apple's proxy's, an image proxy's, a scanner's. The timeline comes a
+// page at a time (GET /messages/{id} pages it): "Load more" appends the next page.
 import { call, get } from "./api.js";
 import { REASONS, classList, engagementBadge, humanOfAll, sentence } from "./engagement.js";
 import { eraseAction } from "./lifecycle.js";
@@ -21,6 +22,51 @@ import {
   when,
 } from "./ui.js";
 
+const TIMELINE_PAGE = 100;
+
+// A link cut to its display form (longer than 200 characters) is not a URL to follow.
+function linkCell(l) {
+  return l.truncated ? h("span", { class: "mono small", title: "shortened: the link is longer than 200 characters" }, l.url) : externalLink(l.url);
+}
+
+function timelineItem(e) {
+  return h("li", { "data-status": e.status }, badge(e.status), h("span", { class: "when" }, when(e.at)), eventDetail(e));
+}
+
+// The timeline's first page, and a button that appends the next one until there is none.
+function timeline(m, id) {
+  if (!m.events.length) return empty("No events yet.");
+  const list = h("ol", { class: "timeline" }, m.events.map(timelineItem));
+  const status = h("div");
+  const shown = h("span", { class: "muted small" });
+  let count = m.events.length;
+  const label = () => `${num(count)} of ${num(m.event_count || count)} events`;
+  shown.textContent = label();
+  const more = h("div", { class: "actions" }, shown);
+  let next = m.next;
+  const button = h("button", {
+    type: "button",
+    class: "secondary",
+    "data-action": "load-more",
+    onclick: async () => {
+      await busy(more, async () => {
+        try {
+          const page = await get(`messages/${encodeURIComponent(id)}`, { limit: TIMELINE_PAGE, next });
+          page.events.forEach((e) => list.append(timelineItem(e)));
+          count += page.events.length;
+          shown.textContent = label();
+          next = page.next;
+          if (!next) button.remove();
+        } catch (e) {
+          mount(status, errorNotice(e, "The next events could not be loaded"));
+        }
+      });
+    },
+  }, "Load more");
+  if (next) more.append(" ", button);
+  return [list, more, status];
+}
+
 function eventDetail(event) {
   const d = event.detail || {};
   const lines = [];
@@ -28,6 +74,7 @@ function eventDetail(event) {
   for (const [address, r] of Object.entries(d.recipients || {})) {
     lines.push(`${address}: ${[r.status, r.diagnostic_code].filter(Boolean).join(" — ")}`);
   }
+  if (d.recipients_other) lines.push(`and ${num(d.recipients_other)} more recipients (each recipient's page has their own facts)`);
   if (d.feedback_type) lines.push(`feedback: ${d.feedback_type}`);
   if (d.smtp_response) lines.push(d.smtp_response);
   if (d.delay_type) lines.push(`delay: ${d.delay_type}`);
@@ -103,12 +150,21 @@ export function contentPanel(content) {
   );
 }
 
+// What the message's bounds left out, counted by the server: said, never hidden.
+function boundedNotice(b) {
+  const parts = [];
+  if (b.recipients_other) parts.push(`${num(b.recipients_other)} events to recipients past the 50 kept`);
+  if (b.tags_dropped) parts.push(`${num(b.tags_dropped)} tag values past 32 KB of tags`);
+  if (b.engagement_unjudged) parts.push(`${num(b.engagement_unjudged)} opens and clicks past the earliest 64, classified by their own signal only`);
+  return parts.length ? h("p", { class: "small muted", "data-bounded": "message" }, `Counted, not shown in full: ${parts.join("; ")}.`) : null;
+}
+
 export async function messagePage(target, route, current) {
   const id = route.arg;
   mount(target, loading("Loading the message"));
   let m;
   try {
-    m = await get(`messages/${encodeURIComponent(id)}`);
+    m = await get(`messages/${encodeURIComponent(id)}`, { limit: TIMELINE_PAGE });
   } catch (e) {
     if (!current()) return;
     mount(
@@ -152,6 +208,7 @@ export async function messagePage(target, route, current) {
         ),
       ),
     ),
+    boundedNotice(m.bounded || {}),
     h("div", { class: "grid two" }, [
       h(
         "div",
@@ -160,15 +217,7 @@ export async function messagePage(target, route, current) {
         h(
           "div",
           { class: "panel" },
-          m.events.length
-            ? h(
-                "ol",
-                { class: "timeline" },
-                m.events.map((e) =>
-                  h("li", { "data-status": e.status }, badge(e.status), h("span", { class: "when" }, when(e.at)), eventDetail(e)),
-                ),
-              )
-            : empty("No events yet."),
+          timeline(m, id),
         ),
       ),
       h(
@@ -197,6 +246,9 @@ export async function messagePage(target, route, current) {
             ? [
                 h("p", { class: "engagement-sentence", "data-kind": "opens" }, sentence("Opened", m.opens.count, m.opens.by_class)),
                 h("p", { class: "small muted" }, `First ${when(m.opens.first_at)}, last ${when(m.opens.last_at)}.`),
+                m.opens.user_agents_scope === "page"
+                  ? h("p", { class: "small muted", "data-scope": "page" }, "User agents of the opens in the first page of the timeline.")
+                  : null,
                 table(
                   [
                     ["User agent", (u) => u.user_agent, { class: "wrap small" }],
@@ -217,7 +269,7 @@ export async function messagePage(target, route, current) {
                 h("p", { class: "engagement-sentence", "data-kind": "clicks" }, sentence("Clicked", m.clicks.count, m.clicks.by_class)),
                 table(
                   [
-                    ["Link", (l) => externalLink(l.url), { class: "wrap" }],
+                    ["Link", linkCell, { class: "wrap" }],
                     ["Clicks", (l) => num(l.count), { class: "num" }],
                     ["By a person", (l) => num(l.human || 0), { class: "num" }],
                     ["By a scanner", (l) => num(l.scanner || 0), { class: "num" }],
@@ -225,6 +277,9 @@ export async function messagePage(target, route, current) {
                   m.clicks.links,
                   { className: "link-split" },
                 ),
+                m.clicks.other_links
+                  ? h("p", { class: "small muted", "data-bounded": "links" }, `${num(m.clicks.other_links)} more clicks on links past the 50 this message keeps by name.`)
+                  : null,
               ]
             : empty("No clicks."),
         ),
