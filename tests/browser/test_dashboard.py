@@ -544,6 +544,8 @@ def test_delete_a_tenant_from_the_danger_zone(page: Page, stack: LiveStack) -> N
     page.get_by_role("button", name="Sign in").click()
     settled(page)
     go(page, "#/account")
+    # A new tenant's first account page waits on its creation (a sign-up under load: slow).
+    expect(page.locator("dd.mono").first).to_be_visible(timeout=60_000)
     tenant_id = page.locator("dd.mono").first.inner_text()
     asked: list[str] = []
 
