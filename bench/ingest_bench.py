@@ -155,12 +155,17 @@ def _capacity(messages: int) -> dict[str, Any]:
         tenant = make_tenant(settings)
         envelopes = list(traffic(tenant.account_id, messages, seed=3))
         with CapacityMeter() as meter:
+            began = time.perf_counter()
             report = ingest_envelopes(envelopes, tenants=tenant.directory, store=tenant.store)
+            wall = time.perf_counter() - began
         stored = report.counts().get("stored", 0)
         with CapacityMeter() as dup_meter:
             again = ingest_envelopes(envelopes[:500], tenants=tenant.directory, store=tenant.store)
         dups = again.counts().get("duplicate", 0)
+        costs = _costs(settings, ddb.endpoint, tenant, stored)
     return {
+        **costs,
+        "ingest_wall_ms_per_event": round(wall / len(envelopes) * 1000, 2),
         "ingest_events_measured": stored,
         "ingest_wcu_per_event": round(meter.billed_write / stored, 3),
         "ingest_wcu_per_event_as_reported_by_dynamodb_local": round(
@@ -177,6 +182,44 @@ def _capacity(messages: int) -> dict[str, Any]:
             if k.startswith("write:")
         },
         "ingest_duplicate_wcu_per_event": round(dup_meter.units["write"] / max(1, dups), 3),
+    }
+
+
+def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[str, Any]:
+    """The worst event's bill, the storage per event, the all-in CPU (bench/ingest_costs.py)."""
+    import boto3
+    from chalicelib.ingest.directory import TenantDirectory
+    from chalicelib.ingest.store import EventStore
+
+    from bench import ingest_costs
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=settings.region)
+    stored_bytes = ingest_costs.storage_bytes(client, settings.table_prefix)
+    worst = ingest_costs.adversarial_envelope(tenant.account_id, datetime.now(UTC))
+    with ingest_costs.ItemSizeMeter() as meter:
+        outcome = ingest_envelopes([worst], tenants=tenant.directory, store=tenant.store)
+    assert outcome.counts() == {"stored": 1}, outcome.counts()
+    seed = {
+        settings.table_prefix + name: client.scan(TableName=settings.table_prefix + name)["Items"]
+        for name in ("accounts", "tenants")
+    }
+    directory, store = TenantDirectory(ttl_seconds=60), EventStore(settings)
+
+    def per_invocation(envelopes: list[Any]) -> None:
+        for envelope in envelopes:  # one envelope per Lambda invocation, as EventBridge sends
+            ingest_envelopes([envelope], tenants=directory, store=store)
+
+    cpu, requests = min(
+        (ingest_costs.cpu_all_in(seed, tenant.account_id, 300, per_invocation) for _ in range(3)),
+        key=lambda r: r[0],
+    )
+    return {
+        "storage_bytes_per_event": round(stored_bytes / stored),
+        "ingest_wcu_worst_event": round(meter.billed_write, 1),
+        "ingest_item_bytes_max_worst_event": meter.largest,
+        "ingest_requests_worst_event": sum(meter.requests.values()),
+        "ingest_cpu_us_per_event_all_in": cpu,
+        "ingest_requests_per_event_stubbed": requests,
     }
 
 

@@ -41,11 +41,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
+    INDEXED_STATUSES,
     AccountModel,
     CounterModel,
     EventModel,
@@ -61,6 +62,7 @@ from chalicelib.events.ses import (
     SesEvent,
 )
 from chalicelib.events.state import apply
+from chalicelib.ingest.caps import Capped, cap
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge
 from chalicelib.suppression.from_events import suppression_actions, suppression_targets
@@ -112,8 +114,10 @@ class EventStore:
             f"message {event.mail.message_id} kept changing under {MAX_AGGREGATE_ATTEMPTS} attempts"
         )
 
-    def _record_once(self, tenant: TenantRef, event: SesEvent) -> Recorded:
+    def _record_once(self, tenant: TenantRef, original: SesEvent) -> Recorded:
         tid = tenant.tenant_id
+        capped = cap(original)
+        event = capped.event
         message_pk = keys.message_pk(tid, event.mail.message_id)
         entry_sk = keys.message_event_sk(event.timestamp, event.key)
         entry, current, binding = dynamo.read_many(
@@ -142,7 +146,7 @@ class EventStore:
 
         # 1. The time/status/recipient rows: idempotent projections, written first so that a
         #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(self._event_rows(tid, shard, event, judged))
+        self._put_rows(self._event_rows(tenant, shard, capped, judged))
 
         # 2. One transaction: the event's entry in its message partition (the dedup record),
         #    the aggregate under its version, the counters, the suppression entries.
@@ -157,7 +161,8 @@ class EventStore:
                 occurred_at=keys.iso_ms(event.timestamp),
                 recipients=set(event.recipients) or None,
                 shard=shard,
-                detail={**event_detail(event, None), **judged.entry_fields} or None,
+                detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)}
+                or None,
                 expires_at=self._expiry(event.timestamp),
             ),
             condition=MessageEventModel.sk.does_not_exist(),
@@ -181,6 +186,8 @@ class EventStore:
             return self._cancelled(exc, message=event.mail.message_id)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
+        for kind, n in capped.dropped.items():
+            logs.metric("CappedEvents", n, {"Cap": kind}, tenant_id=tid, event_key=event.key)
         return Recorded.STORED
 
     def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
@@ -204,18 +211,27 @@ class EventStore:
                         batch.save(row)
 
     def _event_rows(
-        self, tid: str, shard: int, event: SesEvent, judged: Judged
+        self, tenant: TenantRef, shard: int, capped: Capped, judged: Judged
     ) -> list[EventModel]:
+        tid, event = tenant.tenant_id, capped.event
         mail = event.mail
         user_tags = {k: list(v) for k, v in mail.tags.items() if not k.startswith("ses:")}
+        pairs = {f"{k}={v}" for k, vs in user_tags.items() for v in vs}
         expires = self._expiry(event.timestamp)
+        # The status view is sparse: only the statuses worth an index (rare ones) get an entry;
+        # a filter on a common status reads the time view with a filter instead.
+        status_pk = (
+            keys.status_pk(tid, event.status, shard)
+            if event.status.value in INDEXED_STATUSES
+            else None
+        )
         rows = []
-        for index, address in enumerate(event.recipients or (None,)):
+        for index, address in enumerate(capped.row_recipients or (None,)):
             rows.append(
                 EventModel(
                     keys.events_pk(tid, shard),
                     keys.event_sk(event.timestamp, event.key, index),
-                    status_pk=keys.status_pk(tid, event.status, shard),
+                    status_pk=status_pk,
                     recipient_pk=keys.recipient_pk(tid, address) if address else None,
                     event_key=event.key,
                     event_type=event.event_type.value,
@@ -225,18 +241,24 @@ class EventStore:
                     recipient=address,
                     source=mail.source,
                     subject=(mail.subject or "")[:256] or None,
-                    tags=user_tags or None,
-                    tag_pairs={f"{k}={v}" for k, vs in user_tags.items() for v in vs} or None,
-                    detail={**event_detail(event, address), **judged.row_fields} or None,
+                    tag_pairs=pairs or None,
+                    detail={
+                        **event_detail(event, address),
+                        **judged.row_fields,
+                        **_capped(capped),
+                    }
+                    or None,
                     engagement=judged.engagement,
                     expires_at=expires,
                 )
             )
-        # The tag view: a copy of each row per user tag, in that tag's partition, without the
-        # index keys (so it appears in no other view). Filtering by tag then reads only matches.
+        # The tag view: a copy of each row per tag the tenant designated, in that tag's
+        # partition, without the index keys (so it appears in no other view). Filtering by such
+        # a tag then reads only matches; other tags are a filter on the time view.
         views = []
+        designated = sorted(p for p in pairs if p.split("=", 1)[0] in tenant.indexed_tags)
         for row in rows:
-            for pair in sorted(row.tag_pairs or ()):
+            for pair in designated:
                 view = EventModel(keys.tag_pk(tid, pair, shard), row.sk, **_copy_fields(row))
                 views.append(view)
         return rows + views
@@ -304,6 +326,10 @@ _VIEW_FIELDS = (
     "engagement",
     "expires_at",
 )
+
+
+def _capped(capped: Capped) -> dict[str, Any]:
+    return {"capped": capped.dropped} if capped.dropped else {}
 
 
 def _copy_fields(row: EventModel) -> dict[str, Any]:
