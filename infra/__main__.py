@@ -52,6 +52,8 @@ from functions import (
 )
 from gateway import ApiArgs, SesamiApi, load_app
 from identity import IdentityArgs, SesamiIdentity
+from ingest_queue import IngestQueueArgs, SesamiIngestQueue
+from ingest_queue import event_source_args as ingest_source_args
 from secret_store import SecretsArgs, SesamiSecrets
 from tables import SesamiTables, TablesArgs
 from target import Target
@@ -133,6 +135,15 @@ api = SesamiApi(
     ),
 )
 
+ingest_queue = SesamiIngestQueue(
+    "sesami",
+    IngestQueueArgs(
+        prefix=prefix,
+        function_timeout=package.functions[INGEST].timeout,
+        alarm_actions=alarm_actions,
+    ),
+)
+
 functions = SesamiFunctions(
     "sesami",
     FunctionsArgs(
@@ -165,6 +176,7 @@ functions = SesamiFunctions(
         secret_arns={env: p.arn for env, p in secrets.parameters.items()},
         webhook_queue_url=webhook_queue.queue.url,
         webhook_queue_arn=webhook_queue.queue.arn,
+        ingest_queue_arn=ingest_queue.queue.arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -179,6 +191,8 @@ events = SesamiEvents(
         ingest_function_arn=functions.functions[INGEST].arn,
         ingest_function_name=functions.functions[INGEST].name,
         alarm_actions=alarm_actions,
+        ingest_queue_arn=ingest_queue.queue.arn,
+        ingest_queue_url=ingest_queue.queue.url,
         blocked_accounts=tuple(
             a.strip() for a in (config.get("blockedAccounts") or "").split(",") if a.strip()
         ),
@@ -195,6 +209,12 @@ webhook_source = aws.lambda_.EventSourceMapping(
     opts=pulumi.ResourceOptions(depends_on=[functions.policies[WEBHOOKS]]),
 )
 
+ingest_source = aws.lambda_.EventSourceMapping(
+    "sesami-ingest-source",
+    **ingest_source_args(ingest_queue.queue.arn, functions.functions[INGEST].name),
+    opts=pulumi.ResourceOptions(depends_on=[functions.policies[INGEST]]),
+)
+
 pulumi.export("api_url", api.stage.invoke_url)
 # The API function serves the dashboard at the API's root.
 pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
@@ -206,6 +226,8 @@ pulumi.export("operator_account_id", target.account_id)
 # role): the customer-onboarding stack's trust policy names exactly these (`sesamiRoleArns`).
 pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLES])
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
+pulumi.export("ingest_queue_url", ingest_queue.queue.url)
+pulumi.export("ingest_queue_dlq_url", ingest_queue.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("webhook_queue_url", webhook_queue.queue.url)
 pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)

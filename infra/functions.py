@@ -181,6 +181,7 @@ class FunctionsArgs:
     secret_arns: Mapping[str, pulumi.Input[str]]  # the app's variable name -> parameter ARN
     webhook_queue_url: pulumi.Input[str]
     webhook_queue_arn: pulumi.Input[str]
+    ingest_queue_arn: pulumi.Input[str] = ""  # infra/ingest_queue.py; "" without the queue
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -223,6 +224,7 @@ class SesamiFunctions(pulumi.ComponentResource):
             parameters=dict(args.secret_arns),
             failures=self.failures.arn,
             webhook_queue=args.webhook_queue_arn,
+            ingest_queue=args.ingest_queue_arn,
             api_keys=args.api_keys_table_arn,
         )
 
@@ -240,6 +242,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     user_pool=v["user_pool"],
                     failure_queue=v["failures"],
                     webhook_queue=v["webhook_queue"],
+                    ingest_queue=(v["ingest_queue"] or None) if function == INGEST else None,
                     alert_identities=alert_identities(target, args.environment.alerts_from),
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)

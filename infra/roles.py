@@ -75,6 +75,8 @@ class Scope:
     user_pool: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
+    # Ingest only: the ingest queue its event source mapping reads with the function's role.
+    ingest_queue: str | None = None
     # Ingest and the API send to it, the webhooks function consumes it.
     webhook_queue: str | None = None
     # The webhooks function: the SES identities alert emails are sent as (none: no email).
@@ -155,16 +157,18 @@ def api_policy(scope: Scope) -> dict[str, Any]:
 
 
 def ingest_policy(scope: Scope) -> dict[str, Any]:
-    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue."""
+    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue, and the
+    ingest queue it consumes."""
     if scope.failure_queue is None:
         raise ValueError("the ingest scope names its on-failure queue")
-    return _document(
-        [
-            *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
-            _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
-            _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
-        ]
-    )
+    statements = [
+        *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+        _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
+        _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
+    ]
+    if scope.ingest_queue is not None:
+        statements.append(_statement("IngestQueue", CONSUME_QUEUE, [scope.ingest_queue]))
+    return _document(statements)
 
 
 def bulk_worker_policy(scope: Scope) -> dict[str, Any]:

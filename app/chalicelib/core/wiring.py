@@ -167,6 +167,20 @@ def ingest(envelopes: list[Any]) -> IngestReport:
     )
 
 
+def ingest_queue_batch(records: list[Any]) -> dict[str, Any]:
+    """One batch of the ingest queue: {"batchItemFailures": [...]} names the records to retry."""
+    from chalicelib.ingest.pipeline import ingest_queue_records
+
+    notifier = webhook_notifier()
+    _report, failed = ingest_queue_records(
+        records,
+        tenants=tenant_directory(),
+        store=event_store(),
+        notify=notifier.recorded if notifier is not None else None,
+    )
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
 # ---------------------------------------------------------------------------- tenants
 
 

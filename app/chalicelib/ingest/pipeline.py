@@ -17,7 +17,9 @@ For each envelope, in this order:
    checks the ref's binding against the live one in the same read; a replaced binding (the
    instance's cache is up to 60 s old) is forgotten, looked up again, and step 5 re-applied.
 Transient storage failures propagate, so that Lambda and EventBridge retry and the DLQ keeps what
-never succeeds. The core takes a list so it can sit behind a queue as well.
+never succeeds. Behind the ingest queue (EventBridge -> SQS -> ingest, batches of up to 100:
+`ingest_queue_records`), a failing event is reported back alone (ReportBatchItemFailures) and
+the rest of its batch is done.
 
 `notify` (webhooks: chalicelib/webhooks/enqueue.py) hears of each event recorded or recognised
 as a duplicate, after the store's writes: nothing it does can keep an event from being stored.
@@ -25,6 +27,8 @@ as a duplicate, after the store's writes: nothing it does can keep an event from
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +64,7 @@ _RECORDED = {
     Recorded.ERASED: Outcome.ERASED,
 }
 BINDING_ATTEMPTS = 3
+_log = logging.getLogger("sesami.ingest")
 
 
 class Tenants(Protocol):
@@ -102,11 +107,48 @@ def ingest_envelopes(
     for raw in raws:
         result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
         report.outcomes.append(result)
+    _emit(report)
+    return report
+
+
+def ingest_queue_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    tenants: Tenants,
+    store: Store,
+    notify: Notify | None = None,
+) -> tuple[IngestReport, list[str]]:
+    """A batch from the ingest queue (SQS records, each body one EventBridge envelope). Returns
+    the report and the ids of the records to retry: one that failed (storage unavailable, or
+    anything unexpected) is retried alone, and reaches the queue's DLQ after its receives; the
+    rest of the batch is done. A body that is not JSON is quarantined, not retried."""
+    report = IngestReport()
+    failed: list[str] = []
+    for record in records:
+        try:
+            raw = json.loads(record["body"])
+        except (KeyError, TypeError, ValueError):
+            store.quarantine(dict(record), "ingest queue message is not a JSON envelope")
+            report.outcomes.append(Outcome.QUARANTINED)
+            continue
+        try:
+            result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
+        except Exception as exc:  # one event's failure must not fail the batch
+            _log.warning("ingest of queue message %s failed: %r", record.get("messageId"), exc)
+            failed.append(str(record.get("messageId")))
+            continue
+        report.outcomes.append(result)
+    _emit(report)
+    if failed:
+        logs.metric("IngestRetried", len(failed), {"Outcome": "retried"})
+    return report, failed
+
+
+def _emit(report: IngestReport) -> None:
     for account, count in report.unknown_accounts.items():
         logs.metric("UnknownAccountEvents", count, {"Outcome": "unknown_account"}, account=account)
     for outcome, count in report.counts().items():
         logs.metric("IngestedEvents", count, {"Outcome": outcome})
-    return report
 
 
 def _ingest_one(
