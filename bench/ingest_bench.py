@@ -4,7 +4,8 @@
   the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
   over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
 - ingest_requests_per_event: DynamoDB requests (every call PynamoDB makes, reads and writes) per
-  stored event over the same mix, the account -> tenant lookups included (cached per instance).
+  stored event over the same mix, the account -> tenant lookups included (cached per instance),
+  the events in time order through the ingest queue's batches of 100, as in production.
 - ingest_cpu_us_per_event: parse + classify (people vs machines) + aggregate + the counter
   corrections it implies, no I/O (process CPU time, the best of three runs).
 - hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
@@ -28,7 +29,7 @@ from chalicelib.events.engagement import signal_of
 from chalicelib.events.ses import Click, parse_envelope, parse_event
 from chalicelib.events.state import apply
 from chalicelib.ingest.engagement_writes import judge
-from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.ingest.pipeline import IngestReport, ingest_envelopes, ingest_queue_records
 from chalicelib.suppression.from_events import suppression_targets
 from pynamodb.connection import base as pynamodb_base
 
@@ -36,6 +37,7 @@ from devstack.dynamodb_local import DynamoDBLocal, create_tables
 from devstack.traffic import traffic
 
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+QUEUE_BATCH = 100
 HOT_RATE = 2_000
 HOT_SECONDS = 30
 PARTITION_WRITE_LIMIT = 1_000  # DynamoDB: writes per second to one partition
@@ -154,10 +156,22 @@ def _capacity(messages: int) -> dict[str, Any]:
         create_tables(settings)
         tables.configure(settings)
         tenant = make_tenant(settings)
-        envelopes = list(traffic(tenant.account_id, messages, seed=3))
+        # As they reach ingest in production: in time order, from the ingest queue in batches
+        # of up to 100 (infra/ingest_queue.py).
+        envelopes = sorted(traffic(tenant.account_id, messages, seed=3), key=lambda e: e["time"])
+        report = IngestReport()
         with CapacityMeter() as meter:
             began = time.perf_counter()
-            report = ingest_envelopes(envelopes, tenants=tenant.directory, store=tenant.store)
+            for at in range(0, len(envelopes), QUEUE_BATCH):
+                records = [
+                    {"messageId": str(n), "body": json.dumps(e)}
+                    for n, e in enumerate(envelopes[at : at + QUEUE_BATCH])
+                ]
+                part, failed = ingest_queue_records(
+                    records, tenants=tenant.directory, store=tenant.store
+                )
+                assert not failed, failed
+                report.outcomes += part.outcomes
             wall = time.perf_counter() - began
         stored = report.counts().get("stored", 0)
         with CapacityMeter() as dup_meter:
@@ -190,7 +204,6 @@ def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[
     """The worst event's bill, the storage per event, the all-in CPU (bench/ingest_costs.py)."""
     import boto3
     from chalicelib.ingest.directory import TenantDirectory
-    from chalicelib.ingest.pipeline import ingest_queue_records
     from chalicelib.ingest.store import EventStore
 
     from bench import ingest_costs

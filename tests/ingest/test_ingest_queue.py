@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.core import wiring
 from chalicelib.core.errors import TransientStorageError
 from chalicelib.events.ses import SesEvent
 from chalicelib.ingest.directory import TenantRef
-from chalicelib.ingest.pipeline import ingest_queue_records
+from chalicelib.ingest.pipeline import ingest_envelopes, ingest_queue_records
 from chalicelib.ingest.store import EventStore, Recorded
 
 import app as app_module
+from bench.ingest_bench import CapacityMeter
+from devstack.traffic import traffic
 from tests.conftest import load_event
 from tests.ingest.test_ingest_faults import counters
 from tests.support import TestTenant, for_account
@@ -40,11 +43,15 @@ class FailingOnce(EventStore):
         self.__dict__.update(store.__dict__)
         self._fail = event_type
 
-    def record(self, tenant: TenantRef, event: SesEvent) -> Recorded:
-        if event.event_type.value == self._fail:
-            self._fail = ""
-            raise TransientStorageError("throttled")
-        return super().record(tenant, event)
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recorded | Exception]:
+        failing = [e.event_type.value == self._fail for e in events]
+        self._fail = "" if any(failing) else self._fail
+        rest = iter(
+            super().record_batch(tenant, [e for e, f in zip(events, failing, strict=True) if not f])
+        )
+        return [TransientStorageError("throttled") if f else next(rest) for f in failing]
 
 
 def test_a_failing_event_is_retried_alone_and_the_batch_lands_once(tenant: TestTenant) -> None:
@@ -83,3 +90,36 @@ def test_the_handler_answers_a_queue_batch_with_partial_failures(monkeypatch: An
     answer = app_module.ingest(event, None)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert seen == [event["Records"]]
+
+
+def test_a_batch_costs_few_requests_and_three_shuffled_deliveries_count_once(
+    tenant: TestTenant, settings: Any
+) -> None:
+    from tests.support import make_tenant
+
+    envelopes = list(traffic(tenant.account_id, 30, seed=21))
+    tenant.directory.tenant_for_account(tenant.account_id)  # a warm instance's cache
+    with CapacityMeter() as meter:
+        report, failed = ingest_queue_records(
+            records(envelopes), tenants=tenant.directory, store=tenant.store
+        )
+    stored = report.counts()["stored"]
+    assert failed == [] and stored == len(envelopes)
+    transactions = meter.requests["TransactWriteItems"]
+    assert transactions == stored  # each event's own transaction: exactly once as before
+    assert sum(meter.requests.values()) - transactions <= stored / 4  # reads and rows batched
+    first = counters(tenant)
+    for seed in range(3):
+        again = records(envelopes)
+        random.Random(seed).shuffle(again)
+        report, failed = ingest_queue_records(again, tenants=tenant.directory, store=tenant.store)
+        assert failed == [] and report.counts() == {"duplicate": stored}
+    assert counters(tenant) == first
+    # The same events one by one, for another tenant: the same counts.
+    other = make_tenant(settings)
+    ingest_envelopes(
+        [for_account(e, other.account_id) for e in envelopes],
+        tenants=other.directory,
+        store=other.store,
+    )
+    assert counters(other) == first

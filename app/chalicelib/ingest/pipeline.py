@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -75,6 +75,10 @@ class Tenants(Protocol):
 
 class Store(Protocol):
     def record(self, tenant: TenantRef, event: SesEvent) -> Recorded: ...
+
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recorded | Exception]: ...
 
     def quarantine(
         self,
@@ -121,10 +125,14 @@ def ingest_queue_records(
     """A batch from the ingest queue (SQS records, each body one EventBridge envelope). Returns
     the report and the ids of the records to retry: one that failed (storage unavailable, or
     anything unexpected) is retried alone, and reaches the queue's DLQ after its receives; the
-    rest of the batch is done. A body that is not JSON is quarantined, not retried."""
+    rest of the batch is done. A body that is not JSON is quarantined, not retried. Each
+    tenant's events are stored together (`Store.record_batch`: a few requests for the reads and
+    the rows of the whole batch, then one transaction per event)."""
     report = IngestReport()
     failed: list[str] = []
+    ready: dict[str, list[tuple[str, Any, Envelope, TenantRef, SesEvent]]] = {}
     for record in records:
+        record_id = str(record.get("messageId"))
         try:
             raw = json.loads(record["body"])
         except (KeyError, TypeError, ValueError):
@@ -132,16 +140,53 @@ def ingest_queue_records(
             report.outcomes.append(Outcome.QUARANTINED)
             continue
         try:
-            result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
+            prepared = _prepare(raw, tenants=tenants, store=store, report=report)
         except Exception as exc:  # one event's failure must not fail the batch
-            _log.warning("ingest of queue message %s failed: %r", record.get("messageId"), exc)
-            failed.append(str(record.get("messageId")))
+            _failed(failed, record_id, exc)
             continue
-        report.outcomes.append(result)
+        if isinstance(prepared, Outcome):
+            report.outcomes.append(prepared)
+        else:
+            envelope, tenant, event = prepared
+            ready.setdefault(tenant.tenant_id, []).append((record_id, raw, envelope, tenant, event))
+    for batch in ready.values():
+        tenant = batch[0][3]
+        try:
+            results: list[Recorded | Exception] = store.record_batch(
+                tenant, [event for *_, event in batch]
+            )
+        except BindingChanged:
+            results = [BindingChanged("")] * len(batch)
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (record_id, raw, envelope, tenant_, event), result in zip(batch, results, strict=True):
+            try:
+                if isinstance(result, BindingChanged):  # look the account up again, alone
+                    outcome = _ingest_one(
+                        raw, tenants=tenants, store=store, report=report, notify=notify
+                    )
+                elif isinstance(result, MalformedEvent):
+                    _quarantine(store, raw, result.reason, envelope, tenant_)
+                    outcome = Outcome.QUARANTINED
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    if notify is not None and result is not Recorded.ERASED:
+                        notify(tenant_, event)
+                    outcome = _RECORDED[result]
+            except Exception as exc:
+                _failed(failed, record_id, exc)
+                continue
+            report.outcomes.append(outcome)
     _emit(report)
     if failed:
         logs.metric("IngestRetried", len(failed), {"Outcome": "retried"})
     return report, failed
+
+
+def _failed(failed: list[str], record_id: str, exc: BaseException) -> None:
+    _log.warning("ingest of queue message %s failed: %r", record_id, exc)
+    failed.append(record_id)
 
 
 def _emit(report: IngestReport) -> None:
@@ -151,9 +196,10 @@ def _emit(report: IngestReport) -> None:
         logs.metric("IngestedEvents", count, {"Outcome": outcome})
 
 
-def _ingest_one(
-    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport, notify: Notify | None
-) -> Outcome:
+def _prepare(
+    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport
+) -> Outcome | tuple[Envelope, TenantRef, SesEvent]:
+    """Steps 1-5: an outcome already, or the event to record and its tenant."""
     try:
         envelope = parse_envelope(raw)
     except MalformedEvent as exc:
@@ -171,6 +217,18 @@ def _ingest_one(
     except MalformedEvent as exc:
         _quarantine(store, raw, exc.reason, envelope, tenant)
         return Outcome.QUARANTINED
+    if event.mail.timestamp < tenant.bound_at:
+        return Outcome.BEFORE_BINDING
+    return envelope, tenant, event
+
+
+def _ingest_one(
+    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport, notify: Notify | None
+) -> Outcome:
+    prepared = _prepare(raw, tenants=tenants, store=store, report=report)
+    if isinstance(prepared, Outcome):
+        return prepared
+    envelope, tenant, event = prepared
     for _attempt in range(BINDING_ATTEMPTS):
         if event.mail.timestamp < tenant.bound_at:
             return Outcome.BEFORE_BINDING

@@ -24,13 +24,21 @@ class of its message's earlier ones, and those corrections ride in the same tran
 
 Rows stay outside the transaction because a transactional write costs twice the capacity, for
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
+
+Batches (`record_batch`, the ingest queue's): the same steps, with step 0's reads of the whole
+batch in BatchGetItems and step 2's rows in one batched write; each event keeps its own
+transaction, so exactly-once is unchanged. What one event may store is capped (ingest/caps.py).
+
+Long by design: the exactly-once writer is one unit (reads, plan, rows, transaction, and the
+cancellation reasons that decide duplicate / retry / malformed), best read in one place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -71,12 +79,25 @@ _M = TypeVar("_M", bound=Model)
 
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
+READS_PER_BATCH_GET = 49  # events per BatchGetItem: 2 keys each and the binding, 100 at most
 
 
 class Recorded(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     ERASED = "erased"  # the message was erased: nothing more is applied to it
+
+
+@dataclass
+class _Plan:
+    """What storing one event writes, computed from what was read before it."""
+
+    tenant_id: str
+    capped: Capped
+    rows: list[EventModel]
+    entry: MessageEventModel
+    aggregate: MessageModel
+    counters: list[tuple[Any, list[Action]]]
 
 
 class BindingChanged(Exception):
@@ -114,22 +135,121 @@ class EventStore:
             f"message {event.mail.message_id} kept changing under {MAX_AGGREGATE_ATTEMPTS} attempts"
         )
 
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recorded | Exception]:
+        """Store a batch of one tenant's events, each exactly once, with fewer requests: the
+        reads of every event's entry and aggregate (and the binding, once) in BatchGetItems of
+        up to 100 keys, all the rows in one batched write (25 per request), then each event's
+        own transaction, as `record` does. A message's events go in rounds, one per round, in
+        batch order (a lost race goes through `record` after). Returns, per event, its Recorded
+        or the exception `record` would have raised. BindingChanged raises before the first
+        round writes anything (a later round's: after earlier rounds wrote what the binding
+        then allowed; the caller retries the batch's events one by one)."""
+        capped = [cap(e) for e in events]
+        results: list[Recorded | Exception | None] = [None] * len(events)
+        waiting = list(range(len(events)))
+        while waiting:
+            # One round: the next event of each message (in batch order), read and written
+            # together; a message's later events wait for the next round, which reads what
+            # this one wrote.
+            firsts: dict[str, int] = {}
+            for i in waiting:
+                firsts.setdefault(capped[i].event.mail.message_id, i)
+            batched = sorted(firsts.values())
+            waiting = [i for i in waiting if firsts[capped[i].event.mail.message_id] != i]
+            self._round(tenant, capped, batched, results)
+        out: list[Recorded | Exception] = []
+        for i, result in enumerate(results):
+            if result is None:  # lost a race on its aggregate: read again, alone
+                try:
+                    result = self.record(tenant, events[i])
+                except Exception as exc:
+                    result = exc
+            out.append(result)
+        return out
+
+    def _round(
+        self,
+        tenant: TenantRef,
+        capped: list[Capped],
+        batched: list[int],
+        results: list[Recorded | Exception | None],
+    ) -> None:
+        found: list[Any] = []
+        for at in range(0, len(batched), READS_PER_BATCH_GET):
+            chunk = batched[at : at + READS_PER_BATCH_GET]
+            wanted = [k for i in chunk for k in self._wanted(tenant, capped[i].event)]
+            *items, binding = dynamo.read_many(
+                "event batch read", [*wanted, (AccountModel, tenant.account_id, None)]
+            )
+            self._check_binding(tenant, binding)
+            found += items
+        plans: dict[int, _Plan] = {}
+        for n, i in enumerate(batched):
+            try:
+                plan = self._plan(tenant, capped[i], found[2 * n], found[2 * n + 1])
+            except Exception as exc:  # that event's failure, not the batch's
+                results[i] = exc
+                continue
+            if isinstance(plan, Recorded):
+                results[i] = plan
+            else:
+                plans[i] = plan
+        try:
+            self._put_rows([row for plan in plans.values() for row in plan.rows])
+        except TransientStorageError as exc:
+            for i in plans:
+                results[i] = exc
+            plans = {}
+        for i, plan in plans.items():
+            try:
+                results[i] = self._commit(plan)
+            except ConcurrentUpdate:
+                pass  # read again, alone, after the rounds
+            except Exception as exc:
+                results[i] = exc
+
+    @staticmethod
+    def _wanted(tenant: TenantRef, event: SesEvent) -> list[tuple[Any, str, str | None]]:
+        message_pk = keys.message_pk(tenant.tenant_id, event.mail.message_id)
+        return [
+            (MessageEventModel, message_pk, keys.message_event_sk(event.timestamp, event.key)),
+            (MessageModel, message_pk, AGGREGATE_SK),
+        ]
+
+    @staticmethod
+    def _check_binding(tenant: TenantRef, binding: AccountModel | None) -> None:
+        if (
+            binding is None
+            or binding.tenant_id != tenant.tenant_id
+            or binding.bound_at != tenant.bound_at
+        ):
+            raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
+
     def _record_once(self, tenant: TenantRef, original: SesEvent) -> Recorded:
-        tid = tenant.tenant_id
         capped = cap(original)
-        event = capped.event
-        message_pk = keys.message_pk(tid, event.mail.message_id)
-        entry_sk = keys.message_event_sk(event.timestamp, event.key)
         entry, current, binding = dynamo.read_many(
             "event read",
-            [
-                (MessageEventModel, message_pk, entry_sk),
-                (MessageModel, message_pk, AGGREGATE_SK),
-                (AccountModel, tenant.account_id, None),
-            ],
+            [*self._wanted(tenant, capped.event), (AccountModel, tenant.account_id, None)],
         )
-        if binding is None or binding.tenant_id != tid or binding.bound_at != tenant.bound_at:
-            raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
+        self._check_binding(tenant, binding)
+        plan = self._plan(tenant, capped, entry, current)
+        if isinstance(plan, Recorded):
+            return plan
+        # 1. The time/status/recipient rows: idempotent projections, written first so that a
+        #    crash before step 2 leaves nothing a retry would not rewrite identically.
+        self._put_rows(plan.rows)
+        return self._commit(plan)
+
+    def _plan(
+        self,
+        tenant: TenantRef,
+        capped: Capped,
+        entry: MessageEventModel | None,
+        current: MessageModel | None,
+    ) -> Recorded | _Plan:
+        tid, event = tenant.tenant_id, capped.event
         if entry is not None:
             return Recorded.DUPLICATE
         if current is not None and (current.body or {}).get("erased"):
@@ -143,36 +263,39 @@ class EventStore:
         state = apply(before, event, signal=signal)
         judged = judge(before, state, event, signal)
         shard = keys.shard_of(event.key, tenant.write_shards)
-
-        # 1. The time/status/recipient rows: idempotent projections, written first so that a
-        #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(self._event_rows(tenant, shard, capped, judged))
-
-        # 2. One transaction: the event's entry in its message partition (the dedup record),
-        #    the aggregate under its version, the counters, the suppression entries.
-        txn = TransactWrite(connection=self._txn_connection())
-        txn.save(
-            MessageEventModel(
-                message_pk,
-                entry_sk,
-                event_key=event.key,
-                event_type=event.event_type.value,
-                status=event.status.value,
-                occurred_at=keys.iso_ms(event.timestamp),
-                recipients=set(event.recipients) or None,
-                shard=shard,
-                detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)}
-                or None,
-                expires_at=self._expiry(event.timestamp),
-            ),
-            condition=MessageEventModel.sk.does_not_exist(),
+        message_pk = keys.message_pk(tid, event.mail.message_id)
+        entry_item = MessageEventModel(
+            message_pk,
+            keys.message_event_sk(event.timestamp, event.key),
+            event_key=event.key,
+            event_type=event.event_type.value,
+            status=event.status.value,
+            occurred_at=keys.iso_ms(event.timestamp),
+            recipients=set(event.recipients) or None,
+            shard=shard,
+            detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)} or None,
+            expires_at=self._expiry(event.timestamp),
         )
-        expires = self._expiry(state.sent_at)
-        txn.save(message_item(message_pk, state, current, expires))
         own_counter = self._counter_actions(event, max(1, len(event.recipients)))
-        for item, actions in counter_updates(
-            tid, shard, event, own_counter, judged.deltas, self._expiry
-        ):
+        return _Plan(
+            tenant_id=tid,
+            capped=capped,
+            rows=self._event_rows(tenant, shard, capped, judged),
+            entry=entry_item,
+            aggregate=message_item(message_pk, state, current, self._expiry(state.sent_at)),
+            counters=list(
+                counter_updates(tid, shard, event, own_counter, judged.deltas, self._expiry)
+            ),
+        )
+
+    def _commit(self, plan: _Plan) -> Recorded:
+        """2. One transaction: the event's entry in its message partition (the dedup record),
+        the aggregate under its version, the counters, the suppression entries."""
+        event, tid = plan.capped.event, plan.tenant_id
+        txn = TransactWrite(connection=self._txn_connection())
+        txn.save(plan.entry, condition=MessageEventModel.sk.does_not_exist())
+        txn.save(plan.aggregate)
+        for item, actions in plan.counters:
             txn.update(item, actions=actions, add_version_condition=False)
         for address in suppression_targets(event):
             txn.update(
@@ -186,7 +309,7 @@ class EventStore:
             return self._cancelled(exc, message=event.mail.message_id)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
-        for kind, n in capped.dropped.items():
+        for kind, n in plan.capped.dropped.items():
             logs.metric("CappedEvents", n, {"Cap": kind}, tenant_id=tid, event_key=event.key)
         return Recorded.STORED
 
@@ -202,6 +325,8 @@ class EventStore:
 
     @staticmethod
     def _put_rows(rows: list[EventModel]) -> None:
+        if not rows:
+            return
         with dynamo.storage("event rows write"):
             if len(rows) == 1:
                 rows[0].save()
