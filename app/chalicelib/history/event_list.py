@@ -4,10 +4,11 @@ Time-ordered reads (events, counters, link counters) never start before `now - r
 items past their TTL that DynamoDB has not deleted yet are neither read nor returned.
 
 The events list reads one or more *sources* (a partition of the events table or of an index,
-newest first) and merges them: one source per write shard, times one per requested status. With
-one source (one shard; one or no status; or a recipient) every item read is returned; with several,
-each source is read in pages sized to its share of the page and topped up as the merge needs, so
-little is read that is not returned. The cursor records, per source, where to continue.
+newest first) and merges them: one source per write shard, times one per requested indexed
+status (the status index is sparse: common statuses are one filtered source per shard). With one
+source (one shard; a recipient) every item read is returned; with several, a page is at most two
+rounds of queries run side by side (see `list_events`), so a page costs two round trips however
+many shards. The cursor records, per source, where to continue.
 """
 
 from __future__ import annotations
@@ -344,10 +345,11 @@ def list_events(
     ready = known()
     if len(ready) < limit and any(s.more for s in sources):
         bound = cut()
-        top = max(start_upper.values(), default=high)
         missing = limit - len(ready)
         if ready:
-            span = max(1.0, _ms(top) - _ms(bound))
+            # Density from the rows known, newest to the cut (not from the range's top: the
+            # newest row may be days below it).
+            span = max(1.0, _ms(ready[0].sk) - _ms(bound))
             lower_ms = _ms(bound) - _ESTIMATE_SHORT * missing * span / len(ready)
             lower = max(low, _bound(min(lower_ms, _ms(bound) - 1)))
         else:
