@@ -53,9 +53,12 @@ def authorizer(auth_request: AuthRequest) -> AuthResponse:
 
 
 @app.lambda_function(name="ingest")
-def ingest(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """Target of the rule on SESami's event bus: one EventBridge envelope per invocation.
-    Transient storage errors raise, so EventBridge/Lambda retry and the DLQ keeps the event."""
+def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The ingest queue's consumer (EventBridge rule -> SQS -> batches of up to 100, partial
+    batch responses: a failed event is retried alone), or, invoked by the rule directly, one
+    EventBridge envelope (transient storage errors raise, so EventBridge retries it)."""
+    if "Records" in event:
+        return wiring.ingest_queue_batch(event["Records"])
     return wiring.ingest([event]).counts()
 
 

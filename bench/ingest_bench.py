@@ -4,7 +4,8 @@
   the ConsumedCapacity that Amazon DynamoDB Local returns for every call (tables and indexes),
   over a realistic mix (devstack.traffic). Transactional writes count double, as DynamoDB bills.
 - ingest_requests_per_event: DynamoDB requests (every call PynamoDB makes, reads and writes) per
-  stored event over the same mix, the account -> tenant lookups included (cached per instance).
+  stored event over the same mix, the account -> tenant lookups included (cached per instance),
+  the events in time order through the ingest queue's batches of 100, as in production.
 - ingest_cpu_us_per_event: parse + classify (people vs machines) + aggregate + the counter
   corrections it implies, no I/O (process CPU time, the best of three runs).
 - hot_tenant_max_partition_writes_per_s: one tenant at 2,000 events/s for 30 simulated seconds;
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -27,7 +29,7 @@ from chalicelib.events.engagement import signal_of
 from chalicelib.events.ses import Click, parse_envelope, parse_event
 from chalicelib.events.state import apply
 from chalicelib.ingest.engagement_writes import judge
-from chalicelib.ingest.pipeline import ingest_envelopes
+from chalicelib.ingest.pipeline import IngestReport, ingest_envelopes, ingest_queue_records
 from chalicelib.suppression.from_events import suppression_targets
 from pynamodb.connection import base as pynamodb_base
 
@@ -35,6 +37,7 @@ from devstack.dynamodb_local import DynamoDBLocal, create_tables
 from devstack.traffic import traffic
 
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+QUEUE_BATCH = 100
 HOT_RATE = 2_000
 HOT_SECONDS = 30
 PARTITION_WRITE_LIMIT = 1_000  # DynamoDB: writes per second to one partition
@@ -153,14 +156,31 @@ def _capacity(messages: int) -> dict[str, Any]:
         create_tables(settings)
         tables.configure(settings)
         tenant = make_tenant(settings)
-        envelopes = list(traffic(tenant.account_id, messages, seed=3))
+        # As they reach ingest in production: in time order, from the ingest queue in batches
+        # of up to 100 (infra/ingest_queue.py).
+        envelopes = sorted(traffic(tenant.account_id, messages, seed=3), key=lambda e: e["time"])
+        report = IngestReport()
         with CapacityMeter() as meter:
-            report = ingest_envelopes(envelopes, tenants=tenant.directory, store=tenant.store)
+            began = time.perf_counter()
+            for at in range(0, len(envelopes), QUEUE_BATCH):
+                records = [
+                    {"messageId": str(n), "body": json.dumps(e)}
+                    for n, e in enumerate(envelopes[at : at + QUEUE_BATCH])
+                ]
+                part, failed = ingest_queue_records(
+                    records, tenants=tenant.directory, store=tenant.store
+                )
+                assert not failed, failed
+                report.outcomes += part.outcomes
+            wall = time.perf_counter() - began
         stored = report.counts().get("stored", 0)
         with CapacityMeter() as dup_meter:
             again = ingest_envelopes(envelopes[:500], tenants=tenant.directory, store=tenant.store)
         dups = again.counts().get("duplicate", 0)
+        costs = _costs(settings, ddb.endpoint, tenant, stored)
     return {
+        **costs,
+        "ingest_wall_ms_per_event": round(wall / len(envelopes) * 1000, 2),
         "ingest_events_measured": stored,
         "ingest_wcu_per_event": round(meter.billed_write / stored, 3),
         "ingest_wcu_per_event_as_reported_by_dynamodb_local": round(
@@ -177,6 +197,57 @@ def _capacity(messages: int) -> dict[str, Any]:
             if k.startswith("write:")
         },
         "ingest_duplicate_wcu_per_event": round(dup_meter.units["write"] / max(1, dups), 3),
+    }
+
+
+def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[str, Any]:
+    """The worst event's bill, the storage per event, the all-in CPU (bench/ingest_costs.py)."""
+    import boto3
+    from chalicelib.ingest.directory import TenantDirectory
+    from chalicelib.ingest.store import EventStore
+
+    from bench import ingest_costs
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=settings.region)
+    stored_bytes = ingest_costs.storage_bytes(client, settings.table_prefix)
+    worst = ingest_costs.adversarial_envelope(tenant.account_id, datetime.now(UTC))
+    with ingest_costs.ItemSizeMeter() as meter:
+        outcome = ingest_envelopes([worst], tenants=tenant.directory, store=tenant.store)
+    assert outcome.counts() == {"stored": 1}, outcome.counts()
+    seed = {
+        settings.table_prefix + name: client.scan(TableName=settings.table_prefix + name)["Items"]
+        for name in ("accounts", "tenants")
+    }
+    directory, store = TenantDirectory(ttl_seconds=60), EventStore(settings)
+
+    def per_invocation(envelopes: list[Any]) -> None:
+        for envelope in envelopes:  # one envelope per Lambda invocation, as EventBridge sends
+            ingest_envelopes([envelope], tenants=directory, store=store)
+
+    def per_batch(envelopes: list[Any]) -> None:
+        for i in range(0, len(envelopes), 100):  # the ingest queue's batches
+            records = [
+                {"messageId": str(n), "body": json.dumps(e)}
+                for n, e in enumerate(envelopes[i : i + 100])
+            ]
+            ingest_queue_records(records, tenants=directory, store=store)
+
+    cpu, requests = min(
+        (ingest_costs.cpu_all_in(seed, tenant.account_id, 300, per_invocation) for _ in range(3)),
+        key=lambda r: r[0],
+    )
+    batched, _ = min(
+        (ingest_costs.cpu_all_in(seed, tenant.account_id, 300, per_batch) for _ in range(3)),
+        key=lambda r: r[0],
+    )
+    return {
+        "storage_bytes_per_event": round(stored_bytes / stored),
+        "ingest_wcu_worst_event": round(meter.billed_write, 1),
+        "ingest_item_bytes_max_worst_event": meter.largest,
+        "ingest_requests_worst_event": sum(meter.requests.values()),
+        "ingest_cpu_us_per_event_all_in": cpu,
+        "ingest_cpu_us_per_event_all_in_queue_batches": batched,
+        "ingest_requests_per_event_stubbed": requests,
     }
 
 

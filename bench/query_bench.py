@@ -2,7 +2,9 @@
 
 - events_query_read_amplification_max: items read / items returned while paging through the
   whole result (limit 50), worst over: no filter, one status, two statuses, recipient, tag —
-  for a tenant with 1 write shard and one with 3.
+  for a tenant with 1 write shard and one with 4.
+- events_query_sequential_rounds_max: DynamoDB round trips one after another for one page
+  (queries run side by side count as one), worst page of the same cases.
 - stats_items_read_ratio_1m_vs_10k: items the same 30-day stats request reads with 1,000,000 vs
   10,000 events counted (the hourly buckets are written directly at those volumes).
 """
@@ -30,19 +32,21 @@ from devstack.traffic import traffic
 MESSAGES = int(os.environ.get("SESAMI_BENCH_QUERY_MESSAGES", "600"))
 
 
-def _page_all(q: EventQuery, signer: Signer) -> tuple[int, int, float]:
-    """(items read, items returned, DynamoDB requests per page)."""
-    read = returned = requests = pages = 0
+def _page_all(q: EventQuery, signer: Signer) -> tuple[int, int, float, int]:
+    """(items read, items returned, DynamoDB requests per page, most sequential rounds of a
+    page)."""
+    read = returned = requests = pages = rounds = 0
     cursor = None
     while True:
         page = list_events(q, limit=50, signer=signer, cursor=cursor)
         read += page.items_read
         returned += len(page.items)
         requests += page.requests
+        rounds = max(rounds, page.rounds)
         pages += 1
         cursor = page.next_cursor
         if cursor is None:
-            return read, returned, requests / pages
+            return read, returned, requests / pages, rounds
 
 
 def _amplification(settings: Settings) -> dict[str, Any]:
@@ -52,9 +56,17 @@ def _amplification(settings: Settings) -> dict[str, Any]:
     signer = Signer(b"b" * 32)
     out: dict[str, float] = {}
     per_page: dict[str, float] = {}
-    for shards in (1, 3):
+    rounds: dict[str, int] = {}
+    for shards in (1, 4):
         tenant = make_tenant(settings, write_shards=shards)
-        TenantModel(tenant.tenant_id).update(actions=[TenantModel.write_shards.set(shards)])
+        # The tenant designates `campaign` for the tag view (core/tables.py indexed_tags).
+        TenantModel(tenant.tenant_id).update(
+            actions=[
+                TenantModel.write_shards.set(shards),
+                TenantModel.indexed_tags.set({"campaign"}),
+            ]
+        )
+        tenant.directory.forget(tenant.account_id)
         envelopes = list(
             traffic(
                 tenant.account_id,
@@ -77,17 +89,30 @@ def _amplification(settings: Settings) -> dict[str, Any]:
                 tenant.tenant_id, shards, span, statuses=(Status.OPENED, Status.CLICKED)
             ),
             "recipient": EventQuery(tenant.tenant_id, shards, span, recipient=who),
-            "tag": EventQuery(tenant.tenant_id, shards, span, tag=("campaign", campaign)),
+            "tag": EventQuery(
+                tenant.tenant_id,
+                shards,
+                span,
+                tag=("campaign", campaign),
+                indexed_tags=frozenset({"campaign"}),
+            ),
+            "rare_status": EventQuery(tenant.tenant_id, shards, span, statuses=(Status.BOUNCED,)),
+            "tag_not_designated": EventQuery(
+                tenant.tenant_id, shards, span, tag=("campaign", campaign)
+            ),
         }
         for name, q in cases.items():
-            read, returned, requests = _page_all(q, signer)
+            read, returned, requests, most = _page_all(q, signer)
             out[f"{name}_shards{shards}"] = round(read / max(1, returned), 3)
             per_page[f"{name}_shards{shards}"] = round(requests, 1)
+            rounds[f"{name}_shards{shards}"] = most
     return {
         "events_query_read_amplification": out,
         "events_query_read_amplification_max": max(out.values()),
         # The price of merging several partitions with little over-read: more, smaller queries.
         "events_query_requests_per_page": per_page,
+        "events_query_sequential_rounds": rounds,
+        "events_query_sequential_rounds_max": max(rounds.values()),
     }
 
 

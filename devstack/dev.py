@@ -206,7 +206,10 @@ def simulate_ses_events() -> None:
     from devstack.ses_simulator import SimulatedSes
 
     def deliver(envelopes: list[dict[str, Any]]) -> object:
-        return wiring.ingest(envelopes)  # as the ingest function does: webhooks and alerts too
+        # As the ingest queue hands them to the ingest function (infra/ingest_queue.py): one
+        # batch of SQS records, webhooks and alerts too.
+        records = [{"messageId": e["id"], "body": json.dumps(e)} for e in envelopes]
+        return wiring.ingest_queue_batch(records)
 
     wiring.use(ses_wrapper=lambda tenant, ses: SimulatedSes(ses, tenant.account_id, deliver))
 

@@ -66,6 +66,8 @@ from functions import (
 )
 from gateway import STAGE_THROTTLE, ApiArgs, SesamiApi, Throttle, load_app
 from identity import IdentityArgs, SesamiIdentity
+from ingest_queue import IngestQueueArgs, SesamiIngestQueue
+from ingest_queue import event_source_args as ingest_source_args
 from relay_ranges import (
     RelayBucketArgs,
     RelayScheduleArgs,
@@ -177,6 +179,15 @@ api = SesamiApi(
 relay_bucket_name = bucket_name(prefix, target)
 relay_bucket = SesamiRelayBucket("sesami", RelayBucketArgs(bucket=relay_bucket_name))
 
+ingest_queue = SesamiIngestQueue(
+    "sesami",
+    IngestQueueArgs(
+        prefix=prefix,
+        function_timeout=package.functions[INGEST].timeout,
+        alarm_actions=alarm_actions,
+    ),
+)
+
 functions = SesamiFunctions(
     "sesami",
     FunctionsArgs(
@@ -214,6 +225,7 @@ functions = SesamiFunctions(
         webhook_queue_url=webhook_queue.queue.url,
         webhook_queue_arn=webhook_queue.queue.arn,
         relay_object_arn=object_arn(target.partition, relay_bucket_name),
+        ingest_queue_arn=ingest_queue.queue.arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -231,6 +243,8 @@ events = SesamiEvents(
         ingest_function_arn=functions.functions[INGEST].arn,
         ingest_function_name=functions.functions[INGEST].name,
         alarm_actions=alarm_actions,
+        ingest_queue_arn=ingest_queue.queue.arn,
+        ingest_queue_url=ingest_queue.queue.url,
         blocked_accounts=tuple(
             a.strip() for a in (config.get("blockedAccounts") or "").split(",") if a.strip()
         ),
@@ -257,6 +271,12 @@ webhook_source = aws.lambda_.EventSourceMapping(
     opts=pulumi.ResourceOptions(depends_on=[functions.policies[WEBHOOKS]]),
 )
 
+ingest_source = aws.lambda_.EventSourceMapping(
+    "sesami-ingest-source",
+    **ingest_source_args(ingest_queue.queue.arn, functions.functions[INGEST].name),
+    opts=pulumi.ResourceOptions(depends_on=[functions.policies[INGEST]]),
+)
+
 pulumi.export("api_url", api.stage.invoke_url)
 # The API function serves the dashboard at the API's root.
 pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
@@ -268,6 +288,8 @@ pulumi.export("operator_account_id", target.account_id)
 # role): the customer-onboarding stack's trust policy names exactly these (`sesamiRoleArns`).
 pulumi.export("sesami_role_arns", [functions.roles[f].arn for f in ASSUMING_ROLES])
 pulumi.export("ingest_dlq_url", events.dead_letters.url)
+pulumi.export("ingest_queue_url", ingest_queue.queue.url)
+pulumi.export("ingest_queue_dlq_url", ingest_queue.dead_letters.url)
 pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("webhook_queue_url", webhook_queue.queue.url)
 pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)

@@ -1,6 +1,7 @@
 """SESami's event path: the custom bus customers' default buses forward SES events to, the rule
-that hands `aws.ses` events to the ingest function (24 h of retries, then an encrypted DLQ), and
-the alarms that say when events are being lost.
+that hands `aws.ses` events to the ingest queue (infra/ingest_queue.py; without one, to the
+ingest function directly) with 24 h of retries, then an encrypted DLQ, and the alarms that say
+when events are being lost.
 
 The bus's resource policy is declared here, whole, and never changes with the tenants:
 `chalicelib.ingest.bus.bus_policy` accepts SES's own events (`events:source` = `aws.ses`) from
@@ -55,6 +56,10 @@ class EventsArgs:
     ingest_function_name: pulumi.Input[str]
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     blocked_accounts: Sequence[str] = field(default_factory=tuple)
+    # The ingest queue (infra/ingest_queue.py): the rule's target. Without it, the rule invokes
+    # the function directly, one event per invocation.
+    ingest_queue_arn: pulumi.Input[str] | None = None
+    ingest_queue_url: pulumi.Input[str] | None = None
 
 
 def ses_event_pattern() -> dict[str, Any]:
@@ -166,20 +171,37 @@ class SesamiEvents(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.permission = LambdaPermission(
-            f"{name}-ingest-invoke",
-            action="lambda:InvokeFunction",
-            function=args.ingest_function_name,
-            principal=EVENTS_PRINCIPAL,
-            source_arn=self.rule.arn,
-            opts=child,
-        )
+        if args.ingest_queue_arn is not None and args.ingest_queue_url is not None:
+            from ingest_queue import queue_policy
+
+            # The rule sends to the ingest queue; only the queue's mapping invokes ingest.
+            self.ingest_queue_policy = aws.sqs.QueuePolicy(
+                f"{name}-ingest-queue-policy",
+                queue_url=args.ingest_queue_url,
+                policy=pulumi.Output.all(args.ingest_queue_arn, self.rule.arn).apply(
+                    lambda arns: json.dumps(queue_policy(arns[0], arns[1]))
+                ),
+                opts=child,
+            )
+            target_arn: pulumi.Input[str] = args.ingest_queue_arn
+            ready: list[pulumi.Resource] = [self.ingest_queue_policy, self.queue_policy]
+        else:
+            self.permission = LambdaPermission(
+                f"{name}-ingest-invoke",
+                action="lambda:InvokeFunction",
+                function=args.ingest_function_name,
+                principal=EVENTS_PRINCIPAL,
+                source_arn=self.rule.arn,
+                opts=child,
+            )
+            target_arn = args.ingest_function_arn
+            ready = [self.permission, self.queue_policy]
         self.target = aws.cloudwatch.EventTarget(
             f"{name}-ingest",
             rule=self.rule.name,
             event_bus_name=self.bus.name,
             target_id="ingest",
-            arn=args.ingest_function_arn,
+            arn=target_arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
                 maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
@@ -187,9 +209,7 @@ class SesamiEvents(pulumi.ComponentResource):
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
                 arn=self.dead_letters.arn
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.permission, self.queue_policy]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
         self.dlq_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-ingest-dlq-depth",

@@ -229,6 +229,7 @@ class FunctionsArgs:
     webhook_queue_arn: pulumi.Input[str]
     content_bucket_arn: pulumi.Input[str] = ""
     relay_object_arn: str = ""  # the one object of the relay ranges (relay_ranges.object_arn)
+    ingest_queue_arn: pulumi.Input[str] = ""  # infra/ingest_queue.py; "" without the queue
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -274,6 +275,7 @@ class SesamiFunctions(pulumi.ComponentResource):
             parameters=dict(args.secret_arns),
             failures=self.failures.arn,
             webhook_queue=args.webhook_queue_arn,
+            ingest_queue=args.ingest_queue_arn,
             api_keys=args.api_keys_table_arn,
             content=args.content_bucket_arn,
         )
@@ -292,6 +294,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     user_pool=v["user_pool"],
                     failure_queue=v["failures"],
                     webhook_queue=v["webhook_queue"],
+                    ingest_queue=(v["ingest_queue"] or None) if function == INGEST else None,
                     alert_identities=alert_identities(target, args.environment.alerts_from),
                     content_bucket=v["content"] or None,
                     relay_object=args.relay_object_arn or None,

@@ -86,6 +86,8 @@ class Scope:
     user_pool: str | None = None
     # Ingest only: its on-failure destination (Lambda sends with the function's role).
     failure_queue: str | None = None
+    # Ingest only: the ingest queue its event source mapping reads with the function's role.
+    ingest_queue: str | None = None
     # Ingest and the API send to it, the webhooks function consumes it.
     webhook_queue: str | None = None
     # The webhooks function: the SES identities alert emails are sent as (none: no email).
@@ -184,8 +186,9 @@ def api_policy(scope: Scope) -> dict[str, Any]:
 
 
 def ingest_policy(scope: Scope) -> dict[str, Any]:
-    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue, the webhook
-    queue, and the refreshed relay ranges (one object, read once per instance)."""
+    """Pure: the ingest function. Tables (no deletes), logs, its on-failure queue, the ingest
+    queue it consumes, the webhook queue, and the refreshed relay ranges (one object, read once
+    per instance)."""
     if scope.failure_queue is None:
         raise ValueError("the ingest scope names its on-failure queue")
     statements = [
@@ -193,6 +196,8 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
         _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
         _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
     ]
+    if scope.ingest_queue is not None:
+        statements.append(_statement("IngestQueue", CONSUME_QUEUE, [scope.ingest_queue]))
     if scope.relay_object:
         statements.append(_statement("RelayRanges", GET_RELAY_RANGES, [scope.relay_object]))
     return _document(statements)

@@ -253,11 +253,20 @@ def test_ingest_may_send_only_to_its_failure_queue_and_the_webhook_queue(
     deployed: Deployment,
 ) -> None:
     statements = _granting(_statements(deployed, "ingest"), "sqs:")
-    assert {a for s in statements for a in as_list(s["Action"])} == {"sqs:SendMessage"}
-    assert {r for s in statements for r in as_list(s["Resource"])} == {
+    sends = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+    assert {a for s in sends for a in as_list(s["Action"])} == {"sqs:SendMessage"}
+    assert {r for s in sends for r in as_list(s["Resource"])} == {
         deployed.state(QUEUE, "ingest-failures")["arn"],
         _queue(deployed, "webhooks"),
     }
+    # ... and consumes only the ingest queue (its event source mapping reads with its role).
+    (consume,) = [s for s in statements if s not in sends]
+    assert set(as_list(consume["Action"])) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
+    assert as_list(consume["Resource"]) == [_queue(deployed, "ingest-queue")]
 
 
 def _queue(deployed: Deployment, name: str) -> str:

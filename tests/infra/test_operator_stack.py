@@ -32,6 +32,7 @@ from pulumi_mocks import (  # noqa: E402
     ALARM,
     APP_CLIENT,
     BUS,
+    EVENT_SOURCE,
     PERMISSION,
     QUEUE,
     QUEUE_POLICY,
@@ -147,7 +148,8 @@ def test_ingest_target_retries_for_a_day_then_dead_letters(deployed: Deployment)
     target = deployed.state(TARGET, "sesami-ingest")
     queue = deployed.state(QUEUE, "ingest-dlq")
     rule = deployed.state(RULE, "sesami-ses")
-    assert target["arn"] == INGEST_ARN
+    # The rule sends to the ingest queue; the function reads it in batches.
+    assert target["arn"] == ingest_queue(deployed)["arn"]
     assert target["rule"] == rule["name"]
     assert target["eventBusName"] == rule["eventBusName"]
     assert target["retryPolicy"] == {
@@ -166,7 +168,7 @@ def test_dead_letter_queue_is_encrypted_and_keeps_two_weeks(deployed: Deployment
 def test_only_the_ingest_rule_can_send_to_the_dead_letter_queue(deployed: Deployment) -> None:
     queue = deployed.state(QUEUE, "ingest-dlq")
     rule = deployed.state(RULE, "sesami-ses")
-    holder = deployed.state(QUEUE_POLICY)
+    holder = deployed.state(QUEUE_POLICY, "ingest-dlq")
     assert holder["queueUrl"] == queue["url"]
     statements = json.loads(holder["policy"])["Statement"]
     assert len(statements) == 1
@@ -178,12 +180,52 @@ def test_only_the_ingest_rule_can_send_to_the_dead_letter_queue(deployed: Deploy
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["arn"]}}
 
 
-def test_eventbridge_may_invoke_ingest_only_from_the_rule(deployed: Deployment) -> None:
-    permission = deployed.state(PERMISSION, "ingest-invoke")
-    assert permission["action"] == "lambda:InvokeFunction"
-    assert permission["function"] == INGEST_NAME
-    assert permission["principal"] == "events.amazonaws.com"
-    assert permission["sourceArn"] == deployed.state(RULE, "sesami-ses")["arn"]
+def ingest_queue(deployed: Deployment) -> dict[str, Any]:
+    (queue,) = [q.state for q in deployed.mocks.of_type(QUEUE) if q.name == "sesami-ingest-queue"]
+    return queue
+
+
+def test_only_the_ingest_rule_can_send_to_the_ingest_queue(deployed: Deployment) -> None:
+    queue = ingest_queue(deployed)
+    holder = deployed.state(QUEUE_POLICY, "ingest-queue-policy")
+    assert holder["queueUrl"] == queue["url"]
+    (statement,) = json.loads(holder["policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
+    assert statement["Resource"] == queue["arn"]
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": deployed.state(RULE, "sesami-ses")["arn"]}
+    }
+    # EventBridge no longer invokes ingest: the queue's mapping is its only trigger.
+    assert not [p for p in deployed.mocks.of_type(PERMISSION) if "ingest" in p.name]
+
+
+def test_ingest_reads_its_queue_in_batches_of_100_with_partial_failures(
+    deployed: Deployment,
+) -> None:
+    queue = ingest_queue(deployed)
+    dead = deployed.state(QUEUE, "ingest-queue-dead-letters")
+    (mapping,) = [m.state for m in deployed.mocks.of_type(EVENT_SOURCE) if "ingest" in m.name]
+    assert mapping["eventSourceArn"] == queue["arn"]
+    assert mapping["functionName"] == INGEST_NAME
+    assert mapping["batchSize"] == 100 and mapping["maximumBatchingWindowInSeconds"] >= 1
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert json.loads(queue["redrivePolicy"]) == {
+        "deadLetterTargetArn": dead["arn"],
+        "maxReceiveCount": 5,
+    }
+    assert queue.get("sqsManagedSseEnabled") is True and dead.get("sqsManagedSseEnabled") is True
+    timeout = deployed.function("ingest")["timeout"]
+    assert queue["visibilityTimeoutSeconds"] == 6 * timeout
+    consume = [
+        st for st in deployed.role_policy("ingest")["Statement"] if st.get("Sid") == "IngestQueue"
+    ]
+    assert consume and consume[0]["Resource"] == [queue["arn"]]
+    assert set(consume[0]["Action"]) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
 
 
 def test_alarms_fire_on_one_dead_letter_and_one_ingest_error(deployed: Deployment) -> None:

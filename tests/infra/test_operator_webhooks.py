@@ -68,11 +68,11 @@ def test_one_message_in_the_webhook_dead_letter_queue_alarms(deployed: Deploymen
 def test_the_webhooks_function_consumes_the_queue_with_partial_batches_and_a_cap(
     deployed: Deployment, package: Path
 ) -> None:
-    source = deployed.state(EVENT_SOURCE)
+    source = deployed.state(EVENT_SOURCE, "webhooks")
     assert source["eventSourceArn"] == _queue(deployed, "-webhooks")["arn"]
     assert source["functionName"] == deployed.function("webhooks")["name"]
     assert source["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["batchSize"] == 10
     assert source["scalingConfig"] == {"maximumConcurrency": 20}
     capped = run_program(stack_config(package, webhookConcurrency="5"))
-    assert capped.state(EVENT_SOURCE)["scalingConfig"] == {"maximumConcurrency": 5}
+    assert capped.state(EVENT_SOURCE, "webhooks")["scalingConfig"] == {"maximumConcurrency": 5}

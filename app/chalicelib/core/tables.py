@@ -115,6 +115,11 @@ class TenantModel(Model):
     # Which open and click rates the overview leads with: "human" (default) or "raw".
     overview_rate = UnicodeAttribute(null=True)
 
+    # Tag names whose events get a tag view (at most 3: chalicelib/ingest/caps.py); a filter on
+    # any other tag reads the time view with a filter. Events stored before a tag was named
+    # are not in its view.
+    indexed_tags = UnicodeSetAttribute(null=True)
+
     # Set once, by DELETE /tenant: from then on only the deletion job touches the tenant.
     deletion_started_at = UTCDateTimeAttribute(null=True)
     # Days the content SESami sent is kept (content/retention.py); None: the default, 0: off.
@@ -190,8 +195,28 @@ class _ByRecipient(GlobalSecondaryIndex["EventModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
+# The statuses the by_status index holds (a sparse index): the rare ones, which a filter over the
+# time view would read through thousands of rows to find. SENT, DELIVERED, OPENED and CLICKED
+# are each 15-35 % of a tenant's events: filtering the time view for them reads 3-7 rows per
+# row returned, which costs less than an index entry on every one of those events.
+# (Status values: core imports nothing from events/.)
+INDEXED_STATUSES = frozenset(
+    {"BOUNCED", "COMPLAINED", "REJECTED", "RENDERING_FAILED", "DELIVERY_DELAYED", "SUBSCRIPTION"}
+)
+
+
+MAX_INDEXED_TAGS = 3  # tag names a tenant may designate for the tag view
+
+
+def indexed_tag_names(names: Any) -> frozenset[str]:
+    """The tags of a tenant that get a tag view: at most MAX_INDEXED_TAGS, in name order (the cap
+    holds even for an item written around the API)."""
+    return frozenset(sorted(names or ())[:MAX_INDEXED_TAGS])
+
+
 class EventModel(Model):
-    """One row per (event, recipient), for the time, status and recipient views. An open or
+    """One row per (event, recipient), for the time, status and recipient views (at most
+    ingest/caps.MAX_ROW_RECIPIENTS rows per event). An open or
     click SES cannot attribute to one recipient has one row without recipient (and so no
     by_recipient entry). Rows are projections of the message partition: rewriting one with the
     same content is harmless, so they are written outside the ingest transaction."""
@@ -214,11 +239,21 @@ class EventModel(Model):
     recipient = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
-    tags = JSONAttribute(null=True)
-    tag_pairs = UnicodeSetAttribute(null=True)  # "name=value", for the tag filter
+    tags = JSONAttribute(null=True)  # rows written before tag_pairs carried them alone
+    tag_pairs = UnicodeSetAttribute(null=True)  # "name=value": the event's tags, and their filter
     detail = JSONAttribute(null=True)
     engagement = UnicodeAttribute(null=True)  # opens and clicks: human, scanner, ... at arrival
     expires_at = TTLAttribute(null=True)
+
+    def tag_map(self) -> dict[str, list[str]]:
+        """The event's user tags, {name: [values]}: stored once, as `tag_pairs`."""
+        if self.tags:
+            return dict(self.tags)
+        out: dict[str, list[str]] = {}
+        for pair in sorted(self.tag_pairs or ()):
+            name, _, value = pair.partition("=")
+            out.setdefault(name, []).append(value)
+        return out
 
 
 AGGREGATE_SK = "AGG"

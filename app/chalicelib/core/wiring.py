@@ -234,6 +234,21 @@ def refresh_relay_ranges() -> dict[str, Any]:
     return refresh(fetch_https, copy, today=datetime.now(UTC).date())
 
 
+def ingest_queue_batch(records: list[Any]) -> dict[str, Any]:
+    """One batch of the ingest queue: {"batchItemFailures": [...]} names the records to retry."""
+    from chalicelib.ingest.pipeline import ingest_queue_records
+
+    _published_relay_ranges()
+    notifier = webhook_notifier()
+    _report, failed = ingest_queue_records(
+        records,
+        tenants=tenant_directory(),
+        store=event_store(),
+        notify=notifier.recorded if notifier is not None else None,
+    )
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
 # ---------------------------------------------------------------------------- tenants
 
 

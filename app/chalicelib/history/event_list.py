@@ -4,10 +4,11 @@ Time-ordered reads (events, counters, link counters) never start before `now - r
 items past their TTL that DynamoDB has not deleted yet are neither read nor returned.
 
 The events list reads one or more *sources* (a partition of the events table or of an index,
-newest first) and merges them: one source per write shard, times one per requested status. With
-one source (one shard; one or no status; or a recipient) every item read is returned; with several,
-each source is read in pages sized to its share of the page and topped up as the merge needs, so
-little is read that is not returned. The cursor records, per source, where to continue.
+newest first) and merges them: one source per write shard, times one per requested indexed
+status (the status index is sparse: common statuses are one filtered source per shard). With one
+source (one shard; a recipient) every item read is returned; with several, a page is at most two
+rounds of queries run side by side (see `list_events`), so a page costs two round trips however
+many shards. The cursor records, per source, where to continue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from chalicelib.core import keys
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.signing import Signer
-from chalicelib.core.tables import EventModel
+from chalicelib.core.tables import INDEXED_STATUSES, EventModel
 from chalicelib.events.status import Status
 
 CURSOR_PURPOSE = "events-cursor"
@@ -138,6 +140,7 @@ class EventQuery:
     recipient: str | None = None
     tag: tuple[str, str] | None = None
     engagement: tuple[str, ...] = ()  # opens and clicks of these classes only (a read filter)
+    indexed_tags: frozenset[str] = frozenset()  # the tenant's tags that have a tag view
 
     def fingerprint(self) -> str:
         """What a cursor is bound to, besides the tenant: the same filters. (The time range
@@ -155,17 +158,26 @@ class EventPage:
     next_cursor: str | None
     items_read: int
     requests: int = 0
+    rounds: int = 0  # DynamoDB round trips one after another (queries side by side count once)
+
+
+# (lower, upper, n) -> items, items read, the bound to continue below (None: range exhausted)
+Fetch = Callable[[str, str, int], tuple[list[EventModel], int, str | None]]
+FILTER_READ_AHEAD = 3  # a source behind a filter reads this many rows per row wanted at first
+FILTER_READ_MAX = 8  # ... and at most this many in the second round
+ROUND_TWO_MARGIN = 1.3  # ... and reads at most this share of what is missing per source
+_ESTIMATE_SHORT = 0.9  # the second round aims a little short: over-reading is re-reading
+_POOL: ThreadPoolExecutor | None = None
 
 
 @dataclass
 class _Source:
     name: str
-    fetch: Callable[
-        [str, int], tuple[list[EventModel], int, str | None]
-    ]  # (upper, n) -> items, read, more
-    upper: str
+    fetch: Fetch
+    upper: str  # everything above this bound has been read
+    filtered: bool = False  # a filter drops rows: it reads more than it returns
     buffer: list[EventModel] = field(default_factory=list)
-    more: bool = True
+    more: bool = True  # rows may remain at or below `upper`
 
 
 def _below(sk: str) -> str:
@@ -173,67 +185,101 @@ def _below(sk: str) -> str:
     return sk[:-1] + chr(ord(sk[-1]) - 1) + _TOP
 
 
-def _sources(
-    q: EventQuery,
-) -> list[tuple[str, Callable[[str, int], tuple[list[EventModel], int, str | None]]]]:
-    low = keys.iso_ms(q.range.start)
-    condition_filter = None
-    if q.tag is not None:
-        condition_filter = EventModel.tag_pairs.contains(f"{q.tag[0]}={q.tag[1]}")
+def _ms(sk: str) -> float:
+    """Milliseconds since the epoch of a sort key or bound (they start with keys.iso_ms)."""
+    return datetime.fromisoformat(sk[:23]).replace(tzinfo=UTC).timestamp() * 1000
+
+
+def _bound(ms: float) -> str:
+    return keys.iso_ms(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _sources(q: EventQuery) -> list[tuple[str, Fetch, bool]]:
     engagement_filter = EventModel.engagement.is_in(*q.engagement) if q.engagement else None
 
-    def runner(
-        query: Callable[..., Any], pk: str, extra: Any = None
-    ) -> Callable[[str, int], tuple[list[EventModel], int, str | None]]:
-        def fetch(upper: str, n: int) -> tuple[list[EventModel], int, str | None]:
-            combined = extra
-            for more in (condition_filter, engagement_filter):
-                if more is not None:
-                    combined = more if combined is None else combined & more
+    def runner(query: Callable[..., Any], pk: str, extra: Any = None) -> tuple[Fetch, bool]:
+        combined = extra
+        if engagement_filter is not None:
+            combined = engagement_filter if combined is None else combined & engagement_filter
+
+        def fetch(lower: str, upper: str, n: int) -> tuple[list[EventModel], int, str | None]:
             results = query(
                 pk,
-                EventModel.sk.between(low, upper),
+                EventModel.sk.between(lower, upper),
                 scan_index_forward=False,
-                limit=n,
                 page_size=n,
                 filter_condition=combined,
             )
-            items = list(results)
-            last = results.last_evaluated_key
+            # Exactly one DynamoDB Query: its first page (PynamoDB's iterator would go on
+            # paging until it had `n` items past the filter).
+            page = next(results.page_iter, None) or {}
+            items = [EventModel.from_raw_data(raw) for raw in page.get("Items", ())]
+            last = page.get("LastEvaluatedKey")
             # Continue below the last item *read* (a filter may have dropped it), if any is left.
             next_upper = _below(last["sk"]["S"]) if last else None
-            return items, results.page_iter.total_scanned_count, next_upper
+            return items, int(page.get("ScannedCount", len(items))), next_upper
 
-        return fetch
+        return fetch, combined is not None
 
-    status_filter = EventModel.status.is_in(*[s.value for s in q.statuses]) if q.statuses else None
+    def status_filter(statuses: Iterable[Status]) -> Any:
+        wanted = [s.value for s in statuses]
+        return EventModel.status.is_in(*wanted) if wanted else None
+
     if q.recipient is not None:
         pk = keys.recipient_pk(q.tenant_id, q.recipient)
-        return [("r", runner(EventModel.by_recipient.query, pk, status_filter))]
+        return [("r", *runner(EventModel.by_recipient.query, pk, status_filter(q.statuses)))]
     out = []
     if q.tag is not None:
-        # The tag view's partitions hold exactly the tagged rows: the tag is no filter there.
-        condition_filter = None
         pair = f"{q.tag[0]}={q.tag[1]}"
         for shard in range(q.shards):
-            pk = keys.tag_pk(q.tenant_id, pair, shard)
-            out.append((f"tag:{shard}", runner(EventModel.query, pk, status_filter)))
+            if q.tag[0] in q.indexed_tags:
+                # The tag view's partitions hold exactly the tagged rows: the tag is no filter.
+                pk, condition = keys.tag_pk(q.tenant_id, pair, shard), None
+            else:  # not a designated tag: the time view, filtered
+                pk = keys.events_pk(q.tenant_id, shard)
+                condition = EventModel.tag_pairs.contains(pair)
+            statuses = status_filter(q.statuses)
+            if statuses is not None:
+                condition = statuses if condition is None else condition & statuses
+            out.append((f"tag:{shard}", *runner(EventModel.query, pk, condition)))
         return out
+    indexed = [s for s in q.statuses if s.value in INDEXED_STATUSES]
+    common = [s for s in q.statuses if s.value not in INDEXED_STATUSES]
     for shard in range(q.shards):
-        if q.statuses:
-            for status in q.statuses:
-                pk = keys.status_pk(q.tenant_id, status, shard)
-                out.append((f"{status.value}:{shard}", runner(EventModel.by_status.query, pk)))
-        else:
-            out.append(
-                (f"all:{shard}", runner(EventModel.query, keys.events_pk(q.tenant_id, shard)))
-            )
+        for status in indexed:
+            pk = keys.status_pk(q.tenant_id, status, shard)
+            out.append((f"{status.value}:{shard}", *runner(EventModel.by_status.query, pk)))
+        if common or not q.statuses:
+            # Common statuses have no index entry (the index is sparse): one read of the time
+            # view filtered on all of them at once.
+            name = "+".join(s.value for s in common) or "all"
+            pk = keys.events_pk(q.tenant_id, shard)
+            out.append((f"{name}:{shard}", *runner(EventModel.query, pk, status_filter(common))))
     return out
+
+
+def _side_by_side(jobs: list[Callable[[], None]]) -> None:
+    """Run the queries of one round at once: a page costs its rounds, not its queries."""
+    global _POOL
+    if len(jobs) == 1:
+        jobs[0]()
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="events-query")
+    for future in [_POOL.submit(job) for job in jobs]:
+        future.result()
 
 
 def list_events(
     q: EventQuery, *, limit: int, signer: Signer, cursor: str | None = None
 ) -> EventPage:
+    """One page, in at most two rounds of queries run side by side.
+
+    Round one reads about half of each source's share (a filtered source several times that).
+    Every row above the highest bound a source stopped at is then known from all sources. If
+    those are fewer than `limit`, round two reads every source down to a time estimated from
+    round one's density to hold the rest. The page is the known rows, newest first, up to
+    `limit`: it can be shorter than `limit` while `next` is set."""
     positions: dict[str, str] | None = None
     if cursor is not None:
         data = signer.verify(CURSOR_PURPOSE, cursor, field="next")
@@ -245,49 +291,92 @@ def list_events(
         except (KeyError, TypeError, ValueError):
             raise InvalidRequest("next is not a valid token", details={"field": "next"}) from None
         q = replace(q, range=pinned)
+    low = keys.iso_ms(q.range.start)
     high = keys.iso_ms(q.range.end) + _TOP
     sources = [
-        _Source(name, fetch, positions.get(name, "") if positions is not None else high)
-        for name, fetch in _sources(q)
+        _Source(name, fetch, positions.get(name, "") if positions is not None else high, filtered)
+        for name, fetch, filtered in _sources(q)
         if positions is None or name in positions
     ]
-    read = requests = 0
+    start_upper = {s.name: s.upper for s in sources}
+    read = requests = rounds = 0
 
-    def refill(source: _Source, n: int) -> None:
-        nonlocal read, requests
-        items, scanned, next_upper = source.fetch(source.upper, n)
-        read += scanned
-        requests += 1
-        source.buffer.extend(items)
-        source.more = next_upper is not None
-        if next_upper is not None:
-            source.upper = next_upper
+    def round_of(wanted: dict[str, tuple[str, int]]) -> None:
+        nonlocal read, requests, rounds
+        results: dict[str, tuple[list[EventModel], int, str | None]] = {}
 
-    # With one source, read exactly the page. With several, read one item from each, then top
-    # up an emptied source by a small share of what is still missing: little is read and not
-    # returned (and read again for the next page), at the price of more, smaller queries.
+        def job(source: _Source, lower: str, n: int) -> Callable[[], None]:
+            def run() -> None:
+                results[source.name] = source.fetch(lower, source.upper, n)
+
+            return run
+
+        by_name = {s.name: s for s in sources}
+        _side_by_side([job(by_name[name], lower, n) for name, (lower, n) in wanted.items()])
+        rounds += 1
+        for name, (lower, _n) in wanted.items():
+            source = by_name[name]
+            items, scanned, next_upper = results[name]
+            read += scanned
+            requests += 1
+            source.buffer.extend(items)
+            if next_upper is not None:
+                source.upper, source.more = next_upper, True
+            elif lower > low:  # read down to `lower`: what is below it is still to read
+                source.upper, source.more = _below(lower), True
+            else:
+                source.more = False
+
+    def cut() -> str:
+        """Rows above this bound are known from every source."""
+        live = [s.upper for s in sources if s.more]
+        return max(live) if live else ""
+
+    def known() -> list[EventModel]:
+        bound = cut()
+        return sorted(
+            (i for s in sources for i in s.buffer if i.sk > bound), key=lambda i: i.sk, reverse=True
+        )
+
     n = max(1, len(sources))
-    first = limit if n == 1 else 1
-    for source in sources:
-        refill(source, first)
-    out: list[EventModel] = []
+    # Several sources: round one reads about half of each one's share, to learn how dense they
+    # are; round two reads each down to where the page should end. A full share in round one
+    # would leave each source's rows below the cut read and not returned (~12 % at 4 shards).
+    share = limit if n == 1 else math.ceil(limit / (2 * n)) + 1
+    round_of(
+        {s.name: (low, share * (FILTER_READ_AHEAD if s.filtered else 1)) for s in sources if s.more}
+    )
+    ready = known()
+    if len(ready) < limit and any(s.more for s in sources):
+        bound = cut()
+        missing = limit - len(ready)
+        if ready:
+            # Density from the rows known, newest to the cut (not from the range's top: the
+            # newest row may be days below it).
+            span = max(1.0, _ms(ready[0].sk) - _ms(bound))
+            lower_ms = _ms(bound) - _ESTIMATE_SHORT * missing * span / len(ready)
+            lower = max(low, _bound(min(lower_ms, _ms(bound) - 1)))
+        else:
+            lower = low
+        second = [s for s in sources if s.more and s.upper >= lower]  # (a sparse source may
+        # be read below `lower` already). Each reads at most a little over its share of what
+        # is missing: a wrong estimate ends the page early rather than reading rows twice.
+        cap = math.ceil(missing * ROUND_TWO_MARGIN / max(1, len(second))) + 1
+        round_of({s.name: (lower, cap * (FILTER_READ_MAX if s.filtered else 1)) for s in second})
+        ready = known()
+    out = ready[:limit]
     returned_upper: dict[str, str] = {}
-    while len(out) < limit:
-        for source in sources:  # an empty buffer may hide the newest item: refill it first
-            if not source.buffer and source.more:
-                refill(source, max(1, math.ceil((limit - len(out)) / (6 * n))))
-        live = [s for s in sources if s.buffer]
-        if not live:
-            break
-        best = max(live, key=lambda s: s.buffer[0].sk)
-        item = best.buffer.pop(0)
-        out.append(item)
-        returned_upper[best.name] = _below(item.sk)
+    for item in out:
+        for source in sources:
+            if source.buffer and source.buffer[0] is item:
+                source.buffer.pop(0)
+                returned_upper[source.name] = _below(item.sk)
+                break
     next_positions = {}
     for source in sources:
         if source.buffer:  # read but not returned: continue just below the last one returned
-            next_positions[source.name] = returned_upper.get(source.name) or (
-                positions.get(source.name, high) if positions else high
+            next_positions[source.name] = (
+                returned_upper.get(source.name) or start_upper[source.name]
             )
         elif source.more:
             next_positions[source.name] = source.upper
@@ -303,4 +392,4 @@ def list_events(
                 "e": q.range.end.isoformat(),
             },
         )
-    return EventPage(out, token, read, requests)
+    return EventPage(out, token, read, requests, rounds=rounds)

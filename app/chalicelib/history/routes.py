@@ -97,13 +97,14 @@ def _event_view(row: EventModel) -> dict[str, Any]:
         "at": row.occurred_at,
         "subject": row.subject,
         "from": row.source,
-        "tags": row.tags or {},
+        "tags": row.tag_map(),
         "detail": row.detail or {},
         "engagement": row.engagement,
     }
 
 
 def _event_query(ctx: RequestContext) -> EventQuery:
+    from chalicelib.core.tables import indexed_tag_names
     from chalicelib.history.event_list import EventQuery, parse_statuses
 
     params = ctx.request.query_params
@@ -131,6 +132,7 @@ def _event_query(ctx: RequestContext) -> EventQuery:
         recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
         engagement=engagement,
+        indexed_tags=indexed_tag_names(tenant.indexed_tags),
     )
 
 

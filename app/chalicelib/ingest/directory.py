@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.core import dynamo
-from chalicelib.core.tables import AccountModel, TenantModel
+from chalicelib.core.tables import AccountModel, TenantModel, indexed_tag_names
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class TenantRef:
     account_id: str  # the binding this ref was resolved through
     bound_at: datetime  # ... and its version: mail sent before it is not this tenant's
     write_shards: int = 1
+    indexed_tags: frozenset[str] = frozenset()  # tag names that get a tag view (ingest/caps.py)
 
 
 class TenantDirectory:
@@ -50,6 +51,7 @@ class TenantDirectory:
             account_id,
             binding.bound_at,
             max(1, int(tenant.write_shards or 1)),
+            indexed_tag_names(tenant.indexed_tags),
         )
         self._cache[account_id] = (now + self._ttl, ref)
         return ref

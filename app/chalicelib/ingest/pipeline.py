@@ -17,7 +17,9 @@ For each envelope, in this order:
    checks the ref's binding against the live one in the same read; a replaced binding (the
    instance's cache is up to 60 s old) is forgotten, looked up again, and step 5 re-applied.
 Transient storage failures propagate, so that Lambda and EventBridge retry and the DLQ keeps what
-never succeeds. The core takes a list so it can sit behind a queue as well.
+never succeeds. Behind the ingest queue (EventBridge -> SQS -> ingest, batches of up to 100:
+`ingest_queue_records`), a failing event is reported back alone (ReportBatchItemFailures) and
+the rest of its batch is done.
 
 `notify` (webhooks: chalicelib/webhooks/enqueue.py) hears of each event recorded or recognised
 as a duplicate, after the store's writes, with the class the store gave an Open or Click: nothing
@@ -26,8 +28,10 @@ it does can keep an event from being stored.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -61,6 +65,7 @@ _RECORDED = {
     Recorded.ERASED: Outcome.ERASED,
 }
 BINDING_ATTEMPTS = 3
+_log = logging.getLogger("sesami.ingest")
 
 
 class Tenants(Protocol):
@@ -71,6 +76,10 @@ class Tenants(Protocol):
 
 class Store(Protocol):
     def record(self, tenant: TenantRef, event: SesEvent) -> Recording: ...
+
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recording | Exception]: ...
 
     def quarantine(
         self,
@@ -104,16 +113,96 @@ def ingest_envelopes(
     for raw in raws:
         result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
         report.outcomes.append(result)
+    _emit(report)
+    return report
+
+
+def ingest_queue_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    tenants: Tenants,
+    store: Store,
+    notify: Notify | None = None,
+) -> tuple[IngestReport, list[str]]:
+    """A batch from the ingest queue (SQS records, each body one EventBridge envelope). Returns
+    the report and the ids of the records to retry: one that failed (storage unavailable, or
+    anything unexpected) is retried alone, and reaches the queue's DLQ after its receives; the
+    rest of the batch is done. A body that is not JSON is quarantined, not retried. Each
+    tenant's events are stored together (`Store.record_batch`: a few requests for the reads and
+    the rows of the whole batch, then one transaction per event)."""
+    report = IngestReport()
+    failed: list[str] = []
+    ready: dict[str, list[tuple[str, Any, Envelope, TenantRef, SesEvent]]] = {}
+    for record in records:
+        record_id = str(record.get("messageId"))
+        try:
+            raw = json.loads(record["body"])
+        except (KeyError, TypeError, ValueError):
+            store.quarantine(dict(record), "ingest queue message is not a JSON envelope")
+            report.outcomes.append(Outcome.QUARANTINED)
+            continue
+        try:
+            prepared = _prepare(raw, tenants=tenants, store=store, report=report)
+        except Exception as exc:  # one event's failure must not fail the batch
+            _failed(failed, record_id, exc)
+            continue
+        if isinstance(prepared, Outcome):
+            report.outcomes.append(prepared)
+        else:
+            envelope, tenant, event = prepared
+            ready.setdefault(tenant.tenant_id, []).append((record_id, raw, envelope, tenant, event))
+    for batch in ready.values():
+        tenant = batch[0][3]
+        try:
+            results: list[Recording | Exception] = store.record_batch(
+                tenant, [event for *_, event in batch]
+            )
+        except BindingChanged:
+            results = [BindingChanged("")] * len(batch)
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (record_id, raw, envelope, tenant_, event), result in zip(batch, results, strict=True):
+            try:
+                if isinstance(result, BindingChanged):  # look the account up again, alone
+                    outcome = _ingest_one(
+                        raw, tenants=tenants, store=store, report=report, notify=notify
+                    )
+                elif isinstance(result, MalformedEvent):
+                    _quarantine(store, raw, result.reason, envelope, tenant_)
+                    outcome = Outcome.QUARANTINED
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    recorded, engagement = result
+                    if notify is not None and recorded is not Recorded.ERASED:
+                        notify(tenant_, event, engagement)
+                    outcome = _RECORDED[recorded]
+            except Exception as exc:
+                _failed(failed, record_id, exc)
+                continue
+            report.outcomes.append(outcome)
+    _emit(report)
+    if failed:
+        logs.metric("IngestRetried", len(failed), {"Outcome": "retried"})
+    return report, failed
+
+
+def _failed(failed: list[str], record_id: str, exc: BaseException) -> None:
+    _log.warning("ingest of queue message %s failed: %r", record_id, exc)
+    failed.append(record_id)
+
+
+def _emit(report: IngestReport) -> None:
     for account, count in report.unknown_accounts.items():
         logs.metric("UnknownAccountEvents", count, {"Outcome": "unknown_account"}, account=account)
     for outcome, count in report.counts().items():
         logs.metric("IngestedEvents", count, {"Outcome": outcome})
-    return report
 
 
-def _ingest_one(
-    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport, notify: Notify | None
-) -> Outcome:
+def _prepare(
+    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport
+) -> Outcome | tuple[Envelope, TenantRef, SesEvent]:
+    """Steps 1-5: an outcome already, or the event to record and its tenant."""
     try:
         envelope = parse_envelope(raw)
     except MalformedEvent as exc:
@@ -131,6 +220,18 @@ def _ingest_one(
     except MalformedEvent as exc:
         _quarantine(store, raw, exc.reason, envelope, tenant)
         return Outcome.QUARANTINED
+    if event.mail.timestamp < tenant.bound_at:
+        return Outcome.BEFORE_BINDING
+    return envelope, tenant, event
+
+
+def _ingest_one(
+    raw: Any, *, tenants: Tenants, store: Store, report: IngestReport, notify: Notify | None
+) -> Outcome:
+    prepared = _prepare(raw, tenants=tenants, store=store, report=report)
+    if isinstance(prepared, Outcome):
+        return prepared
+    envelope, tenant, event = prepared
     for _attempt in range(BINDING_ATTEMPTS):
         if event.mail.timestamp < tenant.bound_at:
             return Outcome.BEFORE_BINDING

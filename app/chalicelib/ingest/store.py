@@ -24,13 +24,21 @@ class of its message's earlier ones, and those corrections ride in the same tran
 
 Rows stay outside the transaction because a transactional write costs twice the capacity, for
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
+
+Batches (`record_batch`, the ingest queue's): the same steps, with step 0's reads of the whole
+batch in BatchGetItems and step 2's rows in one batched write; each event keeps its own
+transaction, so exactly-once is unchanged. What one event may store is capped (ingest/caps.py).
+
+Long by design: the exactly-once writer is one unit (reads, plan, rows, transaction, and the
+cancellation reasons that decide duplicate / retry / malformed), best read in one place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
@@ -41,11 +49,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
+    INDEXED_STATUSES,
     AccountModel,
     CounterModel,
     EventModel,
@@ -61,6 +70,7 @@ from chalicelib.events.ses import (
     SesEvent,
 )
 from chalicelib.events.state import apply
+from chalicelib.ingest.caps import Capped, cap
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge, judged_again
 from chalicelib.suppression.from_events import (
@@ -73,6 +83,7 @@ _M = TypeVar("_M", bound=Model)
 
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
+READS_PER_BATCH_GET = 49  # events per BatchGetItem: 2 keys each and the binding, 100 at most
 
 
 class Recorded(StrEnum):
@@ -87,6 +98,19 @@ class Recording(NamedTuple):
 
     recorded: Recorded
     engagement: dict[str, str] | None = None
+
+
+@dataclass
+class _Plan:
+    """What storing one event writes, computed from what was read before it."""
+
+    tenant_id: str
+    capped: Capped
+    rows: list[EventModel]
+    entry: MessageEventModel
+    aggregate: MessageModel
+    counters: list[tuple[Any, list[Action]]]
+    engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
 
 
 class BindingChanged(Exception):
@@ -114,7 +138,7 @@ class EventStore:
     # ---------------------------------------------------------------------------- events
 
     def record(self, tenant: TenantRef, event: SesEvent) -> Recording:
-        """Store `event` for `tenant` exactly once: STORED, DUPLICATE or ERASED, and its class."""
+        """Store `event` for `tenant` exactly once. Returns STORED or DUPLICATE."""
         for _attempt in range(MAX_AGGREGATE_ATTEMPTS):
             try:
                 return self._record_once(tenant, event)
@@ -124,20 +148,121 @@ class EventStore:
             f"message {event.mail.message_id} kept changing under {MAX_AGGREGATE_ATTEMPTS} attempts"
         )
 
-    def _record_once(self, tenant: TenantRef, event: SesEvent) -> Recording:
-        tid = tenant.tenant_id
-        message_pk = keys.message_pk(tid, event.mail.message_id)
-        entry_sk = keys.message_event_sk(event.timestamp, event.key)
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recording | Exception]:
+        """Store a batch of one tenant's events, each exactly once, with fewer requests: the
+        reads of every event's entry and aggregate (and the binding, once) in BatchGetItems of
+        up to 100 keys, all the rows in one batched write (25 per request), then each event's
+        own transaction, as `record` does. A message's events go in rounds, one per round, in
+        batch order (a lost race goes through `record` after). Returns, per event, its Recorded
+        or the exception `record` would have raised. BindingChanged raises before the first
+        round writes anything (a later round's: after earlier rounds wrote what the binding
+        then allowed; the caller retries the batch's events one by one)."""
+        capped = [cap(e) for e in events]
+        results: list[Recording | Exception | None] = [None] * len(events)
+        waiting = list(range(len(events)))
+        while waiting:
+            # One round: the next event of each message (in batch order), read and written
+            # together; a message's later events wait for the next round, which reads what
+            # this one wrote.
+            firsts: dict[str, int] = {}
+            for i in waiting:
+                firsts.setdefault(capped[i].event.mail.message_id, i)
+            batched = sorted(firsts.values())
+            waiting = [i for i in waiting if firsts[capped[i].event.mail.message_id] != i]
+            self._round(tenant, capped, batched, results)
+        out: list[Recording | Exception] = []
+        for i, result in enumerate(results):
+            if result is None:  # lost a race on its aggregate: read again, alone
+                try:
+                    result = self.record(tenant, events[i])
+                except Exception as exc:
+                    result = exc
+            out.append(result)
+        return out
+
+    def _round(
+        self,
+        tenant: TenantRef,
+        capped: list[Capped],
+        batched: list[int],
+        results: list[Recording | Exception | None],
+    ) -> None:
+        found: list[Any] = []
+        for at in range(0, len(batched), READS_PER_BATCH_GET):
+            chunk = batched[at : at + READS_PER_BATCH_GET]
+            wanted = [k for i in chunk for k in self._wanted(tenant, capped[i].event)]
+            *items, binding = dynamo.read_many(
+                "event batch read", [*wanted, (AccountModel, tenant.account_id, None)]
+            )
+            self._check_binding(tenant, binding)
+            found += items
+        plans: dict[int, _Plan] = {}
+        for n, i in enumerate(batched):
+            try:
+                plan = self._plan(tenant, capped[i], found[2 * n], found[2 * n + 1])
+            except Exception as exc:  # that event's failure, not the batch's
+                results[i] = exc
+                continue
+            if isinstance(plan, Recording):
+                results[i] = plan
+            else:
+                plans[i] = plan
+        try:
+            self._put_rows([row for plan in plans.values() for row in plan.rows])
+        except TransientStorageError as exc:
+            for i in plans:
+                results[i] = exc
+            plans = {}
+        for i, plan in plans.items():
+            try:
+                results[i] = self._commit(plan)
+            except ConcurrentUpdate:
+                pass  # read again, alone, after the rounds
+            except Exception as exc:
+                results[i] = exc
+
+    @staticmethod
+    def _wanted(tenant: TenantRef, event: SesEvent) -> list[tuple[Any, str, str | None]]:
+        message_pk = keys.message_pk(tenant.tenant_id, event.mail.message_id)
+        return [
+            (MessageEventModel, message_pk, keys.message_event_sk(event.timestamp, event.key)),
+            (MessageModel, message_pk, AGGREGATE_SK),
+        ]
+
+    @staticmethod
+    def _check_binding(tenant: TenantRef, binding: AccountModel | None) -> None:
+        if (
+            binding is None
+            or binding.tenant_id != tenant.tenant_id
+            or binding.bound_at != tenant.bound_at
+        ):
+            raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
+
+    def _record_once(self, tenant: TenantRef, original: SesEvent) -> Recording:
+        capped = cap(original)
         entry, current, binding = dynamo.read_many(
             "event read",
-            [
-                (MessageEventModel, message_pk, entry_sk),
-                (MessageModel, message_pk, AGGREGATE_SK),
-                (AccountModel, tenant.account_id, None),
-            ],
+            [*self._wanted(tenant, capped.event), (AccountModel, tenant.account_id, None)],
         )
-        if binding is None or binding.tenant_id != tid or binding.bound_at != tenant.bound_at:
-            raise BindingChanged(f"account {tenant.account_id} is no longer bound as cached")
+        self._check_binding(tenant, binding)
+        plan = self._plan(tenant, capped, entry, current)
+        if isinstance(plan, Recording):
+            return plan
+        # 1. The time/status/recipient rows: idempotent projections, written first so that a
+        #    crash before step 2 leaves nothing a retry would not rewrite identically.
+        self._put_rows(plan.rows)
+        return self._commit(plan)
+
+    def _plan(
+        self,
+        tenant: TenantRef,
+        capped: Capped,
+        entry: MessageEventModel | None,
+        current: MessageModel | None,
+    ) -> Recording | _Plan:
+        tid, event = tenant.tenant_id, capped.event
         if entry is not None:
             again = judged_again(lambda: state_of(current) if current is not None else None, event)
             return Recording(Recorded.DUPLICATE, again)
@@ -152,35 +277,40 @@ class EventStore:
         state = apply(before, event, signal=signal)
         judged = judge(before, state, event, signal)
         shard = keys.shard_of(event.key, tenant.write_shards)
-
-        # 1. The time/status/recipient rows: idempotent projections, written first so that a
-        #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(self._event_rows(tid, shard, event, judged))
-
-        # 2. One transaction: the event's entry in its message partition (the dedup record),
-        #    the aggregate under its version, the counters, the suppression entries.
-        txn = TransactWrite(connection=self._txn_connection())
-        txn.save(
-            MessageEventModel(
-                message_pk,
-                entry_sk,
-                event_key=event.key,
-                event_type=event.event_type.value,
-                status=event.status.value,
-                occurred_at=keys.iso_ms(event.timestamp),
-                recipients=set(event.recipients) or None,
-                shard=shard,
-                detail={**event_detail(event, None), **judged.entry_fields} or None,
-                expires_at=self._expiry(event.timestamp),
-            ),
-            condition=MessageEventModel.sk.does_not_exist(),
+        message_pk = keys.message_pk(tid, event.mail.message_id)
+        entry_item = MessageEventModel(
+            message_pk,
+            keys.message_event_sk(event.timestamp, event.key),
+            event_key=event.key,
+            event_type=event.event_type.value,
+            status=event.status.value,
+            occurred_at=keys.iso_ms(event.timestamp),
+            recipients=set(event.recipients) or None,
+            shard=shard,
+            detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)} or None,
+            expires_at=self._expiry(event.timestamp),
         )
-        expires = self._expiry(state.sent_at)
-        txn.save(message_item(message_pk, state, current, expires))
         own_counter = self._counter_actions(event, max(1, len(event.recipients)))
-        for item, actions in counter_updates(
-            tid, shard, event, own_counter, judged.deltas, self._expiry
-        ):
+        return _Plan(
+            tenant_id=tid,
+            capped=capped,
+            rows=self._event_rows(tenant, shard, capped, judged),
+            entry=entry_item,
+            aggregate=message_item(message_pk, state, current, self._expiry(state.sent_at)),
+            counters=list(
+                counter_updates(tid, shard, event, own_counter, judged.deltas, self._expiry)
+            ),
+            engagement=judged.row_fields,
+        )
+
+    def _commit(self, plan: _Plan) -> Recording:
+        """2. One transaction: the event's entry in its message partition (the dedup record),
+        the aggregate under its version, the counters, the suppression entries."""
+        event, tid = plan.capped.event, plan.tenant_id
+        txn = TransactWrite(connection=self._txn_connection())
+        txn.save(plan.entry, condition=MessageEventModel.sk.does_not_exist())
+        txn.save(plan.aggregate)
+        for item, actions in plan.counters:
             txn.update(item, actions=actions, add_version_condition=False)
         targets = suppression_targets(event)
         for address in targets:
@@ -195,10 +325,12 @@ class EventStore:
             with txn:
                 pass
         except TransactWriteError as exc:
-            return Recording(self._cancelled(exc, message=event.mail.message_id), judged.row_fields)
+            return Recording(self._cancelled(exc, message=event.mail.message_id), plan.engagement)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
-        return Recording(Recorded.STORED, judged.row_fields)
+        for kind, n in plan.capped.dropped.items():
+            logs.metric("CappedEvents", n, {"Cap": kind}, tenant_id=tid, event_key=event.key)
+        return Recording(Recorded.STORED, plan.engagement)
 
     def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
         codes = [r.code if r else None for r in exc.cancellation_reasons]
@@ -212,6 +344,8 @@ class EventStore:
 
     @staticmethod
     def _put_rows(rows: list[EventModel]) -> None:
+        if not rows:
+            return
         with dynamo.storage("event rows write"):
             if len(rows) == 1:
                 rows[0].save()
@@ -221,18 +355,27 @@ class EventStore:
                         batch.save(row)
 
     def _event_rows(
-        self, tid: str, shard: int, event: SesEvent, judged: Judged
+        self, tenant: TenantRef, shard: int, capped: Capped, judged: Judged
     ) -> list[EventModel]:
+        tid, event = tenant.tenant_id, capped.event
         mail = event.mail
         user_tags = {k: list(v) for k, v in mail.tags.items() if not k.startswith("ses:")}
+        pairs = {f"{k}={v}" for k, vs in user_tags.items() for v in vs}
         expires = self._expiry(event.timestamp)
+        # The status view is sparse: only the statuses worth an index (rare ones) get an entry;
+        # a filter on a common status reads the time view with a filter instead.
+        status_pk = (
+            keys.status_pk(tid, event.status, shard)
+            if event.status.value in INDEXED_STATUSES
+            else None
+        )
         rows = []
-        for index, address in enumerate(event.recipients or (None,)):
+        for index, address in enumerate(capped.row_recipients or (None,)):
             rows.append(
                 EventModel(
                     keys.events_pk(tid, shard),
                     keys.event_sk(event.timestamp, event.key, index),
-                    status_pk=keys.status_pk(tid, event.status, shard),
+                    status_pk=status_pk,
                     recipient_pk=keys.recipient_pk(tid, address) if address else None,
                     event_key=event.key,
                     event_type=event.event_type.value,
@@ -242,18 +385,24 @@ class EventStore:
                     recipient=address,
                     source=mail.source,
                     subject=(mail.subject or "")[:256] or None,
-                    tags=user_tags or None,
-                    tag_pairs={f"{k}={v}" for k, vs in user_tags.items() for v in vs} or None,
-                    detail={**event_detail(event, address), **judged.row_fields} or None,
+                    tag_pairs=pairs or None,
+                    detail={
+                        **event_detail(event, address),
+                        **judged.row_fields,
+                        **_capped(capped),
+                    }
+                    or None,
                     engagement=judged.engagement,
                     expires_at=expires,
                 )
             )
-        # The tag view: a copy of each row per user tag, in that tag's partition, without the
-        # index keys (so it appears in no other view). Filtering by tag then reads only matches.
+        # The tag view: a copy of each row per tag the tenant designated, in that tag's
+        # partition, without the index keys (so it appears in no other view). Filtering by such
+        # a tag then reads only matches; other tags are a filter on the time view.
         views = []
+        designated = sorted(p for p in pairs if p.split("=", 1)[0] in tenant.indexed_tags)
         for row in rows:
-            for pair in sorted(row.tag_pairs or ()):
+            for pair in designated:
                 view = EventModel(keys.tag_pk(tid, pair, shard), row.sk, **_copy_fields(row))
                 views.append(view)
         return rows + views
@@ -321,6 +470,10 @@ _VIEW_FIELDS = (
     "engagement",
     "expires_at",
 )
+
+
+def _capped(capped: Capped) -> dict[str, Any]:
+    return {"capped": capped.dropped} if capped.dropped else {}
 
 
 def _copy_fields(row: EventModel) -> dict[str, Any]:

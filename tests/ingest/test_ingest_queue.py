@@ -1,0 +1,125 @@
+"""Ingest behind its queue (EventBridge rule -> SQS -> batches): a batch with a failing event
+reports that event alone for retry and stores the rest exactly once; redelivered batches,
+shuffled, leave one delivery's state; a body that is not JSON is quarantined, not retried."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from chalicelib.core import wiring
+from chalicelib.core.errors import TransientStorageError
+from chalicelib.events.ses import SesEvent
+from chalicelib.ingest.directory import TenantRef
+from chalicelib.ingest.pipeline import ingest_envelopes, ingest_queue_records
+from chalicelib.ingest.store import EventStore, Recording
+
+import app as app_module
+from bench.ingest_bench import CapacityMeter
+from devstack.traffic import traffic
+from tests.conftest import load_event
+from tests.ingest.test_ingest_faults import counters
+from tests.support import TestTenant, for_account
+
+
+def records(raws: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "messageId": f"m-{i}",
+            "receiptHandle": "r",
+            "body": raw if isinstance(raw, str) else json.dumps(raw),
+            "eventSource": "aws:sqs",
+        }
+        for i, raw in enumerate(raws)
+    ]
+
+
+class FailingOnce(EventStore):
+    """The real store, except that events of one type fail once as if DynamoDB were down."""
+
+    def __init__(self, store: EventStore, event_type: str) -> None:
+        self.__dict__.update(store.__dict__)
+        self._fail = event_type
+
+    def record_batch(
+        self, tenant: TenantRef, events: Sequence[SesEvent]
+    ) -> list[Recording | Exception]:
+        failing = [e.event_type.value == self._fail for e in events]
+        self._fail = "" if any(failing) else self._fail
+        rest = iter(
+            super().record_batch(tenant, [e for e, f in zip(events, failing, strict=True) if not f])
+        )
+        return [TransientStorageError("throttled") if f else next(rest) for f in failing]
+
+
+def test_a_failing_event_is_retried_alone_and_the_batch_lands_once(tenant: TestTenant) -> None:
+    names = ["send", "delivery", "open", "click", "bounce_permanent_multi"]
+    raws = [for_account(load_event(n), tenant.account_id) for n in names]
+    batch = records([*raws, "{not json"])
+    store = FailingOnce(tenant.store, "Open")
+    report, failed = ingest_queue_records(batch, tenants=tenant.directory, store=store)
+    assert failed == ["m-2"]  # the open, alone
+    assert report.counts() == {"stored": 4, "quarantined": 1}
+    first = counters(tenant)
+
+    # SQS redelivers the failed record, and, at least once, whole batches in any order.
+    retry = [r for r in batch if r["messageId"] in failed]
+    report, failed = ingest_queue_records(retry, tenants=tenant.directory, store=store)
+    assert failed == [] and report.counts() == {"stored": 1}
+    stored = counters(tenant)
+    assert stored > first
+    for seed in range(2):
+        again = batch[:-1]
+        random.Random(seed).shuffle(again)
+        report, failed = ingest_queue_records(again, tenants=tenant.directory, store=store)
+        assert failed == [] and report.counts() == {"duplicate": 5}
+    assert counters(tenant) == stored
+
+
+def test_the_handler_answers_a_queue_batch_with_partial_failures(monkeypatch: Any) -> None:
+    seen: list[list[Any]] = []
+
+    def batch(records: list[Any]) -> dict[str, Any]:
+        seen.append(records)
+        return {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+    monkeypatch.setattr(wiring, "ingest_queue_batch", batch)
+    event = {"Records": records([{"a": 1}, {"b": 2}])}
+    answer = app_module.ingest(event, None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert seen == [event["Records"]]
+
+
+def test_a_batch_costs_few_requests_and_three_shuffled_deliveries_count_once(
+    tenant: TestTenant, settings: Any
+) -> None:
+    from tests.support import make_tenant
+
+    envelopes = list(traffic(tenant.account_id, 30, seed=21))
+    tenant.directory.tenant_for_account(tenant.account_id)  # a warm instance's cache
+    with CapacityMeter() as meter:
+        report, failed = ingest_queue_records(
+            records(envelopes), tenants=tenant.directory, store=tenant.store
+        )
+    stored = report.counts()["stored"]
+    assert failed == [] and stored == len(envelopes)
+    transactions = meter.requests["TransactWriteItems"]
+    assert transactions == stored  # each event's own transaction: exactly once as before
+    assert sum(meter.requests.values()) - transactions <= stored / 4  # reads and rows batched
+    first = counters(tenant)
+    for seed in range(3):
+        again = records(envelopes)
+        random.Random(seed).shuffle(again)
+        report, failed = ingest_queue_records(again, tenants=tenant.directory, store=tenant.store)
+        assert failed == [] and report.counts() == {"duplicate": stored}
+    assert counters(tenant) == first
+    # The same events one by one, for another tenant: the same counts.
+    other = make_tenant(settings)
+    ingest_envelopes(
+        [for_account(e, other.account_id) for e in envelopes],
+        tenants=other.directory,
+        store=other.store,
+    )
+    assert counters(other) == first
