@@ -6,6 +6,7 @@ fetch stores nothing and keeps the copy there; no copy, or no bucket, is the shi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -57,12 +58,17 @@ def s3(moto_endpoint: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def deployed(moto_endpoint: str, s3: Any) -> Iterator[Settings]:
-    """The wiring as the deployed functions see it: a bucket named, S3 reached at moto."""
-    value = Settings(relay_ranges_bucket=BUCKET, aws_endpoint=moto_endpoint)
+def deployed(moto_endpoint: str, s3: Any, settings: Settings) -> Iterator[Settings]:
+    """The wiring as the deployed functions see it: a bucket named, S3 reached at moto (and the
+    session's DynamoDB Local: wiring points the tables at whatever settings it is given, and
+    the tests after this one read through them)."""
+    from chalicelib.core import tables
+
+    value = replace(settings, relay_ranges_bucket=BUCKET, aws_endpoint=moto_endpoint)
     wiring.use(value)
     yield value
     wiring.use(None)
+    tables.configure(settings)
     use_published(None)
 
 
@@ -145,7 +151,7 @@ def test_without_a_copy_or_a_bucket_ingest_uses_the_shipped_file(
 ) -> None:
     wiring.ingest([])
     assert default_ranges().source == str(DEFAULT_PATH)  # the bucket is empty
-    wiring.use(Settings())  # the local stack: no bucket at all
+    wiring.use(replace(deployed, relay_ranges_bucket=""))  # the local stack: no bucket at all
     wiring.ingest([])
     assert default_ranges().source == str(DEFAULT_PATH)
     assert wiring.relay_ranges_copy() is None
