@@ -164,6 +164,12 @@ def test_people_and_machines_on_the_overview_the_activity_and_a_message(
             expect(card.locator(".value")).to_have_text(f"{rates['open']['value'] * 100:.1f}%")
             go(page, "#/account")
             lead = page.get_by_label("The overview leads with")
+    page.get_by_label("Indexed tags").fill("campaign, bogus tag")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".form-status .notice.error")).to_contain_text("not a tag name")
+    page.get_by_label("Indexed tags").fill("campaign")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".form-status .notice.ok")).to_contain_text("Indexed tags: campaign")
 
 
 def test_filter_activity_to_bounced_and_open_a_message_timeline(

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from chalice.test import Client
+from chalicelib.core.tables import TenantModel
 
 from tests.api_fixtures import MOTO_ACCOUNT, SESAMI_ACCOUNT, call, client, make_role, sign_in
 
@@ -166,9 +167,15 @@ def test_the_overview_rate_setting_defaults_to_people_and_can_be_changed(
     api: Client, moto: str, pool: dict[str, str]
 ) -> None:
     token = sign_in(moto, pool)
-    assert call(api, "GET", "/account", token).json_body["settings"] == {"overview_rate": "human"}
+    assert call(api, "GET", "/account", token).json_body["settings"] == {
+        "overview_rate": "human",
+        "indexed_tags": [],
+    }
     saved = call(api, "PUT", "/account/settings", token, {"overview_rate": "raw"})
-    assert saved.status_code == 200 and saved.json_body == {"overview_rate": "raw"}
+    assert saved.status_code == 200 and saved.json_body == {
+        "overview_rate": "raw",
+        "indexed_tags": [],
+    }
     assert call(api, "GET", "/account", token).json_body["settings"]["overview_rate"] == "raw"
     for body, field in (({"overview_rate": "bots"}, "overview_rate"), ({"theme": "dark"}, "theme")):
         refused = call(api, "PUT", "/account/settings", token, body)
@@ -177,3 +184,25 @@ def test_the_overview_rate_setting_defaults_to_people_and_can_be_changed(
         }
     other = sign_in(moto, pool)  # another tenant keeps its own
     assert call(api, "GET", "/account", other).json_body["settings"]["overview_rate"] == "human"
+
+
+def test_up_to_three_tags_can_be_indexed_and_a_kept_tag_keeps_its_time(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool)
+    tenant_id = call(api, "GET", "/account", token).json_body["tenant_id"]
+    saved = call(api, "PUT", "/account/settings", token, {"indexed_tags": ["campaign", "plan"]})
+    assert saved.status_code == 200 and saved.json_body["indexed_tags"] == ["campaign", "plan"]
+    first = TenantModel.get(tenant_id).indexed_tags_since
+    assert set(first) == {"campaign", "plan"}
+    again = call(api, "PUT", "/account/settings", token, {"indexed_tags": ["campaign", "list"]})
+    assert again.json_body["indexed_tags"] == ["campaign", "list"]
+    since = TenantModel.get(tenant_id).indexed_tags_since
+    assert set(since) == {"campaign", "list"} and since["campaign"] == first["campaign"]
+    for bad in (["a", "b", "c", "d"], ["ses:configuration-set"], "campaign", [""]):
+        refused = call(api, "PUT", "/account/settings", token, {"indexed_tags": bad})
+        assert refused.status_code == 400, bad
+        assert refused.json_body["error"]["details"] == {"field": "indexed_tags"}
+    cleared = call(api, "PUT", "/account/settings", token, {"indexed_tags": []})
+    assert cleared.json_body["indexed_tags"] == []
+    assert TenantModel.get(tenant_id).indexed_tags is None

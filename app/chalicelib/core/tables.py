@@ -52,6 +52,7 @@ Tables (partition key / sort key -> what it serves):
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -117,8 +118,10 @@ class TenantModel(Model):
 
     # Tag names whose events get a tag view (at most 3: chalicelib/ingest/caps.py); a filter on
     # any other tag reads the time view with a filter. Events stored before a tag was named
-    # are not in its view.
+    # are not in its view: `indexed_tags_since` (name -> ISO time it was named, by
+    # PUT /account/settings) says from when the view is whole (`indexed_tags_covering`).
     indexed_tags = UnicodeSetAttribute(null=True)
+    indexed_tags_since = JSONAttribute(null=True)
 
     # Set once, by DELETE /tenant: from then on only the deletion job touches the tenant.
     deletion_started_at = UTCDateTimeAttribute(null=True)
@@ -212,6 +215,25 @@ def indexed_tag_names(names: Any) -> frozenset[str]:
     """The tags of a tenant that get a tag view: at most MAX_INDEXED_TAGS, in name order (the cap
     holds even for an item written around the API)."""
     return frozenset(sorted(names or ())[:MAX_INDEXED_TAGS])
+
+
+# How long after a tag is named every ingest instance writes its view: the tenant directory's
+# cache (ingest/directory.py, 60 s) with room to spare.
+TAG_VIEW_SETTLE = timedelta(minutes=5)
+
+
+def indexed_tags_covering(tenant: TenantModel, start: datetime) -> frozenset[str]:
+    """The designated tags whose view holds every tagged event from `start` on: named at least
+    TAG_VIEW_SETTLE before it. A range reaching further back reads the time view, filtered,
+    so that a tag named today still finds last month's events. A tag without a time was named
+    around the API (an operator's write): its view is taken as whole."""
+    since: dict[str, str] = dict(tenant.indexed_tags_since or {})
+    covering = set()
+    for name in indexed_tag_names(tenant.indexed_tags):
+        named = since.get(name)
+        if named is None or datetime.fromisoformat(named) + TAG_VIEW_SETTLE <= start:
+            covering.add(name)
+    return frozenset(covering)
 
 
 class EventModel(Model):

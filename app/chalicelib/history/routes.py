@@ -104,7 +104,7 @@ def _event_view(row: EventModel) -> dict[str, Any]:
 
 
 def _event_query(ctx: RequestContext) -> EventQuery:
-    from chalicelib.core.tables import indexed_tag_names
+    from chalicelib.core.tables import indexed_tags_covering
     from chalicelib.history.event_list import EventQuery, parse_statuses
 
     params = ctx.request.query_params
@@ -124,15 +124,16 @@ def _event_query(ctx: RequestContext) -> EventQuery:
     if engagement and not statuses:  # only opens and clicks have a class: read only those
         statuses = [Status.OPENED, Status.CLICKED]
     tenant = ctx.tenant
+    time_range = _range(ctx)
     return EventQuery(
         tenant_id=tenant.tenant_id,
         shards=int(tenant.write_shards or 1),
-        range=_range(ctx),
+        range=time_range,
         statuses=tuple(statuses),
         recipient=addresses.key(recipient) if recipient else None,
         tag=tag,
         engagement=engagement,
-        indexed_tags=indexed_tag_names(tenant.indexed_tags),
+        indexed_tags=indexed_tags_covering(tenant, time_range.start),
     )
 
 

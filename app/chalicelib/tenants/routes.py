@@ -25,7 +25,15 @@ SETTINGS = {
             "enum": ["human", "raw"],
             "description": "which open and click rates the overview leads with: those of "
             "people only (human, the default) or of every open and click (raw)",
-        }
+        },
+        "indexed_tags": {
+            "type": "array",
+            "maxItems": 3,
+            "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,256}$"},
+            "description": "up to three tag names whose events get a tag view: GET /events?tag= "
+            "on them reads only the tagged events (from when they were named; earlier ranges and "
+            "other tags read the time view, filtered)",
+        },
     },
 }
 ACCOUNT_PROPERTIES: dict[str, Any] = {
@@ -125,7 +133,7 @@ def put_account(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/account/settings",
     methods=["PUT"],
-    summary="The tenant's display settings (which rates the overview leads with)",
+    summary="The tenant's settings: which rates the overview leads with, which tags are indexed",
     body=SETTINGS,
     response=SETTINGS,
     errors=(400,),

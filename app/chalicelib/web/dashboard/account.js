@@ -100,6 +100,7 @@ function settingsForm(settings) {
     h("option", { value: "human", selected: settings.overview_rate !== "raw" }, "People's opens and clicks only"),
     h("option", { value: "raw", selected: settings.overview_rate === "raw" }, "Every open and click (raw)"),
   );
+  const tags = h("input", { name: "indexed_tags", value: (settings.indexed_tags || []).join(", "), placeholder: "campaign" });
   const form = h(
     "form",
     { class: "stack", "aria-label": "Display settings" },
@@ -108,6 +109,11 @@ function settingsForm(settings) {
       rate,
       "Both rates are always shown; this picks the big number. Machines (Apple's prefetch, security scanners) inflate the raw rates.",
     ),
+    field(
+      "Indexed tags",
+      tags,
+      "Up to three tag names, comma-separated (e.g. campaign). Filtering the activity by one of them reads only its events, from the time it is indexed on; other tags are found too, with more reads.",
+    ),
     status,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary" }, "Save settings")),
   );
@@ -115,8 +121,11 @@ function settingsForm(settings) {
     event.preventDefault();
     await busy(form, async () => {
       try {
-        const saved = await call("PUT", "account/settings", { body: { overview_rate: rate.value } });
-        mount(status, notice("ok", saved.overview_rate === "raw" ? "The overview leads with the raw rates." : "The overview leads with people's rates."));
+        const indexed = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
+        const saved = await call("PUT", "account/settings", { body: { overview_rate: rate.value, indexed_tags: indexed } });
+        const lead = saved.overview_rate === "raw" ? "The overview leads with the raw rates." : "The overview leads with people's rates.";
+        const named = saved.indexed_tags.length ? ` Indexed tags: ${saved.indexed_tags.join(", ")}.` : " No tag is indexed.";
+        mount(status, notice("ok", lead + named));
       } catch (e) {
         mount(status, errorNotice(e, "Not saved"));
       }
