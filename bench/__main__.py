@@ -13,6 +13,7 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 def main() -> None:
     from bench import (
         auth_bench,
+        cost_model,
         credentials_bench,
         engagement_bench,
         imports,
@@ -35,6 +36,7 @@ def main() -> None:
     results.update(auth_bench.run())
     results.update(quota_bench.run())
     results.update(suppression_bench.run())
+    results.update(cost_model.run(results))
     out = ROOT / "bench" / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     previous.update(results)
