@@ -49,8 +49,7 @@ def run(results: Mapping[str, Any]) -> dict[str, Any]:
     lines = {
         "dynamodb_writes": events * wcu * WRITE_UNIT,
         "dynamodb_reads": events * READ_UNITS_PER_EVENT_ON_DYNAMODB * READ_UNIT,
-        "storage_30_days": events * storage / 1e9 * STORAGE_GB_MONTH
-        * RETENTION_DAYS_COUNTED / 30,
+        "storage_30_days": events * storage / 1e9 * STORAGE_GB_MONTH * RETENTION_DAYS_COUNTED / 30,
         "sqs": events * (1 + 2 / QUEUE_BATCH) * SQS_REQUEST,
         "lambda_requests": events / QUEUE_BATCH * LAMBDA_REQUEST,
         "lambda_duration": events * LAMBDA_MS_PER_EVENT / 1000 * LAMBDA_GB * LAMBDA_GB_SECOND,
