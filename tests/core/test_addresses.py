@@ -164,4 +164,8 @@ def test_property_ascii_addresses_as_ingest_reads_them_were_already_canonical(te
     bare = parseaddr(text)[1] or text
     if "@" not in bare or any(c.isspace() for c in bare) or "\x00" in bare:
         return
+    # parseaddr('"<a@b.cz>') answers '<a@b.cz>', brackets kept (found by Hypothesis): no address
+    # SES reports has a bracket left after parseaddr, so ingest never stored one.
+    if "<" in bare or ">" in bare:
+        return
     assert addresses.key(bare) == bare.lower()
