@@ -168,10 +168,12 @@ def test_only_the_first_bytes_of_an_answer_are_read() -> None:
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt() -> None:
-    with receiver(delay=2.0) as hook:
-        exchange = outbound.post(hook.url, b"{}", {}, policy=LOOPBACK, timeout=0.3)
+    # The receiver answers long after the timeout (wide margins: a loaded machine may take a
+    # while to even accept the connection, which is why the request count is at most one).
+    with receiver(delay=5.0) as hook:
+        exchange = outbound.post(hook.url, b"{}", {}, policy=LOOPBACK, timeout=1.0)
     assert exchange.status is None and "no answer within" in (exchange.error or "")
-    assert len(hook.requests) == 1
+    assert len(hook.requests) <= 1  # one attempt is one request: never retried inside it
 
 
 # ---------------------------------------------------------------------------- TLS
