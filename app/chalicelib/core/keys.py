@@ -226,6 +226,12 @@ def erased_pk(tenant_id: str) -> str:
     return f"{tenant_pk(tenant_id)}#ERASED"
 
 
+# The sort key of the item in `erased_pk` that says the tenant has erased suppressions (a hash
+# is hex: it cannot collide). The send-time check reads it with the live entries and looks the
+# hashes up only when it is there, so a tenant without erasures pays nothing for them.
+ERASED_MARKER = "#any"
+
+
 def audit_pk(tenant_id: str) -> str:
     return f"{tenant_pk(tenant_id)}#AUDIT"
 

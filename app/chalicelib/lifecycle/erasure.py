@@ -336,6 +336,16 @@ class _Run:
         for address in sorted(self.addresses):
             entry = dynamo.get(SuppressionModel, live, address)
             if entry is not None:
+                # First the marker that makes sending look hashes up (sending/store.py), then
+                # the hashes, then the live entry goes: the address is suppressed throughout.
+                marker = SuppressionModel(
+                    keys.erased_pk(self.tid),
+                    keys.ERASED_MARKER,
+                    reason="ERASED",
+                    created_at=entry.created_at,
+                    note="this tenant has erased suppressed addresses (their hashes are here)",
+                )
+                items.save([marker])
                 for form in sorted(self.addresses):
                     kept = SuppressionModel(
                         keys.erased_pk(self.tid),

@@ -111,15 +111,26 @@ class SendingStore:
 
     def suppressed(self, tenant_id: str, recipients: Iterable[str]) -> dict[str, Suppressed]:
         """The suppressed ones among `recipients`, by canonical key (core/addresses.py), the
-        key the suppression list is stored under. One BatchGet."""
+        key the suppression list is stored under. One BatchGet of the live entries and the
+        erasure marker; a second of the addresses' salted hashes only for a tenant that has
+        erased suppressed addresses (lifecycle/erasure.py writes the marker before them)."""
         wanted = sorted({addresses.key(a) for a in recipients})
-        erased = {keys.address_hash(tenant_id, a): a for a in wanted}
+        erased_pk = keys.erased_pk(tenant_id)
         found: dict[str, Suppressed] = {}
         with dynamo.storage("suppression lookup"):
-            for item in SuppressionModel.batch_get(
-                [(keys.tenant_pk(tenant_id), a) for a in wanted]
-                + [(keys.erased_pk(tenant_id), h) for h in erased]
-            ):
+            items = list(
+                SuppressionModel.batch_get(
+                    [(keys.tenant_pk(tenant_id), a) for a in wanted]
+                    + [(erased_pk, keys.ERASED_MARKER)]
+                )
+            )
+            marked = any(i.pk == erased_pk for i in items)
+            erased = {keys.address_hash(tenant_id, a): a for a in wanted} if marked else {}
+            if erased:
+                items += SuppressionModel.batch_get([(erased_pk, h) for h in erased])
+            for item in items:
+                if item.pk == erased_pk and item.address == keys.ERASED_MARKER:
+                    continue
                 address = erased.get(item.address, item.address)
                 found[address] = Suppressed(
                     address,
