@@ -16,25 +16,18 @@ event source mapping hands them to the ingest function in batches of up to 100.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from events import EVENTS_PRINCIPAL, queue_depth_alarm_args
+from events import EVENTS_PRINCIPAL
+from queues import function_queue
 
 BATCH_SIZE = 100
 BATCH_WINDOW_SECONDS = 1  # Lambda requires a window for batches over 10
-MAX_RECEIVES = 5
 RETENTION_SECONDS = 4 * 86_400
-DLQ_RETENTION_SECONDS = 14 * 86_400
-
-
-def redrive_policy(dlq_arn: str) -> str:
-    """Pure: after MAX_RECEIVES failed receives, an event goes to the dead-letter queue."""
-    return json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
 
 
 def queue_policy(queue_arn: str, rule_arn: str) -> dict[str, Any]:
@@ -82,30 +75,21 @@ class SesamiIngestQueue(pulumi.ComponentResource):
         self, name: str, args: IngestQueueArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sesami:ingest:Queue", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.dead_letters = aws.sqs.Queue(
-            f"{name}-ingest-queue-dead-letters",
-            name=f"{args.prefix}ingest-queue-dead-letters",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=child,
-        )
-        self.queue = aws.sqs.Queue(
-            f"{name}-ingest-queue",
+        built = function_queue(
+            resource=f"{name}-ingest-queue",
             name=f"{args.prefix}ingest-queue",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=RETENTION_SECONDS,
-            visibility_timeout_seconds=6 * args.function_timeout,
-            redrive_policy=self.dead_letters.arn.apply(redrive_policy),
-            opts=child,
+            dlq_resource=f"{name}-ingest-queue-dead-letters",
+            dlq_name=f"{args.prefix}ingest-queue-dead-letters",
+            alarm_resource=f"{name}-ingest-queue-dlq-depth",
+            retention_seconds=RETENTION_SECONDS,
+            function_timeout=args.function_timeout,
+            alarm_description="SES events ingest failed five times are in the ingest queue's DLQ.",
+            alarm_actions=args.alarm_actions,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.dlq_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-ingest-queue-dlq-depth",
-            **queue_depth_alarm_args(
-                description="SES events ingest failed five times are in the ingest queue's DLQ.",
-                queue_name=self.dead_letters.name,
-                alarm_actions=args.alarm_actions,
-            ),
-            opts=child,
+        self.queue, self.dead_letters, self.dlq_alarm = (
+            built.queue,
+            built.dead_letters,
+            built.dlq_alarm,
         )
         self.register_outputs({"url": self.queue.url, "dlq_url": self.dead_letters.url})

@@ -19,20 +19,11 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from events import queue_depth_alarm_args
+from queues import function_queue
 
-MAX_RECEIVES = 5
 RETENTION_SECONDS = 4 * 86_400  # retries travel as new messages; a message lives minutes
-DLQ_RETENTION_SECONDS = 14 * 86_400
 BATCH_SIZE = 10
 DEFAULT_CONCURRENCY = 20
-
-
-def redrive_policy(dlq_arn: str) -> str:
-    """Pure: after MAX_RECEIVES failed receives, a message goes to the dead-letter queue."""
-    import json
-
-    return json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
 
 
 @dataclass(frozen=True)
@@ -50,31 +41,24 @@ class SesamiWebhookQueue(pulumi.ComponentResource):
         self, name: str, args: WebhookQueueArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sesami:webhooks:Queue", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.dead_letters = aws.sqs.Queue(
-            f"{name}-webhooks-dlq",
-            name=f"{args.prefix}webhooks-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=child,
-        )
-        self.queue = aws.sqs.Queue(
-            f"{name}-webhooks",
+        built = function_queue(
+            resource=f"{name}-webhooks",
             name=f"{args.prefix}webhooks",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=RETENTION_SECONDS,
-            visibility_timeout_seconds=6 * args.function_timeout,
-            redrive_policy=self.dead_letters.arn.apply(redrive_policy),
-            opts=child,
-        )
-        self.dlq_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-webhooks-dlq-depth",
-            **queue_depth_alarm_args(
-                description="Webhook tasks failed five times (DynamoDB, SQS or a bug): in the DLQ.",
-                queue_name=self.dead_letters.name,
-                alarm_actions=args.alarm_actions,
+            dlq_resource=f"{name}-webhooks-dlq",
+            dlq_name=f"{args.prefix}webhooks-dlq",
+            alarm_resource=f"{name}-webhooks-dlq-depth",
+            retention_seconds=RETENTION_SECONDS,
+            function_timeout=args.function_timeout,
+            alarm_description=(
+                "Webhook tasks failed five times (DynamoDB, SQS or a bug): in the DLQ."
             ),
-            opts=child,
+            alarm_actions=args.alarm_actions,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.queue, self.dead_letters, self.dlq_alarm = (
+            built.queue,
+            built.dead_letters,
+            built.dlq_alarm,
         )
         self.register_outputs({"url": self.queue.url, "dlq_url": self.dead_letters.url})
 

@@ -108,6 +108,13 @@ def removed_pk(tenant_id: str) -> str:
     return f"{tenant_pk(tenant_id)}#REMOVED"
 
 
+def is_list_partition(pk: str) -> bool:
+    """`tenant_pk` (a suppression list) or `removed_pk` (its tombstones): the suppression table's
+    partitions keyed by address, not the erased hashes or the version counters beside them."""
+    parts = pk.split("#")
+    return parts[0] == "T" and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "REMOVED"))
+
+
 def idempotency_pk(tenant_id: str, key: str) -> str:
     """An Idempotency-Key of the tenant (hashed: the key is the caller's, of any shape)."""
     return f"{tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"

@@ -90,18 +90,12 @@ def misplaced(tenant_ids: Iterable[str] | None = None) -> dict[tuple[str, str], 
         for row in rows():
             # The table holds more than the lists: the erased addresses' hashes (T#t#ERASED) and
             # the list's version counters (T#t#SV#n) are not addresses.
-            if not _is_list_partition(row.pk):
+            if not keys.is_list_partition(row.pk):
                 continue
             canonical = addresses.key(row.address)
             if canonical != row.address:
                 found.setdefault((row.pk, canonical), []).append(row.address)
     return found
-
-
-def _is_list_partition(pk: str) -> bool:
-    """T#<tenant> (the list) or T#<tenant>#REMOVED (its tombstones)."""
-    parts = pk.split("#")
-    return parts[0] == "T" and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "REMOVED"))
 
 
 def _unchanged(item: SuppressionModel) -> Condition:
