@@ -548,6 +548,9 @@ def test_delete_a_tenant_from_the_danger_zone(page: Page, stack: LiveStack) -> N
     expect(page.locator(".notice.ok")).to_contain_text("confirmed")
     page.get_by_label("Password").fill("Leaver-2026!")
     page.get_by_role("button", name="Sign in").click()
+    # Signing in lands on the overview; wait for it, or its redirect would override the next route.
+    expect(page.locator("#shell")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible(timeout=60_000)
     settled(page)
     go(page, "#/account")
     # A new tenant's first account page waits on its creation (a sign-up under load: slow).
