@@ -3,6 +3,7 @@ alike; two days of one month share their rollup, which a transaction may name on
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core import keys
@@ -30,8 +31,10 @@ def test_a_click_and_its_corrections_name_each_counter_once() -> None:
         (_day(at + timedelta(days=7)), url): {"scanner": -1},
         (_day(at - timedelta(days=5)), "https://other.example/"): {"human": 1},  # October
     }
-    updates = counter_updates("t1", 0, event, [], deltas, lambda ts: ts + timedelta(days=365))
-    links = [(m.pk, m.sk) for m, _ in updates if isinstance(m, LinkCounterModel)]
+    updates = counter_updates(
+        "t1", 0, event, Counter(), deltas, lambda ts: ts + timedelta(days=365)
+    )
+    links = [(c.pk, c.sk) for c in updates if c.model is LinkCounterModel]
     assert len(links) == len(set(links))  # else DynamoDB refuses the transaction
     november = keys.link_pk("t1", at, 0)
     october = keys.link_pk("t1", at - timedelta(days=5), 0)

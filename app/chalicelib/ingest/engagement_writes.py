@@ -7,6 +7,9 @@
   opens and clicks of its message (a late Delivery, the second click of a burst), and the
   corrections go into the same transaction as the aggregate, so they are applied exactly once,
   together with the version of the aggregate they follow from.
+- The counter changes are plain sums (`CounterChange`), so the changes of many events committed
+  in one transaction fold into one update per counter item (`fold`): a batch of a hundred
+  events of one hour and shard updates its hour's counter once, not a hundred times.
 
 Bounded: the corrections touch at most `MAX_EXTRA_HOURS` other hourly counters and
 `MAX_EXTRA_LINKS` other links (each a day and its month's rollup). Past that (a pathological
@@ -18,9 +21,10 @@ or, for links, are dropped and counted in the `EngagementCorrectionsDropped` met
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -104,20 +108,64 @@ def judged_again(state_now: Callable[[], MessageState | None], event: SesEvent) 
     }
 
 
+@dataclass
+class CounterChange:
+    """What one transaction adds to one counter item (hourly counts or a link's day or month),
+    and the attributes it sets (the item's expiry, a link's URL)."""
+
+    model: type[Model]
+    pk: str
+    sk: str
+    adds: Counter[str] = field(default_factory=Counter)
+    sets: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model.Meta.table_name, self.pk, self.sk)
+
+    def item(self) -> Model:
+        return self.model(self.pk, self.sk)
+
+    def actions(self) -> list[Action]:
+        out = _adds(self.model, self.adds)
+        out += [getattr(self.model, name).set(value) for name, value in sorted(self.sets.items())]
+        return out
+
+
+def fold(changes: Iterable[CounterChange]) -> list[CounterChange]:
+    """One change per counter item: the sums added up, the latest expiry kept (a URL set is the
+    same for every change of its item). Changes that add nothing are left out."""
+    folded: dict[tuple[str, str, str], CounterChange] = {}
+    for change in changes:
+        into = folded.get(change.key)
+        if into is None:
+            folded[change.key] = CounterChange(
+                change.model, change.pk, change.sk, Counter(change.adds), dict(change.sets)
+            )
+            continue
+        into.adds.update(change.adds)
+        for name, value in change.sets.items():
+            held = into.sets.get(name)
+            into.sets[name] = value if held is None or name != "expires_at" else max(held, value)
+    return [c for c in folded.values() if any(c.adds.values())]
+
+
 def counter_updates(
     tenant_id: str,
     shard: int,
     event: SesEvent,
-    own_actions: list[Action],
+    own_counts: Counter[str],
     deltas: CounterDeltas | None,
     expiry: Callable[[datetime], datetime],
-) -> list[tuple[Model, list[Action]]]:
-    """The counter items the event's transaction updates: its own hour (its status, `own_actions`,
-    and its hour's corrections), its link's day for a click, and the other corrected ones."""
+) -> list[CounterChange]:
+    """The counter items the event's transaction updates: its own hour (its status,
+    `own_counts`, and its hour's corrections), its link's day for a click, and the other
+    corrected ones."""
     own_sk = keys.counter_sk(event.timestamp)
     own_hour = (event.timestamp - EPOCH) // timedelta(hours=1)
     hours = dict(deltas.hours) if deltas else {}
-    own = Counter(hours.pop(own_hour, {}))
+    own = Counter(own_counts)
+    own.update(hours.pop(own_hour, {}))
     by_hour = {
         keys.counter_sk(start): (start, Counter(counts))
         for start, counts in ((hour_start(h), c) for h, c in hours.items())
@@ -125,16 +173,17 @@ def counter_updates(
     extra = sorted(by_hour.items())
     for _, (_, counts) in extra[MAX_EXTRA_HOURS:]:
         own.update(counts)  # too many hours: the totals stay right in the event's own hour
-    updates: list[tuple[Model, list[Action]]] = [
-        (
-            CounterModel(keys.counter_pk(tenant_id, shard), own_sk),
-            own_actions + _adds(CounterModel, own),
+    pk = keys.counter_pk(tenant_id, shard)
+    updates = [
+        CounterChange(
+            CounterModel, pk, own_sk, _nonzero(own), {"expires_at": expiry(event.timestamp)}
         )
     ]
     for sk, (hour, counts) in extra[:MAX_EXTRA_HOURS]:
-        if actions := _adds(CounterModel, counts):
-            actions.append(CounterModel.expires_at.set(expiry(hour)))
-            updates.append((CounterModel(keys.counter_pk(tenant_id, shard), sk), actions))
+        if any(counts.values()):
+            updates.append(
+                CounterChange(CounterModel, pk, sk, _nonzero(counts), {"expires_at": expiry(hour)})
+            )
 
     links: dict[tuple[str, str], tuple[datetime, str, Counter[str]]] = {}
     for (day_number, link_url), split in (deltas.links if deltas else {}).items():
@@ -173,16 +222,22 @@ class _LinkRows:
             _, _, total = self._items.setdefault((pk, sk), (url, at, Counter()))
             total.update(counts)
 
-    def updates(self, expiry: Callable[[datetime], datetime]) -> list[tuple[Model, list[Action]]]:
-        out: list[tuple[Model, list[Action]]] = []
-        for (pk, sk), (url, at, counts) in self._items.items():
-            if actions := _adds(LinkCounterModel, counts):
-                actions += [
-                    LinkCounterModel.url.set(url),
-                    LinkCounterModel.expires_at.set(expiry(at)),
-                ]
-                out.append((LinkCounterModel(pk, sk), actions))
-        return out
+    def updates(self, expiry: Callable[[datetime], datetime]) -> list[CounterChange]:
+        return [
+            CounterChange(
+                LinkCounterModel,
+                pk,
+                sk,
+                _nonzero(counts),
+                {"url": url, "expires_at": expiry(at)},
+            )
+            for (pk, sk), (url, at, counts) in self._items.items()
+            if any(counts.values())
+        ]
+
+
+def _nonzero(counts: Counter[str]) -> Counter[str]:
+    return Counter({name: n for name, n in counts.items() if n})
 
 
 def _adds(model: type[Model], counts: Counter[str]) -> list[Action]:

@@ -26,8 +26,14 @@ Rows stay outside the transaction because a transactional write costs twice the 
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
 
 Batches (`record_batch`, the ingest queue's): the same steps, with step 0's reads of the whole
-batch in BatchGetItems and step 2's rows in one batched write; each event keeps its own
-transaction, so exactly-once is unchanged. What one event may store is capped (ingest/caps.py).
+batch in BatchGetItems, step 2's rows in one batched write, and step 3 for many events in ONE
+transaction (up to 100 items, 4 MB): each event's entry and aggregate under its own condition,
+and the counters folded, one update per counter item for the whole transaction (a hundred
+events of one hour update its counter once: the counters cost ~0.1 write units an event instead
+of ~2). A transaction is all or nothing, so exactly-once is unchanged: cancelled, it names the
+entry that existed (that event is a duplicate) or the aggregate that moved (that event is read
+again alone), and the rest commit again. An event that changes the suppression list commits
+alone. What one event may store is capped (ingest/caps.py).
 
 Long by design: the exactly-once writer is one unit (reads, plan, rows, transaction, and the
 cancellation reasons that decide duplicate / retry / malformed), best read in one place.
@@ -37,7 +43,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -45,18 +54,17 @@ from typing import Any, NamedTuple, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
+from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
     INDEXED_STATUSES,
     AccountModel,
-    CounterModel,
     EventModel,
     MessageEventModel,
     MessageModel,
@@ -72,7 +80,14 @@ from chalicelib.events.ses import (
 from chalicelib.events.state import apply
 from chalicelib.ingest.caps import Capped, cap
 from chalicelib.ingest.directory import TenantRef
-from chalicelib.ingest.engagement_writes import Judged, counter_updates, judge, judged_again
+from chalicelib.ingest.engagement_writes import (
+    CounterChange,
+    Judged,
+    counter_updates,
+    fold,
+    judge,
+    judged_again,
+)
 from chalicelib.suppression.from_events import (
     suppression_actions,
     suppression_targets,
@@ -84,6 +99,11 @@ _M = TypeVar("_M", bound=Model)
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
 READS_PER_BATCH_GET = 49  # events per BatchGetItem: 2 keys each and the binding, 100 at most
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB: items per TransactWriteItems
+# DynamoDB: 4 MB per transaction; the estimate of a plan's size leaves room for keys and names.
+MAX_TRANSACTION_BYTES = 3_000_000
+MAX_GROUP_ATTEMPTS = 4  # a group's commits before its events are committed one by one
+ENTRY_WEIGHT = 20_000  # bytes: a timeline entry is at most 16 KB, with its keys and names
 
 
 class Recorded(StrEnum):
@@ -109,8 +129,14 @@ class _Plan:
     rows: list[EventModel]
     entry: MessageEventModel
     aggregate: MessageModel
-    counters: list[tuple[Any, list[Action]]]
+    counters: list[CounterChange]
     engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
+    suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
+    weight: int  # an estimate of its items' bytes in a transaction
+
+    @property
+    def event(self) -> SesEvent:
+        return self.capped.event
 
 
 class BindingChanged(Exception):
@@ -215,13 +241,7 @@ class EventStore:
             for i in plans:
                 results[i] = exc
             plans = {}
-        for i, plan in plans.items():
-            try:
-                results[i] = self._commit(plan)
-            except ConcurrentUpdate:
-                pass  # read again, alone, after the rounds
-            except Exception as exc:
-                results[i] = exc
+        self._commit_many(plans, results)
 
     @staticmethod
     def _wanted(tenant: TenantRef, event: SesEvent) -> list[tuple[Any, str, str | None]]:
@@ -290,46 +310,139 @@ class EventStore:
             detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)} or None,
             expires_at=self._expiry(event.timestamp),
         )
-        own_counter = self._counter_actions(event, max(1, len(event.recipients)))
+        own = self._own_counts(event, max(1, len(event.recipients)))
+        aggregate = message_item(message_pk, state, current, self._expiry(state.sent_at))
         return _Plan(
             tenant_id=tid,
             capped=capped,
             rows=self._event_rows(tenant, shard, capped, judged),
             entry=entry_item,
-            aggregate=message_item(message_pk, state, current, self._expiry(state.sent_at)),
-            counters=list(
-                counter_updates(tid, shard, event, own_counter, judged.deltas, self._expiry)
-            ),
+            aggregate=aggregate,
+            counters=counter_updates(tid, shard, event, own, judged.deltas, self._expiry),
             engagement=judged.row_fields,
+            suppresses=suppression_targets(event),
+            weight=len(compact_json(aggregate.body)) + ENTRY_WEIGHT,
         )
 
     def _commit(self, plan: _Plan) -> Recording:
         """2. One transaction: the event's entry in its message partition (the dedup record),
         the aggregate under its version, the counters, the suppression entries."""
-        event, tid = plan.capped.event, plan.tenant_id
-        txn = TransactWrite(connection=self._txn_connection())
-        txn.save(plan.entry, condition=MessageEventModel.sk.does_not_exist())
-        txn.save(plan.aggregate)
-        for item, actions in plan.counters:
-            txn.update(item, actions=actions, add_version_condition=False)
-        targets = suppression_targets(event)
-        for address in targets:
-            txn.update(
-                SuppressionModel(keys.tenant_pk(tid), address),
-                actions=suppression_actions(event, address, self._clock()),
-            )
-        if targets:  # the send-time suppression cache's key moves on (suppression/from_events)
-            counter, bump = version_bump(tid, event.key)
-            txn.update(counter, actions=bump)
         try:
-            with txn:
-                pass
+            self._transact([plan])
         except TransactWriteError as exc:
-            return Recording(self._cancelled(exc, message=event.mail.message_id), plan.engagement)
+            return Recording(
+                self._cancelled(exc, message=plan.event.mail.message_id), plan.engagement
+            )
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
+        return self._stored(plan)
+
+    def _commit_many(
+        self, plans: dict[int, _Plan], results: list[Recording | Exception | None]
+    ) -> None:
+        """Step 2 for a round's events (one per message): in as few transactions as DynamoDB
+        allows (100 items, 4 MB), their counter changes folded into one update per counter item.
+        An event that changes the suppression list commits alone (two of them may name the same
+        address or version item, which a transaction may name only once)."""
+        shared = {i: plan for i, plan in plans.items() if not plan.suppresses}
+        for group in _groups(shared):
+            self._commit_group({i: shared[i] for i in group}, results)
+        for i, plan in plans.items():
+            if plan.suppresses:
+                self._commit_alone(i, plan, results)
+
+    def _commit_alone(
+        self, i: int, plan: _Plan, results: list[Recording | Exception | None]
+    ) -> None:
+        try:
+            results[i] = self._commit(plan)
+        except ConcurrentUpdate:
+            pass  # read again, alone, after the rounds
+        except Exception as exc:
+            results[i] = exc
+
+    def _commit_group(
+        self, group: dict[int, _Plan], results: list[Recording | Exception | None]
+    ) -> None:
+        """One transaction for several events. Cancelled, it says which item refused: an entry
+        that exists is a concurrent delivery's (DUPLICATE), an aggregate that moved is read
+        again alone later (its result stays None); the others commit again without them. A
+        refusal DynamoDB does not pin on an item (validation) is found by committing each alone;
+        throttling leaves every event of the group to its caller's retry."""
+        for attempt in range(MAX_GROUP_ATTEMPTS):
+            if len(group) <= 1:
+                break
+            try:
+                self._transact(list(group.values()))
+            except TransactWriteError as exc:
+                codes = [_code(r) for r in exc.cancellation_reasons]
+                if exc.cause_response_code == "ValidationException" or "ValidationError" in codes:
+                    break
+                if not codes or set(codes) - {
+                    None,
+                    "ConditionalCheckFailed",
+                    "TransactionConflict",
+                }:
+                    failed = TransientStorageError(
+                        f"event write failed ({exc.cause_response_code}): {codes}"
+                    )
+                    for i in group:
+                        results[i] = failed
+                    return
+                moved = False
+                for n, (i, plan) in enumerate(list(group.items())):
+                    entry_code, aggregate_code = codes[2 * n], codes[2 * n + 1]
+                    if entry_code == "ConditionalCheckFailed":
+                        results[i] = Recording(Recorded.DUPLICATE, plan.engagement)
+                    elif entry_code or aggregate_code:
+                        pass  # its message moved (or is being written): read again, alone
+                    else:
+                        continue
+                    del group[i]
+                    moved = True
+                if not moved:  # a counter item was being written by another transaction
+                    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+                continue
+            except PynamoDBException as exc:
+                failed = TransientStorageError(f"event write failed: {exc}")
+                for i in group:
+                    results[i] = failed
+                return
+            for i, plan in group.items():
+                results[i] = self._stored(plan)
+            return
+        for i, plan in group.items():
+            self._commit_alone(i, plan, results)
+
+    def _transact(self, plans: list[_Plan]) -> None:
+        """The transaction of `plans`: per event its entry (the dedup record: puts come first,
+        entry then aggregate, in order) and its aggregate under its version, then the counters
+        folded, then the suppression entries (only an event committed alone has any)."""
+        txn = TransactWrite(connection=self._txn_connection())
+        for plan in plans:
+            txn.save(plan.entry, condition=MessageEventModel.sk.does_not_exist())
+            txn.save(plan.aggregate)
+        for change in fold(c for plan in plans for c in plan.counters):
+            txn.update(change.item(), actions=change.actions(), add_version_condition=False)
+        for plan in plans:
+            tid, event = plan.tenant_id, plan.event
+            for address in plan.suppresses:
+                txn.update(
+                    SuppressionModel(keys.tenant_pk(tid), address),
+                    actions=suppression_actions(event, address, self._clock()),
+                )
+            if plan.suppresses:  # the send-time suppression cache's key moves on
+                counter, bump = version_bump(tid, event.key)
+                txn.update(counter, actions=bump)
+        with txn:
+            pass
+
+    @staticmethod
+    def _stored(plan: _Plan) -> Recording:
         for kind, n in plan.capped.dropped.items():
-            logs.metric("CappedEvents", n, {"Cap": kind}, tenant_id=tid, event_key=event.key)
+            logs.metric(
+                "CappedEvents", n, {"Cap": kind}, tenant_id=plan.tenant_id, event_key=plan.event.key
+            )
         return Recording(Recorded.STORED, plan.engagement)
 
     def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
@@ -407,14 +520,12 @@ class EventStore:
                 views.append(view)
         return rows + views
 
-    def _counter_actions(self, event: SesEvent, n: int) -> list[Action]:
-        actions: list[Action] = [
-            getattr(CounterModel, event.status.value).add(n),
-            CounterModel.expires_at.set(self._expiry(event.timestamp)),
-        ]
+    @staticmethod
+    def _own_counts(event: SesEvent, n: int) -> Counter[str]:
+        counts = Counter({event.status.value: n})
         if isinstance(event.detail, Bounce) and event.detail.permanent:
-            actions.append(CounterModel.BOUNCED_PERMANENT.add(n))
-        return actions
+            counts["BOUNCED_PERMANENT"] = n
+        return counts
 
     def _expiry(self, ts: datetime) -> datetime:
         return ts + timedelta(seconds=self._settings.retention_seconds)
@@ -451,6 +562,35 @@ class EventStore:
         )
         with dynamo.storage("quarantine write"):
             item.save()
+
+
+# -------------------------------------------------------------------------------- groups
+
+
+def _code(reason: Any) -> str | None:
+    code = getattr(reason, "code", None) if reason is not None else None
+    return None if code in (None, "None") else str(code)
+
+
+def _groups(plans: dict[int, _Plan]) -> Iterator[list[int]]:
+    """The plans in transactions: 2 items each and their folded counter items, at most
+    MAX_TRANSACTION_ITEMS items and MAX_TRANSACTION_BYTES (estimated) each."""
+    group: list[int] = []
+    counters: set[tuple[str, str, str]] = set()
+    weight = 0
+    for i, plan in plans.items():
+        mine = {c.key for c in plan.counters}
+        items = 2 * (len(group) + 1) + len(counters | mine)
+        if group and (
+            items > MAX_TRANSACTION_ITEMS or weight + plan.weight > MAX_TRANSACTION_BYTES
+        ):
+            yield group
+            group, counters, weight = [], set(), 0
+        group.append(i)
+        counters |= mine
+        weight += plan.weight
+    if group:
+        yield group
 
 
 # -------------------------------------------------------------------------------- rows
