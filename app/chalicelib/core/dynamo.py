@@ -6,6 +6,7 @@
     if dynamo.condition_failed(exc): ...     # a conditional write or transaction lost
     item = dynamo.get(Model, hash_key, range_key)   # consistent read; None if absent
     a, b = dynamo.read_many("what", [(ModelA, h, r), (ModelB, h, None)])   # ONE BatchGetItem
+    dynamo.write_many("what", [item_a, item_b, ...])   # BatchWriteItems of 25, any tables
     codes = dynamo.transact("what", lambda txn: txn.save(...))   # None: committed
 
 `TransientStorageError` is what every storage module raises when DynamoDB throttles, times out
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 _M = TypeVar("_M")
 CONDITION_CODES = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 BATCH_GET_ATTEMPTS = 5
+BATCH_WRITE_ATTEMPTS = 5
+WRITES_PER_BATCH = 25  # DynamoDB: put requests per BatchWriteItem
 
 
 @contextmanager
@@ -134,6 +137,34 @@ def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[
         raw = found.get((model.Meta.table_name, hash_key, range_key))
         out.append(None if raw is None else model.from_raw_data(raw))
     return out
+
+
+def write_many(what: str, items: Sequence[Any]) -> None:
+    """Unconditional puts of model instances, of any tables, in BatchWriteItems of up to 25 (one
+    request for a round's rows and timeline entries together). Unprocessed items are sent
+    again; any failure leaves as TransientStorageError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    if not items:
+        return
+    connection = _connection(type(items[0]))
+    for at in range(0, len(items), WRITES_PER_BATCH):
+        request: dict[str, list[dict[str, Any]]] = {}
+        for item in items[at : at + WRITES_PER_BATCH]:
+            puts = request.setdefault(type(item).Meta.table_name, [])
+            puts.append({"PutRequest": {"Item": item.serialize()}})
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            try:
+                data = connection.dispatch("BatchWriteItem", {"RequestItems": request})
+            except (PynamoDBException, ClientError, BotoCoreError) as exc:
+                raise TransientStorageError(f"{what} failed: {exc}") from exc
+            request = data.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2**attempt)
+        else:
+            raise TransientStorageError(f"{what}: DynamoDB left items unprocessed")
 
 
 def _identity(

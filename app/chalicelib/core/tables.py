@@ -320,7 +320,10 @@ class MessageModel(Model):
 
 class MessageEventModel(Model):
     """One entry per event in its message's partition (sk = E#time#event): the timeline, and
-    the event's deduplication record (conditional put in the ingest transaction)."""
+    for a message past the aggregate's applied list (or older than it) the event's
+    deduplication record (conditional put in the ingest transaction). `projected` marks an
+    entry written beside the rows, whose event's deduplication is the aggregate's list
+    (ingest/store.py): it proves nothing about the event being applied."""
 
     class Meta(_Meta):
         table_name = "messages"
@@ -335,6 +338,7 @@ class MessageEventModel(Model):
     shard = NumberAttribute()
     detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    projected = BooleanAttribute(null=True, attr_name="pj")  # short: on nearly every entry
 
 
 class CounterModel(Model):

@@ -41,6 +41,7 @@ cancellation reasons that decide duplicate / retry / malformed), best read in on
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -103,6 +104,10 @@ MAX_TRANSACTION_ITEMS = 100  # DynamoDB: items per TransactWriteItems
 # DynamoDB: 4 MB per transaction; the estimate of a plan's size leaves room for keys and names.
 MAX_TRANSACTION_BYTES = 3_000_000
 MAX_GROUP_ATTEMPTS = 4  # a group's commits before its events are committed one by one
+# The aggregate's applied list: a 72-bit digest of each event folded into it (12 characters), for
+# a message's first MAX_APPLIED events; later ones deduplicate by their timeline entry.
+MAX_APPLIED = 24
+DIGEST_CHARS = 12
 ENTRY_WEIGHT = 20_000  # bytes: a timeline entry is at most 16 KB, with its keys and names
 
 
@@ -133,6 +138,13 @@ class _Plan:
     engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
     suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
     weight: int  # an estimate of its items' bytes in a transaction
+    entry_in_txn: bool  # its entry is its dedup record (else: the aggregate's applied list)
+
+    @property
+    def projections(self) -> list[Model]:
+        """What is written before the transaction: the rows, and the entry when it is not the
+        event's deduplication record."""
+        return [*self.rows, *(() if self.entry_in_txn else (self.entry,))]
 
     @property
     def event(self) -> SesEvent:
@@ -236,7 +248,7 @@ class EventStore:
             else:
                 plans[i] = plan
         try:
-            self._put_rows([row for plan in plans.values() for row in plan.rows])
+            self._put_rows([item for plan in plans.values() for item in plan.projections])
         except TransientStorageError as exc:
             for i in plans:
                 results[i] = exc
@@ -272,7 +284,7 @@ class EventStore:
             return plan
         # 1. The time/status/recipient rows: idempotent projections, written first so that a
         #    crash before step 2 leaves nothing a retry would not rewrite identically.
-        self._put_rows(plan.rows)
+        self._put_rows(plan.projections)
         return self._commit(plan)
 
     def _plan(
@@ -283,14 +295,15 @@ class EventStore:
         current: MessageModel | None,
     ) -> Recording | _Plan:
         tid, event = tenant.tenant_id, capped.event
-        if entry is not None:
+        live = current is not None and (
+            current.expires_at is None or current.expires_at > self._clock()
+        )
+        held, by_list = _applied(current if live else None)
+        if (entry is not None and not entry.projected) or _holds(held, _digest(event.key)):
             again = judged_again(lambda: state_of(current) if current is not None else None, event)
             return Recording(Recorded.DUPLICATE, again)
         if current is not None and (current.body or {}).get("erased"):
             return Recording(Recorded.ERASED)
-        live = current is not None and (
-            current.expires_at is None or current.expires_at > self._clock()
-        )
         # An expired aggregate (TTL deletion lags) starts afresh but keeps its version.
         before = state_of(current) if live else None
         signal = signal_of(event)
@@ -309,9 +322,13 @@ class EventStore:
             shard=shard,
             detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)} or None,
             expires_at=self._expiry(event.timestamp),
+            projected=True if by_list else None,
         )
         own = self._own_counts(event, max(1, len(event.recipients)))
         aggregate = message_item(message_pk, state, current, self._expiry(state.sent_at))
+        if by_list or held:  # a full list is kept: the events it holds are still recognised
+            applied = _with(held, _digest(event.key)) if by_list else held
+            aggregate.body = {**aggregate.body, "applied": applied}
         return _Plan(
             tenant_id=tid,
             capped=capped,
@@ -322,6 +339,7 @@ class EventStore:
             engagement=judged.row_fields,
             suppresses=suppression_targets(event),
             weight=len(compact_json(aggregate.body)) + ENTRY_WEIGHT,
+            entry_in_txn=not by_list,
         )
 
     def _commit(self, plan: _Plan) -> Recording:
@@ -330,9 +348,7 @@ class EventStore:
         try:
             self._transact([plan])
         except TransactWriteError as exc:
-            return Recording(
-                self._cancelled(exc, message=plan.event.mail.message_id), plan.engagement
-            )
+            return Recording(self._cancelled(exc, plan), plan.engagement)
         except PynamoDBException as exc:
             raise TransientStorageError(f"event write failed: {exc}") from exc
         return self._stored(plan)
@@ -389,9 +405,12 @@ class EventStore:
                     for i in group:
                         results[i] = failed
                     return
-                moved = False
-                for n, (i, plan) in enumerate(list(group.items())):
-                    entry_code, aggregate_code = codes[2 * n], codes[2 * n + 1]
+                moved, at = False, 0
+                for i, plan in list(group.items()):
+                    entry_code = codes[at] if plan.entry_in_txn else None
+                    at += plan.entry_in_txn
+                    aggregate_code = codes[at]
+                    at += 1
                     if entry_code == "ConditionalCheckFailed":
                         results[i] = Recording(Recorded.DUPLICATE, plan.engagement)
                     elif entry_code or aggregate_code:
@@ -420,7 +439,11 @@ class EventStore:
         folded, then the suppression entries (only an event committed alone has any)."""
         txn = TransactWrite(connection=self._txn_connection())
         for plan in plans:
-            txn.save(plan.entry, condition=MessageEventModel.sk.does_not_exist())
+            if plan.entry_in_txn:  # a projected entry (a crashed attempt's) may be replaced
+                exists = (
+                    MessageEventModel.sk.does_not_exist() | MessageEventModel.projected.exists()
+                )
+                txn.save(plan.entry, condition=exists)
             txn.save(plan.aggregate)
         for change in fold(c for plan in plans for c in plan.counters):
             txn.update(change.item(), actions=change.actions(), add_version_condition=False)
@@ -445,27 +468,24 @@ class EventStore:
             )
         return Recording(Recorded.STORED, plan.engagement)
 
-    def _cancelled(self, exc: TransactWriteError, *, message: str) -> Recorded:
-        codes = [r.code if r else None for r in exc.cancellation_reasons]
-        if codes[:1] == ["ConditionalCheckFailed"]:
+    def _cancelled(self, exc: TransactWriteError, plan: _Plan) -> Recorded:
+        codes = [_code(r) for r in exc.cancellation_reasons]
+        message = plan.event.mail.message_id
+        entry_code = codes[0] if plan.entry_in_txn and codes else None
+        aggregate_at = 1 if plan.entry_in_txn else 0
+        if entry_code == "ConditionalCheckFailed":
             return Recorded.DUPLICATE  # a concurrent delivery of the same event won
-        if codes[1:2] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
+        if codes[aggregate_at : aggregate_at + 1] == ["ConditionalCheckFailed"] or (
+            "TransactionConflict" in codes
+        ):
             raise ConcurrentUpdate(f"message {message} changed since it was read")
         if exc.cause_response_code == "ValidationException" or "ValidationError" in codes:
             raise MalformedEvent(f"DynamoDB refused the event: {exc.cause_response_message}")
         raise TransientStorageError(f"event write failed ({exc.cause_response_code}): {codes}")
 
     @staticmethod
-    def _put_rows(rows: list[EventModel]) -> None:
-        if not rows:
-            return
-        with dynamo.storage("event rows write"):
-            if len(rows) == 1:
-                rows[0].save()
-            else:
-                with EventModel.batch_write() as batch:
-                    for row in rows:
-                        batch.save(row)
+    def _put_rows(items: list[Model]) -> None:
+        dynamo.write_many("event rows write", items)
 
     def _event_rows(
         self, tenant: TenantRef, shard: int, capped: Capped, judged: Judged
@@ -570,6 +590,38 @@ class EventStore:
 def _code(reason: Any) -> str | None:
     code = getattr(reason, "code", None) if reason is not None else None
     return None if code in (None, "None") else str(code)
+
+
+def _digest(event_key: str) -> str:
+    """The event's mark in its aggregate's applied list: 72 bits of its key, 12 characters (two
+    of a message's first MAX_APPLIED events colliding: about 1 in 10^19)."""
+    return base64.urlsafe_b64encode(bytes.fromhex(event_key)[:9]).decode()
+
+
+def _applied(current: MessageModel | None) -> tuple[str, bool]:
+    """The live aggregate's applied list, and whether the next event is deduplicated by it
+    (True) or by its timeline entry (False: the list is full, or the aggregate is older than
+    the list and its events' entries are their dedup records)."""
+    if current is None:
+        return "", True
+    held = (current.body or {}).get("applied")
+    if held is None:
+        return "", not current.events  # POST /mail's aggregate has no event yet
+    return str(held), len(held) < MAX_APPLIED * DIGEST_CHARS
+
+
+def _marks(held: str) -> list[str]:
+    return [held[at : at + DIGEST_CHARS] for at in range(0, len(held), DIGEST_CHARS)]
+
+
+def _holds(held: str, digest: str) -> bool:
+    return digest in _marks(held)
+
+
+def _with(held: str, digest: str) -> str:
+    """The list with `digest`, sorted: the aggregate is the same whatever order its events
+    arrived in."""
+    return "".join(sorted([*_marks(held), digest]))
 
 
 def _groups(plans: dict[int, _Plan]) -> Iterator[list[int]]:
