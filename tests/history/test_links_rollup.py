@@ -1,6 +1,6 @@
-"""GET /links reads a month's rollup where the range covers the month whole, its days where it
-covers it in part: a year is 13 queries a shard (366 before), with every click counted once,
-split by person and scanner, under shuffled redelivery."""
+"""GET /links reads the days of each month's partition: a year is 13 queries a shard (366
+before), with every click counted once, split by person and scanner, under shuffled
+redelivery."""
 
 from __future__ import annotations
 

@@ -59,18 +59,16 @@ CLASSIFIED = {
 
 
 def link_split(t: TestTenant) -> dict[str, tuple[int, int, int]]:
-    """url -> (clicks, human, scanner), summed over every day and shard; the month's rollups
-    say the same."""
+    """url -> (clicks, human, scanner), summed over every day and shard (a month's partition
+    holds only day items: no rollup is written)."""
     out: Counter[tuple[str, str]] = Counter()
-    months: Counter[tuple[str, str]] = Counter()
     for shard in range(t.ref.write_shards):
         pk = keys.link_pk(t.tenant_id, datetime.fromisoformat("2026-11-02"), shard)
         for item in LinkCounterModel.query(pk):
-            into = months if item.sk.startswith("M#") else out
-            into[(item.url, "clicks")] += int(item.clicks or 0)
-            into[(item.url, "human")] += int(item.human or 0)
-            into[(item.url, "scanner")] += int(item.scanner or 0)
-    assert +months == +out
+            assert item.sk.startswith("D#")
+            out[(item.url, "clicks")] += int(item.clicks or 0)
+            out[(item.url, "human")] += int(item.human or 0)
+            out[(item.url, "scanner")] += int(item.scanner or 0)
     urls = {url for url, _ in out}
     return {u: (out[(u, "clicks")], out[(u, "human")], out[(u, "scanner")]) for u in urls}
 

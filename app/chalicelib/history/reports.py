@@ -132,18 +132,16 @@ _SPLIT = ("human", "scanner")
 
 
 def _link_reads(tenant_id: str, shards: int, span: TimeRange) -> list[tuple[str, str, str]]:
-    """(partition, lowest sort key, highest) of each query GET /links makes: a month the range
-    covers whole is read from its rollups (M#...), a month it covers in part from its days."""
+    """(partition, lowest sort key, highest) of each query GET /links makes: the days the range
+    covers in each month's partition. (Months once also had a rollup item, M#...: no longer
+    written, and never read, so that nothing is counted twice.)"""
     months: dict[str, list[datetime]] = {}
     for day in span.days():
         months.setdefault(keys.month_of(day), []).append(day)
     reads = []
     for days in months.values():
         first, last = days[0], days[-1]
-        whole = first.day == 1 and (last + timedelta(days=1)).month != last.month
-        low, high = (
-            ("M#", "M#~") if whole else (f"D#{keys.day_of(first)}#", f"D#{keys.day_of(last)}#~")
-        )
+        low, high = f"D#{keys.day_of(first)}#", f"D#{keys.day_of(last)}#~"
         reads += [(keys.link_pk(tenant_id, first, shard), low, high) for shard in range(shards)]
     return reads
 

@@ -139,6 +139,7 @@ class _Plan:
     suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
     weight: int  # an estimate of its items' bytes in a transaction
     entry_in_txn: bool  # its entry is its dedup record (else: the aggregate's applied list)
+    shard: int  # its write shard
 
     @property
     def projections(self) -> list[Model]:
@@ -298,7 +299,8 @@ class EventStore:
         live = current is not None and (
             current.expires_at is None or current.expires_at > self._clock()
         )
-        held, by_list = _applied(current if live else None)
+        # An expired aggregate's list still says which events it applied.
+        held, by_list = _applied(current)
         if (entry is not None and not entry.projected) or _holds(held, _digest(event.key)):
             again = judged_again(lambda: state_of(current) if current is not None else None, event)
             return Recording(Recorded.DUPLICATE, again)
@@ -340,6 +342,7 @@ class EventStore:
             suppresses=suppression_targets(event),
             weight=len(compact_json(aggregate.body)) + ENTRY_WEIGHT,
             entry_in_txn=not by_list,
+            shard=shard,
         )
 
     def _commit(self, plan: _Plan) -> Recording:
@@ -445,7 +448,8 @@ class EventStore:
                 )
                 txn.save(plan.entry, condition=exists)
             txn.save(plan.aggregate)
-        for change in fold(c for plan in plans for c in plan.counters):
+        hours = keys.counter_pk(plans[0].tenant_id, plans[0].shard) if len(plans) > 1 else None
+        for change in fold((c for plan in plans for c in plan.counters), hours):
             txn.update(change.item(), actions=change.actions(), add_version_condition=False)
         for plan in plans:
             tid, event = plan.tenant_id, plan.event
