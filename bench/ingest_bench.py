@@ -200,6 +200,7 @@ def _capacity(messages: int) -> dict[str, Any]:
             again = ingest_envelopes(envelopes[:500], tenants=tenant.directory, store=tenant.store)
         dups = again.counts().get("duplicate", 0)
         costs = _costs(settings, ddb.endpoint, tenant, stored)
+        costs.update(_by_batch_size(settings))
     return {
         **costs,
         "ingest_wall_ms_per_event": round(wall / len(envelopes) * 1000, 2),
@@ -214,7 +215,8 @@ def _capacity(messages: int) -> dict[str, Any]:
             op: round(n / stored, 3) for op, n in sorted(meter.requests.items())
         },
         "ingest_wcu_by_table_per_event": {
-            table: round(units / stored, 3) for table, units in sorted(meter.billed_by_table.items())
+            table: round(units / stored, 3)
+            for table, units in sorted(meter.billed_by_table.items())
         },
         "ingest_wcu_by_table_per_event_as_reported_by_dynamodb_local": {
             k.split(":", 1)[1]: round(v / stored, 3)
@@ -274,6 +276,38 @@ def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[
         "ingest_cpu_us_per_event_all_in_queue_batches": batched,
         "ingest_requests_per_event_stubbed": requests,
     }
+
+
+BATCH_SIZES = (1, 5, 20, 100)
+
+
+def _by_batch_size(settings: Settings, messages: int = 200) -> dict[str, Any]:
+    """`ingest_wcu_per_event` and requests per event by the number of events a batch brings: the
+    realistic mix in time order, in batches of 1, 5, 20, 100. A tenant at R events a second gets
+    batches of about min(100, R x the queue's batching window) (infra/ingest_queue.py): the
+    headline figure (batches of 100) is a tenant at 100+ events a second; one sending a million
+    emails a month (1.3 events a second) gets one or two events a batch with a 1 s window."""
+    from tests.support import make_tenant
+
+    out: dict[str, Any] = {}
+    for size in BATCH_SIZES:
+        tenant = make_tenant(settings)
+        envelopes = sorted(traffic(tenant.account_id, messages, seed=9), key=lambda e: e["time"])
+        with CapacityMeter() as meter:
+            for at in range(0, len(envelopes), size):
+                records = [
+                    {"messageId": str(n), "body": json.dumps(e)}
+                    for n, e in enumerate(envelopes[at : at + size])
+                ]
+                _, failed = ingest_queue_records(
+                    records, tenants=tenant.directory, store=tenant.store
+                )
+                assert not failed, failed
+        out[str(size)] = {
+            "wcu_per_event": round(meter.billed_write / len(envelopes), 3),
+            "requests_per_event": round(sum(meter.requests.values()) / len(envelopes), 3),
+        }
+    return {"ingest_by_events_per_batch": out}
 
 
 def _cpu(messages: int) -> float:
