@@ -62,6 +62,14 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return wiring.ingest([event]).counts()
 
 
+@app.lambda_function(name="count_events")
+def count_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The messages table's stream consumer (a DynamoDB event source mapping, filtered to the
+    timeline entries that carry counter changes): adds a batch's changes to the hourly and link
+    counters, once per batch even when Lambda retries it (chalicelib.ingest.counting)."""
+    return wiring.count_events(event.get("Records", []))
+
+
 @app.lambda_function(name="bulk_worker")
 def bulk_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One slice of a bulk batch: `{"tenant_id", "batch_id", "next"}`, invoked asynchronously by

@@ -145,6 +145,7 @@ def create_tables(settings: Settings, client: Any | None = None) -> list[str]:
         names.append(name)
         if name in existing:
             _add_missing_indexes(client, name, spec)
+            _add_missing_stream(client, name, spec)
             continue
         with contextlib.suppress(client.exceptions.ResourceInUseException):
             client.create_table(**create_table_args(name, spec))
@@ -154,6 +155,19 @@ def create_tables(settings: Settings, client: Any | None = None) -> list[str]:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]},
             )
     return names
+
+
+def _add_missing_stream(client: Any, name: str, spec: dict[str, Any]) -> None:
+    """A table kept from an older checkout without the stream its description now has."""
+    if not spec.get("stream_view_type"):
+        return
+    table = client.describe_table(TableName=name)["Table"]
+    if (table.get("StreamSpecification") or {}).get("StreamEnabled"):
+        return
+    client.update_table(
+        TableName=name,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": spec["stream_view_type"]},
+    )
 
 
 def _add_missing_indexes(client: Any, name: str, spec: dict[str, Any]) -> None:
@@ -192,6 +206,11 @@ def create_table_args(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             {"AttributeName": n, "AttributeType": t} for n, t in sorted(spec["attributes"].items())
         ],
     }
+    if spec.get("stream_view_type"):
+        args["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": spec["stream_view_type"],
+        }
     if spec["global_secondary_indexes"]:
         args["GlobalSecondaryIndexes"] = [
             {

@@ -709,6 +709,12 @@ _SHARED: dict[type[Model], str] = {
     SuppressionVersionModel: "suppression",
 }
 
+# Tables with a DynamoDB stream, and what its records carry. The messages table's stream feeds
+# the counters: each timeline entry carries the counter changes its event makes (`cc`), and the
+# `count_events` function adds them up (ingest/counting.py).
+STREAM_TABLES = {"messages": "NEW_AND_OLD_IMAGES"}
+COUNTED_ATTRIBUTE = "cc"
+
 _TTL_TABLES = {
     "events",
     "messages",
@@ -759,5 +765,6 @@ def table_specs() -> dict[str, dict[str, Any]]:
             "attributes": attributes,
             "global_secondary_indexes": indexes,
             "ttl_attribute": TTL_ATTRIBUTE if name in _TTL_TABLES else None,
+            "stream_view_type": STREAM_TABLES.get(name),
         }
     return specs

@@ -805,3 +805,10 @@ def frame(token: str) -> tuple[str, bool]:
         raise InvalidRequest("token is not a valid token", details={"field": "token"})
     html_body = template_service().frame_html(data["tenant_id"], ref["id"], str(ref.get("v")))
     return frame_document(html_body), False
+
+
+def count_events(records: list[Any]) -> dict[str, Any]:
+    """One batch of the messages table's stream: the counter changes it carries, added once."""
+    from chalicelib.ingest.counting import count_stream_records
+
+    return count_stream_records(records, settings()).as_dict()
