@@ -78,10 +78,10 @@ def test_past_the_list_entries_deduplicate_and_every_redelivery_is_recognised(
 def test_an_attempt_that_failed_after_its_entry_is_stored_once_even_past_the_list(
     tenant: TestTenant,
 ) -> None:
-    """The entry of an event whose transaction failed stays behind, marked projected: it proves
+    """The entry of an event whose aggregate write failed stays behind, marked projected: it proves
     nothing, so the retry stores the event, even when the list has filled meanwhile."""
     first, *others = _opens(tenant, store_module.MAX_APPLIED + 1)
-    with throttled("TransactWriteItems"), pytest.raises(TransientStorageError):
+    with throttled("PutItem"), pytest.raises(TransientStorageError):
         _ingest(tenant, [first])
     left = timeline(tenant, MESSAGE)
     assert len(left) == 1 and left[0].projected

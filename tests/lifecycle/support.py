@@ -97,7 +97,12 @@ def _client(settings: Any) -> Any:
 
 
 def every_item(settings: Any) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(logical table, item as plain JSON-ish data) of every item of every test table."""
+    """(logical table, item as plain JSON-ish data) of every item of every test table, once the
+    counters have taken in every stream record written so far (tests/conftest.py)."""
+    from tests.conftest import STREAM_POLLERS
+
+    for poller in STREAM_POLLERS:
+        poller.drain()
     client = _client(settings)
     for logical in table_specs():
         pages = client.get_paginator("scan").paginate(TableName=settings.table_prefix + logical)

@@ -65,6 +65,14 @@ def message_pk(tenant_id: str, message_id: str) -> str:
     return f"T#{tenant_id}#M#{message_id}"
 
 
+def tenant_of_message_pk(pk: str) -> str:
+    """The tenant of a `message_pk` (T#<tenant>#M#<message>)."""
+    head, tenant_id, kind, *_ = pk.split("#", 3)
+    if head != "T" or kind != "M" or not tenant_id:
+        raise ValueError(f"not a message partition: {pk[:80]!r}")
+    return tenant_id
+
+
 def message_event_sk(ts: datetime, event_key: str) -> str:
     return f"E#{iso_ms(ts)}#{event_key}"
 

@@ -74,6 +74,13 @@ from chalicelib.core.settings import Settings
 TTL_ATTRIBUTE = "expires_at"
 
 
+# Tables with a DynamoDB stream, and what its records carry. The messages table's stream feeds
+# the counters: each timeline entry carries the counter changes its event makes (`cc`), and the
+# `count_events` function adds them up (ingest/counting.py).
+STREAM_TABLES = {"messages": "NEW_AND_OLD_IMAGES"}
+COUNTED_ATTRIBUTE = "cc"
+
+
 class CompactJSONAttribute(JSONAttribute):
     """A JSON document stored by `compact_json`: the message aggregate, its timeline entries.
     Every byte of an aggregate is written again with each event of its message."""
@@ -339,6 +346,8 @@ class MessageEventModel(Model):
     detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     projected = BooleanAttribute(null=True, attr_name="pj")  # short: on nearly every entry
+    # The counter changes its event makes, which the table's stream adds up (ingest/counting.py).
+    counted = UnicodeAttribute(null=True, attr_name=COUNTED_ATTRIBUTE)
 
 
 class CounterModel(Model):
@@ -378,6 +387,10 @@ class CounterModel(Model):
     CLICKED_MESSAGES = NumberAttribute(null=True)
     CLICKED_MESSAGES_HUMAN = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # Only on the tenant's COUNTED item (shard 0): when the counters last took in the stream's
+    # records of the tenant, and when the newest of them was written (ingest/counting.py).
+    counted_at = UnicodeAttribute(null=True)
+    counted_through = UnicodeAttribute(null=True)
 
 
 class LinkCounterModel(Model):
@@ -708,12 +721,6 @@ _SHARED: dict[type[Model], str] = {
     JobModel: "lifecycle",
     SuppressionVersionModel: "suppression",
 }
-
-# Tables with a DynamoDB stream, and what its records carry. The messages table's stream feeds
-# the counters: each timeline entry carries the counter changes its event makes (`cc`), and the
-# `count_events` function adds them up (ingest/counting.py).
-STREAM_TABLES = {"messages": "NEW_AND_OLD_IMAGES"}
-COUNTED_ATTRIBUTE = "cc"
 
 _TTL_TABLES = {
     "events",

@@ -247,3 +247,71 @@ def _nonzero(counts: Counter[str]) -> Counter[str]:
 
 def _adds(model: type[Model], counts: Counter[str]) -> list[Action]:
     return [getattr(model, name).add(n) for name, n in sorted(counts.items()) if n]
+
+
+# ------------------------------------------------------------------ the entry's counter changes
+#
+# Each timeline entry carries the counter changes its event makes (`cc`, compact JSON), and the
+# messages table's stream adds them to the counters (ingest/counting.py), outside the ingest
+# request path. Keys are relative: the tenant and the shard are the entry's, the expiry follows
+# from the hour or day and the retention. An hour: ["h", "2026-11-02T10", {"DELIVERED": 1}];
+# a link's day: ["l", "2026-11-02", url, {"clicks": 1, "human": 1}].
+
+
+def encode_changes(changes: Iterable[CounterChange]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for change in changes:
+        adds = {name: n for name, n in sorted(change.adds.items()) if n}
+        if not adds:
+            continue
+        if change.model is CounterModel:
+            out.append(["h", change.sk.removeprefix("H#"), adds])
+        else:
+            out.append(["l", change.sk.split("#")[1], str(change.sets["url"]), adds])
+    return out
+
+
+def decode_changes(
+    encoded: Any, tenant_id: str, shard: int, retention: timedelta
+) -> list[CounterChange]:
+    """The changes an entry's `cc` names (what is not a well-formed change is left out: the
+    caller counts the entry as malformed when nothing is left)."""
+    out: list[CounterChange] = []
+    for change in encoded if isinstance(encoded, list) else ():
+        try:
+            if change[0] == "h":
+                _, hour, adds = change
+                start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=EPOCH.tzinfo)
+                sk, expires = keys.counter_sk(start), start + timedelta(hours=1) + retention
+                out.append(
+                    CounterChange(
+                        CounterModel,
+                        keys.counter_pk(tenant_id, shard),
+                        sk,
+                        Counter({str(k): int(v) for k, v in adds.items()}),
+                        {"expires_at": expires},
+                    )
+                )
+            elif change[0] == "l":
+                _, day, url, adds = change
+                start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=EPOCH.tzinfo)
+                out.append(
+                    CounterChange(
+                        LinkCounterModel,
+                        keys.link_pk(tenant_id, start, shard),
+                        keys.link_day_sk(start, str(url)),
+                        Counter({str(k): int(v) for k, v in adds.items()}),
+                        {"url": str(url), "expires_at": start + timedelta(days=1) + retention},
+                    )
+                )
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def minus(changes: Iterable[CounterChange]) -> list[CounterChange]:
+    """The changes undone (what a rewritten entry's old counter changes take back)."""
+    return [
+        CounterChange(c.model, c.pk, c.sk, Counter({k: -n for k, n in c.adds.items()}), c.sets)
+        for c in changes
+    ]

@@ -44,10 +44,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -60,7 +58,6 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
-from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
@@ -80,12 +77,12 @@ from chalicelib.events.ses import (
 )
 from chalicelib.events.state import apply
 from chalicelib.ingest.caps import Capped, cap
+from chalicelib.ingest.counting import entry_changes
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.engagement_writes import (
     CounterChange,
     Judged,
     counter_updates,
-    fold,
     judge,
     judged_again,
 )
@@ -100,15 +97,11 @@ _M = TypeVar("_M", bound=Model)
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
 READS_PER_BATCH_GET = 49  # events per BatchGetItem: 2 keys each and the binding, 100 at most
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB: items per TransactWriteItems
-# DynamoDB: 4 MB per transaction; the estimate of a plan's size leaves room for keys and names.
-MAX_TRANSACTION_BYTES = 3_000_000
-MAX_GROUP_ATTEMPTS = 4  # a group's commits before its events are committed one by one
+COMMITTERS = 8  # a round's aggregates written side by side
 # The aggregate's applied list: a 72-bit digest of each event folded into it (12 characters), for
 # a message's first MAX_APPLIED events; later ones deduplicate by their timeline entry.
 MAX_APPLIED = 24
 DIGEST_CHARS = 12
-ENTRY_WEIGHT = 20_000  # bytes: a timeline entry is at most 16 KB, with its keys and names
 
 
 class Recorded(StrEnum):
@@ -137,7 +130,6 @@ class _Plan:
     counters: list[CounterChange]
     engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
     suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
-    weight: int  # an estimate of its items' bytes in a transaction
     entry_in_txn: bool  # its entry is its dedup record (else: the aggregate's applied list)
     shard: int  # its write shard
 
@@ -327,6 +319,8 @@ class EventStore:
             projected=True if by_list else None,
         )
         own = self._own_counts(event, max(1, len(event.recipients)))
+        counters = counter_updates(tid, shard, event, own, judged.deltas, self._expiry)
+        entry_item.counted = entry_changes(counters)
         aggregate = message_item(message_pk, state, current, self._expiry(state.sent_at))
         if by_list or held:  # a full list is kept: the events it holds are still recognised
             applied = _with(held, _digest(event.key)) if by_list else held
@@ -337,19 +331,19 @@ class EventStore:
             rows=self._event_rows(tenant, shard, capped, judged),
             entry=entry_item,
             aggregate=aggregate,
-            counters=counter_updates(tid, shard, event, own, judged.deltas, self._expiry),
+            counters=counters,
             engagement=judged.row_fields,
             suppresses=suppression_targets(event),
-            weight=len(compact_json(aggregate.body)) + ENTRY_WEIGHT,
             entry_in_txn=not by_list,
             shard=shard,
         )
 
     def _commit(self, plan: _Plan) -> Recording:
-        """2. One transaction: the event's entry in its message partition (the dedup record),
-        the aggregate under its version, the counters, the suppression entries."""
+        """3. The aggregate under its version, alone or in the event's transaction."""
+        if not plan.entry_in_txn and not plan.suppresses:
+            return self._put_aggregate(plan)
         try:
-            self._transact([plan])
+            self._transact(plan)
         except TransactWriteError as exc:
             return Recording(self._cancelled(exc, plan), plan.engagement)
         except PynamoDBException as exc:
@@ -359,16 +353,19 @@ class EventStore:
     def _commit_many(
         self, plans: dict[int, _Plan], results: list[Recording | Exception | None]
     ) -> None:
-        """Step 2 for a round's events (one per message): in as few transactions as DynamoDB
-        allows (100 items, 4 MB), their counter changes folded into one update per counter item.
-        An event that changes the suppression list commits alone (two of them may name the same
-        address or version item, which a transaction may name only once)."""
-        shared = {i: plan for i, plan in plans.items() if not plan.suppresses}
-        for group in _groups(shared):
-            self._commit_group({i: shared[i] for i in group}, results)
-        for i, plan in plans.items():
-            if plan.suppresses:
+        """Step 3 for a round's events (one per message), side by side: an event deduplicated
+        by its aggregate's applied list writes its aggregate with one conditional put (its
+        version: a lost race is read again alone, after the rounds); one deduplicated by its
+        entry, or that changes the suppression list, commits its transaction."""
+        items = list(plans.items())
+        if len(items) <= 1:
+            for i, plan in items:
                 self._commit_alone(i, plan, results)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=COMMITTERS) as pool:
+            list(pool.map(lambda pair: self._commit_alone(pair[0], pair[1], results), items))
 
     def _commit_alone(
         self, i: int, plan: _Plan, results: list[Recording | Exception | None]
@@ -380,87 +377,39 @@ class EventStore:
         except Exception as exc:
             results[i] = exc
 
-    def _commit_group(
-        self, group: dict[int, _Plan], results: list[Recording | Exception | None]
-    ) -> None:
-        """One transaction for several events. Cancelled, it says which item refused: an entry
-        that exists is a concurrent delivery's (DUPLICATE), an aggregate that moved is read
-        again alone later (its result stays None); the others commit again without them. A
-        refusal DynamoDB does not pin on an item (validation) is found by committing each alone;
-        throttling leaves every event of the group to its caller's retry."""
-        for attempt in range(MAX_GROUP_ATTEMPTS):
-            if len(group) <= 1:
-                break
-            try:
-                self._transact(list(group.values()))
-            except TransactWriteError as exc:
-                codes = [_code(r) for r in exc.cancellation_reasons]
-                if exc.cause_response_code == "ValidationException" or "ValidationError" in codes:
-                    break
-                if not codes or set(codes) - {
-                    None,
-                    "ConditionalCheckFailed",
-                    "TransactionConflict",
-                }:
-                    failed = TransientStorageError(
-                        f"event write failed ({exc.cause_response_code}): {codes}"
-                    )
-                    for i in group:
-                        results[i] = failed
-                    return
-                moved, at = False, 0
-                for i, plan in list(group.items()):
-                    entry_code = codes[at] if plan.entry_in_txn else None
-                    at += plan.entry_in_txn
-                    aggregate_code = codes[at]
-                    at += 1
-                    if entry_code == "ConditionalCheckFailed":
-                        results[i] = Recording(Recorded.DUPLICATE, plan.engagement)
-                    elif entry_code or aggregate_code:
-                        pass  # its message moved (or is being written): read again, alone
-                    else:
-                        continue
-                    del group[i]
-                    moved = True
-                if not moved:  # a counter item was being written by another transaction
-                    time.sleep(random.uniform(0, 0.02 * 2**attempt))
-                continue
-            except PynamoDBException as exc:
-                failed = TransientStorageError(f"event write failed: {exc}")
-                for i in group:
-                    results[i] = failed
-                return
-            for i, plan in group.items():
-                results[i] = self._stored(plan)
-            return
-        for i, plan in group.items():
-            self._commit_alone(i, plan, results)
+    def _put_aggregate(self, plan: _Plan) -> Recording:
+        """The aggregate alone, under its version (PynamoDB adds the condition)."""
+        try:
+            plan.aggregate.save()
+        except PynamoDBException as exc:
+            if dynamo.condition_failed(exc):
+                raise ConcurrentUpdate(
+                    f"message {plan.event.mail.message_id} changed since it was read"
+                ) from exc
+            if exc.cause_response_code == "ValidationException":
+                refused = exc.cause_response_message
+                raise MalformedEvent(f"DynamoDB refused the event: {refused}") from exc
+            raise TransientStorageError(f"aggregate write failed: {exc}") from exc
+        return self._stored(plan)
 
-    def _transact(self, plans: list[_Plan]) -> None:
-        """The transaction of `plans`: per event its entry (the dedup record: puts come first,
-        entry then aggregate, in order) and its aggregate under its version, then the counters
-        folded, then the suppression entries (only an event committed alone has any)."""
+    def _transact(self, plan: _Plan) -> None:
+        """The transaction of an event whose entry is its dedup record or that changes the
+        suppression list: its entry (puts come first: entry, then aggregate), its aggregate
+        under its version, the suppression entries and the list's version."""
         txn = TransactWrite(connection=self._txn_connection())
-        for plan in plans:
-            if plan.entry_in_txn:  # a projected entry (a crashed attempt's) may be replaced
-                exists = (
-                    MessageEventModel.sk.does_not_exist() | MessageEventModel.projected.exists()
-                )
-                txn.save(plan.entry, condition=exists)
-            txn.save(plan.aggregate)
-        hours = keys.counter_pk(plans[0].tenant_id, plans[0].shard) if len(plans) > 1 else None
-        for change in fold((c for plan in plans for c in plan.counters), hours):
-            txn.update(change.item(), actions=change.actions(), add_version_condition=False)
-        for plan in plans:
-            tid, event = plan.tenant_id, plan.event
-            for address in plan.suppresses:
-                txn.update(
-                    SuppressionModel(keys.tenant_pk(tid), address),
-                    actions=suppression_actions(event, address, self._clock()),
-                )
-            if plan.suppresses:  # the send-time suppression cache's key moves on
-                counter, bump = version_bump(tid, event.key)
-                txn.update(counter, actions=bump)
+        if plan.entry_in_txn:  # a projected entry (a crashed attempt's) may be replaced
+            exists = MessageEventModel.sk.does_not_exist() | MessageEventModel.projected.exists()
+            txn.save(plan.entry, condition=exists)
+        txn.save(plan.aggregate)
+        tid, event = plan.tenant_id, plan.event
+        for address in plan.suppresses:
+            txn.update(
+                SuppressionModel(keys.tenant_pk(tid), address),
+                actions=suppression_actions(event, address, self._clock()),
+            )
+        if plan.suppresses:  # the send-time suppression cache's key moves on
+            counter, bump = version_bump(tid, event.key)
+            txn.update(counter, actions=bump)
         with txn:
             pass
 
@@ -626,27 +575,6 @@ def _with(held: str, digest: str) -> str:
     """The list with `digest`, sorted: the aggregate is the same whatever order its events
     arrived in."""
     return "".join(sorted([*_marks(held), digest]))
-
-
-def _groups(plans: dict[int, _Plan]) -> Iterator[list[int]]:
-    """The plans in transactions: 2 items each and their folded counter items, at most
-    MAX_TRANSACTION_ITEMS items and MAX_TRANSACTION_BYTES (estimated) each."""
-    group: list[int] = []
-    counters: set[tuple[str, str, str]] = set()
-    weight = 0
-    for i, plan in plans.items():
-        mine = {c.key for c in plan.counters}
-        items = 2 * (len(group) + 1) + len(counters | mine)
-        if group and (
-            items > MAX_TRANSACTION_ITEMS or weight + plan.weight > MAX_TRANSACTION_BYTES
-        ):
-            yield group
-            group, counters, weight = [], set(), 0
-        group.append(i)
-        counters |= mine
-        weight += plan.weight
-    if group:
-        yield group
 
 
 # -------------------------------------------------------------------------------- rows

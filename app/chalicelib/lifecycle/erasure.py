@@ -227,8 +227,10 @@ class _Run:
         self._count("event_rows", items.delete(EventModel, [(r.pk, r.sk) for r in rows]))
         self._count("tag_view_rows", items.delete(EventModel, copies))
         for entry in entries:
-            if entry.recipients or entry.detail:
-                entry.recipients, entry.detail = None, None
+            if entry.recipients or entry.detail or entry.counted:
+                # Its counter changes go too (a link's URL may carry the address): counted
+                # already, and a rewrite without them is not counted again (ingest/counting.py).
+                entry.recipients, entry.detail, entry.counted = None, None, None
                 items.save([entry])
                 self._count("timeline_entries")
         if agg is None:
@@ -259,8 +261,9 @@ class _Run:
         for entry in entries:
             kept = {r for r in (entry.recipients or ()) if not self._is_address(r)}
             detail, changed = scrub(entry.detail or {}, self.forms)
-            if kept != set(entry.recipients or ()) or changed:
+            if kept != set(entry.recipients or ()) or changed or entry.counted:
                 entry.recipients, entry.detail = kept or None, detail or None
+                entry.counted = None  # counted already; a link's URL may carry the address
                 items.save([entry])
                 self._count("timeline_entries")
         for row in items.existing_rows(items.derived_rows(self.tid, entries)):

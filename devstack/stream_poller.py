@@ -1,0 +1,137 @@
+"""What Lambda's event source mapping does for `count_events` in production, for the local
+stack: read the messages table's DynamoDB stream on DynamoDB Local, keep the records the
+mapping's filter keeps (INSERT and MODIFY of items carrying counter changes), and hand them to
+the very function production runs (chalicelib.ingest.counting), in batches of up to 1,000.
+
+`drain()` reads until the stream has nothing new (the tests call it before they read counters;
+`make dev` runs it every half second in a thread). A failed batch is handed over again, whole,
+as Lambda does; the function's markers skip what it had already counted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from chalicelib.core.settings import Settings
+from chalicelib.core.tables import COUNTED_ATTRIBUTE, STREAM_TABLES
+from chalicelib.ingest.counting import CountReport, count_stream_records
+
+BATCH_SIZE = 1_000
+
+
+def lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stream record as Lambda delivers it (its creation time in epoch seconds)."""
+    out = dict(record)
+    stream = dict(out.get("dynamodb") or {})
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = created.timestamp()
+    out["dynamodb"] = stream
+    out.setdefault("eventSource", "aws:dynamodb")
+    return out
+
+
+def kept_by_filter(record: dict[str, Any]) -> bool:
+    """The event source mapping's filter (infra): INSERT or MODIFY with `cc` in the new image."""
+    new = (record.get("dynamodb") or {}).get("NewImage") or {}
+    return record.get("eventName") in ("INSERT", "MODIFY") and COUNTED_ATTRIBUTE in new
+
+
+class StreamPoller:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        endpoint = settings.dynamodb_endpoint
+        config = Config(retries={"mode": "standard", "max_attempts": 3})
+        # DynamoDB Local keeps one database per access key and region: the app's own.
+        kwargs: dict[str, Any] = {
+            "endpoint_url": endpoint,
+            "region_name": settings.region,
+            "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "config": config,
+        }
+        self._ddb = boto3.client("dynamodb", **kwargs)
+        self._streams = boto3.client("dynamodbstreams", **kwargs)
+        self._iterators: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._stream_arns: list[str] | None = None
+        self.report = CountReport()
+
+    def _arns(self) -> list[str]:
+        if self._stream_arns is None:
+            arns = []
+            for logical in STREAM_TABLES:
+                table = self._ddb.describe_table(TableName=self._settings.table_prefix + logical)
+                arns.append(table["Table"]["LatestStreamArn"])
+            self._stream_arns = arns
+        return self._stream_arns
+
+    def _shards(self, arn: str) -> list[str]:
+        shards: list[str] = []
+        start: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"StreamArn": arn}
+            if start:
+                kwargs["ExclusiveStartShardId"] = start
+            described = self._streams.describe_stream(**kwargs)["StreamDescription"]
+            shards += [s["ShardId"] for s in described.get("Shards", [])]
+            start = described.get("LastEvaluatedShardId")
+            if not start:
+                return shards
+
+    def drain(self) -> int:
+        """Count every record written so far; returns how many records were handed over."""
+        with self._lock:
+            handed = 0
+            for arn in self._arns():
+                for shard in self._shards(arn):
+                    handed += self._drain_shard(arn, shard)
+            return handed
+
+    def _drain_shard(self, arn: str, shard: str) -> int:
+        key = f"{arn}|{shard}"
+        if key not in self._iterators:
+            self._iterators[key] = self._streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        handed = 0
+        while self._iterators[key]:
+            got = self._streams.get_records(ShardIterator=self._iterators[key], Limit=BATCH_SIZE)
+            records = [lambda_record(r) for r in got.get("Records", [])]
+            batch = [r for r in records if kept_by_filter(r)]
+            if batch:
+                self._count(batch)
+                handed += len(batch)
+            self._iterators[key] = got.get("NextShardIterator")
+            if not records:
+                break
+        return handed
+
+    def _count(self, batch: list[dict[str, Any]]) -> None:
+        for attempt in range(5):
+            try:
+                part = count_stream_records(batch, self._settings)
+            except Exception:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * 2**attempt)  # Lambda retries the same batch
+                continue
+            self.report.records += part.records
+            self.report.counted += part.counted
+            self.report.transactions += part.transactions
+            self.report.already_counted += part.already_counted
+            return
+
+    def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                self.drain()
+            except Exception as exc:  # keep polling: the next drain hands the batch over again
+                print(f"stream poller: {exc!r}", flush=True)
+            stop.wait(interval)
