@@ -48,12 +48,14 @@ import pulumi
 import pulumi_aws as aws
 from chalice_package import API_FUNCTION, DEFAULT_PACKAGE, ROOT, PackageError, load
 from content import ContentArgs, SesamiContent
+from counting import CountingArgs, SesamiCounting
 from events import EventsArgs, SesamiEvents
 from functions import (
     ALIAS,
     AUTHORIZER,
     BULK_WORKER,
     BULK_WORKER_CONCURRENCY,
+    COUNT_EVENTS,
     INGEST,
     RELAY_RANGES,
     WEBHOOKS,
@@ -226,6 +228,8 @@ functions = SesamiFunctions(
         webhook_queue_arn=webhook_queue.queue.arn,
         relay_object_arn=object_arn(target.partition, relay_bucket_name),
         ingest_queue_arn=ingest_queue.queue.arn,
+        messages_table_arn=tables.tables["messages"].arn,
+        counters_table_arn=tables.tables["counters"].arn,
         snap_start=snap_start,
         tracing=tracing,
         log_retention_days=config.get_int("logRetentionDays") or 30,
@@ -277,6 +281,18 @@ ingest_source = aws.lambda_.EventSourceMapping(
     opts=pulumi.ResourceOptions(depends_on=[functions.policies[INGEST]]),
 )
 
+# The messages table's stream feeds the counters (count_events, infra/counting.py).
+counting = SesamiCounting(
+    "sesami",
+    CountingArgs(
+        prefix=prefix,
+        stream_arn=tables.stream_arns["messages"],
+        function_name=functions.functions[COUNT_EVENTS].name,
+        depends_on=[functions.policies[COUNT_EVENTS]],
+        alarm_actions=alarm_actions,
+    ),
+)
+
 pulumi.export("api_url", api.stage.invoke_url)
 # The API function serves the dashboard at the API's root.
 pulumi.export("dashboard_url", api.stage.invoke_url.apply(lambda url: url.rstrip("/") + "/"))
@@ -294,6 +310,7 @@ pulumi.export("ingest_failures_url", functions.failures.url)
 pulumi.export("webhook_queue_url", webhook_queue.queue.url)
 pulumi.export("webhook_dlq_url", webhook_queue.dead_letters.url)
 pulumi.export("relay_ranges_bucket", relay_bucket.bucket.id)
+pulumi.export("messages_stream_arn", tables.stream_arns["messages"])
 pulumi.export("table_names", {k: t.name for k, t in tables.tables.items()})
 pulumi.export("content_bucket", content.bucket.bucket)
 pulumi.export("function_names", {k: f.name for k, f in functions.functions.items()})

@@ -10,6 +10,9 @@
 - `bulk_worker`: invoked asynchronously by the API, then by itself, one slice of a batch a time.
 - `webhooks`: the webhook queue's consumer (webhooks.py): signed deliveries, their retries, the
   reputation alerts. Ingest and the API only send to that queue.
+- `count_events`: the messages table's stream consumer (counting.py): adds the counter changes
+  each timeline entry carries to the hourly and link counters. Its role may read that stream and
+  put and update items of the counters table, nothing else; its environment names the tables.
 - `relay_ranges`: run daily (relay_ranges.py): Apple's relay ranges into SESami's bucket, for
   ingest. Its role may put that one object and write its logs.
 - `authorizer`: API Gateway's Lambda authorizer of every private route (the app's
@@ -57,6 +60,7 @@ from chalicelib.tenants.auth import cognito_issuer
 INGEST, BULK_WORKER, WEBHOOKS = "ingest", "bulk_worker", "webhooks"
 AUTHORIZER = "authorizer"
 RELAY_RANGES = "relay_ranges"
+COUNT_EVENTS = "count_events"
 # The secrets each function reads (least privilege): the webhooks function only the key that
 # opens the endpoints' signing secrets; the bulk worker never needs that one.
 SECRETS_OF: dict[str, tuple[str, ...]] = {
@@ -66,6 +70,7 @@ SECRETS_OF: dict[str, tuple[str, ...]] = {
     INGEST: (),
     AUTHORIZER: (),
     RELAY_RANGES: (),
+    COUNT_EVENTS: (),
 }
 ALIAS = "live"
 BULK_WORKER_CONCURRENCY = 10
@@ -167,7 +172,7 @@ def environment(function: str, env: Environment) -> dict[str, str]:
     }
     if function in (INGEST, RELAY_RANGES) and env.relay_ranges_bucket:
         out[names.ENV_RELAY_RANGES_BUCKET] = env.relay_ranges_bucket
-    if function == RELAY_RANGES:
+    if function in (RELAY_RANGES, COUNT_EVENTS):
         return out
     if function in (INGEST, API_FUNCTION, WEBHOOKS):
         out[names.ENV_WEBHOOK_QUEUE_URL] = env.webhook_queue_url
@@ -230,6 +235,10 @@ class FunctionsArgs:
     content_bucket_arn: pulumi.Input[str] = ""
     relay_object_arn: str = ""  # the one object of the relay ranges (relay_ranges.object_arn)
     ingest_queue_arn: pulumi.Input[str] = ""  # infra/ingest_queue.py; "" without the queue
+    # count_events: the table whose stream it reads (its streams' ARNs are spelled from it) and
+    # the only table it writes.
+    messages_table_arn: pulumi.Input[str] = ""
+    counters_table_arn: pulumi.Input[str] = ""
     snap_start: bool = False
     tracing: bool = False
     log_retention_days: int = 30
@@ -278,6 +287,8 @@ class SesamiFunctions(pulumi.ComponentResource):
             ingest_queue=args.ingest_queue_arn,
             api_keys=args.api_keys_table_arn,
             content=args.content_bucket_arn,
+            messages=args.messages_table_arn,
+            counters=args.counters_table_arn,
         )
 
         def policy_for(function: str) -> pulumi.Output[str]:
@@ -298,6 +309,8 @@ class SesamiFunctions(pulumi.ComponentResource):
                     alert_identities=alert_identities(target, args.environment.alerts_from),
                     content_bucket=v["content"] or None,
                     relay_object=args.relay_object_arn or None,
+                    stream=f"{v['messages']}/stream/*" if v["messages"] else None,
+                    counters_table=v["counters"] or None,
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 

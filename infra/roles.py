@@ -8,6 +8,10 @@ cannot be named in advance, each said where it is used:
 - `logs:` on `<log group ARN>:*`: the log streams Lambda creates inside the function's group;
 - X-Ray (only with `tracing`): `xray:PutTraceSegments`/`PutTelemetryRecords` support no
   resource-level permissions, AWS requires `Resource: "*"`;
+- `dynamodb:ListStreams` (count_events only): Lambda's stream poller calls it, and the Service
+  Authorization Reference gives it no resource type (a stream ARN there would match nothing); it
+  lists stream ARNs, never a record. The records (`GetRecords`...) only on the messages table's
+  streams (`<table ARN>/stream/*`: whichever stream label the table has);
 `STAR_ONLY` lists these actions; tests/iam_reference.py checks every other action names a
 resource of a type the action supports.
 SESami's own roles stay on the default path, outside `/sesami/`.
@@ -66,8 +70,16 @@ WRITE_CONTENT = ("s3:PutObject", "s3:PutObjectTagging")
 READ_CONTENT = ("s3:GetObject",)
 DELETE_CONTENT = ("s3:DeleteObject",)
 LIST_CONTENT = ("s3:ListBucket",)
+# count_events: its event source mapping reads the messages table's stream with the function's
+# role (what Lambda's DynamoDB poller calls), and the function adds each batch's changes to the
+# counters in one TransactWriteItems of UpdateItem (counter items) and one conditional PutItem
+# (the batch's marker). A transaction's Put/Update are authorised as PutItem/UpdateItem, their
+# conditions included; ConditionCheckItem is only for a ConditionCheck entry, which it has none of.
+READ_STREAM = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+LIST_STREAMS = ("dynamodb:ListStreams",)
+ADD_TO_COUNTERS = ("dynamodb:UpdateItem", "dynamodb:PutItem")
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
-STAR_ONLY = frozenset(TRACING)
+STAR_ONLY = frozenset((*TRACING, *LIST_STREAMS))
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,9 @@ class Scope:
     content_bucket: str | None = None
     # Ingest reads it, the relay_ranges function writes it: the one object of the relay ranges.
     relay_object: str | None = None
+    # count_events: the messages table's streams (`<table ARN>/stream/*`) and the counters table.
+    stream: str | None = None
+    counters_table: str | None = None
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -217,6 +232,23 @@ def relay_ranges_policy(scope: Scope) -> dict[str, Any]:
     return _document(statements)
 
 
+def count_events_policy(scope: Scope) -> dict[str, Any]:
+    """Pure: the count_events function (the messages table's stream consumer). It reads the
+    stream (through its event source mapping) and adds to the counters table, nothing else: no
+    other table, no read of a counter, no delete, no queue, no secret."""
+    if not scope.stream or not scope.counters_table:
+        raise ValueError("the count_events scope names the messages stream and the counters table")
+    statements = [
+        _statement("MessagesStream", READ_STREAM, [scope.stream]),
+        _statement("ListStreams", LIST_STREAMS, ["*"]),
+        _statement("Counters", ADD_TO_COUNTERS, [scope.counters_table]),
+        _statement("Logs", WRITE_LOGS, [f"{scope.log_group}:*"]),
+    ]
+    if scope.tracing:
+        statements.append(_statement("Tracing", TRACING, ["*"]))
+    return _document(statements)
+
+
 def bulk_worker_policy(scope: Scope) -> dict[str, Any]:
     """Pure: the bulk worker. It sends as the customer (assumed role), and invokes itself for
     the next slice of a batch; it also runs tenant deletions, which remove the tenant's users
@@ -262,4 +294,5 @@ POLICIES = {
     "webhooks": webhooks_policy,
     "authorizer": authorizer_policy,
     "relay_ranges": relay_ranges_policy,
+    "count_events": count_events_policy,
 }

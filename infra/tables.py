@@ -1,6 +1,7 @@
 """SESami's DynamoDB tables, declared from `chalicelib.core.tables.table_specs()`: the same
 description the PynamoDB models, the tests and the local stack use. Nothing about a table is
-spelled here."""
+spelled here: a table whose spec has a `stream_view_type` gets its DynamoDB stream (the messages
+table's feeds the counters, infra/counting.py)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def table_args(name: str, spec: dict[str, Any], args: TablesArgs) -> dict[str, A
         "server_side_encryption": aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
         "deletion_protection_enabled": args.deletion_protection,
     }
+    if spec.get("stream_view_type"):
+        out["stream_enabled"] = True
+        out["stream_view_type"] = spec["stream_view_type"]
     if spec["ttl_attribute"]:
         out["ttl"] = aws.dynamodb.TableTtlArgs(attribute_name=spec["ttl_attribute"], enabled=True)
     return out
@@ -63,6 +67,7 @@ def table_args(name: str, spec: dict[str, Any], args: TablesArgs) -> dict[str, A
 class SesamiTables(pulumi.ComponentResource):
     tables: dict[str, aws.dynamodb.Table]
     index_arns: list[pulumi.Output[str]]  # every global secondary index, for IAM
+    stream_arns: dict[str, pulumi.Output[str]]  # the tables with a stream: its latest ARN
 
     def __init__(
         self, name: str, args: TablesArgs, opts: pulumi.ResourceOptions | None = None
@@ -82,4 +87,14 @@ class SesamiTables(pulumi.ComponentResource):
             for logical, spec in specs.items()
             for gsi in spec["global_secondary_indexes"]
         ]
-        self.register_outputs({f"{k}_arn": t.arn for k, t in self.tables.items()})
+        self.stream_arns = {
+            logical: self.tables[logical].stream_arn
+            for logical, spec in specs.items()
+            if spec.get("stream_view_type")
+        }
+        self.register_outputs(
+            {
+                **{f"{k}_arn": t.arn for k, t in self.tables.items()},
+                **{f"{k}_stream_arn": arn for k, arn in self.stream_arns.items()},
+            }
+        )

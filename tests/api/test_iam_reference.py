@@ -55,6 +55,8 @@ def scope(**changes: Any) -> Any:
         "alert_identities": [arn.format("ses", "identity/sesami.example")],
         "content_bucket": "arn:aws:s3:::sesami-prod-content-444455556666-eu-west-1",
         "relay_object": "arn:aws:s3:::sesami-prod-relay-ranges/relay-ranges/apple_relay_egress.csv",
+        "stream": arn.format("dynamodb", "table/sesami-prod-messages/stream/*"),
+        "counters_table": arn.format("dynamodb", "table/sesami-prod-counters"),
     }
     return roles.Scope(**(values | changes))
 

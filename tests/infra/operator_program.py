@@ -49,6 +49,7 @@ PACKAGE_SIZING = {
     "webhooks": (512, 60),
     "authorizer": (512, 10),
     "relay_ranges": (512, 120),
+    "count_events": (512, 60),
 }
 
 

@@ -60,6 +60,7 @@ AUTONAME = "7c1f3e2"
 USER_POOL_SUFFIX = "Ab12Cd34E"
 CLIENT_ID = "4q2hv1e6ks0jg3c9o7n5r8t1ab"
 REST_API_ID = "k3x9q2w1z0"
+STREAM_LABEL = "2026-12-01T14:24:00.000"
 
 # How the SDK hands a secret input to the engine (and so to the mock monitor): wrapped in a map
 # tagged with Pulumi's secret signature.
@@ -128,6 +129,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             resource_id = state["queueUrl"]
         elif args.typ == TABLE:
             state["arn"] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            if state.get("streamEnabled"):
+                state["streamLabel"] = STREAM_LABEL
+                state["streamArn"] = f"{state['arn']}/stream/{STREAM_LABEL}"
         elif args.typ == FUNCTION:
             state["arn"] = f"arn:aws:lambda:{region}:{account}:function:{name}"
             state["version"] = "7" if state.get("publish") else "$LATEST"

@@ -45,7 +45,15 @@ settings = pytest.importorskip("chalicelib.core.settings")
 functions = import_infra("functions")
 secret_store = import_infra("secret_store")
 
-CHALICE_NAMES = {"api", "ingest", "bulk_worker", "webhooks", "authorizer", "relay_ranges"}
+CHALICE_NAMES = {
+    "api",
+    "ingest",
+    "bulk_worker",
+    "webhooks",
+    "authorizer",
+    "relay_ranges",
+    "count_events",
+}
 SECRET_ENV = {
     "SESAMI_MOMENTO_API_KEY",
     "SESAMI_SIGNING_KEY",
@@ -75,7 +83,7 @@ def snap_started(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 # --- From the package ---------------------------------------------------------------------------
 
 
-def test_the_six_functions_run_the_packaged_handlers_as_its_template_says(
+def test_the_seven_functions_run_the_packaged_handlers_as_its_template_says(
     deployed: Deployment, package: Path
 ) -> None:
     assert {f.state["handler"] for f in deployed.mocks.of_type(FUNCTION)} == {
@@ -85,6 +93,7 @@ def test_the_six_functions_run_the_packaged_handlers_as_its_template_says(
         "app.webhooks",
         "app.authorizer",
         "app.relay_ranges",
+        "app.count_events",
     }
     for name in CHALICE_NAMES:
         function = deployed.function(name)
@@ -177,6 +186,17 @@ def test_the_relay_ranges_function_knows_its_bucket_and_nothing_else(
         "SESAMI_RETENTION_DAYS": "365",
         "SESAMI_RELAY_RANGES_BUCKET": f"sesami-{STACK}-relay-ranges-{ACCOUNT}-{REGION}",
     }
+
+
+def test_count_events_knows_its_tables_and_nothing_else(deployed: Deployment) -> None:
+    assert deployed.environment("count_events") == {
+        "SESAMI_STAGE": STACK,
+        "SESAMI_TABLE_PREFIX": f"sesami-{STACK}-",
+        "SESAMI_RETENTION_DAYS": "365",
+    }
+    # One invocation per shard: no reserved concurrency to take from the account.
+    assert deployed.function("count_events").get("reservedConcurrentExecutions") is None
+    assert deployed.function("count_events")["timeout"] == 60
 
 
 def test_the_webhooks_function_gets_its_queue_and_only_the_webhook_key(

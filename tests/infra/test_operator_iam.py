@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,16 @@ from pulumi_mocks import (  # noqa: E402
 roles = import_infra("roles")
 accounts = pytest.importorskip("chalicelib.tenants.accounts")
 ONBOARDING_DIR = Path(__file__).resolve().parents[2] / "customer-onboarding"
-CHALICE_NAMES = ("api", "ingest", "bulk_worker", "webhooks", "authorizer", "relay_ranges")
+CHALICE_NAMES = (
+    "api",
+    "ingest",
+    "bulk_worker",
+    "webhooks",
+    "authorizer",
+    "relay_ranges",
+    "count_events",
+)
+LIST_STREAMS = {"dynamodb:ListStreams"}
 # Spelled out: the only resource wildcard SESami's own roles may hold beyond log streams.
 CUSTOMER_ROLES = "arn:aws:iam::*:role/sesami/*"
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -88,7 +98,7 @@ def test_resource_star_only_for_actions_aws_accepts_on_star_alone(
     roles.STAR_ONLY against it), and each has a statement of its own on "*" alone."""
     for deployment, traces in ((deployed, set()), (traced, XRAY)):
         for name in CHALICE_NAMES:
-            expected = traces
+            expected = traces | (LIST_STREAMS if name == "count_events" else set())
             starred = _starred(deployment, name)
             assert {a for s in starred for a in as_list(s["Action"])} == expected, name
             assert all(as_list(s["Resource"]) == ["*"] for s in starred), name
@@ -103,19 +113,25 @@ def test_table_actions_are_scoped_to_sesamis_tables_and_their_indexes(
     for name in CHALICE_NAMES:
         for statement in _granting(_statements(deployed, name), "dynamodb:"):
             for resource in as_list(statement["Resource"]):
-                table = resource.split("/index/")[0]
+                if resource == "*":  # count_events' ListStreams: test_operator_counting
+                    assert as_list(statement["Action"]) == ["dynamodb:ListStreams"]
+                    continue
+                table = re.split("/index/|/stream/", resource)[0]
                 assert table in tables, (name, resource)
+                if "/stream/" in resource:
+                    assert name == "count_events", (name, resource)
                 if "/index/" in resource:
                     assert as_list(statement["Action"]) == ["dynamodb:Query"]
         on_tables = {
             r
             for s in _granting(_statements(deployed, name), "dynamodb:")
             for r in as_list(s["Resource"])
-            if "/index/" not in r
+            if "/index/" not in r and "/stream/" not in r and r != "*"
         }
         mine = {
             "authorizer": {deployed.state(TABLE, "api_keys")["arn"]},
             "relay_ranges": set(),  # it touches no table
+            "count_events": {deployed.state(TABLE, "counters")["arn"]},
         }.get(name, tables)
         assert on_tables == mine, name
 

@@ -83,7 +83,15 @@ def test_the_refresh_puts_the_one_object_and_ingest_gets_it_nothing_else_in_s3(
     deployed: Deployment,
 ) -> None:
     s3 = {}
-    for name in ("api", "ingest", "bulk_worker", "webhooks", "authorizer", "relay_ranges"):
+    for name in (
+        "api",
+        "ingest",
+        "bulk_worker",
+        "webhooks",
+        "authorizer",
+        "relay_ranges",
+        "count_events",
+    ):
         s3[name] = {
             (action, resource)
             for statement in deployed.role_policy(name)["Statement"]
@@ -99,6 +107,7 @@ def test_the_refresh_puts_the_one_object_and_ingest_gets_it_nothing_else_in_s3(
         "webhooks": set(),
         "authorizer": set(),
         "relay_ranges": {("s3:PutObject", OBJECT)},
+        "count_events": set(),
     }
     # The refresh function: that object and its logs, nothing else (no table, queue, secret).
     actions = {

@@ -62,7 +62,7 @@ sys.path[:0] = [{package!r}, {runtime!r}]
 os.environ.update(AWS_REGION="eu-west-1", SESAMI_USER_POOL_ID="eu-west-1_Ab12Cd34E",
                   SESAMI_USER_POOL_CLIENT_IDS="4q2hv1e6ks0jg3c9o7n5r8t1ab")
 import app
-names = ("app", "ingest", "bulk_worker", "authorizer")
+names = ("app", "ingest", "bulk_worker", "authorizer", "count_events")
 handlers = {{n: callable(getattr(app, n, None)) for n in names}}
 files = {{m: importlib.import_module(m).__file__ for m in {modules!r}}}
 event = {{
@@ -174,6 +174,7 @@ def test_template_matches_the_app_and_its_chalice_config(built: Path) -> None:
         "webhooks",
         "authorizer",
         "relay_ranges",
+        "count_events",
     }
     for name, function in package.functions.items():
         assert function.runtime == runtime  # chalice targets the Python that packaged it
@@ -206,6 +207,7 @@ def test_handlers_import_and_serve_from_the_package_alone(
         "ingest": True,
         "bulk_worker": True,
         "authorizer": True,
+        "count_events": True,
     }
     for module, file in report["files"].items():
         assert Path(file).is_relative_to(unzipped), (module, file)
