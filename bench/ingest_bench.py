@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,7 +111,7 @@ def billed_write_units(operation: str, kwargs: dict[str, Any]) -> float:
 
 def billed_by_table(operation: str, kwargs: dict[str, Any]) -> dict[str, float]:
     """`billed_write_units` split by table (the logical name: events, messages, counters...)."""
-    out: Counter[str] = Counter()
+    out: dict[str, float] = defaultdict(float)
     if operation == "TransactWriteItems":
         for entry in kwargs["TransactItems"]:
             ((_, body),) = entry.items()
@@ -136,7 +136,7 @@ class CapacityMeter:
         self.requests: Counter[str] = Counter()
         self.by_table: Counter[str] = Counter()
         self.billed_write = 0.0
-        self.billed_by_table: Counter[str] = Counter()
+        self.billed_by_table: dict[str, float] = defaultdict(float)
         self._orig = pynamodb_base.Connection._make_api_call
 
     def __enter__(self) -> CapacityMeter:
