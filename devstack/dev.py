@@ -37,6 +37,7 @@ from chalicelib.ingest.store import EventStore  # noqa: E402
 from devstack.dynamodb_local import DynamoDBLocal, create_tables  # noqa: E402
 from devstack.momento_local.server import MomentoLocalServer  # noqa: E402
 from devstack.moto_server import MotoServer  # noqa: E402
+from devstack.stream_poller import StreamPoller  # noqa: E402
 from devstack.traffic import traffic  # noqa: E402
 
 DEMO_TENANT = "demo"
@@ -160,7 +161,7 @@ def serve_api(port: int) -> Any:
     return server
 
 
-def seed(settings: Settings, stop: threading.Event) -> None:
+def seed(settings: Settings, stop: threading.Event, poller: StreamPoller) -> None:
     store, directory = EventStore(settings), TenantDirectory(ttl_seconds=300)
     start = datetime.now(UTC) - timedelta(days=SEED_DAYS)
     # Newest first: the dashboard's default ranges (24h, 7d) fill within seconds, and the rest of
@@ -186,6 +187,7 @@ def seed(settings: Settings, stop: threading.Event) -> None:
         if seeded < total:
             print(f"    seeded {seeded} of {total} events (back to {oldest})", flush=True)
             _write_state("seed.json", {"events": seeded, "total": total, "finished": False})
+    poller.drain()  # finished means counted too (the counters follow the stream)
     _write_state("seed.json", {"events": total, "total": total, "finished": True})
     step(f"demo data ready: {total} events for {SEED_MESSAGES} messages")
 
@@ -331,10 +333,13 @@ def main() -> None:
         step("creating tables from chalicelib.core.tables.table_specs()")
         create_tables(settings)
         tables.configure(settings)
+        step("counting events from the messages table's stream (what count_events does)")
+        poller = StreamPoller(settings, state=DEV_DIR / "stream.json")
+        threading.Thread(target=poller.run_forever, args=(stop,), daemon=True).start()
         seeder = None
         if ensure_demo_tenant():
             step(f"seeding ~30 days of traffic for tenant '{DEMO_TENANT}' in the background")
-            seeder = threading.Thread(target=seed, args=(settings, stop), daemon=True)
+            seeder = threading.Thread(target=seed, args=(settings, stop, poller), daemon=True)
             seeder.start()
         else:
             step("demo tenant exists: reusing its data")

@@ -10,10 +10,12 @@ as Lambda does; the function's markers skip what it had already counted.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -44,8 +46,15 @@ def kept_by_filter(record: dict[str, Any]) -> bool:
 
 
 class StreamPoller:
-    def __init__(self, settings: Settings) -> None:
+    """`state`: a file keeping where each shard was read up to (as the event source mapping keeps
+    its checkpoints), so that `make dev` run again does not hand the same records over twice."""
+
+    def __init__(self, settings: Settings, state: Path | None = None) -> None:
         self._settings = settings
+        self._state = state
+        self._after: dict[str, str] = (
+            json.loads(state.read_text()) if state is not None and state.exists() else {}
+        )
         endpoint = settings.dynamodb_endpoint
         config = Config(retries={"mode": "standard", "max_attempts": 3})
         # DynamoDB Local keeps one database per access key and region: the app's own.
@@ -97,8 +106,14 @@ class StreamPoller:
     def _drain_shard(self, arn: str, shard: str) -> int:
         key = f"{arn}|{shard}"
         if key not in self._iterators:
+            position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+            if key in self._after:
+                position = {
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                    "SequenceNumber": self._after[key],
+                }
             self._iterators[key] = self._streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+                StreamArn=arn, ShardId=shard, **position
             )["ShardIterator"]
         handed = 0
         while self._iterators[key]:
@@ -108,6 +123,10 @@ class StreamPoller:
             if batch:
                 self._count(batch)
                 handed += len(batch)
+            if records:
+                self._after[key] = records[-1]["dynamodb"]["SequenceNumber"]
+                if self._state is not None:
+                    self._state.write_text(json.dumps(self._after))
             self._iterators[key] = got.get("NextShardIterator")
             if not records:
                 break
