@@ -136,7 +136,7 @@ def test_a_rewritten_entry_counts_by_the_difference_and_nothing_else_counts(
     assert report.counted == 2 and report.malformed == 1
     # One change per counter item: +1 human -1 human leaves nothing to add.
     assert _hours_without_drain(tenant) == {"OPENED": 1, "OPENED_SCANNER": 1}
-    lag = CounterModel.get(keys.counter_pk(tenant.tenant_id, 0), counting.COUNTED_SK)
+    lag = CounterModel.get(keys.counter_pk(tenant.tenant_id, 0), keys.COUNTED_SK)
     assert lag.counted_at is not None and lag.counted_through is not None
 
 
@@ -168,3 +168,17 @@ def test_ingest_and_the_stream_count_like_before(settings: Any, tenant: TestTena
     assert counters(tenant) == 3
     hours = _hours(tenant)
     assert hours["SENT"] == hours["DELIVERED"] == hours["CLICKED"] == 1
+
+
+def test_stats_say_when_the_counters_are_behind(settings: Any, tenant: TestTenant) -> None:
+    from chalicelib.history import reports
+
+    assert reports.counting_state(tenant.tenant_id)["behind"] is False  # nothing counted yet
+    record = _entry_record(tenant.tenant_id, [["h", "2026-11-02T10", {"SENT": 1}]], event_id="x")
+    counting.count_stream_records([record], settings)
+    assert reports.counting_state(tenant.tenant_id)["behind"] is False  # counted at once
+    late = _entry_record(tenant.tenant_id, [["h", "2026-11-02T10", {"SENT": 1}]], event_id="y")
+    late["dynamodb"]["ApproximateCreationDateTime"] -= 300  # written five minutes ago
+    counting.count_stream_records([late], settings)
+    state = reports.counting_state(tenant.tenant_id)
+    assert state["behind"] is True and state["lag_seconds"] >= 299

@@ -81,6 +81,11 @@ def counter_pk(tenant_id: str, shard: int) -> str:
     return f"T#{tenant_id}#C#{shard}"
 
 
+# The tenant's item of how current its counters are (in its first counter partition; the hourly
+# items' sort keys start with H#, so no range of them reads it).
+COUNTED_SK = "COUNTED"
+
+
 def counter_sk(ts: datetime) -> str:
     return f"H#{hour_of(ts)}"
 

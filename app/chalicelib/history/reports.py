@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import addresses, keys
+from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.tables import (
     CounterModel,
     EventModel,
@@ -258,7 +258,30 @@ def stats(tenant_id: str, shards: int, span: TimeRange, interval: str) -> dict[s
             **engagement_rates(totals),
         },
         "engagement": engagement_totals(totals),
+        "counting": counting_state(tenant_id),
         "buckets_read": read,
+    }
+
+
+COUNTING_BEHIND_S = 60  # the dashboard says the counts are behind past this
+
+
+def counting_state(tenant_id: str) -> dict[str, Any]:
+    """How current the counters are: they follow ingest through the messages table's stream
+    (ingest/counting.py), a few seconds behind. `lag_seconds` is how far behind the newest
+    record was when the counters last took the tenant's events in; `behind` when past
+    COUNTING_BEHIND_S (the dashboard says so)."""
+    item = dynamo.get(CounterModel, keys.counter_pk(tenant_id, 0), keys.COUNTED_SK)
+    if item is None or not item.counted_at or not item.counted_through:
+        return {"counted_at": None, "lag_seconds": None, "behind": False}
+    at = datetime.fromisoformat(item.counted_at.replace("Z", "+00:00"))
+    through = datetime.fromisoformat(item.counted_through.replace("Z", "+00:00"))
+    lag = max(0.0, (at - through).total_seconds())
+    return {
+        "counted_at": item.counted_at,
+        "counted_through": item.counted_through,
+        "lag_seconds": round(lag, 1),
+        "behind": lag > COUNTING_BEHIND_S,
     }
 
 

@@ -49,7 +49,6 @@ from chalicelib.ingest.engagement_writes import CounterChange, decode_changes, f
 MAX_COUNTER_ITEMS = 97  # a transaction: 100 items, less the marker and two tenants' lag items
 MARKER_TTL = timedelta(days=2)  # a stream keeps records 24 hours
 MAX_ATTEMPTS = 5
-COUNTED_SK = "COUNTED"
 
 
 @dataclass
@@ -177,7 +176,7 @@ def _commit(
         for change in changes:
             txn.update(change.item(), actions=change.actions(), add_version_condition=False)
         for tenant_id, created in lags.items():
-            item = CounterModel(keys.counter_pk(tenant_id, 0), COUNTED_SK)
+            item = CounterModel(keys.counter_pk(tenant_id, 0), keys.COUNTED_SK)
             actions: list[Action] = [
                 CounterModel.counted_at.set(keys.iso_ms(now)),
                 CounterModel.counted_through.set(

@@ -161,6 +161,12 @@ export async function overviewPage(target, route, current) {
     firing.length
       ? notice("warn", h("strong", {}, "Alert: "), firing.map((r) => `${r.label} ${pct(r.current.value)}`).join(", "), " ", h("a", { href: "#/alerts" }, "See alerts →"))
       : null,
+    stats.counting && stats.counting.behind
+      ? notice(
+          "warn",
+          `The counts below are behind: the newest events were counted ${Math.round(stats.counting.lag_seconds)} s after they arrived (last counted ${stats.counting.counted_at}). The email activity list is current.`,
+        )
+      : null,
     anything ? null : notice("info", "No email events in this range yet. Send mail through your configuration set, or pick a longer range."),
     h("div", { class: "grid cards" }, rateCard("Bounce rate", stats.rates.bounce), rateCard("Complaint rate", stats.rates.complaint)),
     h("h2", {}, "Opens and clicks: people and machines"),
