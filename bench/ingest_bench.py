@@ -182,6 +182,10 @@ def _capacity(messages: int) -> dict[str, Any]:
         # of up to 100 (infra/ingest_queue.py).
         envelopes = sorted(traffic(tenant.account_id, messages, seed=3), key=lambda e: e["time"])
         report = IngestReport()
+        from devstack.stream_poller import StreamPoller
+
+        poller = StreamPoller(settings)
+        poller.drain()
         with CapacityMeter() as meter:
             began = time.perf_counter()
             for at in range(0, len(envelopes), QUEUE_BATCH):
@@ -195,17 +199,22 @@ def _capacity(messages: int) -> dict[str, Any]:
                 assert not failed, failed
                 report.outcomes += part.outcomes
             wall = time.perf_counter() - began
+            # count_events: the stream's records in its batches (up to 1,000: a busy tenant's).
+            with CapacityMeter() as counting_meter:
+                poller.drain()
         stored = report.counts().get("stored", 0)
         with CapacityMeter() as dup_meter:
             again = ingest_envelopes(envelopes[:500], tenants=tenant.directory, store=tenant.store)
         dups = again.counts().get("duplicate", 0)
         costs = _costs(settings, ddb.endpoint, tenant, stored)
         costs.update(_by_batch_size(settings))
+        costs.update(_lag_ms_p99(settings))
     return {
         **costs,
         "ingest_wall_ms_per_event": round(wall / len(envelopes) * 1000, 2),
         "ingest_events_measured": stored,
         "ingest_wcu_per_event": round(meter.billed_write / stored, 3),
+        "ingest_wcu_per_event_of_which_counting": round(counting_meter.billed_write / stored, 3),
         "ingest_wcu_per_event_as_reported_by_dynamodb_local": round(
             meter.units["write"] / stored, 3
         ),
@@ -282,17 +291,21 @@ BATCH_SIZES = (1, 5, 20, 100)
 
 
 def _by_batch_size(settings: Settings, messages: int = 200) -> dict[str, Any]:
-    """`ingest_wcu_per_event` and requests per event by the number of events a batch brings: the
-    realistic mix in time order, in batches of 1, 5, 20, 100. A tenant at R events a second gets
-    batches of about min(100, R x the queue's batching window) (infra/ingest_queue.py): the
-    headline figure (batches of 100) is a tenant at 100+ events a second; one sending a million
-    emails a month (1.3 events a second) gets one or two events a batch with a 1 s window."""
+    """`ingest_wcu_per_event` (count_events included) and requests per event by the number of
+    events a batch brings: the realistic mix in time order, in ingest batches of 1, 5, 20, 100,
+    and count_events' stream batches of the same events. A tenant at R events a second gets
+    ingest batches of about min(100, R x 1 s) and stream batches of min(1000, R x 30 s)
+    (infra/ingest_queue.py, infra/counting.py): the headline figure is a busy tenant."""
+    from devstack.stream_poller import StreamPoller
     from tests.support import make_tenant
 
+    poller = StreamPoller(settings)
     out: dict[str, Any] = {}
     for size in BATCH_SIZES:
+        poller.drain()
         tenant = make_tenant(settings)
         envelopes = sorted(traffic(tenant.account_id, messages, seed=9), key=lambda e: e["time"])
+        counted = 0.0
         with CapacityMeter() as meter:
             for at in range(0, len(envelopes), size):
                 records = [
@@ -303,11 +316,71 @@ def _by_batch_size(settings: Settings, messages: int = 200) -> dict[str, Any]:
                     records, tenants=tenant.directory, store=tenant.store
                 )
                 assert not failed, failed
+                before = meter.billed_write
+                poller.drain()  # count_events' batch: the same events
+                counted += meter.billed_write - before
         out[str(size)] = {
             "wcu_per_event": round(meter.billed_write / len(envelopes), 3),
+            "wcu_per_event_of_which_counting": round(counted / len(envelopes), 3),
             "requests_per_event": round(sum(meter.requests.values()) / len(envelopes), 3),
         }
     return {"ingest_by_events_per_batch": out}
+
+
+def _lag_ms_p99(settings: Settings, probes: int = 60) -> dict[str, Any]:
+    """How long after ingest returns the counters include the event, on the local stack: the
+    poller thread of `make dev` (every 0.5 s) handing DynamoDB Local's stream to count_events'
+    code. In production the event source mapping's window (infra/counting.py) sets it."""
+    import threading
+
+    from devstack.stream_poller import StreamPoller
+    from tests.support import make_tenant
+
+    poller = StreamPoller(settings)
+    poller.drain()
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    tenant = make_tenant(settings)
+    envelopes = sorted(traffic(tenant.account_id, probes, seed=4), key=lambda e: e["time"])
+    sends = [e for e in envelopes if e["detail"]["eventType"] == "Send"][:probes]
+    lags = []
+    raw = _raw_counter_reader(settings, tenant.tenant_id)
+    try:
+        for n, envelope in enumerate(sends, start=1):
+            ingest_envelopes([envelope], tenants=tenant.directory, store=tenant.store)
+            began = time.perf_counter()
+            while raw() < n:
+                time.sleep(0.005)
+            lags.append((time.perf_counter() - began) * 1000)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    lags.sort()
+    return {
+        "aggregate_lag_ms_p99": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 1),
+        "aggregate_lag_ms_p50": round(lags[len(lags) // 2], 1),
+    }
+
+
+def _raw_counter_reader(settings: Settings, tenant_id: str) -> Any:
+    """The tenant's SENT count as stored (not through the models, which tests drain first)."""
+    import boto3
+
+    client = boto3.client(
+        "dynamodb", endpoint_url=settings.dynamodb_endpoint, region_name=settings.region
+    )
+
+    def read() -> int:
+        items = client.query(
+            TableName=settings.table_prefix + "counters",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.counter_pk(tenant_id, 0)}},
+            ConsistentRead=True,
+        )["Items"]
+        return sum(int(i["SENT"]["N"]) for i in items if "SENT" in i)
+
+    return read
 
 
 def _cpu(messages: int) -> float:

@@ -67,7 +67,6 @@ class StreamPoller:
         }
         self._ddb = boto3.client("dynamodb", **kwargs)
         self._streams = boto3.client("dynamodbstreams", **kwargs)
-        self._iterators: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._stream_arns: list[str] | None = None
         self.report = CountReport()
@@ -104,20 +103,21 @@ class StreamPoller:
             return handed
 
     def _drain_shard(self, arn: str, shard: str) -> int:
+        """Each drain starts a fresh iterator after the last record read (an iterator kept
+        across drains can point at records DynamoDB Local has trimmed since)."""
         key = f"{arn}|{shard}"
-        if key not in self._iterators:
-            position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
-            if key in self._after:
-                position = {
-                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                    "SequenceNumber": self._after[key],
-                }
-            self._iterators[key] = self._streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard, **position
-            )["ShardIterator"]
+        position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if key in self._after:
+            position = {
+                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                "SequenceNumber": self._after[key],
+            }
+        iterator: str | None = self._streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, **position
+        )["ShardIterator"]
         handed = 0
-        while self._iterators[key]:
-            got = self._streams.get_records(ShardIterator=self._iterators[key], Limit=BATCH_SIZE)
+        while iterator:
+            got = self._streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
             records = [lambda_record(r) for r in got.get("Records", [])]
             batch = [r for r in records if kept_by_filter(r)]
             if batch:
@@ -127,7 +127,7 @@ class StreamPoller:
                 self._after[key] = records[-1]["dynamodb"]["SequenceNumber"]
                 if self._state is not None:
                     self._state.write_text(json.dumps(self._after))
-            self._iterators[key] = got.get("NextShardIterator")
+            iterator = got.get("NextShardIterator")
             if not records:
                 break
         return handed

@@ -13,8 +13,10 @@ the counters table in transactions, once per batch (its marker item), even when 
   24 h), with no maximum record age. A batch that keeps failing holds its shard back; the
   IteratorAge alarm (the counters' lag) says so within minutes, the Errors alarm at the first
   failed invocation.
-- Batches of up to `BATCH_SIZE` records, gathered for up to `BATCH_WINDOW_SECONDS`: fewer,
-  bigger transactions on the counters' hot items; the counters trail ingest by that much.
+- Batches of up to `BATCH_SIZE` records, gathered for up to `BATCH_WINDOW_SECONDS`: each
+  batch costs a marker and one update per counter item it touches, so a tenant at one event a
+  second pays ~0.3 write units an event with 30 s, ~1.2 with 5 s (BENCHMARKS.md). The counters
+  (the overview's numbers, not the event lists) trail ingest by up to that much.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from chalicelib.core.tables import COUNTED_ATTRIBUTE
 
 STARTING_POSITION = "TRIM_HORIZON"  # a new mapping counts what the stream still holds
 BATCH_SIZE = 1000
-BATCH_WINDOW_SECONDS = 5
+BATCH_WINDOW_SECONDS = 30
 RETRY_UNTIL_EXPIRED = -1  # maximum_retry_attempts and maximum_record_age_in_seconds: no limit
 PARALLELIZATION_FACTOR = 1
 # The counters' lag: the age of the newest record of a batch when it was read, in ms (CloudWatch

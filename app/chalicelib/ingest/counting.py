@@ -48,6 +48,10 @@ from chalicelib.ingest.engagement_writes import CounterChange, decode_changes, f
 
 MAX_COUNTER_ITEMS = 97  # a transaction: 100 items, less the marker and two tenants' lag items
 MARKER_TTL = timedelta(days=2)  # a stream keeps records 24 hours
+# A tenant's COUNTED item is written at most this often by one instance, unless the counting is
+# late by as much (then at once, so that GET /stats can say the counts are behind).
+LAG_WRITE_EVERY_S = 30.0
+_lag_written: dict[str, float] = {}
 MAX_ATTEMPTS = 5
 
 
@@ -153,7 +157,7 @@ def count_stream_records(
             chunks[-1][1].add(tenant_id)
     for index, (changes, tenants) in enumerate(chunks):
         marker = CounterModel(f"STREAM#{batch}", str(index), expires_at=now + MARKER_TTL)
-        lags = {tid: newest.get(tid, 0.0) for tid in tenants}
+        lags = {tid: newest[tid] for tid in tenants if _lag_due(tid, newest.get(tid), now)}
         if _commit(marker, changes, lags, now):
             report.transactions += 1
             report.changes += len(changes)
@@ -163,6 +167,15 @@ def count_stream_records(
     if lag:
         logs.metric("CountingLagSeconds", round(max(lag), 1), {})
     return report
+
+
+def _lag_due(tenant_id: str, created: float | None, now: datetime) -> bool:
+    at = now.timestamp()
+    late = created is not None and at - created >= LAG_WRITE_EVERY_S
+    if late or at - _lag_written.get(tenant_id, 0.0) >= LAG_WRITE_EVERY_S:
+        _lag_written[tenant_id] = at
+        return True
+    return False
 
 
 def _commit(
