@@ -187,7 +187,10 @@ def seed(settings: Settings, stop: threading.Event, poller: StreamPoller) -> Non
         if seeded < total:
             print(f"    seeded {seeded} of {total} events (back to {oldest})", flush=True)
             _write_state("seed.json", {"events": seeded, "total": total, "finished": False})
-    poller.drain()  # finished means counted too (the counters follow the stream)
+    try:
+        poller.drain()  # finished means counted too (the counters follow the stream)
+    except Exception as exc:  # the poller thread counts them on its next round
+        print(f"    counting the seeded events: {exc!r}", flush=True)
     _write_state("seed.json", {"events": total, "total": total, "finished": True})
     step(f"demo data ready: {total} events for {SEED_MESSAGES} messages")
 
