@@ -311,6 +311,7 @@ class SesamiFunctions(pulumi.ComponentResource):
                     relay_object=args.relay_object_arn or None,
                     stream=f"{v['messages']}/stream/*" if v["messages"] else None,
                     counters_table=v["counters"] or None,
+                    messages_table=v["messages"] or None,
                 )
                 return json.dumps(POLICIES[function](scope), sort_keys=True)
 

@@ -78,6 +78,8 @@ LIST_CONTENT = ("s3:ListBucket",)
 READ_STREAM = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 LIST_STREAMS = ("dynamodb:ListStreams",)
 ADD_TO_COUNTERS = ("dynamodb:UpdateItem", "dynamodb:PutItem")
+# chalicelib.ingest.store: a round's aggregates, INSERT (a new one) or UPDATE WHERE version.
+WRITE_AGGREGATES = ("dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate")
 # Actions granted on "*" because the Service Authorization Reference gives them no resource type.
 STAR_ONLY = frozenset((*TRACING, *LIST_STREAMS))
 
@@ -111,6 +113,9 @@ class Scope:
     # count_events: the messages table's streams (`<table ARN>/stream/*`) and the counters table.
     stream: str | None = None
     counters_table: str | None = None
+    # Ingest: the messages table, whose aggregates it writes with PartiQL (BatchExecuteStatement:
+    # 25 conditional writes a request, each billed as one, not as a transaction).
+    messages_table: str | None = None
 
 
 def lambda_trust_policy() -> dict[str, Any]:
@@ -206,8 +211,11 @@ def ingest_policy(scope: Scope) -> dict[str, Any]:
     per instance)."""
     if scope.failure_queue is None:
         raise ValueError("the ingest scope names its on-failure queue")
+    if scope.messages_table is None:
+        raise ValueError("the ingest scope names the messages table")
     statements = [
         *_common(scope, (*TABLE_READS, *TABLE_WRITES)),
+        _statement("Aggregates", WRITE_AGGREGATES, [scope.messages_table]),
         _statement("FailureDestination", SEND_TO_QUEUE, [scope.failure_queue]),
         _statement("WebhookQueue", SEND_TO_QUEUE, [_webhook_queue(scope)]),
     ]

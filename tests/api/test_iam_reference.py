@@ -57,6 +57,7 @@ def scope(**changes: Any) -> Any:
         "relay_object": "arn:aws:s3:::sesami-prod-relay-ranges/relay-ranges/apple_relay_egress.csv",
         "stream": arn.format("dynamodb", "table/sesami-prod-messages/stream/*"),
         "counters_table": arn.format("dynamodb", "table/sesami-prod-counters"),
+        "messages_table": arn.format("dynamodb", "table/sesami-prod-messages"),
     }
     return roles.Scope(**(values | changes))
 

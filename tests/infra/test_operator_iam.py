@@ -163,6 +163,24 @@ def test_ingest_never_deletes_items(deployed: Deployment) -> None:
     assert not {a for a in actions if a.startswith(("sts:", "ssm:", "lambda:", "cognito-idp:"))}
 
 
+def test_only_ingest_writes_with_partiql_and_only_the_messages_table(
+    deployed: Deployment,
+) -> None:
+    """A round's aggregates go in BatchExecuteStatements (chalicelib.ingest.store), which IAM
+    governs as PartiQLInsert / PartiQLUpdate on the table: ingest's role grants exactly those,
+    on the messages table alone; no other function may write with PartiQL."""
+    messages = deployed.state(TABLE, "messages")["arn"]
+    (statement,) = _granting(_statements(deployed, "ingest"), "dynamodb:PartiQL")
+    assert sorted(as_list(statement["Action"])) == [
+        "dynamodb:PartiQLInsert",
+        "dynamodb:PartiQLUpdate",
+    ]
+    assert as_list(statement["Resource"]) == [messages]
+    for name in CHALICE_NAMES:
+        if name != "ingest":
+            assert not _granting(_statements(deployed, name), "dynamodb:PartiQL")
+
+
 def test_assume_role_is_exactly_the_customer_onboarding_path(deployed: Deployment) -> None:
     for name in ("api", "bulk_worker"):
         (statement,) = _granting(_statements(deployed, name), "sts:")

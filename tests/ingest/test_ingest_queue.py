@@ -107,14 +107,14 @@ def test_a_batch_costs_few_requests_and_three_shuffled_deliveries_count_once(
         )
     stored = report.counts()["stored"]
     assert failed == [] and stored == len(envelopes)
-    # Each event writes its aggregate with one conditional put, or, when it changes the
-    # suppression list, in a transaction; reads and rows (and entries) are batched.
+    # Each event's aggregate is its own conditional write, 25 to a BatchExecuteStatement (one
+    # alone in a round: a PutItem); an event that changes the suppression list commits a
+    # transaction; reads and rows (and entries) are batched. No counter is written here.
     parsed = [parse_event(parse_envelope(e)) for e in envelopes]
     suppressing = sum(1 for e in parsed if suppression_targets(e))
     assert meter.requests["TransactWriteItems"] == suppressing
-    assert meter.requests["PutItem"] == stored - suppressing
-    batched = meter.requests["BatchGetItem"] + meter.requests["BatchWriteItem"]
-    assert batched == sum(meter.requests.values()) - stored <= stored / 4
+    assert meter.requests["BatchExecuteStatement"] + meter.requests["PutItem"] < stored / 4
+    assert sum(meter.requests.values()) <= stored / 2
     first = counters(tenant)
     for seed in range(3):
         again = records(envelopes)
@@ -181,7 +181,11 @@ def test_a_throttled_batch_leaves_every_event_to_its_retry(
     from tests.support import make_tenant
 
     envelopes = list(traffic(tenant.account_id, 10, seed=2))[:12]
-    with throttled("PutItem", times=10_000), throttled("TransactWriteItems", times=10_000):
+    with (
+        throttled("PutItem", times=10_000),
+        throttled("TransactWriteItems", times=10_000),
+        throttled("BatchExecuteStatement", times=10_000),
+    ):
         report, failed = ingest_queue_records(
             records(envelopes), tenants=tenant.directory, store=tenant.store
         )
@@ -201,3 +205,31 @@ def test_a_throttled_batch_leaves_every_event_to_its_retry(
         store=other.store,
     )
     assert counters(tenant) == counters(other) > 0
+
+
+def test_a_refused_aggregate_in_a_batch_fails_only_its_own_event(
+    tenant: TestTenant, monkeypatch: Any
+) -> None:
+    """Each statement of a BatchExecuteStatement answers on its own: a throttled one is that
+    event's retry, a refused one (validation) that event's quarantine; the others are stored."""
+    from chalicelib.core import dynamo
+    from chalicelib.core.errors import MalformedEvent
+
+    real = dynamo.execute_many
+    calls: list[int] = []
+
+    def answers(what: str, statements: Sequence[Any], model: Any) -> list[str | None]:
+        calls.append(len(statements))
+        if len(calls) > 1:
+            return real(what, statements, model)
+        # The first two statements of the first request are not made: one throttled, one refused.
+        return ["ThrottlingError", "ValidationError", *real(what, statements[2:], model)]
+
+    monkeypatch.setattr(dynamo, "execute_many", answers)
+    envelopes = [for_account(load_event(n), tenant.account_id) for n in ("send", "send_multi")]
+    envelopes += [for_account(load_event(n), tenant.account_id) for n in ("complaint", "reject")]
+    out = tenant.store.record_batch(tenant.ref, [parse_event(parse_envelope(e)) for e in envelopes])
+    assert isinstance(out[0], TransientStorageError)
+    assert isinstance(out[1], MalformedEvent)
+    assert all(isinstance(r, Recording) for r in out[2:]), out
+    assert calls[0] >= 2

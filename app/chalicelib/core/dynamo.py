@@ -172,6 +172,33 @@ def write_many(what: str, items: Sequence[Any]) -> None:
             raise TransientStorageError(f"{what}: DynamoDB left items unprocessed")
 
 
+STATEMENTS_PER_BATCH = 25  # DynamoDB: statements per BatchExecuteStatement
+
+
+def execute_many(what: str, statements: Sequence[dict[str, Any]], model: Any) -> list[str | None]:
+    """PartiQL statements (`{"Statement": ..., "Parameters": [...]}`) in BatchExecuteStatements
+    of 25: each one its own write, with its own condition, billed as a single write (not as a
+    transaction). Returns each statement's error code (None when it was made): a refused
+    condition is "ConditionalCheckFailed" or "DuplicateItem". A failed request leaves as
+    TransientStorageError. `model` names the tables' connection."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    connection = _connection(model)
+    codes: list[str | None] = []
+    for at in range(0, len(statements), STATEMENTS_PER_BATCH):
+        chunk = list(statements[at : at + STATEMENTS_PER_BATCH])
+        try:
+            data = connection.dispatch("BatchExecuteStatement", {"Statements": chunk})
+        except (PynamoDBException, ClientError, BotoCoreError) as exc:
+            raise TransientStorageError(f"{what} failed: {exc}") from exc
+        answers = data.get("Responses") or []
+        for n in range(len(chunk)):
+            error = (answers[n] if n < len(answers) else {}).get("Error") or {}
+            codes.append(error.get("Code"))
+    return codes
+
+
 def _identity(
     table: str, item: dict[str, Any], wanted: Sequence[tuple[Any, str, str | None]]
 ) -> tuple[str, str, str | None]:

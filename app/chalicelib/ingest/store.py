@@ -97,7 +97,6 @@ _M = TypeVar("_M", bound=Model)
 MAX_QUARANTINE_RAW = 300_000  # characters of the raw event kept; a DynamoDB item holds 400 KB
 MAX_AGGREGATE_ATTEMPTS = 8
 READS_PER_BATCH_GET = 49  # events per BatchGetItem: 2 keys each and the binding, 100 at most
-COMMITTERS = 8  # a round's aggregates written side by side
 # The aggregate's applied list: a 72-bit digest of each event folded into it (12 characters), for
 # a message's first MAX_APPLIED events; later ones deduplicate by their timeline entry.
 MAX_APPLIED = 24
@@ -131,6 +130,9 @@ class _Plan:
     engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
     suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
     entry_in_txn: bool  # its entry is its dedup record (else: the aggregate's applied list)
+    aggregate_existed: bool  # an aggregate was read (the write is an update of it)
+    read_version: int | None  # its version as read
+    read_attributes: tuple[str, ...]  # its attributes as read (those the write leaves go)
     shard: int  # its write shard
 
     @property
@@ -335,6 +337,11 @@ class EventStore:
             engagement=judged.row_fields,
             suppresses=suppression_targets(event),
             entry_in_txn=not by_list,
+            aggregate_existed=current is not None,
+            read_version=None
+            if current is None or current.version is None
+            else int(current.version),
+            read_attributes=_attribute_names(current),
             shard=shard,
         )
 
@@ -357,15 +364,38 @@ class EventStore:
         by its aggregate's applied list writes its aggregate with one conditional put (its
         version: a lost race is read again alone, after the rounds); one deduplicated by its
         entry, or that changes the suppression list, commits its transaction."""
-        items = list(plans.items())
-        if len(items) <= 1:
-            for i, plan in items:
+        plain = {i: p for i, p in plans.items() if not p.entry_in_txn and not p.suppresses}
+        if len(plain) > 1:
+            self._put_aggregates(plain, results)
+        for i, plan in plans.items():
+            if i not in plain or len(plain) == 1:
                 self._commit_alone(i, plan, results)
-            return
-        from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=COMMITTERS) as pool:
-            list(pool.map(lambda pair: self._commit_alone(pair[0], pair[1], results), items))
+    def _put_aggregates(
+        self, plans: dict[int, _Plan], results: list[Recording | Exception | None]
+    ) -> None:
+        """Many aggregates, each under its own version, in BatchExecuteStatements of 25 (PartiQL:
+        an INSERT for a new aggregate, an UPDATE of every attribute WHERE the version is the one
+        read): each is its own conditional write, billed as one, with one request for 25. A
+        refused condition leaves that event's result None (read again alone, after the rounds)."""
+        order = list(plans.items())
+        try:
+            codes = dynamo.execute_many(
+                "aggregates write", [_aggregate_statement(p) for _, p in order], MessageModel
+            )
+        except TransientStorageError as exc:
+            for i, _ in order:
+                results[i] = exc
+            return
+        for (i, plan), code in zip(order, codes, strict=True):
+            if code is None:
+                results[i] = self._stored(plan)
+            elif code in ("ConditionalCheckFailed", "DuplicateItem"):
+                continue  # its message moved since it was read
+            elif code == "ValidationError":
+                results[i] = MalformedEvent(f"DynamoDB refused the event's aggregate ({code})")
+            else:
+                results[i] = TransientStorageError(f"aggregate write failed ({code})")
 
     def _commit_alone(
         self, i: int, plan: _Plan, results: list[Recording | Exception | None]
@@ -543,6 +573,46 @@ class EventStore:
 def _code(reason: Any) -> str | None:
     code = getattr(reason, "code", None) if reason is not None else None
     return None if code in (None, "None") else str(code)
+
+
+def _version(item: MessageModel | None) -> int | None:
+    return None if item is None or item.version is None else int(item.version)
+
+
+def _attribute_names(item: MessageModel | None) -> tuple[str, ...]:
+    if item is None:
+        return ()
+    attributes = MessageModel.get_attributes()
+    return tuple(attributes[name].attr_name for name in item.attribute_values if name in attributes)
+
+
+def _aggregate_statement(plan: _Plan) -> dict[str, Any]:
+    """The PartiQL write of a plan's aggregate: INSERT when none was read (refused if one exists
+    since), else UPDATE of every attribute, and REMOVE of those it no longer has, WHERE the
+    version is the one read."""
+    item = plan.aggregate.serialize()
+    read = plan.read_version
+    item["version"] = {"N": str((read or 0) + 1)}
+    table = MessageModel.Meta.table_name
+    if not plan.aggregate_existed:
+        names = ", ".join(f"'{name}': ?" for name in item)
+        return {
+            "Statement": f'INSERT INTO "{table}" VALUE {{{names}}}',
+            "Parameters": list(item.values()),
+        }
+    keys_ = ("pk", "sk")
+    sets = [name for name in item if name not in keys_]
+    gone = sorted(set(plan.read_attributes) - set(item) - set(keys_))
+    statement = f'UPDATE "{table}" ' + " ".join(f'SET "{name}"=?' for name in sets)
+    statement += "".join(f' REMOVE "{name}"' for name in gone)
+    statement += ' WHERE "pk"=? AND "sk"=?'
+    parameters = [item[name] for name in sets] + [item["pk"], item["sk"]]
+    if read is None:
+        statement += ' AND "version" IS MISSING'
+    else:
+        statement += ' AND "version"=?'
+        parameters.append({"N": str(read)})
+    return {"Statement": statement, "Parameters": parameters}
 
 
 def _digest(event_key: str) -> str:
