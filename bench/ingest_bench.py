@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,14 @@ from pynamodb.connection import base as pynamodb_base
 from devstack.dynamodb_local import DynamoDBLocal, create_tables
 from devstack.traffic import traffic
 
-WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+WRITE_OPS = {
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "BatchExecuteStatement",
+}
 QUEUE_BATCH = 100
 HOT_RATE = 2_000
 HOT_SECONDS = 30
@@ -102,11 +110,31 @@ def billed_write_units(operation: str, kwargs: dict[str, Any]) -> float:
                 if "PutRequest" in r
             )
         )
+    if operation == "BatchExecuteStatement":
+        # Each statement a single write: the item it leaves (all of the aggregate's attributes
+        # are set), rounded up to 1 KB, once for the table and once per index entry.
+        return float(
+            sum(
+                item_units(item) * (1 + _index_entries(table, item))
+                for table, item in map(_statement_item, kwargs["Statements"])
+            )
+        )
     if operation == "PutItem":
         return float(
             item_units(kwargs["Item"]) * (1 + _index_entries(kwargs["TableName"], kwargs["Item"]))
         )
     return 1.0
+
+
+def _statement_item(statement: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(table, item) a PartiQL INSERT or UPDATE of ingest writes (chalicelib.ingest.store)."""
+    text, params = statement["Statement"], list(statement.get("Parameters", []))
+    table = re.search(r'(?:INTO|UPDATE) "([^"]+)"', text)
+    if text.startswith("INSERT"):
+        names = re.findall(r"'([^']+)': \?", text)
+    else:
+        names = [*re.findall(r'SET "([^"]+)"=\?', text), "pk", "sk"]
+    return (table.group(1) if table else "?"), dict(zip(names, params, strict=False))
 
 
 def billed_by_table(operation: str, kwargs: dict[str, Any]) -> dict[str, float]:
@@ -117,6 +145,11 @@ def billed_by_table(operation: str, kwargs: dict[str, Any]) -> dict[str, float]:
             ((_, body),) = entry.items()
             one = {"TransactItems": [entry]}
             out[body["TableName"].rsplit("-", 1)[-1]] += billed_write_units(operation, one)
+    elif operation == "BatchExecuteStatement":
+        for statement in kwargs["Statements"]:
+            table, _ = _statement_item(statement)
+            one = {"Statements": [statement]}
+            out[table.rsplit("-", 1)[-1]] += billed_write_units(operation, one)
     elif operation == "BatchWriteItem":
         for table, reqs in kwargs["RequestItems"].items():
             part = {"RequestItems": {table: reqs}}
