@@ -5,7 +5,8 @@
   ingest on DynamoDB Local; ingest_item_bytes_max: the largest item any write of it carried.
 - storage_bytes_per_event: every item left in the tables after the realistic mix, sized the way
   DynamoDB bills storage (names + values + 100 bytes per item), plus a copy per index entry
-  (ALL projection: the whole item; KEYS_ONLY: the keys), over the events stored.
+  (ALL projection: the whole item; KEYS_ONLY: the keys; INCLUDE: the keys and the attributes it
+  names), over the events stored.
 - ingest_cpu_us_per_event_all_in: process CPU per event of the whole ingest path (handler,
   parsing, folding, item building, botocore serialisation and signing, response parsing) with
   DynamoDB's HTTP replaced by an in-process responder that keeps what is written, so reads see
@@ -120,6 +121,7 @@ def storage_bytes(client: Any, prefix: str) -> int:
                         total += size
                     else:
                         names = {*table_keys, gsi["hash_key"], gsi["range_key"]} - {None}
+                        names |= set(gsi["non_key_attributes"])  # INCLUDE's
                         total += STORAGE_ITEM_OVERHEAD + item_bytes(
                             {k: v for k, v in item.items() if k in names}
                         )

@@ -289,7 +289,7 @@ class _Run:
         for entry in entries:
             link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
             if isinstance(link, str) and mentions(link, self.forms):
-                day = datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
+                day = datetime.fromisoformat(entry.at().replace("Z", "+00:00"))
                 pk = keys.link_pk(self.tid, day, int(entry.shard))
                 found += [(pk, keys.link_day_sk(day, link)), (pk, keys.link_month_sk(link))]
         found = list(dict.fromkeys(found))  # two clicks of one month share the rollup
