@@ -311,7 +311,8 @@ class MessageModel(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=AGGREGATE_SK)
-    message_id = UnicodeAttribute()
+    # Only on aggregates written before it was read from the key: use `message()`.
+    message_id = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
     sent_at = UnicodeAttribute()
@@ -328,6 +329,10 @@ class MessageModel(Model):
     # Only on an aggregate POST /mail wrote (sending/store.py); ingest rewrites the item without it.
     pending_key = UnicodeAttribute(null=True)
     by_pending = _PendingMessages()
+
+    def message(self) -> str:
+        """The message ID: the partition key is T#<tenant>#M#<message ID> (keys.message_pk)."""
+        return self.message_id or self.pk.partition("#M#")[2]
 
 
 class MessageEventModel(Model):

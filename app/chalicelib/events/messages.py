@@ -204,8 +204,7 @@ def message_item(
 ) -> MessageModel:
     item = MessageModel(
         pk,
-        AGGREGATE_SK,
-        message_id=state.message_id,
+        AGGREGATE_SK,  # the message ID is the key's: MessageModel.message()
         source=state.source,
         subject=state.subject,
         sent_at=keys.iso_ms(state.sent_at),
@@ -296,7 +295,7 @@ def state_of(item: MessageModel | None) -> MessageState | None:
         for address, doc in body.get("recipients", {}).items()
     }
     return MessageState(
-        message_id=item.message_id,
+        message_id=item.message(),
         source=item.source or "",
         subject=item.subject,
         sent_at=sent_at,

@@ -57,7 +57,7 @@ def aggregates(tenant_id: str, message_ids: list[str], now: datetime) -> dict[st
     found = {}
     for item in MessageModel.batch_get(wanted):
         if (item.body or {}).get("erased") != "whole" and live(item.expires_at, now):
-            found[item.message_id] = item
+            found[item.message()] = item
     return found
 
 
@@ -153,7 +153,7 @@ def _summary(agg: MessageModel, body: dict[str, Any], assessment: eng.Assessment
     links_by = assessment.link_split()
     overflow = eng.log_from_doc(body.get("engagement"), body.get("links", {}))[0].overflow
     return {
-        "message_id": agg.message_id,
+        "message_id": agg.message(),
         "subject": agg.subject,
         "from": agg.source,
         "sent_at": agg.sent_at,

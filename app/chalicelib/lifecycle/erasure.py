@@ -196,7 +196,7 @@ class _Run:
         for entry in items.indexed(self.tid, MessageModel, MessageModel.by_pending):
             agg = dynamo.get(MessageModel, entry.pk, AGGREGATE_SK)
             if agg is not None and any(self._is_address(d) for d in _destination(agg)):
-                self._message(agg.message_id)
+                self._message(agg.message())
             if out_of_time():
                 return False
         return True
@@ -236,7 +236,7 @@ class _Run:
         tombstone = MessageModel(
             agg.pk,
             AGGREGATE_SK,
-            message_id=agg.message_id,
+            message_id=agg.message(),
             sent_at=agg.sent_at,
             status=agg.status,
             status_rank=agg.status_rank,
