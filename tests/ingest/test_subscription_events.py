@@ -83,7 +83,7 @@ def test_a_topic_opt_out_is_recorded_and_suppresses_nobody(tenant: TestTenant) -
     assert entries(tenant) == {}
     pk = keys.message_pk(tenant.tenant_id, MESSAGE)
     [entry] = MessageEventModel.query(pk, MessageEventModel.sk.startswith("E#"))
-    assert entry.status == "SUBSCRIPTION"
+    assert entry.event_type == "Subscription"
     assert entry.detail == {
         "contact_list": "newsletter",
         "unsubscribed_all": False,

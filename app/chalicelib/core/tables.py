@@ -347,7 +347,7 @@ class MessageEventModel(Model):
     # Only on entries written before they were read from the sort key: use `key()` and `at()`.
     event_key = UnicodeAttribute(null=True)
     event_type = UnicodeAttribute()
-    status = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)  # likewise: the event type's (events/status.STATUS_OF)
     occurred_at = UnicodeAttribute(null=True)
     # The event's recipients when they are not the message's destination (at most
     # events/messages.MAX_ENTRY_RECIPIENTS, `recipients_more` counting the others); when they

@@ -171,8 +171,7 @@ def timeline_entry(
     return MessageEventModel(
         pk,
         keys.message_event_sk(event.timestamp, event.key),  # its key and time: key(), at()
-        event_type=event.event_type.value,
-        status=event.status.value,
+        event_type=event.event_type.value,  # its status: STATUS_OF[event_type]
         recipients=stored,
         recipients_more=more,
         to_destination=to_destination,

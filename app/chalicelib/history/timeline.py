@@ -27,7 +27,7 @@ from chalicelib.core.tables import AGGREGATE_SK, MessageEventModel, MessageModel
 from chalicelib.events import engagement as eng
 from chalicelib.events.links import is_truncated
 from chalicelib.events.messages import entry_recipients
-from chalicelib.events.status import Status
+from chalicelib.events.status import STATUS_OF, EventType, Status
 
 CURSOR_PURPOSE = "message-timeline"
 DEFAULT_LIMIT = 100
@@ -118,7 +118,7 @@ def message_detail(
         events.append(view)
         last_sk = entry.sk
         ua = view["detail"].get("user_agent")
-        if entry.status == Status.OPENED.value and ua is not None:
+        if view["status"] == Status.OPENED.value and ua is not None:
             user_agents.setdefault(ua, Counter())[
                 view["detail"].get("engagement", "unclassified")
             ] += 1
@@ -237,7 +237,7 @@ def _entry_view(
     return {
         "id": entry.key(),
         "type": entry.event_type,
-        "status": entry.status,
+        "status": entry.status or STATUS_OF[EventType(entry.event_type)].value,
         "at": entry.at(),
         "recipients": recipients,
         "recipients_more": more,  # recipients it concerns past the ones it names
