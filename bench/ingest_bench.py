@@ -278,7 +278,8 @@ def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[
     from bench import ingest_costs
 
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=settings.region)
-    stored_bytes = ingest_costs.storage_bytes(client, settings.table_prefix)
+    by_part = ingest_costs.storage_bytes_by_part(client, settings.table_prefix)
+    stored_bytes = sum(by_part.values())
     worst = ingest_costs.adversarial_envelope(tenant.account_id, datetime.now(UTC))
     with ingest_costs.ItemSizeMeter() as meter:
         outcome = ingest_envelopes([worst], tenants=tenant.directory, store=tenant.store)
@@ -311,6 +312,9 @@ def _costs(settings: Settings, endpoint: str, tenant: Any, stored: int) -> dict[
     )
     return {
         "storage_bytes_per_event": round(stored_bytes / stored),
+        "storage_bytes_per_event_by_part": {
+            part: round(n / stored) for part, n in sorted(by_part.items()) if n >= stored
+        },
         "ingest_wcu_worst_event": round(meter.billed_write, 1),
         "ingest_item_bytes_max_worst_event": meter.largest,
         "ingest_requests_worst_event": sum(meter.requests.values()),

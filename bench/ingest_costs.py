@@ -5,7 +5,8 @@
   ingest on DynamoDB Local; ingest_item_bytes_max: the largest item any write of it carried.
 - storage_bytes_per_event: every item left in the tables after the realistic mix, sized the way
   DynamoDB bills storage (names + values + 100 bytes per item), plus a copy per index entry
-  (ALL projection: the whole item; KEYS_ONLY: the keys), over the events stored.
+  (ALL projection: the whole item; KEYS_ONLY: the keys; INCLUDE: the keys and the attributes it
+  names), over the events stored; storage_bytes_per_event_by_part: the same by table and index.
 - ingest_cpu_us_per_event_all_in: process CPU per event of the whole ingest path (handler,
   parsing, folding, item building, botocore serialisation and signing, response parsing) with
   DynamoDB's HTTP replaced by an in-process responder that keeps what is written, so reads see
@@ -103,27 +104,35 @@ def _written_items(operation: str, kwargs: dict[str, Any]) -> Iterator[dict[str,
 
 def storage_bytes(client: Any, prefix: str) -> int:
     """Bytes stored across every table of `prefix`, index copies included."""
-    total = 0
+    return sum(storage_bytes_by_part(client, prefix).values())
+
+
+def storage_bytes_by_part(client: Any, prefix: str) -> dict[str, int]:
+    """The same, by table (its items) and by index (`table.index`: its entries)."""
+    parts: dict[str, int] = {}
     for name, spec in table_specs().items():
         table = prefix + name
         table_keys = [spec["hash_key"], *([spec["range_key"]] if spec["range_key"] else [])]
         for page in client.get_paginator("scan").paginate(TableName=table):
             for item in page["Items"]:
                 size = item_bytes(item) + STORAGE_ITEM_OVERHEAD
-                total += size
+                parts[name] = parts.get(name, 0) + size
                 for gsi in spec["global_secondary_indexes"]:
                     if gsi["hash_key"] not in item or (
                         gsi["range_key"] and gsi["range_key"] not in item
                     ):
                         continue
                     if gsi["projection"] == "ALL":
-                        total += size
+                        copy = size
                     else:
                         names = {*table_keys, gsi["hash_key"], gsi["range_key"]} - {None}
-                        total += STORAGE_ITEM_OVERHEAD + item_bytes(
+                        names |= set(gsi["non_key_attributes"])  # INCLUDE's
+                        copy = STORAGE_ITEM_OVERHEAD + item_bytes(
                             {k: v for k, v in item.items() if k in names}
                         )
-    return total
+                    part = f"{name}.{gsi['name']}"
+                    parts[part] = parts.get(part, 0) + copy
+    return parts
 
 
 # ------------------------------------------------------------------------ stubbed DynamoDB

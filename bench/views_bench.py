@@ -3,8 +3,10 @@
 - ingest_aggregate_bytes_max: the message aggregate the worst events can make
   (devstack/worst_case.py), sized as DynamoDB counts it (names + values); `_before_model` is
   the same message as the aggregate was stored before the bounds (50 links of 8 KB kept whole,
-  `\\uXXXX`-escaped JSON with blanks). ingest_entry_bytes_max: the largest timeline entry
-  (its 50-recipient Bounce).
+  `\\uXXXX`-escaped JSON with blanks). ingest_entry_bytes_max: the largest timeline entry any
+  of the worst events makes (devstack/worst_case.py `events` + `item_events`), built the way
+  ingest builds it; `_before_bound` is the 50-recipient Bounce's entry as it was stored before
+  the entry was bounded (every recipient in its set, the facts of the first 10).
 - links_queries_1y (1 and 3 shards): DynamoDB Query requests GET /links makes over the 1y
   preset; `_before` is the former one query per day and shard. links_rollup_wcu_per_event /
   _per_click: the write units the monthly rollups add (one more transactional update of a
@@ -28,7 +30,7 @@ from chalicelib.core import logs, tables
 from chalicelib.core.item_size import compact_json, item_bytes
 from chalicelib.core.settings import Settings
 from chalicelib.core.signing import Signer
-from chalicelib.events.messages import event_detail, message_item
+from chalicelib.events.messages import message_item, timeline_entry
 from chalicelib.history import reports, timeline
 from chalicelib.history.event_list import TimeRange
 from chalicelib.ingest.pipeline import ingest_envelopes
@@ -78,7 +80,8 @@ def _aggregate() -> dict[str, Any]:
     body = json.loads(item["body"]["S"])
     item["body"] = {"S": json.dumps(body)}
     bounce = next(e for e in worst_case.events() if e.event_type.value == "Bounce")
-    entry: dict[str, Any] = {
+    # Before the entry's bounds: every recipient in the set, the facts of the first 10.
+    before_entry: dict[str, Any] = {
         "pk": {"S": "T#" + "t" * 32 + "#M#" + bounce.mail.message_id},
         "sk": {"S": "E#2026-01-01T00:00:05.000Z#" + bounce.key},
         "event_key": {"S": bounce.key},
@@ -87,14 +90,58 @@ def _aggregate() -> dict[str, Any]:
         "occurred_at": {"S": "2026-01-01T00:00:05.000Z"},
         "recipients": {"SS": list(bounce.recipients)},
         "shard": {"N": "0"},
-        "detail": {"S": compact_json(event_detail(bounce, None))},
+        "detail": {"S": compact_json(_detail_before(bounce))},
         "expires_at": {"N": "1800000000"},
     }
     return {
         "ingest_aggregate_bytes_max": after,
         "ingest_aggregate_bytes_max_before_model": item_bytes(item),
-        "ingest_entry_bytes_max": item_bytes(entry),
+        **_entries(now),
+        "ingest_entry_bytes_max_before_bound": item_bytes(before_entry),
     }
+
+
+def _detail_before(bounce: Any) -> dict[str, Any]:
+    facts = {
+        b.address: {
+            "status": b.status,
+            "diagnostic_code": (b.diagnostic_code or "")[:200],
+            "action": b.action,
+        }
+        for b in bounce.detail.bounced[:10]
+    }
+    d = bounce.detail
+    return {
+        "bounce_type": d.bounce_type,
+        "bounce_subtype": d.bounce_subtype,
+        "recipients": facts,
+        "recipients_other": 40,
+    }
+
+
+def _entries(now: datetime) -> dict[str, Any]:
+    """The largest timeline entry the worst events make (devstack/worst_case.py, `events` and
+    `item_events`), built as ingest's EventStore._plan builds it: capped, folded, judged, then
+    `timeline_entry` with the aggregate's destination."""
+    from chalicelib.core import keys
+    from chalicelib.events.engagement import signal_of
+    from chalicelib.events.state import apply
+    from chalicelib.ingest.caps import cap
+    from chalicelib.ingest.engagement_writes import judge
+
+    state, largest = None, (0, "")
+    pk = keys.message_pk("t" * 32, worst_case.events()[0].mail.message_id)
+    for event in [*worst_case.events(), *worst_case.item_events()]:
+        capped = cap(event)
+        signal = signal_of(capped.event)
+        before, state = state, apply(state, capped.event, signal=signal)
+        judged = judge(before, state, capped.event, signal)
+        extra = {**judged.entry_fields, **({"capped": capped.dropped} if capped.dropped else {})}
+        entry = timeline_entry(
+            pk, capped.event, state.destination, shard=0, extra=extra, expires_at=now
+        )
+        largest = max(largest, (item_bytes(entry.serialize()), event.event_type.value))
+    return {"ingest_entry_bytes_max": largest[0], "ingest_entry_bytes_max_event": largest[1]}
 
 
 def _aggregate_units() -> dict[str, Any]:

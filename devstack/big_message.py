@@ -11,7 +11,7 @@ from typing import Any
 from chalicelib.core import keys
 from chalicelib.core.tables import MessageEventModel
 from chalicelib.events.engagement import signal_of
-from chalicelib.events.messages import event_detail, message_item
+from chalicelib.events.messages import message_item, timeline_entry
 from chalicelib.events.ses import SesEvent, parse_envelope, parse_event
 from chalicelib.events.state import MessageState, apply
 
@@ -112,17 +112,8 @@ def write(tenant_id: str, evs: list[SesEvent], expires: datetime | None = None) 
                 else {}
             )
             batch.save(
-                MessageEventModel(
-                    pk,
-                    keys.message_event_sk(event.timestamp, event.key),
-                    event_key=event.key,
-                    event_type=event.event_type.value,
-                    status=event.status.value,
-                    occurred_at=keys.iso_ms(event.timestamp),
-                    recipients=set(event.recipients) or None,
-                    shard=0,
-                    detail={**event_detail(event, None), **fields} or None,
-                    expires_at=expires,
+                timeline_entry(
+                    pk, event, state.destination, shard=0, extra=fields, expires_at=expires
                 )
             )
     assert state is not None

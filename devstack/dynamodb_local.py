@@ -216,7 +216,14 @@ def create_table_args(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             {
                 "IndexName": gsi["name"],
                 "KeySchema": key_schema(gsi["hash_key"], gsi["range_key"]),
-                "Projection": {"ProjectionType": gsi["projection"]},
+                "Projection": {
+                    "ProjectionType": gsi["projection"],
+                    **(
+                        {"NonKeyAttributes": gsi["non_key_attributes"]}
+                        if gsi["non_key_attributes"]
+                        else {}
+                    ),
+                },
             }
             for gsi in spec["global_secondary_indexes"]
         ]

@@ -6,7 +6,12 @@ stored: 4-byte UTF-8 characters in top-level attributes, control characters (6 b
 320 characters, 50 tags of 256 + 256, a Bounce for 50 other addresses (past the per-message
 bound), clicks on 60 links of 8 KB (past the link bound) with every signal, opens with every
 signal, more facts than the log keeps, over most of a year; then every recipient state is given
-every field at its largest."""
+every field at its largest.
+
+`item_events()` adds what makes the largest single items rather than the largest aggregate: a
+Bounce and a Complaint to 50 addresses of 998 bytes in 4-byte characters (a string set counts
+UTF-8) with 4 KB diagnostic codes, a Click with 50 link tags of 256 + 256 control characters,
+a Subscription with 1,000 topics, a DeliveryDelay to 50 addresses."""
 
 from __future__ import annotations
 
@@ -35,8 +40,8 @@ def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
-def address(i: int, prefix: str = "r") -> str:
-    local = f"{prefix}{i:03d}" + CTRL * (320 - 4 - len(prefix) - 2)
+def address(i: int, prefix: str = "r", fill: str = CTRL) -> str:
+    local = f"{prefix}{i:03d}" + fill * (320 - 4 - len(prefix) - 2)
     return f"{local}@x"
 
 
@@ -52,7 +57,15 @@ def _mail() -> dict[str, Any]:
 
 
 def _envelope(kind: str, detail_type: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    section = {"Bounce": "bounce", "Open": "open", "Click": "click", "Delivery": "delivery"}
+    section = {
+        "Bounce": "bounce",
+        "Open": "open",
+        "Click": "click",
+        "Delivery": "delivery",
+        "Complaint": "complaint",
+        "Subscription": "subscription",
+        "DeliveryDelay": "deliveryDelay",
+    }
     body = {"eventType": kind, "mail": _mail()}
     if kind in section:
         body[section[kind]] = data
@@ -116,6 +129,88 @@ def events() -> list[SesEvent]:
         if ua is not None:
             data["userAgent"] = ua
         raw.append(_envelope("Open", "Email Opened", t, data))
+    return [parse_event(parse_envelope(e)) for e in raw]
+
+
+def item_events() -> list[SesEvent]:
+    """Events that make the largest single items (module docstring), of the same message."""
+    at = SENT + timedelta(seconds=9)
+    # 4-byte characters, 998 bytes: the longest address a key can hold (the suppression list's
+    # sort key is the address, and DynamoDB's sort keys hold 1,024 bytes).
+    wide = [f"w{i:03d}" + WIDE * 248 + "@x" for i in range(50)]
+    text = CTRL * 4096
+    raw = [
+        _envelope(
+            "Bounce",
+            "Email Bounced",
+            at,
+            {
+                "bounceType": "Transient",
+                "bounceSubType": CTRL * 64,
+                "timestamp": _iso(at),
+                "bouncedRecipients": [
+                    {
+                        "emailAddress": a,
+                        "status": CTRL * 64,
+                        "action": CTRL * 64,
+                        "diagnosticCode": text,
+                    }
+                    for a in wide
+                ],
+            },
+        ),
+        _envelope(
+            "Complaint",
+            "Email Complaint Received",
+            at,
+            {
+                "timestamp": _iso(at),
+                "userAgent": text,
+                "complaintFeedbackType": CTRL * 64,
+                "complainedRecipients": [{"emailAddress": a} for a in wide],
+            },
+        ),
+        _envelope(
+            "Click",
+            "Email Clicked",
+            at,
+            {
+                "timestamp": _iso(at),
+                "link": "https://example.com/" + "\u00e9" * 2700,
+                "userAgent": text,
+                "ipAddress": "203.0.113.9",
+                "linkTags": {f"{i:02d}" + CTRL * 254: [CTRL * 256] for i in range(50)},
+            },
+        ),
+        _envelope(
+            "Subscription",
+            "Email Subscribed",
+            at,
+            {
+                "timestamp": _iso(at),
+                "contactList": CTRL * 256,
+                "newTopicPreferences": {
+                    "unsubscribeAll": False,
+                    "topicSubscriptionStatus": [
+                        {"topicName": f"{i:04d}" + CTRL * 252, "subscriptionStatus": "OptOut"}
+                        for i in range(1_000)
+                    ],
+                },
+            },
+        ),
+        _envelope(
+            "DeliveryDelay",
+            "Email Delivery Delayed",
+            at,
+            {
+                "timestamp": _iso(at),
+                "delayType": CTRL * 64,
+                "delayedRecipients": [
+                    {"emailAddress": a, "status": CTRL * 64, "diagnosticCode": text} for a in wide
+                ],
+            },
+        ),
+    ]
     return [parse_event(parse_envelope(e)) for e in raw]
 
 

@@ -47,6 +47,7 @@ def table_args(name: str, spec: dict[str, Any], args: TablesArgs) -> dict[str, A
                     if attr
                 ],
                 projection_type=g["projection"],
+                non_key_attributes=g["non_key_attributes"] or None,
             )
             for g in spec["global_secondary_indexes"]
         ],

@@ -65,7 +65,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.core.item_size import compact_json
@@ -196,10 +201,17 @@ class _ByStatus(GlobalSecondaryIndex["EventModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
+# What the by_recipient index carries besides the keys: what its readers need without the row
+# (the recipient page's messages, erasure's, the status and engagement filters of GET /events).
+# A copy of every row would double the rows' storage; GET /events?recipient= reads its page's
+# rows from the table in one BatchGetItem (history/event_list.py).
+RECIPIENT_INDEX_ATTRIBUTES = ("message_id", "status", "engagement")
+
+
 class _ByRecipient(GlobalSecondaryIndex["EventModel"]):
     class Meta:
         index_name = "by_recipient"
-        projection = AllProjection()
+        projection = IncludeProjection(list(RECIPIENT_INDEX_ATTRIBUTES))
 
     recipient_pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -306,7 +318,8 @@ class MessageModel(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=AGGREGATE_SK)
-    message_id = UnicodeAttribute()
+    # Only on aggregates written before it was read from the key: use `message()`.
+    message_id = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
     sent_at = UnicodeAttribute()
@@ -324,6 +337,10 @@ class MessageModel(Model):
     pending_key = UnicodeAttribute(null=True)
     by_pending = _PendingMessages()
 
+    def message(self) -> str:
+        """The message ID: the partition key is T#<tenant>#M#<message ID> (keys.message_pk)."""
+        return self.message_id or self.pk.partition("#M#")[2]
+
 
 class MessageEventModel(Model):
     """One entry per event in its message's partition (sk = E#time#event): the timeline, and
@@ -337,17 +354,31 @@ class MessageEventModel(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    event_key = UnicodeAttribute()
+    # Only on entries written before they were read from the sort key: use `key()` and `at()`.
+    event_key = UnicodeAttribute(null=True)
     event_type = UnicodeAttribute()
-    status = UnicodeAttribute()
-    occurred_at = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)  # likewise: the event type's (events/status.STATUS_OF)
+    occurred_at = UnicodeAttribute(null=True)
+    # The event's recipients when they are not the message's destination (at most
+    # events/messages.MAX_ENTRY_RECIPIENTS, `recipients_more` counting the others); when they
+    # are, `to_destination` alone: the reader takes the aggregate's (events/messages.py).
     recipients = UnicodeSetAttribute(null=True)
+    recipients_more = NumberAttribute(null=True)
+    to_destination = BooleanAttribute(null=True)
     shard = NumberAttribute()
     detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     projected = BooleanAttribute(null=True, attr_name="pj")  # short: on nearly every entry
     # The counter changes its event makes, which the table's stream adds up (ingest/counting.py).
     counted = UnicodeAttribute(null=True, attr_name=COUNTED_ATTRIBUTE)
+
+    def key(self) -> str:
+        """The event's key (its sort key is E#<time>#<key>, keys.message_event_sk)."""
+        return self.event_key or self.sk[2:].partition("#")[2]
+
+    def at(self) -> str:
+        """When the event happened, as keys.iso_ms wrote it into the sort key."""
+        return self.occurred_at or self.sk[2:].partition("#")[0]
 
 
 class CounterModel(Model):
@@ -763,6 +794,8 @@ def table_specs() -> dict[str, dict[str, Any]]:
                     "hash_key": keys["HASH"],
                     "range_key": keys.get("RANGE"),
                     "projection": gsi["projection"]["ProjectionType"],
+                    # INCLUDE: the attributes copied besides the keys (else empty).
+                    "non_key_attributes": sorted(gsi["projection"].get("NonKeyAttributes", [])),
                 }
             )
         keys = {k["KeyType"]: k["AttributeName"] for k in schema["key_schema"]}

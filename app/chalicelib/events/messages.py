@@ -1,6 +1,15 @@
 """The message state's one reader and writer: `MessageState` <-> the `messages` table's aggregate
-item (`message_item`, `state_of`), and the compact per-event facts (`event_detail`) that event
-rows and the message timeline keep. Ingest and sending both write aggregates through here."""
+item (`message_item`, `state_of`), the compact per-event facts (`event_detail`) that event rows
+and the message timeline keep, and the timeline entry itself (`timeline_entry`, with its reader
+`entry_recipients`). Ingest and sending both write aggregates through here.
+
+Every item one event makes stays under 16 KB whatever SES reports (50 recipients of 320
+characters, 4 KB diagnostic codes, 50 link tags): a timeline entry names its recipients only
+when they are not the message's destination (the usual case is that they are: the reader takes
+the aggregate's), and then at most MAX_ENTRY_RECIPIENTS of them within MAX_ENTRY_RECIPIENT_BYTES,
+the others counted (`recipients_more`); a Bounce's per-recipient facts, link tags and topics are
+kept within a byte budget each, the rest counted (`recipients_other`, `link_tags_other`,
+`topics_other`). Nothing is dropped without a count."""
 
 from __future__ import annotations
 
@@ -9,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import keys
-from chalicelib.core.tables import AGGREGATE_SK, MessageModel
+from chalicelib.core.item_size import compact_json
+from chalicelib.core.tables import AGGREGATE_SK, MessageEventModel, MessageModel
 from chalicelib.events.engagement import log_from_doc, log_to_doc
 from chalicelib.events.ses import (
     Bounce,
@@ -28,9 +38,33 @@ from chalicelib.events.status import Status
 
 MAX_DETAIL_TEXT = 1_000  # characters of a diagnostic code, user agent, SMTP response kept
 # A Bounce's timeline entry keeps the facts of its first recipients only (each recipient's own
-# rows keep theirs), with shorter diagnostic codes, and counts the others (`recipients_other`).
+# rows keep theirs), with shorter diagnostic codes, within a byte budget (compact JSON; the first
+# recipient's always), and counts the others (`recipients_other`).
 MAX_TIMELINE_RECIPIENTS = 10
 MAX_TIMELINE_DIAGNOSTIC = 200
+MAX_TIMELINE_BOUNCE_BYTES = 6_000
+# A click's link tags and a subscription's topics (SES bounds neither tightly): kept within this
+# many bytes of compact JSON, in name order, the others counted.
+MAX_DETAIL_MAP_BYTES = 2_000
+# The recipients a timeline entry names when they are not the message's destination.
+MAX_ENTRY_RECIPIENTS = 10
+MAX_ENTRY_RECIPIENT_BYTES = 3_000  # UTF-8, as DynamoDB counts a string set
+
+
+def _within(
+    items: dict[str, Any], budget: int, *, first: bool = False
+) -> tuple[dict[str, Any], int]:
+    """The leading entries of `items` whose compact JSON fits `budget` bytes (the first one
+    whatever its size when `first`), and how many were left out."""
+    kept: dict[str, Any] = {}
+    used = 2
+    for n, (key, value) in enumerate(items.items()):
+        size = len(compact_json({key: value}).encode()) - 1  # its "key":value and a comma
+        if used + size > budget and not (first and n == 0):
+            return kept, len(items) - n
+        kept[key] = value
+        used += size
+    return kept, 0
 
 
 def _cut(text: str | None, limit: int = MAX_DETAIL_TEXT) -> str | None:
@@ -46,13 +80,20 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     if isinstance(d, Bounce):
         out = {"bounce_type": d.bounce_type, "bounce_subtype": d.bounce_subtype}
         if address is None:
-            for b in d.bounced[:MAX_TIMELINE_RECIPIENTS]:
-                out.setdefault("recipients", {})[b.address] = {
-                    "status": b.status,
-                    "diagnostic_code": _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC),
-                    "action": b.action,
+            facts = {
+                b.address: {
+                    k: v
+                    for k, v in (
+                        ("status", b.status),
+                        ("diagnostic_code", _cut(b.diagnostic_code, MAX_TIMELINE_DIAGNOSTIC)),
+                        ("action", b.action),
+                    )
+                    if v is not None
                 }
-            out["recipients_other"] = max(0, len(d.bounced) - MAX_TIMELINE_RECIPIENTS) or None
+                for b in d.bounced[:MAX_TIMELINE_RECIPIENTS]
+            }
+            out["recipients"], other = _within(facts, MAX_TIMELINE_BOUNCE_BYTES, first=True)
+            out["recipients_other"] = other + max(0, len(d.bounced) - len(facts)) or None
         for b in d.bounced if address is not None else ():
             if b.address == address:
                 out.update(
@@ -69,10 +110,12 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     elif isinstance(d, Click):
         out = {
             "link": d.link,
-            "link_tags": {k: list(v) for k, v in d.link_tags.items()},
             "user_agent": _cut(d.user_agent),
             "ip_address": d.ip_address,
         }
+        tags = {k: list(v) for k, v in sorted(d.link_tags.items())}
+        out["link_tags"], left = _within(tags, MAX_DETAIL_MAP_BYTES)
+        out["link_tags_other"] = left or None
     elif isinstance(d, Delivery):
         out = {"smtp_response": _cut(d.smtp_response), "processing_time_ms": d.processing_time_ms}
     elif isinstance(d, DeliveryDelay):
@@ -87,14 +130,64 @@ def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     elif isinstance(d, RenderingFailure):
         out = {"error_message": _cut(d.error_message), "template_name": d.template_name}
     elif isinstance(d, Subscription):
-        out = {
-            "contact_list": d.contact_list,
-            "unsubscribed_all": d.unsubscribed_all,
-            "topics": dict(d.topics),
-        }
+        out = {"contact_list": d.contact_list, "unsubscribed_all": d.unsubscribed_all}
+        topics = dict(sorted(d.topics.items()))
+        out["topics"], left = _within(topics, MAX_DETAIL_MAP_BYTES)
+        out["topics_other"] = left or None
     else:
         out = {}
     return {k: v for k, v in out.items() if v not in (None, {}, [])}
+
+
+def timeline_entry(
+    pk: str,
+    event: SesEvent,
+    destination: tuple[str, ...],
+    *,
+    shard: int,
+    extra: Mapping[str, Any],
+    expires_at: datetime,
+) -> MessageEventModel:
+    """The event's entry in its message's partition (the timeline, and ingest's deduplication
+    record), as ingest stores it: `extra` joins its detail (the engagement signal, the caps)."""
+    named = set(event.recipients)
+    stored: set[str] | None = None
+    more: int | None = None
+    if named == set(destination) and named:
+        to_destination: bool | None = True
+    else:
+        to_destination = None
+        kept: list[str] = []
+        used = 0
+        for address in sorted(named):
+            size = len(address.encode())
+            full = used + size > MAX_ENTRY_RECIPIENT_BYTES
+            if len(kept) == MAX_ENTRY_RECIPIENTS or (kept and full):
+                break
+            kept.append(address)
+            used += size
+        stored = set(kept) or None
+        more = len(named) - len(kept) or None
+    return MessageEventModel(
+        pk,
+        keys.message_event_sk(event.timestamp, event.key),  # its key and time: key(), at()
+        event_type=event.event_type.value,  # its status: STATUS_OF[event_type]
+        recipients=stored,
+        recipients_more=more,
+        to_destination=to_destination,
+        shard=shard,
+        detail={**event_detail(event, None), **extra} or None,
+        expires_at=expires_at,
+    )
+
+
+def entry_recipients(entry: MessageEventModel, destination: list[str]) -> tuple[list[str], int]:
+    """The recipients a timeline entry names, and how many more it concerns but does not name:
+    the message's destination (the aggregate's, an erased address already gone from it) when the
+    entry says so, else the ones it stored."""
+    if entry.to_destination:
+        return sorted(destination), 0
+    return sorted(entry.recipients or ()), int(entry.recipients_more or 0)
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -110,8 +203,7 @@ def message_item(
 ) -> MessageModel:
     item = MessageModel(
         pk,
-        AGGREGATE_SK,
-        message_id=state.message_id,
+        AGGREGATE_SK,  # the message ID is the key's: MessageModel.message()
         source=state.source,
         subject=state.subject,
         sent_at=keys.iso_ms(state.sent_at),
@@ -144,7 +236,7 @@ def _body(state: MessageState) -> dict[str, Any]:
         "recipients_other": state.recipients_other,
         "tags_dropped": state.tags_dropped,
         **_engagement_doc(state),
-        "recipients": {a: _recipient_doc(r) for a, r in state.recipients.items()},
+        "recipients": {a: _recipient_doc(r, state) for a, r in state.recipients.items()},
     }
     keep = ("destination", "tags", "recipients")  # read by other code without defaults
     return {k: v for k, v in body.items() if k in keep or v not in (None, 0, {})}
@@ -161,12 +253,12 @@ def _engagement_doc(state: MessageState) -> dict[str, Any]:
     return {"engagement": log_to_doc(log, state.links, delivered)}
 
 
-def _recipient_doc(r: RecipientState) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "status": r.status.value,
-        "rank": r.rank,
-        "status_at": keys.iso_ms(r.status_at),
-    }
+def _recipient_doc(r: RecipientState, state: MessageState) -> dict[str, Any]:
+    """A recipient's state; its status, rank and time only where they are not the message's (a
+    message to one address, or to several all at one status: readers take the item's)."""
+    doc: dict[str, Any] = {}
+    if (r.status, r.rank, r.status_at) != (state.status, state.rank, state.status_at):
+        doc.update(status=r.status.value, rank=r.rank, status_at=keys.iso_ms(r.status_at))
     if r.opens:
         doc.update(
             opens=r.opens, first_open_at=_iso(r.first_open_at), last_open_at=_iso(r.last_open_at)
@@ -189,9 +281,9 @@ def state_of(item: MessageModel | None) -> MessageState | None:
     sent_at = datetime.fromisoformat(item.sent_at)
     recipients = {
         address: RecipientState(
-            status=Status(doc["status"]),
-            rank=int(doc["rank"]),
-            status_at=datetime.fromisoformat(doc["status_at"]),
+            status=Status(doc.get("status", item.status)),
+            rank=int(doc.get("rank", item.status_rank)),
+            status_at=datetime.fromisoformat(doc.get("status_at", item.status_at)),
             opens=int(doc.get("opens", 0)),
             clicks=int(doc.get("clicks", 0)),
             first_open_at=_dt(doc.get("first_open_at")),
@@ -202,7 +294,7 @@ def state_of(item: MessageModel | None) -> MessageState | None:
         for address, doc in body.get("recipients", {}).items()
     }
     return MessageState(
-        message_id=item.message_id,
+        message_id=item.message(),
         source=item.source or "",
         subject=item.subject,
         sent_at=sent_at,

@@ -8,7 +8,9 @@ newest first) and merges them: one source per write shard, times one per request
 status (the status index is sparse: common statuses are one filtered source per shard). With one
 source (one shard; a recipient) every item read is returned; with several, a page is at most two
 rounds of queries run side by side (see `list_events`), so a page costs two round trips however
-many shards. The cursor records, per source, where to continue.
+many shards. The cursor records, per source, where to continue. A recipient's page is one
+round of the by_recipient index (keys, message, status, engagement: not a copy of each row) and
+one BatchGetItem of the page's rows (at most MAX_LIMIT = 100).
 """
 
 from __future__ import annotations
@@ -343,11 +345,10 @@ def list_events(
     # are; round two reads each down to where the page should end. A full share in round one
     # would leave each source's rows below the cut read and not returned (~12 % at 4 shards).
     share = limit if n == 1 else math.ceil(limit / (2 * n)) + 1
-    round_of(
-        {s.name: (low, share * (FILTER_READ_AHEAD if s.filtered else 1)) for s in sources if s.more}
-    )
+    ahead = FILTER_READ_MAX if q.recipient else FILTER_READ_AHEAD  # a recipient: one round
+    round_of({s.name: (low, share * (ahead if s.filtered else 1)) for s in sources if s.more})
     ready = known()
-    if len(ready) < limit and any(s.more for s in sources):
+    if q.recipient is None and len(ready) < limit and any(s.more for s in sources):
         bound = cut()
         missing = limit - len(ready)
         if ready:
@@ -392,4 +393,8 @@ def list_events(
                 "e": q.range.end.isoformat(),
             },
         )
+    if q.recipient is not None and out:  # by_recipient entries: read their rows, in order
+        found = {(r.pk, r.sk): r for r in EventModel.batch_get([(e.pk, e.sk) for e in out])}
+        requests, rounds = requests + math.ceil(len(out) / 100), rounds + 1
+        out = [found[(e.pk, e.sk)] for e in out if (e.pk, e.sk) in found]  # gone: erased since
     return EventPage(out, token, read, requests, rounds=rounds)

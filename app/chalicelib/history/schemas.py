@@ -93,6 +93,10 @@ MESSAGE = {
                     "status": _S,
                     "at": _S,
                     "recipients": {"type": "array", "items": _S},
+                    "recipients_more": {
+                        "type": "integer",
+                        "description": "recipients the event concerns past the ones named",
+                    },
                     "detail": {"type": "object"},
                 },
             },

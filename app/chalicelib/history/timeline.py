@@ -26,7 +26,8 @@ from chalicelib.core.signing import Signer
 from chalicelib.core.tables import AGGREGATE_SK, MessageEventModel, MessageModel
 from chalicelib.events import engagement as eng
 from chalicelib.events.links import is_truncated
-from chalicelib.events.status import Status
+from chalicelib.events.messages import entry_recipients
+from chalicelib.events.status import STATUS_OF, EventType, Status
 
 CURSOR_PURPOSE = "message-timeline"
 DEFAULT_LIMIT = 100
@@ -56,7 +57,7 @@ def aggregates(tenant_id: str, message_ids: list[str], now: datetime) -> dict[st
     found = {}
     for item in MessageModel.batch_get(wanted):
         if (item.body or {}).get("erased") != "whole" and live(item.expires_at, now):
-            found[item.message_id] = item
+            found[item.message()] = item
     return found
 
 
@@ -108,7 +109,7 @@ def message_detail(
         if not live(entry.expires_at, now):
             last_sk = entry.sk
             continue
-        view = _entry_view(entry, sent, links, assessment)
+        view = _entry_view(entry, sent, links, assessment, body.get("destination", []))
         size = len(compact_json(view).encode()) + 1
         if events and size > budget:
             more = True
@@ -117,7 +118,7 @@ def message_detail(
         events.append(view)
         last_sk = entry.sk
         ua = view["detail"].get("user_agent")
-        if entry.status == Status.OPENED.value and ua is not None:
+        if view["status"] == Status.OPENED.value and ua is not None:
             user_agents.setdefault(ua, Counter())[
                 view["detail"].get("engagement", "unclassified")
             ] += 1
@@ -152,7 +153,7 @@ def _summary(agg: MessageModel, body: dict[str, Any], assessment: eng.Assessment
     links_by = assessment.link_split()
     overflow = eng.log_from_doc(body.get("engagement"), body.get("links", {}))[0].overflow
     return {
-        "message_id": agg.message_id,
+        "message_id": agg.message(),
         "subject": agg.subject,
         "from": agg.source,
         "sent_at": agg.sent_at,
@@ -161,7 +162,7 @@ def _summary(agg: MessageModel, body: dict[str, Any], assessment: eng.Assessment
         "destination": body.get("destination", []),
         "tags": body.get("tags", {}),
         "event_count": int(agg.events or 0),
-        "recipients": recipients_by_class(body, assessment),
+        "recipients": recipients_by_class(agg, body, assessment),
         "opens": {
             "count": agg.opens,
             "human": assessment.by_class(eng.OPEN).get("human", 0),
@@ -196,10 +197,14 @@ def _summary(agg: MessageModel, body: dict[str, Any], assessment: eng.Assessment
     }
 
 
-def recipients_by_class(body: dict[str, Any], assessment: eng.Assessment) -> dict[str, Any]:
-    """Per recipient; SES attributes opens and clicks to a recipient only on a message to one
-    address, so that recipient's by class are the message's."""
-    recipients = {a: dict(doc) for a, doc in body.get("recipients", {}).items()}
+def recipients_by_class(
+    agg: MessageModel, body: dict[str, Any], assessment: eng.Assessment
+) -> dict[str, Any]:
+    """Per recipient (its status, rank and time the message's unless it has its own:
+    events/messages.py); SES attributes opens and clicks to a recipient only on a message to
+    one address, so that recipient's by class are the message's."""
+    same = {"status": agg.status, "rank": int(agg.status_rank), "status_at": agg.status_at}
+    recipients = {a: {**same, **doc} for a, doc in body.get("recipients", {}).items()}
     destination = body.get("destination", [])
     if len(destination) == 1 and destination[0] in recipients:
         recipients[destination[0]].update(
@@ -209,14 +214,18 @@ def recipients_by_class(body: dict[str, Any], assessment: eng.Assessment) -> dic
 
 
 def _entry_view(
-    entry: MessageEventModel, sent: datetime, links: dict[str, int], assessment: eng.Assessment
+    entry: MessageEventModel,
+    sent: datetime,
+    links: dict[str, int],
+    assessment: eng.Assessment,
+    destination: list[str],
 ) -> dict[str, Any]:
     detail = dict(entry.detail or {})
     signal = detail.get("signal")
     if entry.event_type in ("Open", "Click") and signal in eng.CODES:
         link = detail.get("link") if entry.event_type == "Click" else None
         fact = eng.Fact(
-            eng.ms_between(sent, datetime.fromisoformat(entry.occurred_at)),
+            eng.ms_between(sent, datetime.fromisoformat(entry.at())),
             eng.CLICK if entry.event_type == "Click" else eng.OPEN,
             eng.CODES[signal],
             link if link in links else None,
@@ -224,11 +233,13 @@ def _entry_view(
         verdict = assessment.verdict(fact)
         detail["engagement"] = verdict.engagement.value
         detail["engagement_reason"] = verdict.timing or str(detail.get("signal_reason", ""))
+    recipients, more = entry_recipients(entry, destination)
     return {
-        "id": entry.event_key,
+        "id": entry.key(),
         "type": entry.event_type,
-        "status": entry.status,
-        "at": entry.occurred_at,
-        "recipients": sorted(entry.recipients or []),
+        "status": entry.status or STATUS_OF[EventType(entry.event_type)].value,
+        "at": entry.at(),
+        "recipients": recipients,
+        "recipients_more": more,  # recipients it concerns past the ones it names
         "detail": detail,
     }

@@ -70,7 +70,7 @@ from chalicelib.core.tables import (
     SuppressionModel,
 )
 from chalicelib.events.engagement import signal_of
-from chalicelib.events.messages import event_detail, message_item, state_of
+from chalicelib.events.messages import event_detail, message_item, state_of, timeline_entry
 from chalicelib.events.ses import (
     Bounce,
     SesEvent,
@@ -307,16 +307,12 @@ class EventStore:
         judged = judge(before, state, event, signal)
         shard = keys.shard_of(event.key, tenant.write_shards)
         message_pk = keys.message_pk(tid, event.mail.message_id)
-        entry_item = MessageEventModel(
+        entry_item = timeline_entry(
             message_pk,
-            keys.message_event_sk(event.timestamp, event.key),
-            event_key=event.key,
-            event_type=event.event_type.value,
-            status=event.status.value,
-            occurred_at=keys.iso_ms(event.timestamp),
-            recipients=set(event.recipients) or None,
+            event,
+            state.destination,
             shard=shard,
-            detail={**event_detail(event, None), **judged.entry_fields, **_capped(capped)} or None,
+            extra={**judged.entry_fields, **_capped(capped)},
             expires_at=self._expiry(event.timestamp),
             projected=True if by_list else None,
         )

@@ -334,7 +334,7 @@ class _Purge:
         for entry in items.indexed(self.tid, MessageModel, MessageModel.by_pending):
             agg = dynamo.get(MessageModel, entry.pk, "AGG")
             if agg is not None:
-                self._add(items.delete_message(self.tid, agg.message_id))
+                self._add(items.delete_message(self.tid, agg.message()))
             if out_of_time():
                 return False
         return True

@@ -196,7 +196,7 @@ class _Run:
         for entry in items.indexed(self.tid, MessageModel, MessageModel.by_pending):
             agg = dynamo.get(MessageModel, entry.pk, AGGREGATE_SK)
             if agg is not None and any(self._is_address(d) for d in _destination(agg)):
-                self._message(agg.message_id)
+                self._message(agg.message())
             if out_of_time():
                 return False
         return True
@@ -238,7 +238,7 @@ class _Run:
         tombstone = MessageModel(
             agg.pk,
             AGGREGATE_SK,
-            message_id=agg.message_id,
+            message_id=agg.message(),
             sent_at=agg.sent_at,
             status=agg.status,
             status_rank=agg.status_rank,
@@ -292,7 +292,7 @@ class _Run:
         for entry in entries:
             link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
             if isinstance(link, str) and mentions(link, self.forms):
-                day = datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
+                day = datetime.fromisoformat(entry.at().replace("Z", "+00:00"))
                 pk = keys.link_pk(self.tid, day, int(entry.shard))
                 found += [(pk, keys.link_day_sk(day, link)), (pk, keys.link_month_sk(link))]
         found = list(dict.fromkeys(found))  # two clicks of one month share the rollup

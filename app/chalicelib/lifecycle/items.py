@@ -85,14 +85,21 @@ def aggregate(tenant_id: str, message_id: str) -> MessageModel | None:
     return dynamo.get(MessageModel, keys.message_pk(tenant_id, message_id), AGGREGATE_SK)
 
 
+ROW_PROBE = 8  # rows looked for per event of the destination: ingest writes at most 5 (caps)
+
+
 def derived_rows(tenant_id: str, entries: Iterable[MessageEventModel]) -> list[tuple[str, str]]:
     """The base rows of a message's events, from its timeline: one per recipient (or one), at
     the event's time, key and shard (one more index is probed: a missing key costs nothing)."""
     out = []
     for entry in entries:
-        rows = max(1, len(entry.recipients or ())) + 1
+        named = len(entry.recipients or ()) + int(entry.recipients_more or 0)
+        # An entry of the message's destination names no one (events/messages.py): ingest wrote
+        # at most ingest/caps.MAX_ROW_RECIPIENTS rows for it, fewer than ROW_PROBE. (Entries from
+        # before the caps name every recipient, and had a row each.)
+        rows = ROW_PROBE if entry.to_destination else max(1, named) + 1
         for index in range(rows):
-            sk = f"{entry.occurred_at}#{entry.event_key}#{index:02d}"
+            sk = f"{entry.at()}#{entry.key()}#{index:02d}"
             out.append((keys.events_pk(tenant_id, int(entry.shard)), sk))
     return out
 

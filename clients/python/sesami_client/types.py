@@ -111,6 +111,7 @@ class MessageEvent(TypedDict):
     status: str
     at: str
     recipients: list[str]
+    recipients_more: int  # recipients the event concerns past the ones named
     detail: dict[str, Any]
 
 

@@ -74,6 +74,7 @@ function eventDetail(event) {
   for (const [address, r] of Object.entries(d.recipients || {})) {
     lines.push(`${address}: ${[r.status, r.diagnostic_code].filter(Boolean).join(" — ")}`);
   }
+  if (event.recipients_more) lines.push(`to ${(event.recipients || []).join(", ")} and ${num(event.recipients_more)} more`);
   if (d.recipients_other) lines.push(`and ${num(d.recipients_other)} more recipients (each recipient's page has their own facts)`);
   if (d.feedback_type) lines.push(`feedback: ${d.feedback_type}`);
   if (d.smtp_response) lines.push(d.smtp_response);
