@@ -314,8 +314,8 @@ class EventStore:
             shard=shard,
             extra={**judged.entry_fields, **_capped(capped)},
             expires_at=self._expiry(event.timestamp),
-            projected=True if by_list else None,
         )
+        entry_item.projected = True if by_list else None
         own = self._own_counts(event, max(1, len(event.recipients)))
         counters = counter_updates(tid, shard, event, own, judged.deltas, self._expiry)
         entry_item.counted = entry_changes(counters)
