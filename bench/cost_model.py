@@ -21,7 +21,10 @@ SQS_REQUEST = 0.40e-6  # $ per SQS request (EventBridge's send; ingest's receive
 LAMBDA_REQUEST = 0.20e-6  # $ per invocation
 LAMBDA_GB_SECOND = 0.0000166667  # $ per GB-second
 # Assumptions (not measurable without AWS):
-LAMBDA_MS_PER_EVENT = 5.0  # billed duration per event in batches of 100 (CPU ~2.1 ms + I/O)
+LAMBDA_MS_PER_EVENT = 5.0  # billed duration per event in batches of 100 (CPU ~1.8 ms + I/O)
+# count_events (the counters, from the messages table's stream): DynamoDB Streams' reads are free
+# for Lambda triggers; its invocations (a batch of up to 1,000 records) and its writes are in
+# the figures above (its write units are part of ingest_wcu_per_event).
 LAMBDA_GB = 0.5  # the ingest function's memory (infra/functions.py: 512 MB)
 QUEUE_BATCH = 100
 RETENTION_DAYS_COUNTED = 30  # storage counted for a month of retention
@@ -55,7 +58,16 @@ def run(results: Mapping[str, Any]) -> dict[str, Any]:
         "lambda_duration": events * LAMBDA_MS_PER_EVENT / 1000 * LAMBDA_GB * LAMBDA_GB_SECOND,
     }
     total = sum(lines.values())
+    # The write line again for the ingest figures by events per batch (a smaller tenant gets
+    # smaller batches: bench/ingest_bench.py _by_batch_size), the other lines unchanged.
+    by_batch = {
+        size: round(
+            total - lines["dynamodb_writes"] + events * float(f["wcu_per_event"]) * WRITE_UNIT, 2
+        )
+        for size, f in (results.get("ingest_by_events_per_batch") or {}).items()
+    }
     return {
+        "cost_per_million_emails_usd_by_events_per_batch": by_batch,
         "ingest_events_per_email": round(per_email, 3),
         "cost_per_million_emails_usd": round(total, 2),
         "cost_per_million_emails_by_line_usd": {k: round(v, 2) for k, v in lines.items()},
