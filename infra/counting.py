@@ -15,7 +15,7 @@ the counters table in transactions, once per batch (its marker item), even when 
   failed invocation.
 - Batches of up to `BATCH_SIZE` records, gathered for up to `BATCH_WINDOW_SECONDS`: each
   batch costs a marker and one update per counter item it touches, so a tenant at one event a
-  second pays ~0.3 write units an event with 30 s, ~1.2 with 5 s (BENCHMARKS.md). The counters
+  second pays ~0.45 write units an event with 30 s, ~1.5 with 5 s (BENCHMARKS.md). The counters
   (the overview's numbers, not the event lists) trail ingest by up to that much.
 """
 
