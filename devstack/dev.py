@@ -6,8 +6,10 @@ http://127.0.0.1:8000.
 Provisions tables, the user pool and the event bus from the production definitions, a demo
 tenant whose AWS account is connected, a demo user, and seeds ~30 days of realistic SES traffic
 through the real ingest code. Webhooks: the webhook queue in moto's SQS, a thread that does what
-the webhooks Lambda function does with it, and a demo receiver (http://127.0.0.1:8004/) that the
-demo tenant's endpoint points at and that verifies every delivery's signature. Ctrl-C stops
+the webhooks Lambda function does with it, a thread that counts events from the messages
+table's stream as the count_events function does (devstack/stream_poller.py), and a demo
+receiver (http://127.0.0.1:8004/) that the demo tenant's endpoint points at and that verifies
+every delivery's signature. Ctrl-C stops
 everything it started; running it again works.
 """
 
