@@ -69,6 +69,7 @@ class StreamPoller:
         self._streams = boto3.client("dynamodbstreams", **kwargs)
         self._lock = threading.Lock()
         self._stream_arns: list[str] | None = None
+        self._known: dict[str, list[str]] = {}
         self.report = CountReport()
 
     def _arns(self) -> list[str]:
@@ -94,15 +95,27 @@ class StreamPoller:
                 return shards
 
     def drain(self) -> int:
-        """Count every record written so far; returns how many records were handed over."""
+        """Count every record written so far; returns how many records were handed over. The
+        shard list is described again only when a shard it knew has closed (new shards appear
+        only as a closed one's children)."""
         with self._lock:
             handed = 0
             for arn in self._arns():
-                for shard in self._shards(arn):
-                    handed += self._drain_shard(arn, shard)
+                if arn not in self._known:
+                    self._known[arn] = self._shards(arn)
+                closed = False
+                for shard in self._known[arn]:
+                    count, still_open = self._drain_shard(arn, shard)
+                    handed += count
+                    closed = closed or not still_open
+                if closed:
+                    for shard in self._shards(arn):
+                        if shard not in self._known[arn]:
+                            handed += self._drain_shard(arn, shard)[0]
+                    del self._known[arn]
             return handed
 
-    def _drain_shard(self, arn: str, shard: str) -> int:
+    def _drain_shard(self, arn: str, shard: str) -> tuple[int, bool]:
         """Each drain starts a fresh iterator after the last record read (an iterator kept
         across drains can point at records DynamoDB Local has trimmed since)."""
         key = f"{arn}|{shard}"
@@ -130,7 +143,7 @@ class StreamPoller:
             iterator = got.get("NextShardIterator")
             if not records:
                 break
-        return handed
+        return handed, iterator is not None
 
     def _count(self, batch: list[dict[str, Any]]) -> None:
         for attempt in range(5):
