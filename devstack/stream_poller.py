@@ -70,6 +70,7 @@ class StreamPoller:
         self._lock = threading.Lock()
         self._stream_arns: list[str] | None = None
         self._known: dict[str, list[str]] = {}
+        self._finished: set[str] = set()
         self.report = CountReport()
 
     def _arns(self) -> list[str]:
@@ -105,14 +106,21 @@ class StreamPoller:
                     self._known[arn] = self._shards(arn)
                 closed = False
                 for shard in self._known[arn]:
+                    if shard in self._finished:
+                        continue
                     count, still_open = self._drain_shard(arn, shard)
                     handed += count
-                    closed = closed or not still_open
-                if closed:
-                    for shard in self._shards(arn):
-                        if shard not in self._known[arn]:
-                            handed += self._drain_shard(arn, shard)[0]
-                    del self._known[arn]
+                    if not still_open:  # closed and read to its end: nothing more, ever
+                        self._finished.add(shard)
+                        closed = True
+                if closed:  # its children: read them now, and know them from here on
+                    self._known[arn] = self._shards(arn)
+                    for shard in self._known[arn]:
+                        if shard not in self._finished:
+                            count, still_open = self._drain_shard(arn, shard)
+                            handed += count
+                            if not still_open:
+                                self._finished.add(shard)
             return handed
 
     def _drain_shard(self, arn: str, shard: str) -> tuple[int, bool]:
