@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import COUNTED_ATTRIBUTE, STREAM_TABLES
-from chalicelib.ingest.counting import CountReport, count_stream_records
+from chalicelib.ingest.counting import count_stream_records
 
 BATCH_SIZE = 1_000
 
@@ -71,7 +71,6 @@ class StreamPoller:
         self._stream_arns: list[str] | None = None
         self._known: dict[str, list[str]] = {}
         self._finished: set[str] = set()
-        self.report = CountReport()
 
     def _arns(self) -> list[str]:
         if self._stream_arns is None:
@@ -156,16 +155,12 @@ class StreamPoller:
     def _count(self, batch: list[dict[str, Any]]) -> None:
         for attempt in range(5):
             try:
-                part = count_stream_records(batch, self._settings)
+                count_stream_records(batch, self._settings)
             except Exception:
                 if attempt == 4:
                     raise
                 time.sleep(0.1 * 2**attempt)  # Lambda retries the same batch
                 continue
-            self.report.records += part.records
-            self.report.counted += part.counted
-            self.report.transactions += part.transactions
-            self.report.already_counted += part.already_counted
             return
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from events import alarm_args
+from events import alarm_args, function_errors_alarm_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
@@ -140,15 +140,12 @@ class SesamiCounting(pulumi.ComponentResource):
         self.errors_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-count-events-errors",
             name=f"{args.prefix}count-events-errors",
-            **alarm_args(
+            **function_errors_alarm_args(
                 description=(
                     "count_events failed a batch of the messages table's stream: Lambda retries "
                     "it whole; the counters lag until it succeeds (see the counters-lag alarm)."
                 ),
-                namespace="AWS/Lambda",
-                metric_name="Errors",
-                dimensions={"FunctionName": args.function_name},
-                statistic="Sum",
+                function_name=args.function_name,
                 alarm_actions=args.alarm_actions,
             ),
             opts=child,

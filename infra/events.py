@@ -127,6 +127,23 @@ def queue_depth_alarm_args(
     )
 
 
+def function_errors_alarm_args(
+    *,
+    description: str,
+    function_name: pulumi.Input[str],
+    alarm_actions: Sequence[pulumi.Input[str]],
+) -> dict[str, Any]:
+    """Pure: alarm_args for "this Lambda function failed an invocation"."""
+    return alarm_args(
+        description=description,
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions={"FunctionName": function_name},
+        statistic="Sum",
+        alarm_actions=alarm_actions,
+    )
+
+
 class SesamiEvents(pulumi.ComponentResource):
     bus: aws.cloudwatch.EventBus
     dead_letters: aws.sqs.Queue
@@ -222,12 +239,9 @@ class SesamiEvents(pulumi.ComponentResource):
         )
         self.ingest_errors_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-ingest-errors",
-            **alarm_args(
+            **function_errors_alarm_args(
                 description="The ingest function failed; EventBridge is retrying SES events.",
-                namespace="AWS/Lambda",
-                metric_name="Errors",
-                dimensions={"FunctionName": args.ingest_function_name},
-                statistic="Sum",
+                function_name=args.ingest_function_name,
                 alarm_actions=args.alarm_actions,
             ),
             opts=child,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-from events import alarm_args
+from events import function_errors_alarm_args
 from target import Target
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
@@ -112,15 +112,12 @@ class SesamiRelaySchedule(pulumi.ComponentResource):
         )
         self.alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-relay-ranges-failed",
-            **alarm_args(
+            **function_errors_alarm_args(
                 description=(
                     "The daily refresh of Apple's relay ranges failed: ingest keeps the copy it "
                     "has (used until 180 days old), then the shipped file."
                 ),
-                namespace="AWS/Lambda",
-                metric_name="Errors",
-                dimensions={"FunctionName": args.function_name},
-                statistic="Sum",
+                function_name=args.function_name,
                 alarm_actions=args.alarm_actions,
             ),
             opts=child,

@@ -100,11 +100,6 @@ def _connection(model: Any) -> Connection:
     return model._get_connection().connection  # type: ignore[no-any-return]
 
 
-def connection_of(model: Any) -> Connection:
-    """The low-level connection of `model`'s table, for a PynamoDB TransactWrite."""
-    return _connection(model)
-
-
 def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[Any]:
     """Consistent reads of several items, of any tables, in ONE BatchGetItem (up to 100 keys):
     the items in the order asked, None for those that do not exist. Unprocessed keys are asked

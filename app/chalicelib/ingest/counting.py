@@ -16,8 +16,8 @@ Exactly once:
   infra). Each transaction carries a marker item named by a digest of the batch's record IDs and
   the transaction's index, put only if absent: a retried batch skips what it already counted.
 - What the stream itself may deliver twice (DynamoDB Streams and Lambda promise at least once:
-  a shard split, an event source mapping moving) would be counted twice; it is rare, and the
-  CountedTwiceRisk is written up in BENCHMARKS.md.
+  a shard split, an event source mapping moving) would be counted twice; it is rare, and no
+  per-record deduplication is kept against it (it would cost a write per event).
 
 Lag: each transaction also records, per tenant, when the newest record it counted was written
 and when it was counted (`COUNTED` item of the tenant's first counter partition): GET /stats
@@ -27,24 +27,27 @@ says how far behind the counters are when they are (history/reports.py).
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import TransientStorageError
 from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import COUNTED_ATTRIBUTE, CounterModel
-from chalicelib.ingest.engagement_writes import CounterChange, decode_changes, fold, minus
+from chalicelib.ingest.engagement_writes import (
+    CounterChange,
+    decode_changes,
+    encode_changes,
+    fold,
+    minus,
+)
 
 MAX_COUNTER_ITEMS = 97  # a transaction: 100 items, less the marker and two tenants' lag items
 MARKER_TTL = timedelta(days=2)  # a stream keeps records 24 hours
@@ -63,7 +66,6 @@ class CountReport:
     transactions: int = 0
     already_counted: int = 0  # transactions a retried batch had already committed
     changes: int = 0  # counter items updated
-    tenants: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,8 +88,6 @@ def _image_value(image: Mapping[str, Any], name: str) -> Any:
 
 
 def _changes_of(image: Mapping[str, Any] | None, retention: timedelta) -> list[CounterChange]:
-    import json
-
     if not image:
         return []
     raw = _image_value(image, COUNTED_ATTRIBUTE)
@@ -125,7 +125,6 @@ def changes_of_records(
         created = float(stream.get("ApproximateCreationDateTime") or 0)
         newest[tenant_id] = max(newest.get(tenant_id, 0.0), created)
         report.counted += 1
-        report.tenants.add(tenant_id)
     return per_tenant, newest
 
 
@@ -183,41 +182,31 @@ def _commit(
 ) -> bool:
     """One transaction: the marker (only if absent), the changes, each tenant's lag item. False
     when the marker existed (a retried batch: already counted)."""
-    for attempt in range(MAX_ATTEMPTS):
-        txn = TransactWrite(connection=dynamo.connection_of(CounterModel))
+
+    def build(txn: Any) -> None:
         txn.save(marker, condition=CounterModel.pk.does_not_exist())
         for change in changes:
             txn.update(change.item(), actions=change.actions(), add_version_condition=False)
         for tenant_id, created in lags.items():
             item = CounterModel(keys.counter_pk(tenant_id, 0), keys.COUNTED_SK)
-            actions: list[Action] = [
+            through = datetime.fromtimestamp(created, UTC) if created else now
+            actions = [
                 CounterModel.counted_at.set(keys.iso_ms(now)),
-                CounterModel.counted_through.set(
-                    keys.iso_ms(datetime.fromtimestamp(created, UTC) if created else now)
-                ),
+                CounterModel.counted_through.set(keys.iso_ms(through)),
             ]
             txn.update(item, actions=actions, add_version_condition=False)
-        try:
-            with txn:
-                pass
+
+    for attempt in range(MAX_ATTEMPTS):
+        codes = dynamo.transact("counting", build, model=CounterModel)
+        if codes is None:
             return True
-        except TransactWriteError as exc:
-            codes = [getattr(r, "code", None) if r else None for r in exc.cancellation_reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                return False
-            if "TransactionConflict" in codes and attempt + 1 < MAX_ATTEMPTS:
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-                continue
-            raise TransientStorageError(
-                f"counting failed ({exc.cause_response_code}): {codes}"
-            ) from exc
-        except PynamoDBException as exc:
-            raise TransientStorageError(f"counting failed: {exc}") from exc
+        if codes[:1] == ["ConditionalCheckFailed"]:  # the marker: the only put, so first
+            return False
+        if attempt + 1 < MAX_ATTEMPTS:  # a concurrent transaction on a counter item
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
     raise TransientStorageError("counting kept conflicting")
 
 
 def entry_changes(changes: Iterable[CounterChange]) -> str:
     """What an entry carries in `cc`: its event's counter changes, relative and compact."""
-    from chalicelib.ingest.engagement_writes import encode_changes
-
     return compact_json(encode_changes(changes))

@@ -7,36 +7,35 @@ a redelivery a day later is still recognised. Recording an event:
 0. ONE consistent BatchGetItem reads the event's entry, the message aggregate and the account's
    binding. A binding that is not the ref's (replaced since the ref was cached) raises
    BindingChanged before anything is written: the caller looks the account up again;
-1. if its entry already exists in its message partition, it is a duplicate: nothing is written;
+1. it is a duplicate, and nothing is written, when the aggregate's applied list holds its mark
+   (72 bits of its key, for a message's first MAX_APPLIED events) or when its entry exists and
+   is not a projection (the entry was the dedup record: past the list, or before it existed);
    if the aggregate is marked erased (a recipient erasure touched the message), nothing is;
-2. its rows for the time, status and recipient views are put (one per recipient). They are pure
-   projections of the event: writing them twice writes the same thing;
-3. ONE transaction writes the event's entry in its message partition, conditional on not existing
-   (the deduplication record, and the message timeline), the message aggregate under its version
-   (optimistic locking), the hourly counter of its status (+ the daily counter of a clicked
-   link), and the suppression entries it causes.
-All of step 3 is stored or none of it: a concurrent duplicate cancels it, a lost race on the
-aggregate re-reads and retries, throttling raises TransientStorageError for the caller to retry.
-A crash between 2 and 3 is repaired by the retry. Counters count each event once. Opens and
-clicks are also counted by class (human, apple_privacy, ...); folding an event can change the
-class of its message's earlier ones, and those corrections ride in the same transaction (see
-`engagement_writes.py`).
+2. its rows for the time, status and recipient views, and its timeline entry (carrying the
+   counter changes the event makes: the messages table's stream adds them up, see
+   `counting.py`), are put. They are projections of the event: writing them twice writes the
+   same thing, and a projected entry proves nothing about the event being applied;
+3. the aggregate is written under its version (optimistic locking), with its mark added: that
+   write is what applies the event. Alone it is one conditional write; an event deduplicated by
+   its entry, or that changes the suppression list, writes entry (conditional: absent or a
+   projection), aggregate and suppression entries in ONE transaction.
+A lost race on the aggregate re-reads and retries; throttling raises TransientStorageError for
+the caller to retry; a crash between 2 and 3 is repaired by the retry (the entry's counter
+changes are counted once: rewriting an entry identically makes no stream record). Opens and
+clicks are judged by class (human, apple_privacy, ...); folding an event can change the class of
+its message's earlier ones, and those corrections ride on its entry (`engagement_writes.py`).
 
-Rows stay outside the transaction because a transactional write costs twice the capacity, for
+Nothing is transactional that need not be: a transactional write costs twice the capacity, for
 the item and for each of its index entries; see BENCHMARKS.md for the figures.
 
-Batches (`record_batch`, the ingest queue's): the same steps, with step 0's reads of the whole
-batch in BatchGetItems, step 2's rows in one batched write, and step 3 for many events in ONE
-transaction (up to 100 items, 4 MB): each event's entry and aggregate under its own condition,
-and the counters folded, one update per counter item for the whole transaction (a hundred
-events of one hour update its counter once: the counters cost ~0.1 write units an event instead
-of ~2). A transaction is all or nothing, so exactly-once is unchanged: cancelled, it names the
-entry that existed (that event is a duplicate) or the aggregate that moved (that event is read
-again alone), and the rest commit again. An event that changes the suppression list commits
-alone. What one event may store is capped (ingest/caps.py).
+Batches (`record_batch`, the ingest queue's): the same steps in rounds (one event per message a
+round), with step 0's reads in BatchGetItems, step 2's items in BatchWriteItems, and step 3's
+aggregates in BatchExecuteStatements (PartiQL INSERT, or UPDATE WHERE the version read: 25
+conditional writes a request, each billed as one). What one event may store is capped
+(ingest/caps.py).
 
-Long by design: the exactly-once writer is one unit (reads, plan, rows, transaction, and the
-cancellation reasons that decide duplicate / retry / malformed), best read in one place.
+Long by design: the exactly-once writer is one unit (reads, plan, rows, aggregate writes, and
+the refusals that decide duplicate / retry / malformed), best read in one place.
 """
 
 from __future__ import annotations
@@ -80,7 +79,6 @@ from chalicelib.ingest.caps import Capped, cap
 from chalicelib.ingest.counting import entry_changes
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.engagement_writes import (
-    CounterChange,
     Judged,
     counter_updates,
     judge,
@@ -126,14 +124,12 @@ class _Plan:
     rows: list[EventModel]
     entry: MessageEventModel
     aggregate: MessageModel
-    counters: list[CounterChange]
     engagement: dict[str, str] | None  # its class (Opens and Clicks), for its webhooks
     suppresses: tuple[str, ...]  # the addresses it puts on the suppression list
     entry_in_txn: bool  # its entry is its dedup record (else: the aggregate's applied list)
     aggregate_existed: bool  # an aggregate was read (the write is an update of it)
     read_version: int | None  # its version as read
     read_attributes: tuple[str, ...]  # its attributes as read (those the write leaves go)
-    shard: int  # its write shard
 
     @property
     def projections(self) -> list[Model]:
@@ -329,16 +325,12 @@ class EventStore:
             rows=self._event_rows(tenant, shard, capped, judged),
             entry=entry_item,
             aggregate=aggregate,
-            counters=counters,
             engagement=judged.row_fields,
             suppresses=suppression_targets(event),
             entry_in_txn=not by_list,
             aggregate_existed=current is not None,
-            read_version=None
-            if current is None or current.version is None
-            else int(current.version),
+            read_version=_version(current),
             read_attributes=_attribute_names(current),
-            shard=shard,
         )
 
     def _commit(self, plan: _Plan) -> Recording:
