@@ -166,7 +166,7 @@ def test_a_common_status_is_the_time_view_filtered_in_two_rounds_at_most(setting
     for _ in range(100):
         page = list_events(q, limit=10, signer=signer, cursor=cursor)
         assert page.rounds <= 2 and page.requests <= 6  # 3 shards, side by side, twice at most
-        seen += [i.event_key for i in page.items]
+        seen += [i.key() for i in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break

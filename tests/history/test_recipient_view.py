@@ -57,8 +57,8 @@ def test_a_recipient_page_returns_whole_rows_in_two_round_trips(
         s for s in ("OPENED", "DELIVERED", "SENT") if s in wanted
     ]
     for row in page.items:  # what the index does not carry, read from the table
-        assert row.recipient == ALICE and row.subject and row.source and row.event_key
-    assert "smtp_response" in next(r.detail for r in page.items if r.status == "DELIVERED")
+        assert row.address() == ALICE and row.subject and row.source and row.key()
+    assert "engagement_reason" in next(r.detail for r in page.items if r.status == "OPENED")
     assert (page.rounds, page.requests) == (2, 2)
 
 

@@ -122,7 +122,7 @@ def test_each_event_type_is_stored_with_its_status(tenant: TestTenant, name: str
     assert {r.status for r in view} == {event.status.value}
     assert len(view) == max(1, len(event.recipients))
     recipients: set[str | None] = set(event.recipients) or {None}  # an event without recipients
-    assert {r.recipient for r in view} == recipients
+    assert {r.address() for r in view} == recipients
     assert counters(tenant)[event.status.value] == len(view)
     assert message(tenant, event.mail.message_id).events == 1
 
@@ -291,3 +291,32 @@ def test_events_carry_ttl_from_retention(tenant: TestTenant, settings: Any) -> N
     # TTL is stored in whole seconds.
     assert abs((row.expires_at - event_time).total_seconds() - settings.retention_seconds) < 1
     assert message(tenant, MESSAGE_A).expires_at is not None
+
+
+def test_rows_keep_what_their_keys_do_not_say(tenant: TestTenant) -> None:
+    """A row's event key, time and type are its sort key's and its status's, its recipient the
+    recipient_pk's (ingest keeps recipients as their canonical keys, invariant 12): none of them
+    is stored again."""
+    raw = for_account(load_event("delivery"), tenant.account_id)
+    raw["detail"]["delivery"]["recipients"] = ["Alice@Example.COM"]
+    assert run(tenant, raw, "send") == [Outcome.STORED, Outcome.STORED]
+    event = parse_event(parse_envelope(raw))
+    by_type = {r.kind(): r for r in rows(tenant, event.mail.message_id)}
+    assert set(by_type) == {"Send", "Delivery"}
+    delivery = by_type["Delivery"]
+    assert delivery.address() == "alice@example.com"
+    assert delivery.recipient_pk == keys.recipient_pk(tenant.tenant_id, "alice@example.com")
+    assert (delivery.key(), delivery.at()) == (event.key, keys.iso_ms(event.timestamp))
+    for row in by_type.values():
+        stored = set(row.serialize())
+        assert not stored & {"event_key", "event_type", "occurred_at", "recipient"}, stored
+
+
+def test_most_entries_carry_their_counter_changes_in_a_byte(tenant: TestTenant) -> None:
+    """An event whose only counter change is its own status in its own hour says so with a
+    number; the stream still counts it (the status and the hour are the entry's)."""
+    assert run(tenant, "send", "delivery") == [Outcome.STORED, Outcome.STORED]
+    entries = timeline(tenant, MESSAGE_A)
+    assert [e.counted for e in entries] == ["1", "1"]
+    totals = counters(tenant)
+    assert (totals["SENT"], totals["DELIVERED"]) == (1, 1)

@@ -139,7 +139,7 @@ def test_rows_keep_the_class_at_arrival_the_message_page_the_final_one(tenant: T
         for r in EventModel.query(keys.events_pk(tenant.tenant_id, 0))
         if r.message_id == MESSAGE_N and r.status == "OPENED"
     )
-    assert (row.engagement, row.detail["engagement"]) == ("human", "human")
+    assert row.engagement == "human" and "engagement" not in (row.detail or {})  # once
     detail = reports.message_detail(tenant.tenant_id, MESSAGE_N)
     opened = next(e for e in detail["events"] if e["status"] == "OPENED")
     assert opened["detail"]["engagement"] == "scanner"

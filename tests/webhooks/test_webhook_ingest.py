@@ -143,7 +143,7 @@ def test_open_and_click_payloads_carry_the_class_ingest_gave_them_as_their_rows(
     assert {"timing:near_delivery", "ua:automation", "ua:client"} <= reasons
     # The same class and reason as the event's row in GET /events.
     rows = {
-        (r.event_key, r.engagement, (r.detail or {}).get("engagement_reason"))
+        (r.key(), r.engagement, (r.detail or {}).get("engagement_reason"))
         for r in EventModel.query(keys.events_pk(tenant.tenant_id, 0))
         if r.engagement
     }

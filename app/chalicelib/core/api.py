@@ -205,7 +205,7 @@ def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
     absent or empty; anything else a 400 naming the field."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidRequest(
             f"limit must be an integer from 1 to {maximum}", details={"field": "limit"}
         )

@@ -55,7 +55,7 @@ def cache_client(
 def split_endpoint(endpoint: str) -> tuple[str, int]:
     host, sep, port = endpoint.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not (port.isascii() and port.isdigit()):
         raise ConfigurationError(f"Momento local endpoint must be host:port, got {endpoint!r}")
     return host, int(port)
 

@@ -227,6 +227,22 @@ INDEXED_STATUSES = frozenset(
 )
 
 
+# The SES event type of each status (the inverse of events/status.STATUS_OF; core imports
+# nothing from events/, tests/core/test_tables.py holds the two together): rows keep the status.
+TYPE_OF_STATUS = {
+    "SENT": "Send",
+    "DELIVERED": "Delivery",
+    "BOUNCED": "Bounce",
+    "COMPLAINED": "Complaint",
+    "OPENED": "Open",
+    "CLICKED": "Click",
+    "REJECTED": "Reject",
+    "RENDERING_FAILED": "Rendering Failure",
+    "DELIVERY_DELAYED": "DeliveryDelay",
+    "SUBSCRIPTION": "Subscription",
+}
+
+
 MAX_INDEXED_TAGS = 3  # tag names a tenant may designate for the tag view
 
 
@@ -272,19 +288,43 @@ class EventModel(Model):
     by_status = _ByStatus()
     by_recipient = _ByRecipient()
 
-    event_key = UnicodeAttribute()
-    event_type = UnicodeAttribute()
+    # Only on rows written before they were read from the keys: use key(), at(), kind() and
+    # address() (the sort key is <time>#<event key>#<n>, the type follows from the status, the
+    # recipient is the recipient_pk's unless it differs from its canonical key).
+    event_key = UnicodeAttribute(null=True)
+    event_type = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
-    occurred_at = UnicodeAttribute()
+    occurred_at = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute()
     recipient = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(null=True)
     tags = JSONAttribute(null=True)  # rows written before tag_pairs carried them alone
     tag_pairs = UnicodeSetAttribute(null=True)  # "name=value": the event's tags, and their filter
-    detail = JSONAttribute(null=True)
+    # The facts the list shows (events/messages.row_detail); those of the device and the
+    # transport are the timeline entry's alone.
+    detail = CompactJSONAttribute(null=True)
     engagement = UnicodeAttribute(null=True)  # opens and clicks: human, scanner, ... at arrival
     expires_at = TTLAttribute(null=True)
+
+    def key(self) -> str:
+        """The event's key (keys.event_sk: <time>#<key>#<recipient index>)."""
+        return self.event_key or self.sk.split("#")[1]
+
+    def at(self) -> str:
+        """When the event happened, as keys.iso_ms wrote it into the sort key."""
+        return self.occurred_at or self.sk.split("#")[0]
+
+    def kind(self) -> str:
+        """The SES event type ("Delivery", ...): the one its status comes from."""
+        return self.event_type or TYPE_OF_STATUS[self.status]
+
+    def address(self) -> str | None:
+        """The row's recipient: stored when it is not its own canonical key (a tag-view copy,
+        which has no recipient_pk, always stores it), else the recipient_pk's."""
+        if self.recipient is not None or self.recipient_pk is None:
+            return self.recipient
+        return self.recipient_pk.partition("#R#")[2]
 
     def tag_map(self) -> dict[str, list[str]]:
         """The event's user tags, {name: [values]}: stored once, as `tag_pairs`."""

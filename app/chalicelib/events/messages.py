@@ -71,6 +71,18 @@ def _cut(text: str | None, limit: int = MAX_DETAIL_TEXT) -> str | None:
     return text[:limit] if text else text
 
 
+# Facts of the device and the transport: on the timeline entry (the message page) only, not on
+# the event's rows (the activity list, its CSV): a user agent is ~120 bytes on most opens and
+# clicks, kept a second time for the whole retention, and the list shows none of them.
+TIMELINE_ONLY = frozenset({"user_agent", "ip_address", "smtp_response", "processing_time_ms"})
+
+
+def row_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
+    """The facts of one event row (`address`: its recipient, None on a row without one):
+    event_detail's, less TIMELINE_ONLY."""
+    return {k: v for k, v in event_detail(event, address).items() if k not in TIMELINE_ONLY}
+
+
 def event_detail(event: SesEvent, address: str | None) -> dict[str, Any]:
     """The type-specific facts of one event row (`address`: its recipient) or of its timeline
     entry (None), compact. Free text (up to 4 KB each in SES's record) is cut to

@@ -68,7 +68,7 @@ def parse_prefix(text: str) -> tuple[int, int, int] | None:
     in the prefix are cleared (Apple's rows are aligned, but a hand-edited file may not be)."""
     addr, slash, length = text.strip().partition("/")
     parsed = _address(addr)
-    if parsed is None or not slash or not length.isdigit():
+    if parsed is None or not slash or not (length.isascii() and length.isdigit()):
         return None
     bits, value = parsed
     if ":" in addr and bits == 32:  # an IPv4-mapped prefix: keep it as written, in IPv6

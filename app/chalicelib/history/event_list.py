@@ -128,7 +128,7 @@ def parse_statuses(raw: Iterable[str]) -> list[Status]:
 def parse_limit(raw: str | None, default: int = 50, maximum: int = MAX_LIMIT) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidRequest(f"limit must be 1-{maximum}", details={"field": "limit"})
     return int(raw)
 

@@ -89,16 +89,20 @@ def _range(ctx: RequestContext) -> TimeRange:
 
 def _event_view(row: EventModel) -> dict[str, Any]:
     return {
-        "id": f"{row.event_key}:{row.sk[-2:]}",
+        "id": f"{row.key()}:{row.sk[-2:]}",
         "message_id": row.message_id,
-        "type": row.event_type,
+        "type": row.kind(),
         "status": row.status,
-        "recipient": row.recipient,
-        "at": row.occurred_at,
+        "recipient": row.address(),
+        "at": row.at(),
         "subject": row.subject,
         "from": row.source,
         "tags": row.tag_map(),
-        "detail": row.detail or {},
+        # (rows keep their class once, as `engagement`; the detail showed it too)
+        "detail": {
+            **(row.detail or {}),
+            **({"engagement": row.engagement} if row.engagement else {}),
+        },
         "engagement": row.engagement,
     }
 

@@ -41,8 +41,10 @@ from chalicelib.core.errors import TransientStorageError
 from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import COUNTED_ATTRIBUTE, CounterModel
+from chalicelib.events.status import STATUS_OF, EventType
 from chalicelib.ingest.engagement_writes import (
     CounterChange,
+    Own,
     decode_changes,
     encode_changes,
     fold,
@@ -95,7 +97,17 @@ def _changes_of(image: Mapping[str, Any] | None, retention: timedelta) -> list[C
         return []
     tenant_id = keys.tenant_of_message_pk(str(_image_value(image, "pk")))
     shard = int(_image_value(image, "shard") or 0)
-    return decode_changes(json.loads(raw), tenant_id, shard, retention)
+    return decode_changes(json.loads(raw), tenant_id, shard, retention, _own(image))
+
+
+def _own(image: Mapping[str, Any]) -> Own | None:
+    """The entry's event's hour and status (its sort key E#<time>#<key>, its type)."""
+    at = str(_image_value(image, "sk") or "")[2:].partition("#")[0]
+    try:
+        status = STATUS_OF[EventType(str(_image_value(image, "event_type")))].value
+    except ValueError:
+        return None
+    return at[:13], status  # keys.iso_ms's first 13 characters are keys.hour_of's
 
 
 def changes_of_records(
@@ -207,6 +219,7 @@ def _commit(
     raise TransientStorageError("counting kept conflicting")
 
 
-def entry_changes(changes: Iterable[CounterChange]) -> str:
-    """What an entry carries in `cc`: its event's counter changes, relative and compact."""
-    return compact_json(encode_changes(changes))
+def entry_changes(changes: Iterable[CounterChange], own: Own) -> str:
+    """What an entry carries in `cc`: its event's counter changes, relative to the entry (`own`:
+    its event's hour and status) and compact."""
+    return compact_json(encode_changes(changes, own))

@@ -55,7 +55,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import dynamo, keys, logs
+from chalicelib.core import addresses, dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
@@ -69,7 +69,7 @@ from chalicelib.core.tables import (
     SuppressionModel,
 )
 from chalicelib.events.engagement import signal_of
-from chalicelib.events.messages import event_detail, message_item, state_of, timeline_entry
+from chalicelib.events.messages import message_item, row_detail, state_of, timeline_entry
 from chalicelib.events.ses import (
     Bounce,
     SesEvent,
@@ -314,7 +314,9 @@ class EventStore:
         entry_item.projected = True if by_list else None
         own = self._own_counts(event, max(1, len(event.recipients)))
         counters = counter_updates(tid, shard, event, own, judged.deltas, self._expiry)
-        entry_item.counted = entry_changes(counters)
+        entry_item.counted = entry_changes(
+            counters, (keys.hour_of(event.timestamp), event.status.value)
+        )
         aggregate = message_item(message_pk, state, current, self._expiry(state.sent_at))
         if by_list or held:  # a full list is kept: the events it holds are still recognised
             applied = _with(held, _digest(event.key)) if by_list else held
@@ -481,18 +483,19 @@ class EventStore:
                     keys.event_sk(event.timestamp, event.key, index),
                     status_pk=status_pk,
                     recipient_pk=keys.recipient_pk(tid, address) if address else None,
-                    event_key=event.key,
-                    event_type=event.event_type.value,
+                    # The key, the time and the type are the sort key's and the status's
+                    # (EventModel.key(), at(), kind()); the recipient the recipient_pk's,
+                    # unless it differs from its canonical key (address()).
                     status=event.status.value,
-                    occurred_at=keys.iso_ms(event.timestamp),
                     message_id=mail.message_id,
-                    recipient=address,
+                    recipient=address if address and addresses.key(address) != address else None,
                     source=mail.source,
                     subject=(mail.subject or "")[:256] or None,
                     tag_pairs=pairs or None,
                     detail={
-                        **event_detail(event, address),
-                        **judged.row_fields,
+                        **row_detail(event, address),
+                        # the class itself is the row's `engagement`: its reason only
+                        **{k: v for k, v in judged.row_fields.items() if k != "engagement"},
                         **_capped(capped),
                     }
                     or None,
@@ -638,12 +641,11 @@ def _with(held: str, digest: str) -> str:
 # -------------------------------------------------------------------------------- rows
 
 _VIEW_FIELDS = (
-    "event_key",
+    "event_key",  # rows written before the sort key was read for these three
     "event_type",
-    "status",
     "occurred_at",
+    "status",
     "message_id",
-    "recipient",
     "source",
     "subject",
     "tags",
@@ -659,4 +661,5 @@ def _capped(capped: Capped) -> dict[str, Any]:
 
 
 def _copy_fields(row: EventModel) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _VIEW_FIELDS}
+    """A tag-view copy's attributes: it has no recipient_pk, so it names its recipient."""
+    return {**{name: getattr(row, name) for name in _VIEW_FIELDS}, "recipient": row.address()}

@@ -329,6 +329,7 @@ class _Run:
                     if k not in ("pk", "status_pk", "recipient_pk")
                 }
             )
+            copy.recipient = row.address()  # a copy has no recipient_pk to name it
         self._count("event_rows_redacted", items.save([row]))
         items.save(copies)
 

@@ -309,7 +309,7 @@ def _checked_id(template_id: str) -> str:
 
 
 def _version_number(raw: Any, field: str) -> int:
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_VERSIONS:
         raise bad(field, f"{field} is a published version number (1-{MAX_VERSIONS})")

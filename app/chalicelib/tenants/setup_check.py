@@ -280,7 +280,7 @@ class Verifier:
             for row in EventModel.query(
                 keys.events_pk(tenant.tenant_id, shard), scan_index_forward=False, limit=1
             ):
-                newest = max(newest or "", row.occurred_at)
+                newest = max(newest or "", row.at())
         if newest:
             check.ok(f"last event received at {newest}", last_event_at=newest)
         else:
