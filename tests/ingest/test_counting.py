@@ -205,9 +205,7 @@ def test_an_erasure_mark_is_acknowledged_not_counted_and_takes_nothing_back(
     assert _hours_without_drain(tenant) == {"CLICKED": 1}
     prefix = keys.erasure_acks_prefix("job-1")
     acks = list(
-        CounterModel.query(
-            keys.counter_pk(tenant.tenant_id, 0), CounterModel.sk.startswith(prefix)
-        )
+        CounterModel.query(keys.counter_pk(tenant.tenant_id, 0), CounterModel.sk.startswith(prefix))
     )
     entry = keys.erasure_ack_sk("job-1", keys.message_pk(tenant.tenant_id, "m-1"), "E#x")
     assert [a.sk for a in acks] == [entry]

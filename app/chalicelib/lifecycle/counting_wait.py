@@ -30,6 +30,10 @@ STEP = "counting"
 # A stream keeps records 24 hours; Lambda may still be handing over one read just before.
 STREAM_RETENTION = timedelta(hours=25)
 POLL_SECONDS = 2.0
+# The slice that reaches the step waits this long at most, then hands over to the background:
+# it is often DELETE /recipients' own (the request answers 202 rather than wait for counting's
+# batching window). Later slices wait until they are out of time.
+FIRST_WAIT_SECONDS = 5.0
 HIDDEN = ("_links", "_marked")
 
 
@@ -49,8 +53,15 @@ class CountingWait:
         """True when the step is finished (counters swept again); False to be resumed."""
         doc = job.doc
         marked = set(doc.get("_marked") or ())
-        state = doc.setdefault("counting", {"since": keys.iso_ms(self._clock())})
+        began = self._clock()
+        first = "counting" not in doc
+        state = doc.setdefault("counting", {"since": keys.iso_ms(began)})
         since = datetime.fromisoformat(str(state["since"]).replace("Z", "+00:00"))
+
+        def patience_out() -> bool:
+            waited = (self._clock() - began).total_seconds()
+            return out_of_time() or (first and waited >= FIRST_WAIT_SECONDS)
+
         while marked:
             counted = marked & acknowledged(job.tenant_id, job.job_id)
             state.update(marked=len(marked), counted=len(counted))
@@ -59,7 +70,7 @@ class CountingWait:
             if self._clock() >= since + STREAM_RETENTION:
                 state["gave_up_waiting"] = True  # the stream no longer holds what was missing
                 break
-            if out_of_time():
+            if patience_out():
                 if job.state != WAITING:
                     job.state = WAITING
                     save()
@@ -87,8 +98,11 @@ def acknowledged(tenant_id: str, job_id: str) -> set[str]:
 
 def forget(tenant_id: str, job_id: str, doc: dict[str, Any]) -> None:
     """What the job kept for this step goes when it finishes, acknowledgements too."""
+    marked = doc.get("_marked")
     for name in HIDDEN:
         doc.pop(name, None)
+    if not marked:  # nothing was marked: nothing was acknowledged
+        return
     prefix = keys.erasure_acks_prefix(job_id)
     acks = [
         (c.pk, c.sk)

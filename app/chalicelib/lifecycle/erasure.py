@@ -175,8 +175,10 @@ class _Run:
         """What a stripped entry's `cc` becomes. Its counter changes go (a link's URL may carry
         the address; counted already, or about to be). On a click of a link naming the address
         they become the job's mark, which counting acknowledges once it has counted the click
-        (core/erasure_marks.py); any other entry's rewrite without `cc` is not counted at all."""
-        if erasure_marks.job_of(entry.counted) == self.job_id or (
+        (core/erasure_marks.py); any other entry's rewrite without `cc` is not counted at all.
+        An entry an earlier erasure marked (one refused half-way) is marked again for this one:
+        its click may not be counted yet either."""
+        if erasure_marks.job_of(entry.counted) is not None or (
             names_address and entry.counted is not None
         ):
             self.marked[keys.entry_digest(entry.pk, entry.sk)] = None
