@@ -182,3 +182,30 @@ def test_stats_say_when_the_counters_are_behind(settings: Any, tenant: TestTenan
     counting.count_stream_records([late], settings)
     state = reports.counting_state(tenant.tenant_id)
     assert state["behind"] is True and state["lag_seconds"] >= 299
+
+
+def test_an_erasure_mark_is_acknowledged_not_counted_and_takes_nothing_back(
+    settings: Any, tenant: TestTenant
+) -> None:
+    """An erasure rewrites a click's entry with its mark instead of its counter changes
+    (core/erasure_marks.py): the hour keeps its count, and the mark is acknowledged once, even
+    when the stream hands it over twice."""
+    from chalicelib.core import erasure_marks
+
+    hour, day = "2026-11-02T10", "2026-11-02"
+    changes = [["h", hour, {"CLICKED": 1}], ["l", day, "https://x.example/?u=a", {"clicks": 1}]]
+    clicked = _entry_record(tenant.tenant_id, changes, event_id="a")
+    marked = _entry_record(tenant.tenant_id, [], old=changes, event_id="b")
+    marked["dynamodb"]["NewImage"]["cc"] = {"S": erasure_marks.mark("job-1")}
+    assert kept_by_filter(marked)  # the mapping hands it over: it has `cc`
+    report = counting.count_stream_records([clicked, marked], settings)
+    assert report.counted == 1 and report.acknowledged == 1 and report.malformed == 0
+    again = counting.count_stream_records([marked], settings)  # delivered twice
+    assert again.counted == 0 and again.acknowledged == 1
+    assert _hours_without_drain(tenant) == {"CLICKED": 1}
+    prefix = keys.erasure_acks_prefix("job-1")
+    acks = list(
+        CounterModel.query(keys.counter_pk(tenant.tenant_id, 0), CounterModel.sk.startswith(prefix))
+    )
+    entry = keys.erasure_ack_sk("job-1", keys.message_pk(tenant.tenant_id, "m-1"), "E#x")
+    assert [a.sk for a in acks] == [entry]

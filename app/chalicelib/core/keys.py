@@ -86,6 +86,21 @@ def counter_pk(tenant_id: str, shard: int) -> str:
 COUNTED_SK = "COUNTED"
 
 
+def erasure_acks_prefix(job_id: str) -> str:
+    """count_events' acknowledgements of one erasure's marked timeline entries (in the tenant's
+    first counter partition, beside COUNTED: core/erasure_marks.py)."""
+    return f"ERASED#{job_id}#"
+
+
+def erasure_ack_sk(job_id: str, entry_pk: str, entry_sk: str) -> str:
+    """One marked entry's acknowledgement: a digest of the entry's key, which names nobody."""
+    return erasure_acks_prefix(job_id) + entry_digest(entry_pk, entry_sk)
+
+
+def entry_digest(entry_pk: str, entry_sk: str) -> str:
+    return hashlib.blake2b(f"{entry_pk}|{entry_sk}".encode(), digest_size=8).hexdigest()
+
+
 def counter_sk(ts: datetime) -> str:
     return f"H#{hour_of(ts)}"
 

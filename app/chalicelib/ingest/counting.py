@@ -15,6 +15,9 @@ Exactly once:
 - Lambda retries a failed batch as the same batch (no bisection, no partial responses: see
   infra). Each transaction carries a marker item named by a digest of the batch's record IDs and
   the transaction's index, put only if absent: a retried batch skips what it already counted.
+- A recipient erasure's mark (an entry rewritten with `cc` naming the erasure job) is not counted
+  and takes nothing back: it is acknowledged, once the batch's counts are committed, so that the
+  erasure knows every click of that entry has been counted (core/erasure_marks.py).
 - What the stream itself may deliver twice (DynamoDB Streams and Lambda promise at least once:
   a shard split, an event source mapping moving) would be counted twice; it is rare, and no
   per-record deduplication is kept against it (it would cost a write per event).
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import dynamo, keys, logs
+from chalicelib.core import dynamo, erasure_marks, keys, logs
 from chalicelib.core.errors import TransientStorageError
 from chalicelib.core.item_size import compact_json
 from chalicelib.core.settings import Settings
@@ -68,6 +71,7 @@ class CountReport:
     transactions: int = 0
     already_counted: int = 0  # transactions a retried batch had already committed
     changes: int = 0  # counter items updated
+    acknowledged: int = 0  # erasure marks acknowledged (core/erasure_marks.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +81,7 @@ class CountReport:
             "transactions": self.transactions,
             "already_counted": self.already_counted,
             "changes": self.changes,
+            "acknowledged": self.acknowledged,
         }
 
 
@@ -123,6 +128,8 @@ def changes_of_records(
             continue
         stream = record.get("dynamodb") or {}
         new = stream.get("NewImage")
+        if erasure_marks.job_of(_image_value(new or {}, COUNTED_ATTRIBUTE)) is not None:
+            continue  # an erasure's mark: acknowledged (erasure_acks), never counted
         try:
             added = _changes_of(new, retention)
             taken = _changes_of(stream.get("OldImage"), retention)
@@ -138,6 +145,26 @@ def changes_of_records(
         newest[tenant_id] = max(newest.get(tenant_id, 0.0), created)
         report.counted += 1
     return per_tenant, newest
+
+
+def erasure_acks(records: Iterable[Mapping[str, Any]], now: datetime) -> list[CounterModel]:
+    """The acknowledgements of the erasure marks among the records (core/erasure_marks.py)."""
+    acks: dict[tuple[str, str], CounterModel] = {}
+    for record in records:
+        if record.get("eventName") not in ("INSERT", "MODIFY"):
+            continue
+        new = (record.get("dynamodb") or {}).get("NewImage") or {}
+        job = erasure_marks.job_of(_image_value(new, COUNTED_ATTRIBUTE))
+        if job is None:
+            continue
+        pk, sk = str(_image_value(new, "pk")), str(_image_value(new, "sk"))
+        ack = CounterModel(
+            keys.counter_pk(keys.tenant_of_message_pk(pk), 0),
+            keys.erasure_ack_sk(job, pk, sk),
+            expires_at=now + MARKER_TTL,
+        )
+        acks[(ack.pk, ack.sk)] = ack
+    return list(acks.values())
 
 
 def count_stream_records(
@@ -174,6 +201,14 @@ def count_stream_records(
             report.changes += len(changes)
         else:
             report.already_counted += 1
+    # After the counts they follow (a failure before here: Lambda retries the batch, the counts
+    # are skipped by their markers, the acknowledgements written then; puts are idempotent).
+    # One PutItem each (the function's role grants no BatchWriteItem; marks are rare).
+    acks = erasure_acks(records, now)
+    for ack in acks:
+        with dynamo.storage("erasure acknowledgement"):
+            ack.save()
+    report.acknowledged = len(acks)
     lag = [now.timestamp() - t for t in newest.values() if t]
     if lag:
         logs.metric("CountingLagSeconds", round(max(lag), 1), {})

@@ -25,12 +25,18 @@ What an erasure does, step by step (each finds what is left, so re-running one i
     sending      bulk batches: the address, its variables and results are redacted (indexes
                  stay aligned); Idempotency-Key records: redacted from the stored response
     quarantine   unreadable events of the tenant that mention the address are deleted
+    counting     waits (state `waiting`) until counting has taken in every click it found on
+                 a link naming the address, then deletes those link counters again: a click
+                 ingested just before the erasure and counted after it would bring one back
+                 (lifecycle/counting_wait.py, core/erasure_marks.py)
 
 Long by design: the steps share one job's state and cursors; split, each would re-derive what the
 address is and where its forms hide.
 
 With each message go the daily click counters of the links that carry the address (a
 personalised link names its recipient): the message's click events say which link, which day.
+Those click entries keep, instead of their counter changes, a mark naming the job, which the
+counting acknowledges in stream order (core/erasure_marks.py): the `counting` step waits for it.
 
 Counters per hour and per link keep their counts: they name nobody. The audit trail records who
 asked, when, and the counts, under the address's hash; the job keeps the address only until it
@@ -44,7 +50,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core import dynamo, keys
+from chalicelib.core import dynamo, erasure_marks, keys
 from chalicelib.core.errors import Conflict
 from chalicelib.core.tables import (
     AGGREGATE_SK,
@@ -59,13 +65,13 @@ from chalicelib.core.tables import (
     SuppressionModel,
     TenantModel,
 )
-from chalicelib.lifecycle import items
+from chalicelib.lifecycle import counting_wait, items
 from chalicelib.lifecycle.audit import AuditLog
 from chalicelib.lifecycle.jobs import DONE, MORE, Job
 from chalicelib.lifecycle.spellings import REDACTED, address_forms, mentions, scrub, spellings
 
 KIND = "erasure"
-STEPS = ("check", "events", "pending", "suppression", "sending", "quarantine")
+STEPS = ("check", "events", "pending", "suppression", "sending", "quarantine", counting_wait.STEP)
 SAVE_ATTEMPTS = 5
 UNFINISHED = ("queued", "sending")
 
@@ -88,23 +94,30 @@ class Erasure:
         self,
         audit: AuditLog,
         delete_content: Callable[[str, list[str]], int] = lambda tenant_id, messages: 0,
+        counting: counting_wait.CountingWait | None = None,
     ) -> None:
         self._audit, self._delete_content = audit, delete_content
+        self._counting = counting or counting_wait.CountingWait()
 
     def advance(self, job: Job, out_of_time: Callable[[], bool], save: Callable[[], None]) -> str:
         tenant = dynamo.get(TenantModel, job.tenant_id)
         doc = job.doc
         if tenant is None or tenant.deletion_started_at is not None:
-            doc.pop("_address", None)  # the tenant is going: its deletion takes everything
+            for name in ("_address", *counting_wait.HIDDEN):  # its deletion takes everything
+                doc.pop(name, None)
             return DONE
-        run = _Run(tenant, str(doc["_address"]), doc["counts"], self._delete_content)
+        run = _Run(tenant, job.job_id, str(doc["_address"]), doc, self._delete_content, save)
         while doc["step"] in STEPS:
             step = doc["step"]
             try:
-                finished = getattr(run, step)(doc, out_of_time)
+                if step == counting_wait.STEP:
+                    finished = self._counting.advance(job, out_of_time, save)
+                else:
+                    finished = getattr(run, step)(doc, out_of_time)
             except Conflict as exc:  # refused (a batch still sending): finished, not resumed
                 doc["refused"] = exc.message
                 doc.pop("_address", None)
+                counting_wait.forget(job.tenant_id, job.job_id, doc)
                 return DONE
             if not finished:
                 save()
@@ -122,6 +135,7 @@ class Erasure:
             detail={"job_id": job.job_id, "counts": doc["counts"]},
         )
         doc.pop("_address", None)
+        counting_wait.forget(job.tenant_id, job.job_id, doc)
         return DONE
 
 
@@ -131,15 +145,49 @@ class _Run:
     def __init__(
         self,
         tenant: TenantModel,
+        job_id: str,
         address: str,
-        counts: dict[str, int],
+        doc: dict[str, Any],
         delete_content: Callable[[str, list[str]], int],
+        save: Callable[[], None],
     ) -> None:
         self.tenant, self.tid, self.address = tenant, tenant.tenant_id, address
+        self.job_id, self.doc, self._save = job_id, doc, save
         self._delete_content = delete_content
         self.forms = spellings(address)
         self.addresses = address_forms(address)
-        self.counts = counts
+        self.counts: dict[str, int] = doc["counts"]
+        # For the counting step (counting_wait.py): link counters deleted, entries marked.
+        self.links: dict[tuple[str, str], None] = dict.fromkeys(
+            (str(pk), str(sk)) for pk, sk in doc.get("_links") or ()
+        )
+        self.marked: dict[str, None] = dict.fromkeys(doc.get("_marked") or ())
+
+    def _keep(self) -> None:
+        """Saved with the job before the entries are stripped: once they are, neither which
+        link counters nor which entries could be found again."""
+        links, marked = [list(k) for k in self.links], list(self.marked)
+        if links != (self.doc.get("_links") or []) or marked != (self.doc.get("_marked") or []):
+            self.doc["_links"], self.doc["_marked"] = links, marked
+            self._save()
+
+    def _counted_after(self, entry: MessageEventModel, names_address: bool) -> str | None:
+        """What a stripped entry's `cc` becomes. Its counter changes go (a link's URL may carry
+        the address; counted already, or about to be). On a click of a link naming the address
+        they become the job's mark, which counting acknowledges once it has counted the click
+        (core/erasure_marks.py); any other entry's rewrite without `cc` is not counted at all.
+        An entry an earlier erasure marked (one refused half-way) is marked again for this one:
+        its click may not be counted yet either."""
+        if erasure_marks.job_of(entry.counted) is not None or (
+            names_address and entry.counted is not None
+        ):
+            self.marked[keys.entry_digest(entry.pk, entry.sk)] = None
+            return erasure_marks.mark(self.job_id)
+        return None
+
+    def _names_address(self, entry: MessageEventModel) -> bool:
+        link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
+        return isinstance(link, str) and mentions(link, self.forms)
 
     def _count(self, kind: str, n: int = 1) -> None:
         if n:
@@ -206,9 +254,12 @@ class _Run:
         self._count("stored_content", self._delete_content(self.tid, [message_id]))
         for _attempt in range(SAVE_ATTEMPTS):
             agg = items.aggregate(self.tid, message_id)
-            if agg is not None and (agg.body or {}).get("erased") == "whole":
-                return
             entries = items.message_entries(self.tid, message_id)
+            if agg is not None and (agg.body or {}).get("erased") == "whole":
+                for entry in entries:  # erased before this slice took over: its marks count
+                    self._counted_after(entry, names_address=False)
+                self._keep()
+                return
             destination = _destination(agg) if agg else []
             recipients = set((agg.body or {}).get("recipients", {})) if agg else set()
             for e in entries:
@@ -222,15 +273,15 @@ class _Run:
     def _whole(self, agg: MessageModel | None, entries: list[MessageEventModel]) -> bool:
         """A message to this address alone: nothing of it but a tombstone and its entries."""
         self._links(entries)
+        after = [self._counted_after(e, self._names_address(e)) for e in entries]
+        self._keep()
         rows = items.existing_rows(items.derived_rows(self.tid, entries))
         copies = [c for r in rows for c in items.tag_copies(self.tid, r)]
         self._count("event_rows", items.delete(EventModel, [(r.pk, r.sk) for r in rows]))
         self._count("tag_view_rows", items.delete(EventModel, copies))
-        for entry in entries:
-            if entry.recipients or entry.detail or entry.counted:
-                # Its counter changes go too (a link's URL may carry the address): counted
-                # already, and a rewrite without them is not counted again (ingest/counting.py).
-                entry.recipients, entry.detail, entry.counted = None, None, None
+        for entry, counted in zip(entries, after, strict=True):
+            if entry.recipients or entry.detail or entry.counted != counted:
+                entry.recipients, entry.detail, entry.counted = None, None, counted
                 items.save([entry])
                 self._count("timeline_entries")
         if agg is None:
@@ -258,12 +309,14 @@ class _Run:
     def _part(self, agg: MessageModel | None, entries: list[MessageEventModel]) -> bool:
         """A message to others too: the address leaves it, every mention is redacted."""
         self._links(entries)
-        for entry in entries:
+        after = [self._counted_after(e, self._names_address(e)) for e in entries]
+        self._keep()
+        for entry, counted in zip(entries, after, strict=True):
             kept = {r for r in (entry.recipients or ()) if not self._is_address(r)}
             detail, changed = scrub(entry.detail or {}, self.forms)
-            if kept != set(entry.recipients or ()) or changed or entry.counted:
+            if kept != set(entry.recipients or ()) or changed or entry.counted != counted:
                 entry.recipients, entry.detail = kept or None, detail or None
-                entry.counted = None  # counted already; a link's URL may carry the address
+                entry.counted = counted
                 items.save([entry])
                 self._count("timeline_entries")
         for row in items.existing_rows(items.derived_rows(self.tid, entries)):
@@ -290,12 +343,13 @@ class _Run:
         rollup (before the entries that say which link, which day, are stripped)."""
         found = []
         for entry in entries:
-            link = (entry.detail or {}).get("link") if entry.event_type == "Click" else None
-            if isinstance(link, str) and mentions(link, self.forms):
+            if self._names_address(entry):
+                link = str((entry.detail or {})["link"])
                 day = datetime.fromisoformat(entry.at().replace("Z", "+00:00"))
                 pk = keys.link_pk(self.tid, day, int(entry.shard))
                 found += [(pk, keys.link_day_sk(day, link)), (pk, keys.link_month_sk(link))]
         found = list(dict.fromkeys(found))  # two clicks of one month share the rollup
+        self.links.update(dict.fromkeys(found))  # swept again when counting has caught up
         present = [k for k in found if dynamo.get(LinkCounterModel, *k) is not None]
         self._count("link_counters", items.delete(LinkCounterModel, present))
 

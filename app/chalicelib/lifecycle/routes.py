@@ -27,6 +27,20 @@ JOB = {
         "state": {"type": "string", "enum": ["running", "waiting", "finished"]},
         "step": _STR,
         "counts": _COUNTS,
+        "counting": {
+            "type": "object",
+            "description": (
+                "An erasure's last step (`step: counting`, state waiting): clicks on links that "
+                "named the address, taken in by the counters so far; their link counters are "
+                "deleted again once all are (usually seconds, at most a day)"
+            ),
+            "properties": {
+                "marked": {"type": "integer"},
+                "counted": {"type": "integer"},
+                "since": _STR,
+                "gave_up_waiting": {"type": "boolean"},
+            },
+        },
         "started_at": _STR,
         "finished_at": _STR,
         "requested_by": _STR,

@@ -44,6 +44,11 @@ export function eraseAction(email, status, onDone) {
         let job = await call("DELETE", `recipients/${encodeURIComponent(email)}`);
         mount(status, notice("info", "Erasing…"));
         while (job.state !== "finished") {
+          if (job.step === "counting") {
+            // The last clicks on links that named the address must reach the counters first, so that their link counts go for good.
+            const c = job.counting || {};
+            mount(status, notice("info", `Erased; waiting for the counters to take in its last clicks (${c.counted || 0} of ${c.marked || 0}), then their link counts are removed again. This usually takes seconds, at most a day.`));
+          }
           await new Promise((r) => setTimeout(r, 2000));
           job = await get(`erasures/${encodeURIComponent(job.job_id)}`);
         }
