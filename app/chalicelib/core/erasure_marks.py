@@ -30,7 +30,7 @@ _MARK = "erased"
 
 def mark(job_id: str) -> str:
     """The `cc` value of a timeline entry an erasure stripped (a JSON object, where counter
-    changes are a JSON list)."""
+    changes are a JSON list or number)."""
     return json.dumps({_MARK: job_id}, separators=(",", ":"))
 
 
