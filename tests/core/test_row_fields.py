@@ -40,3 +40,23 @@ def test_a_row_written_with_the_old_fields_reads_them_first() -> None:
         "A#b@Example.com",
     )
     assert EventModel("T#t#G#x=y#S#0", "t#k#00", status="OPENED").address() is None
+
+
+def test_an_entry_reads_its_destination_flag_and_shard_in_either_form() -> None:
+    from chalicelib.core.tables import MessageEventModel
+
+    legacy = MessageEventModel.from_raw_data(
+        {
+            "pk": {"S": "T#t#M#m"},
+            "sk": {"S": "E#x#k"},
+            "event_type": {"S": "Send"},
+            "to_destination": {"BOOL": True},
+            "shard": {"N": "2"},
+        }
+    )
+    assert legacy.for_destination() and legacy.row_shard() == 2
+    new = MessageEventModel("T#t#M#m", "E#x#k", event_type="Send", to_destination=True)
+    assert set(new.serialize()) == {"pk", "sk", "event_type", "d"}  # short name, no shard 0
+    assert new.for_destination() and new.row_shard() == 0
+    unnamed = MessageEventModel("T#t#M#m", "E#x#k", event_type="Open")  # SES could not say who
+    assert not unnamed.for_destination()

@@ -404,13 +404,21 @@ class MessageEventModel(Model):
     # are, `to_destination` alone: the reader takes the aggregate's (events/messages.py).
     recipients = UnicodeSetAttribute(null=True)
     recipients_more = NumberAttribute(null=True)
-    to_destination = BooleanAttribute(null=True)
-    shard = NumberAttribute()
+    to_destination = BooleanAttribute(null=True, attr_name="d")  # short: on most entries
+    to_destination_before = BooleanAttribute(null=True, attr_name="to_destination")  # older ones
+    shard = NumberAttribute(null=True)  # the write shard of its rows; absent: 0 (most tenants)
     detail = CompactJSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     projected = BooleanAttribute(null=True, attr_name="pj")  # short: on nearly every entry
     # The counter changes its event makes, which the table's stream adds up (ingest/counting.py).
     counted = UnicodeAttribute(null=True, attr_name=COUNTED_ATTRIBUTE)
+
+    def for_destination(self) -> bool:
+        """The event concerns the message's whole destination (its recipients are not stored)."""
+        return bool(self.to_destination or self.to_destination_before)
+
+    def row_shard(self) -> int:
+        return int(self.shard or 0)
 
     def key(self) -> str:
         """The event's key (its sort key is E#<time>#<key>, keys.message_event_sk)."""

@@ -187,7 +187,7 @@ def timeline_entry(
         recipients=stored,
         recipients_more=more,
         to_destination=to_destination,
-        shard=shard,
+        shard=shard or None,
         detail={**event_detail(event, None), **extra} or None,
         expires_at=expires_at,
     )
@@ -197,7 +197,7 @@ def entry_recipients(entry: MessageEventModel, destination: list[str]) -> tuple[
     """The recipients a timeline entry names, and how many more it concerns but does not name:
     the message's destination (the aggregate's, an erased address already gone from it) when the
     entry says so, else the ones it stored."""
-    if entry.to_destination:
+    if entry.for_destination():
         return sorted(destination), 0
     return sorted(entry.recipients or ()), int(entry.recipients_more or 0)
 

@@ -346,7 +346,7 @@ class _Run:
             if self._names_address(entry):
                 link = str((entry.detail or {})["link"])
                 day = datetime.fromisoformat(entry.at().replace("Z", "+00:00"))
-                pk = keys.link_pk(self.tid, day, int(entry.shard))
+                pk = keys.link_pk(self.tid, day, entry.row_shard())
                 found += [(pk, keys.link_day_sk(day, link)), (pk, keys.link_month_sk(link))]
         found = list(dict.fromkeys(found))  # two clicks of one month share the rollup
         self.links.update(dict.fromkeys(found))  # swept again when counting has caught up

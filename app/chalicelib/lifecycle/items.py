@@ -97,10 +97,10 @@ def derived_rows(tenant_id: str, entries: Iterable[MessageEventModel]) -> list[t
         # An entry of the message's destination names no one (events/messages.py): ingest wrote
         # at most ingest/caps.MAX_ROW_RECIPIENTS rows for it, fewer than ROW_PROBE. (Entries from
         # before the caps name every recipient, and had a row each.)
-        rows = ROW_PROBE if entry.to_destination else max(1, named) + 1
+        rows = ROW_PROBE if entry.for_destination() else max(1, named) + 1
         for index in range(rows):
             sk = f"{entry.at()}#{entry.key()}#{index:02d}"
-            out.append((keys.events_pk(tenant_id, int(entry.shard)), sk))
+            out.append((keys.events_pk(tenant_id, entry.row_shard()), sk))
     return out
 
 
