@@ -167,8 +167,8 @@ class EventPage:
 Fetch = Callable[[str, str, int], tuple[list[EventModel], int, str | None]]
 FILTER_READ_AHEAD = 3  # a source behind a filter reads this many rows per row wanted at first
 FILTER_READ_MAX = 8  # ... and at most this many in the second round
-ROUND_TWO_MARGIN = 1.3  # ... and reads at most this share of what is missing per source
-_ESTIMATE_SHORT = 0.9  # the second round aims a little short: over-reading is re-reading
+ROUND_TWO_MARGIN = 1.1  # ... and each reads at most this share more than its own estimate
+_ESTIMATE_SHORT = 1.0  # the second round aims at a full page (by each source's own density)
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -180,6 +180,49 @@ class _Source:
     filtered: bool = False  # a filter drops rows: it reads more than it returns
     buffer: list[EventModel] = field(default_factory=list)
     more: bool = True  # rows may remain at or below `upper`
+
+
+def _page_end(
+    sources: list[_Source], bound: str, low: str, wanted: float
+) -> tuple[str, dict[str, float]]:
+    """Round two's lower bound: where, by each source's own density (the rows it returned in
+    round one, newest to where it stopped), the sources together hold about `wanted` rows
+    above it — the rows read already below the cut included (a sparse source read deeper than
+    the cut in round one: those rows are the page's too, not read again). Each source then reads
+    down to it, so that the page ends at one line and little is read below it."""
+    rates: dict[str, float] = {}
+    pooled_rows, pooled_ms = 0, 0.0
+    for s in sources:
+        if s.more and len(s.buffer) >= 2:
+            span = _ms(s.buffer[0].sk) - _ms(s.upper)
+            pooled_rows, pooled_ms = pooled_rows + len(s.buffer) - 1, pooled_ms + max(1.0, span)
+    pooled = pooled_rows / pooled_ms if pooled_ms else 0.0
+    for s in sources:
+        if s.more:
+            span = _ms(s.buffer[0].sk) - _ms(s.upper) if s.buffer else 0.0
+            rates[s.name] = (
+                (len(s.buffer) - 1) / span if len(s.buffer) >= 3 and span > 0 else pooled
+            )
+    if not any(rates.values()):
+        return low, {}
+    held = sorted((_ms(i.sk) for s in sources for i in s.buffer), reverse=True)
+
+    def expected(at_ms: float) -> float:
+        rows = sum(1 for t in held if t > at_ms)
+        for s in sources:
+            if s.more:
+                rows += rates[s.name] * max(0.0, _ms(s.upper) - at_ms)
+        return rows
+
+    top, bottom = _ms(bound), _ms(low)
+    if expected(bottom) > wanted:
+        for _ in range(40):  # expected() falls as the bound rises: bisect to the wanted count
+            mid = (top + bottom) / 2
+            top, bottom = (mid, bottom) if expected(mid) < wanted else (top, mid)
+    end = min(bottom, _ms(bound) - 1)
+    # What each source should find between where it stopped and the page's end.
+    own = {s.name: rates[s.name] * max(0.0, _ms(s.upper) - end) for s in sources if s.more}
+    return max(low, _bound(end)), own
 
 
 def _below(sk: str) -> str:
@@ -351,19 +394,17 @@ def list_events(
     if q.recipient is None and len(ready) < limit and any(s.more for s in sources):
         bound = cut()
         missing = limit - len(ready)
-        if ready:
-            # Density from the rows known, newest to the cut (not from the range's top: the
-            # newest row may be days below it).
-            span = max(1.0, _ms(ready[0].sk) - _ms(bound))
-            lower_ms = _ms(bound) - _ESTIMATE_SHORT * missing * span / len(ready)
-            lower = max(low, _bound(min(lower_ms, _ms(bound) - 1)))
-        else:
-            lower = low
+        lower, expect = _page_end(sources, bound, low, _ESTIMATE_SHORT * limit)
         second = [s for s in sources if s.more and s.upper >= lower]  # (a sparse source may
         # be read below `lower` already). Each reads at most a little over its share of what
         # is missing: a wrong estimate ends the page early rather than reading rows twice.
-        cap = math.ceil(missing * ROUND_TWO_MARGIN / max(1, len(second))) + 1
-        round_of({s.name: (lower, cap * (FILTER_READ_MAX if s.filtered else 1)) for s in second})
+        share_cap = math.ceil(missing * ROUND_TWO_MARGIN / max(1, len(second))) + 1
+
+        def cap(s: _Source) -> int:
+            own = math.ceil(expect.get(s.name, 0.0) * ROUND_TWO_MARGIN) + 1
+            return min(share_cap, own) if expect else share_cap
+
+        round_of({s.name: (lower, cap(s) * (FILTER_READ_MAX if s.filtered else 1)) for s in second})
         ready = known()
     out = ready[:limit]
     returned_upper: dict[str, str] = {}
