@@ -208,7 +208,7 @@ def _page_end(
     held = sorted((_ms(i.sk) for s in sources for i in s.buffer), reverse=True)
 
     def expected(at_ms: float) -> float:
-        rows = sum(1 for t in held if t > at_ms)
+        rows = float(sum(1 for t in held if t > at_ms))
         for s in sources:
             if s.more:
                 rows += rates[s.name] * max(0.0, _ms(s.upper) - at_ms)
