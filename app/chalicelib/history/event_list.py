@@ -11,6 +11,10 @@ rounds of queries run side by side (see `list_events`), so a page costs two roun
 many shards. The cursor records, per source, where to continue. A recipient's page is one
 round of the by_recipient index (keys, message, status, engagement: not a copy of each row) and
 one BatchGetItem of the page's rows (at most MAX_LIMIT = 100).
+
+Long by design: the query, its sources, the two rounds' estimates and the cursor are one
+algorithm whose parts each assume the others' invariants (what a source's `upper` means, what the
+cursor resumes); split, each half would need the other to be read.
 """
 
 from __future__ import annotations
