@@ -159,8 +159,8 @@ class EventStore:
 
     def _txn_connection(self) -> Connection:
         if self._connection is None:
-            self._connection = Connection(
-                region=self._settings.region, host=self._settings.dynamodb_endpoint
+            self._connection = dynamo.lean(
+                Connection(region=self._settings.region, host=self._settings.dynamodb_endpoint)
             )
         return self._connection
 
