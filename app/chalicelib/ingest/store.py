@@ -578,7 +578,7 @@ def _aggregate_statement(plan: _Plan) -> dict[str, Any]:
     """The PartiQL write of a plan's aggregate: INSERT when none was read (refused if one exists
     since), else UPDATE of every attribute, and REMOVE of those it no longer has, WHERE the
     version is the one read."""
-    item = plan.aggregate.serialize()
+    item = dynamo.item_of(plan.aggregate)
     read = plan.read_version
     item["version"] = {"N": str((read or 0) + 1)}
     table = MessageModel.Meta.table_name
