@@ -9,8 +9,8 @@
     dynamo.write_many("what", [item_a, item_b, ...])   # BatchWriteItems of 25, any tables
     codes = dynamo.transact("what", lambda txn: txn.save(...))   # None: committed
 
-The connections these helpers use serialise their requests with `_PlainJSON` (botocore's own
-JSON serialiser, short-cut where it is provably the identity; see there).
+The connections these helpers use are lean (core/lean_client.py: a short cut in botocore's
+serialisation, the User-Agent header built once).
 
 `TransientStorageError` is what every storage module raises when DynamoDB throttles, times out
 or fails: ingest lets it propagate (Lambda retries the event), and the API's one error map
@@ -20,13 +20,13 @@ lets that map recognise a PynamoDB error that no storage module translated.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core.errors import TransientStorageError
+from chalicelib.core.lean_client import lean
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
@@ -100,96 +100,8 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 
 def _connection(model: Any) -> Connection:
-    """The low-level connection of `model`'s table (its region and endpoint), its requests
-    serialised by `_PlainJSON`."""
+    """The low-level connection of `model`'s table (its region and endpoint), lean."""
     return lean(model._get_connection().connection)
-
-
-def lean(connection: Connection) -> Connection:
-    """`connection`, its botocore client's serialiser wrapped in `_PlainJSON` (once: PynamoDB
-    keeps the client, or builds another, unwrapped, if the first lost its credentials). Only a
-    client that does not validate parameters (PynamoDB's: `parameter_validation=False`)."""
-    client = connection.client
-    serializer = getattr(client, "_serializer", None)
-    validates = hasattr(serializer, "_param_validator")  # botocore's ParamValidationDecorator
-    if serializer is not None and not validates and not isinstance(serializer, _PlainJSON):
-        client._serializer = _PlainJSON(serializer)
-    return connection
-
-
-# Shapes botocore's JSON serialiser rewrites (base64, epoch seconds, float handling).
-_REWRITTEN_TYPES = frozenset({"blob", "timestamp", "float", "double"})
-
-
-class _PlainJSON:
-    """botocore's JSON-protocol serialiser, with a short cut for what DynamoDB's requests are.
-
-    botocore walks every request against the operation's input shape, value by value (a third
-    of ingest's time in the SDK, PynamoDB's parameter validation already off). For a JSON
-    protocol that walk is the identity except where a shape is rewritten (a blob to base64, a
-    timestamp, a float) or a member renamed. So, per operation, the names of the members under
-    which a rewritten shape sits are collected once (DynamoDB's item operations: `B` and `BS`,
-    the binary attribute values); a request whose JSON text holds none of them as a key (in
-    JSON text `"B":` can only be a key: quotes inside strings are escaped) is its own
-    serialisation, `json.dumps` of the parameters as botocore does. Everything else (renamed
-    members, a binary value, a value JSON cannot encode) goes to botocore's serialiser, which
-    also builds every request's envelope (method, path, headers) from empty parameters."""
-
-    def __init__(self, original: Any) -> None:
-        self.original = original
-        self._rewritten: dict[str, tuple[str, ...] | None] = {}
-        self.plain = 0  # requests serialised by the short cut (tests count them)
-
-    def serialize_to_request(self, parameters: Any, operation_model: Any) -> dict[str, Any]:
-        name = operation_model.name
-        if name not in self._rewritten:
-            self._rewritten[name] = _rewritten_members(operation_model)
-        rewritten = self._rewritten[name]
-        if rewritten is not None:
-            try:
-                body = json.dumps(parameters)
-            except (TypeError, ValueError):
-                body = None
-            if body is not None and not any(f'"{m}":' in body for m in rewritten):
-                request: dict[str, Any] = self.original.serialize_to_request({}, operation_model)
-                request["body"] = body.encode("utf-8")
-                self.plain += 1
-                return request
-        return self.original.serialize_to_request(parameters, operation_model)  # type: ignore[no-any-return]
-
-
-def _rewritten_members(operation_model: Any) -> tuple[str, ...] | None:
-    """The member names under which the operation's input holds a shape botocore rewrites;
-    None when the short cut cannot apply (not the JSON protocol, a renamed member, a host
-    prefix taken from the parameters)."""
-    if operation_model.metadata.get("protocol") != "json" or operation_model.endpoint:
-        return None
-    shape = operation_model.input_shape
-    if shape is None:
-        return None
-    found: set[str] = set()
-    seen: set[str] = set()
-
-    def leaf(sub: Any) -> Any:
-        while sub.type_name in ("list", "map"):
-            sub = sub.member if sub.type_name == "list" else sub.value
-        return sub
-
-    def walk(structure: Any) -> bool:
-        if structure.name in seen or getattr(structure, "is_document_type", False):
-            return True
-        seen.add(structure.name)
-        for member, sub in structure.members.items():
-            if "name" in sub.serialization:
-                return False
-            end = leaf(sub)
-            if end.type_name in _REWRITTEN_TYPES:
-                found.add(member)
-            elif end.type_name == "structure" and not walk(end):
-                return False
-        return True
-
-    return tuple(sorted(found)) if walk(shape) else None
 
 
 def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[Any]:

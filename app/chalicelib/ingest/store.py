@@ -57,6 +57,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
+from chalicelib.core.lean_client import lean
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
@@ -159,7 +160,7 @@ class EventStore:
 
     def _txn_connection(self) -> Connection:
         if self._connection is None:
-            self._connection = dynamo.lean(
+            self._connection = lean(
                 Connection(region=self._settings.region, host=self._settings.dynamodb_endpoint)
             )
         return self._connection

@@ -1,6 +1,8 @@
-"""The short cut in DynamoDB requests' serialisation (core/dynamo.py `_PlainJSON`): whatever it
-serialises is byte for byte what botocore's serialiser makes, and it does serialise ingest's
-requests itself (counted), handing botocore what it must rewrite (binary values)."""
+"""The storage connections' lean botocore clients (core/lean_client.py). The short cut in
+DynamoDB requests' serialisation (`_PlainJSON`): whatever it serialises is byte for byte what
+botocore's serialiser makes, and it does serialise ingest's requests itself (counted), handing
+botocore what it must rewrite (binary values). The User-Agent header (`_UserAgents`): the one
+botocore sends, built once per set of features (counted)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.config import Config
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, lean_client
 
 ITEM = {
     "pk": {"S": "T#t#S#0"},
@@ -111,7 +113,7 @@ def _both(client: Any, operation: str, params: dict[str, Any]) -> tuple[Any, Any
     model = client.meta.service_model.operation_model(operation)
     original = client._serializer
     original = getattr(original, "original", original)
-    lean = dynamo._PlainJSON(original)
+    lean = lean_client._PlainJSON(original)
     return (
         lean.serialize_to_request(params, model),
         original.serialize_to_request(params, model),
@@ -160,8 +162,8 @@ def test_the_storage_connections_serialise_through_the_short_cut(
         monkeypatch.setattr(model, "_connection", None)
         connection = dynamo._connection(model)
         serializer = connection.client._serializer
-        assert isinstance(serializer, dynamo._PlainJSON)
-        assert dynamo.lean(connection).client._serializer is serializer  # wrapped once
+        assert isinstance(serializer, lean_client._PlainJSON)
+        assert lean_client.lean(connection).client._serializer is serializer  # wrapped once
 
 
 def test_a_client_that_validates_its_parameters_keeps_its_serialiser() -> None:
@@ -171,5 +173,52 @@ def test_a_client_that_validates_its_parameters_keeps_its_serialiser() -> None:
         "dynamodb", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
     original = validating._serializer
-    dynamo.lean(Mock(client=validating))
+    lean_client.lean(Mock(client=validating))
     assert validating._serializer is original
+
+
+def _sent_headers(client: Any, requests: int) -> list[tuple[str, bytes]]:
+    """Send GetItems answered in process (botocore's before-send hook): their headers."""
+    from botocore.awsrequest import AWSResponse
+
+    sent: list[tuple[str, bytes]] = []
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield b"{}"
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        agent = request.headers["User-Agent"]
+        sent.append((agent.decode() if isinstance(agent, bytes) else agent, request.body))
+        return AWSResponse(request.url, 200, {"x-amzn-RequestId": "r"}, _Raw())
+
+    client.meta.events.register("before-send.dynamodb", answer)
+    for n in range(requests):
+        client.get_item(TableName="t", Key={"pk": {"S": f"k{n}"}})
+    return sent
+
+
+def test_the_user_agent_is_built_once_and_sent_as_botocore_builds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unittest.mock import Mock
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+
+    def new_client() -> Any:
+        return botocore.session.get_session().create_client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url="http://127.0.0.1:1",
+            config=Config(parameter_validation=False),
+        )
+
+    lean, plain = new_client(), new_client()
+    lean_client.lean(Mock(client=lean))
+    sent = _sent_headers(lean, 5)
+    assert sent == _sent_headers(plain, 5)  # same agents, same bodies
+    agents = lean._user_agent_creator.to_string
+    assert isinstance(agents, lean_client._UserAgents)
+    assert agents.builds == len({agent for agent, _ in sent}) == 1  # of 10 builds botocore asks
+    assert lean._serializer.plain == 5
