@@ -108,3 +108,31 @@ def test_every_item_ingest_writes_is_what_pynamodb_serialises(
     assert not failed
     assert report.counts().get("stored", 0) > 40
     assert {"EventModel", "MessageEventModel", "MessageModel"} <= set(compared)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"events": 2.5},  # a float number: PynamoDB's JSON
+        {"events": 10**20, "opens": -3},
+        {"version": 7},
+        {"expires_at": datetime(2030, 1, 1, 23, 59, 59, tzinfo=UTC)},
+    ],
+)
+def test_numbers_and_expiries_serialise_as_pynamodb_does(changes: dict[str, Any]) -> None:
+    item = MessageModel(
+        "T#t#M#m", status="SENT", status_rank=1, status_at="a", sent_at="b", body={}
+    )
+    item.attribute_values.update(changes)
+    assert dynamo.item_of(item) == item.serialize()
+
+
+def test_a_naive_expiry_is_refused_alike() -> None:
+    item = MessageModel(
+        "T#t#M#m", status="SENT", status_rank=1, status_at="a", sent_at="b", body={}
+    )
+    item.attribute_values["expires_at"] = datetime(2030, 1, 1)  # past __set__'s check
+    with pytest.raises(ValueError, match="timezone-aware"):
+        item.serialize()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        dynamo.item_of(item)

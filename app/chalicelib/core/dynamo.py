@@ -187,12 +187,39 @@ def _serialize_plan(cls: Any) -> _Plan:
             name,
             attr.attr_name,
             attr.attr_type,
-            attr.serialize,
+            _serializer(attr),
             bool(attr.null),
             isinstance(attr, ListAttribute | MapAttribute),
         )
         for name, attr in cls.get_attributes().items()
     )
+
+
+def _serializer(attr: Any) -> Callable[[Any], Any]:
+    """`attr.serialize`, or the same result without its JSON round trip where the value is the
+    common case: an int number (`json.dumps(n)` is `str(n)`), an aware datetime for a TTL
+    (PynamoDB keeps it in whole seconds: its epoch seconds as text)."""
+    import calendar
+    from datetime import datetime
+
+    from pynamodb.attributes import NumberAttribute, TTLAttribute
+
+    serialize: Callable[[Any], Any] = attr.serialize
+    if type(attr).serialize is NumberAttribute.serialize:
+
+        def number(value: Any) -> Any:
+            return str(value) if type(value) is int else serialize(value)
+
+        return number
+    if type(attr).serialize is TTLAttribute.serialize:
+
+        def ttl(value: Any) -> Any:
+            if type(value) is datetime and value.tzinfo is not None:
+                return str(calendar.timegm(value.utctimetuple()))
+            return serialize(value)
+
+        return ttl
+    return serialize
 
 
 def write_many(what: str, items: Sequence[Any]) -> None:
