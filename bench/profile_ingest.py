@@ -4,6 +4,7 @@ building, botocore serialisation and signing, DynamoDB's HTTP stubbed in process
     PYTHONPATH=app:. .venv/bin/python -m bench.profile_ingest            # cProfile, queue batches
     PYTHONPATH=app:. .venv/bin/python -m bench.profile_ingest --measure  # the two figures
     PYTHONPATH=app:. .venv/bin/python -m bench.profile_ingest --sort tottime --top 40
+    PYTHONPATH=app:. .venv/bin/python -m bench.profile_ingest --gc       # collections, their CPU
 
 `--measure` prints `ingest_cpu_us_per_event_all_in` (one envelope per invocation) and
 `ingest_cpu_us_per_event_all_in_queue_batches` (the ingest queue's batches of 100) as `make
@@ -97,14 +98,47 @@ def profile(sort: str, top: int) -> None:
     pstats.Stats(profiler).strip_dirs().sort_stats(sort).print_stats(top)
 
 
+def collections() -> None:
+    """The garbage collector's collections during one warm queue-batch run, by generation, and
+    the CPU they took (a full one walks every tracked object: see ingest/heap.py)."""
+    import gc
+    import time
+
+    from bench.ingest_costs import cpu_all_in
+
+    seed, account, per_batch, _ = _setup()
+    cpu_all_in(seed, account, MESSAGES, per_batch)  # warm (and, once, the heap settled)
+    began: list[float] = []
+    runs: dict[int, list[float]] = {0: [], 1: [], 2: []}
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began.append(time.process_time())
+        else:
+            runs[info["generation"]].append(time.process_time() - began.pop())
+
+    gc.callbacks.append(watch)
+    try:
+        cpu, _ = cpu_all_in(seed, account, MESSAGES, per_batch)
+    finally:
+        gc.callbacks.remove(watch)
+    tracked, frozen = len(gc.get_objects()), gc.get_freeze_count()
+    print(f"queue batches: {cpu} µs/event; objects tracked {tracked}, frozen {frozen}")
+    for generation, times in runs.items():
+        print(f"  generation {generation}: {len(times)} collections, {sum(times) * 1e3:.1f} ms CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measure", action="store_true", help="print the two all-in figures")
+    parser.add_argument("--gc", action="store_true", help="the collections of one run")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (cumulative)")
     parser.add_argument("--top", type=int, default=50, help="rows printed (50)")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(), indent=2))
+    elif args.gc:
+        collections()
     else:
         profile(args.sort, args.top)
 
