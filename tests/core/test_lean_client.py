@@ -222,3 +222,15 @@ def test_the_user_agent_is_built_once_and_sent_as_botocore_builds_it(
     assert isinstance(agents, lean_client._UserAgents)
     assert agents.builds == len({agent for agent, _ in sent}) == 1  # of 10 builds botocore asks
     assert lean._serializer.plain == 5
+
+
+def test_a_model_saved_through_pynamodb_is_lean_once_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.core.tables import MessageModel
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setattr(MessageModel, "_connection", None)
+    dynamo.lean_model(MessageModel)
+    client = MessageModel._get_connection().connection.client
+    assert isinstance(client._serializer, lean_client._PlainJSON)
+    assert isinstance(client._user_agent_creator.to_string, lean_client._UserAgents)

@@ -104,6 +104,12 @@ def _connection(model: Any) -> Connection:
     return lean(model._get_connection().connection)
 
 
+def lean_model(model: Any) -> None:
+    """Make the connection `model.save()` and its other methods use lean (core/lean_client.py):
+    for a model written through PynamoDB's own methods on a hot path."""
+    _connection(model)
+
+
 def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[Any]:
     """Consistent reads of several items, of any tables, in ONE BatchGetItem (up to 100 keys):
     the items in the order asked, None for those that do not exist. Unprocessed keys are asked

@@ -398,6 +398,7 @@ class EventStore:
 
     def _put_aggregate(self, plan: _Plan) -> Recording:
         """The aggregate alone, under its version (PynamoDB adds the condition)."""
+        dynamo.lean_model(MessageModel)
         try:
             plan.aggregate.save()
         except PynamoDBException as exc:
