@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core.errors import TransientStorageError
+from chalicelib.core.item_codec import item_of as item_of
+from chalicelib.core.item_codec import model_of as model_of
 from chalicelib.core.lean_client import lean
 
 if TYPE_CHECKING:
@@ -145,87 +147,8 @@ def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[
     out = []
     for model, hash_key, range_key in wanted:
         raw = found.get((model.Meta.table_name, hash_key, range_key))
-        out.append(None if raw is None else model.from_raw_data(raw))
+        out.append(None if raw is None else model_of(model, raw))
     return out
-
-
-# Per model class: (python name, stored name, DynamoDB type, serialize, nullable, container).
-_Plan = tuple[tuple[str, str, str, Callable[..., Any], bool, bool], ...]
-_SERIALIZE_PLANS: dict[type, _Plan] = {}
-
-
-def item_of(model: Any) -> dict[str, dict[str, Any]]:
-    """`model.serialize()`, the same dict, with the per-attribute work done once per class:
-    PynamoDB reads every attribute through its descriptor and checks its kind on each call,
-    which is most of what serialising ingest's rows, entries and aggregates costs. Lists and
-    maps (and a value that is a MapAttribute) still go through PynamoDB's own path."""
-    from pynamodb.attributes import MapAttribute
-    from pynamodb.exceptions import AttributeNullError
-
-    cls = type(model)
-    plan = _SERIALIZE_PLANS.get(cls)
-    if plan is None:
-        plan = _SERIALIZE_PLANS[cls] = _serialize_plan(cls)
-    values = model.attribute_values
-    out: dict[str, dict[str, Any]] = {}
-    for name, stored, kind, serialize, nullable, container in plan:
-        value = values.get(name)
-        if value is None:
-            if not nullable:
-                raise AttributeNullError(name)
-            continue
-        if container or isinstance(value, MapAttribute):
-            return model.serialize()  # type: ignore[no-any-return]
-        serialized = serialize(value)
-        if serialized is None:
-            if not nullable:
-                raise AttributeNullError(name)
-            continue
-        out[stored] = {kind: serialized}
-    return out
-
-
-def _serialize_plan(cls: Any) -> _Plan:
-    from pynamodb.attributes import ListAttribute, MapAttribute
-
-    return tuple(
-        (
-            name,
-            attr.attr_name,
-            attr.attr_type,
-            _serializer(attr),
-            bool(attr.null),
-            isinstance(attr, ListAttribute | MapAttribute),
-        )
-        for name, attr in cls.get_attributes().items()
-    )
-
-
-def _serializer(attr: Any) -> Callable[[Any], Any]:
-    """`attr.serialize`, or the same result without its JSON round trip where the value is the
-    common case: an int number (`json.dumps(n)` is `str(n)`), an aware datetime for a TTL
-    (PynamoDB keeps it in whole seconds: its epoch seconds as text)."""
-    import calendar
-    from datetime import datetime
-
-    from pynamodb.attributes import NumberAttribute, TTLAttribute
-
-    serialize: Callable[[Any], Any] = attr.serialize
-    if type(attr).serialize is NumberAttribute.serialize:
-
-        def number(value: Any) -> Any:
-            return str(value) if type(value) is int else serialize(value)
-
-        return number
-    if type(attr).serialize is TTLAttribute.serialize:
-
-        def ttl(value: Any) -> Any:
-            if type(value) is datetime and value.tzinfo is not None:
-                return str(calendar.timegm(value.utctimetuple()))
-            return serialize(value)
-
-        return ttl
-    return serialize
 
 
 def write_many(what: str, items: Sequence[Any]) -> None:
