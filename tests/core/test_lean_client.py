@@ -2,7 +2,8 @@
 DynamoDB requests' serialisation (`_PlainJSON`): whatever it serialises is byte for byte what
 botocore's serialiser makes, and it does serialise ingest's requests itself (counted), handing
 botocore what it must rewrite (binary values). The User-Agent header (`_UserAgents`): the one
-botocore sends, built once per set of features (counted)."""
+botocore sends, built once per set of features (counted). The responses (`_LeanParsers`): read
+as botocore reads them, plain attribute values by the short cut (counted)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,9 @@ def test_the_storage_connections_serialise_through_the_short_cut(
         serializer = connection.client._serializer
         assert isinstance(serializer, lean_client._PlainJSON)
         assert lean_client.lean(connection).client._serializer is serializer  # wrapped once
+        parsers = connection.client._endpoint._response_parser_factory
+        assert isinstance(parsers, lean_client._LeanParsers)
+        assert lean_client.lean(connection).client._endpoint._response_parser_factory is parsers
 
 
 def test_a_client_that_validates_its_parameters_keeps_its_serialiser() -> None:
@@ -234,3 +238,57 @@ def test_a_model_saved_through_pynamodb_is_lean_once_asked(monkeypatch: pytest.M
     client = MessageModel._get_connection().connection.client
     assert isinstance(client._serializer, lean_client._PlainJSON)
     assert isinstance(client._user_agent_creator.to_string, lean_client._UserAgents)
+
+
+VALUES = {
+    "s": {"S": "x\u00e9"},
+    "n": {"N": "12.5"},
+    "yes": {"BOOL": False},
+    "none": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "b": {"B": "AP8="},  # base64: botocore decodes it
+    "bs": {"BS": ["AP8="]},
+    "m": {"M": {"inner": {"S": "y"}, "deep": {"L": [{"N": "1"}, {"M": {}}]}}},
+    "l": {"L": [{"S": "z"}, {"BOOL": True}]},
+    "odd": {"S": 3},  # not a string: botocore's reading
+    "two": {"S": "a", "N": "1"},
+    "unknown": {"X": "?"},
+}
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("GetItem", {"Item": VALUES}),
+        ("BatchGetItem", {"Responses": {"t": [VALUES, {"pk": {"S": "2"}}]}, "UnprocessedKeys": {}}),
+        (
+            "Query",
+            {
+                "Items": [VALUES],
+                "Count": 1,
+                "ScannedCount": 1,
+                "LastEvaluatedKey": {"pk": {"S": "k"}},
+            },
+        ),
+        (
+            "BatchExecuteStatement",
+            {"Responses": [{"Item": VALUES}, {"Error": {"Code": "DuplicateItem"}}]},
+        ),
+    ],
+)
+def test_responses_are_read_as_botocore_reads_them(
+    client: Any, operation: str, body: dict[str, Any]
+) -> None:
+    import json
+
+    output = client.meta.service_model.operation_model(operation).output_shape
+    factory = client._endpoint._response_parser_factory
+    factory = getattr(factory, "original", factory)
+    lean = lean_client._LeanParsers(factory)
+    response = {"body": json.dumps(body).encode(), "headers": {}, "status_code": 200}
+    mine = lean.create_parser("json").parse(dict(response), output)
+    botocores = factory.create_parser("json").parse(dict(response), output)
+    assert mine == botocores
+    assert json.dumps(mine, default=repr) == json.dumps(botocores, default=repr)  # same order
+    assert lean.plain >= 8

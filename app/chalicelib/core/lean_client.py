@@ -5,6 +5,8 @@ SESami's DynamoDB requests do not need done again.
   provably the identity (no binary value, no renamed member): `json.dumps` of the parameters.
 - `_UserAgents`: the User-Agent header, built once per set of SDK features instead of twice a
   request.
+- `_LeanParsers`: botocore's response parser with a short cut for DynamoDB's plain attribute
+  values (a string, number, boolean or string set), read without walking their shape.
 
 Both produce exactly what botocore would (tests/core/test_lean_client.py compares them),
 and both count what they short-cut. `lean(connection)` is applied by core/dynamo.py to every
@@ -32,7 +34,52 @@ def lean(connection: Connection) -> Connection:
     creator = getattr(client, "_user_agent_creator", None)
     if creator is not None and not isinstance(creator.to_string, _UserAgents):
         creator.to_string = _UserAgents(creator)
+    endpoint = getattr(client, "_endpoint", None)
+    factory = getattr(endpoint, "_response_parser_factory", None)
+    if factory is not None and not isinstance(factory, _LeanParsers):
+        endpoint._response_parser_factory = _LeanParsers(factory)  # type: ignore[union-attr]
     return connection
+
+
+# AttributeValue's members whose value botocore's JSON parser returns as it is (strings,
+# booleans) or as a copy (a list of strings); the others (B, BS: base64; M, L: nested values)
+# go through its parser.
+_PLAIN_VALUES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+_PLAIN_LISTS = frozenset({"SS", "NS"})
+
+
+class _LeanParsers:
+    """The response parsers of a client's endpoint (botocore builds one per response), with a
+    short cut for DynamoDB's attribute values. botocore reads every value of every item
+    against the AttributeValue shape, member by member (ten members, for the one a value
+    has); a value of one plain member (`{"S": "..."}`, `{"N": "3"}`, `{"BOOL": true}`,
+    `{"SS": [...]}`) is read as botocore would read it, a new dict of that member. Everything
+    else is botocore's."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+        self.plain = 0  # attribute values read by the short cut (tests count them)
+
+    def create_parser(self, protocol_name: str) -> Any:
+        parser = self.original.create_parser(protocol_name)
+        if protocol_name == "json":
+            structure = parser._handle_structure
+
+            def handle_structure(shape: Any, value: Any) -> Any:
+                if shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+                    ((tag, raw),) = value.items()
+                    kind = _PLAIN_VALUES.get(tag)
+                    if kind is not None and type(raw) is kind:
+                        self.plain += 1
+                        return {tag: raw}
+                    plain_list = type(raw) is list and all(type(v) is str for v in raw)
+                    if tag in _PLAIN_LISTS and plain_list:
+                        self.plain += 1
+                        return {tag: list(raw)}
+                return structure(shape, value)
+
+            parser._handle_structure = handle_structure
+        return parser
 
 
 class _UserAgents:
