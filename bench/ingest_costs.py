@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -148,7 +149,9 @@ class _Raw:
 
 class StubbedDynamoDB:
     """DynamoDB's HTTP replaced in process: requests are signed and serialised as usual, then
-    answered from a dict of the items written so far (puts only; updates answer empty)."""
+    answered from a dict of the items written so far (puts, and the aggregates' PartiQL INSERTs
+    and UPDATEs, so that later events read their message's aggregate; other updates answer
+    empty)."""
 
     def __init__(self, seed: dict[str, list[dict[str, Any]]]) -> None:
         self._keys = {
@@ -196,9 +199,33 @@ class StubbedDynamoDB:
             for entry in body["TransactItems"]:
                 if "Put" in entry:
                     self._put(entry["Put"]["TableName"], entry["Put"]["Item"])
+        elif operation == "BatchExecuteStatement":
+            for statement in body["Statements"]:
+                self._execute(statement["Statement"], statement.get("Parameters") or [])
+            return {"Responses": [{} for _ in body["Statements"]]}
         elif operation in ("Query", "Scan"):
             return {"Items": [], "Count": 0, "ScannedCount": 0}
         return {}
+
+    def _execute(self, statement: str, parameters: list[dict[str, Any]]) -> None:
+        """The PartiQL writes ingest makes (store.py `_aggregate_statement`), conditions taken as
+        met: `INSERT INTO "t" VALUE {'a': ?, ...}`, and `UPDATE "t" SET "a"=? ... REMOVE "b" ...
+        WHERE "pk"=? AND "sk"=? ...` (the item's keys are the first two WHERE parameters)."""
+        table = statement.split('"', 2)[1]
+        if statement.startswith("INSERT"):
+            names = re.findall(r"'([^']+)': \?", statement)
+            self._put(table, dict(zip(names, parameters, strict=False)))
+            return
+        head, where = statement.split(" WHERE ", 1)
+        sets = re.findall(r'SET "([^"]+)"=\?', head)
+        gone = re.findall(r'REMOVE "([^"]+)"', head)
+        keys = re.findall(r'"([^"]+)"=\?', where)[:2]
+        key = dict(zip(keys, parameters[len(sets) : len(sets) + 2], strict=True))
+        item = dict(self.items.get(self._key(table, key), key))
+        item.update(zip(sets, parameters, strict=False))
+        for name in gone:
+            item.pop(name, None)
+        self._put(table, item)
 
     @contextmanager
     def installed(self) -> Iterator[StubbedDynamoDB]:

@@ -21,6 +21,8 @@ from chalicelib.events.messages import (
 )
 from chalicelib.events.ses import Click
 from chalicelib.events.state import MAX_LINKS_PER_MESSAGE, MAX_RECIPIENTS_PER_MESSAGE, MAX_TAG_BYTES
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from devstack.worst_case import events, worst_state
 
@@ -95,3 +97,12 @@ def test_a_bounce_timeline_entry_keeps_its_first_recipients_facts_and_counts_the
     assert len(compact_json(detail["recipients"]).encode()) <= MAX_TIMELINE_BOUNCE_BYTES
     mine = event_detail(bounce, bounce.recipients[-1])  # the recipient's own row: its facts
     assert len(mine["diagnostic_code"]) == MAX_DETAIL_TEXT
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100), max_size=20))
+@example('plain "quoted" \\ tab\there \x7f')
+def test_a_tag_costs_the_bytes_of_its_compact_json(text: str) -> None:
+    """state._json_bytes's short cut (printable ASCII with nothing to escape) is exact."""
+    from chalicelib.events.state import _json_bytes
+
+    assert _json_bytes(text) == len(compact_json(text).encode())

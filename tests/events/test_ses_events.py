@@ -24,6 +24,8 @@ from chalicelib.events.ses import (
     parse_event,
 )
 from chalicelib.events.status import EventType, Status
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tests.conftest import load_event
 
@@ -184,3 +186,44 @@ def test_display_name_addresses_are_normalised():
 def test_timestamps_are_utc():
     event = parse("delivery")
     assert event.timestamp > datetime(2026, 1, 1, tzinfo=UTC)
+
+
+_ATEXT = "abcxyzABCXYZ0189!#$%&'*+/=?^_`{|}~.-"
+_AWKWARD = ' <>()[]\\,;:"@\t\u00e9\u00df'  # what only parseaddr knows what to do with
+
+
+@given(
+    st.text(alphabet=_ATEXT + _AWKWARD, min_size=1, max_size=12),
+    st.text(alphabet="abz09.-" + _AWKWARD, min_size=1, max_size=12),
+)
+@example("user3", "example.com")
+@example("a..b", "x.com")
+@example(".a", "-x.")
+@example("Zoe <zoe", "example.com>")
+def test_a_bare_address_reads_as_parseaddr_reads_it(local: str, domain: str) -> None:
+    """The short cut past parseaddr (ses._BARE_ADDRESS) reads every address as parseaddr does."""
+    from email.utils import parseaddr
+
+    from chalicelib.events import ses
+
+    raw = f"{local}@{domain}"
+    if ses._BARE_ADDRESS.fullmatch(raw):
+        assert (parseaddr(raw)[1] or raw) == raw
+    try:
+        slow: str | None = _slow_address(raw)
+    except MalformedEvent:
+        slow = None
+    try:
+        fast: str | None = ses._address(raw, "x")
+    except MalformedEvent:
+        fast = None
+    assert fast == slow
+
+
+def _slow_address(raw: str) -> str:
+    from unittest import mock
+
+    from chalicelib.events import ses
+
+    with mock.patch.object(ses, "_BARE_ADDRESS", mock.Mock(fullmatch=lambda _: None)):
+        return ses._address(raw, "x")

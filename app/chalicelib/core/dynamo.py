@@ -9,6 +9,9 @@
     dynamo.write_many("what", [item_a, item_b, ...])   # BatchWriteItems of 25, any tables
     codes = dynamo.transact("what", lambda txn: txn.save(...))   # None: committed
 
+The connections these helpers use are lean (core/lean_client.py: a short cut in botocore's
+serialisation, the User-Agent header built once).
+
 `TransientStorageError` is what every storage module raises when DynamoDB throttles, times out
 or fails: ingest lets it propagate (Lambda retries the event), and the API's one error map
 (core/api.py) answers it with a 503 and `retryable: true` on every route. `is_storage_failure`
@@ -23,6 +26,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core.errors import TransientStorageError
+from chalicelib.core.item_codec import item_of as item_of
+from chalicelib.core.item_codec import model_of as model_of
+from chalicelib.core.lean_client import lean
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
@@ -96,8 +102,14 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 
 def _connection(model: Any) -> Connection:
-    """The low-level connection of `model`'s table (its region and endpoint)."""
-    return model._get_connection().connection  # type: ignore[no-any-return]
+    """The low-level connection of `model`'s table (its region and endpoint), lean."""
+    return lean(model._get_connection().connection)
+
+
+def lean_model(model: Any) -> None:
+    """Make the connection `model.save()` and its other methods use lean (core/lean_client.py):
+    for a model written through PynamoDB's own methods on a hot path."""
+    _connection(model)
 
 
 def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[Any]:
@@ -135,7 +147,7 @@ def read_many(what: str, wanted: Sequence[tuple[Any, str, str | None]]) -> list[
     out = []
     for model, hash_key, range_key in wanted:
         raw = found.get((model.Meta.table_name, hash_key, range_key))
-        out.append(None if raw is None else model.from_raw_data(raw))
+        out.append(None if raw is None else model_of(model, raw))
     return out
 
 
@@ -153,7 +165,7 @@ def write_many(what: str, items: Sequence[Any]) -> None:
         request: dict[str, list[dict[str, Any]]] = {}
         for item in items[at : at + WRITES_PER_BATCH]:
             puts = request.setdefault(type(item).Meta.table_name, [])
-            puts.append({"PutRequest": {"Item": item.serialize()}})
+            puts.append({"PutRequest": {"Item": item_of(item)}})
         for attempt in range(BATCH_WRITE_ATTEMPTS):
             try:
                 data = connection.dispatch("BatchWriteItem", {"RequestItems": request})

@@ -24,7 +24,7 @@ def compact_json(value: Any) -> str:
     character, where `\\uXXXX` escapes cost 6 or 12). A lone surrogate, which UTF-8 cannot
     carry, becomes U+FFFD."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _number_bytes(text: str) -> int:

@@ -90,6 +90,8 @@ def _max(a: datetime | None, b: datetime) -> datetime:
 
 def _json_bytes(text: str) -> int:
     """An upper bound of the bytes `text` takes in the stored JSON (with its quotes)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2  # nothing JSON escapes: the text between its quotes
     return len(compact_json(text).encode())
 
 

@@ -21,6 +21,9 @@ never succeeds. Behind the ingest queue (EventBridge -> SQS -> ingest, batches o
 `ingest_queue_records`), a failing event is reported back alone (ReportBatchItemFailures) and
 the rest of its batch is done.
 
+After its first call a process's heap is settled (ingest/heap.py: what is alive then is frozen
+out of the cycle collector's full collections).
+
 `notify` (webhooks: chalicelib/webhooks/enqueue.py) hears of each event recorded or recognised
 as a duplicate, after the store's writes, with the class the store gave an Open or Click: nothing
 it does can keep an event from being stored.
@@ -45,6 +48,7 @@ from chalicelib.events.ses import (
     parse_envelope,
     parse_event,
 )
+from chalicelib.ingest import heap
 from chalicelib.ingest.directory import TenantRef
 from chalicelib.ingest.store import BindingChanged, Recorded, Recording
 
@@ -114,6 +118,7 @@ def ingest_envelopes(
         result = _ingest_one(raw, tenants=tenants, store=store, report=report, notify=notify)
         report.outcomes.append(result)
     _emit(report)
+    heap.settle()
     return report
 
 
@@ -184,6 +189,7 @@ def ingest_queue_records(
     _emit(report)
     if failed:
         logs.metric("IngestRetried", len(failed), {"Outcome": "retried"})
+    heap.settle()
     return report, failed
 
 

@@ -57,6 +57,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import addresses, dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
+from chalicelib.core.lean_client import lean
 from chalicelib.core.settings import Settings
 from chalicelib.core.tables import (
     AGGREGATE_SK,
@@ -159,8 +160,8 @@ class EventStore:
 
     def _txn_connection(self) -> Connection:
         if self._connection is None:
-            self._connection = Connection(
-                region=self._settings.region, host=self._settings.dynamodb_endpoint
+            self._connection = lean(
+                Connection(region=self._settings.region, host=self._settings.dynamodb_endpoint)
             )
         return self._connection
 
@@ -399,6 +400,7 @@ class EventStore:
 
     def _put_aggregate(self, plan: _Plan) -> Recording:
         """The aggregate alone, under its version (PynamoDB adds the condition)."""
+        dynamo.lean_model(MessageModel)
         try:
             plan.aggregate.save()
         except PynamoDBException as exc:
@@ -581,7 +583,7 @@ def _aggregate_statement(plan: _Plan) -> dict[str, Any]:
     """The PartiQL write of a plan's aggregate: INSERT when none was read (refused if one exists
     since), else UPDATE of every attribute, and REMOVE of those it no longer has, WHERE the
     version is the one read."""
-    item = plan.aggregate.serialize()
+    item = dynamo.item_of(plan.aggregate)
     read = plan.read_version
     item["version"] = {"N": str((read or 0) + 1)}
     table = MessageModel.Meta.table_name
