@@ -108,14 +108,19 @@ def storage_bytes(client: Any, prefix: str) -> int:
     return sum(storage_bytes_by_part(client, prefix).values())
 
 
-def storage_bytes_by_part(client: Any, prefix: str) -> dict[str, int]:
-    """The same, by table (its items) and by index (`table.index`: its entries)."""
+def storage_bytes_by_part(
+    client: Any, prefix: str, skip_tenant: str | None = None
+) -> dict[str, int]:
+    """The same, by table (its items) and by index (`table.index`: its entries); `skip_tenant`:
+    leave out the items of that tenant (its id is in every key of its own)."""
     parts: dict[str, int] = {}
     for name, spec in table_specs().items():
         table = prefix + name
         table_keys = [spec["hash_key"], *([spec["range_key"]] if spec["range_key"] else [])]
         for page in client.get_paginator("scan").paginate(TableName=table):
             for item in page["Items"]:
+                if skip_tenant and skip_tenant in str(item[spec["hash_key"]].get("S", "")):
+                    continue
                 size = item_bytes(item) + STORAGE_ITEM_OVERHEAD
                 parts[name] = parts.get(name, 0) + size
                 for gsi in spec["global_secondary_indexes"]:
