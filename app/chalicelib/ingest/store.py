@@ -43,6 +43,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -169,11 +171,13 @@ class EventStore:
 
     def record(self, tenant: TenantRef, event: SesEvent) -> Recording:
         """Store `event` for `tenant` exactly once. Returns STORED or DUPLICATE."""
-        for _attempt in range(MAX_AGGREGATE_ATTEMPTS):
+        for attempt in range(MAX_AGGREGATE_ATTEMPTS):
             try:
                 return self._record_once(tenant, event)
             except ConcurrentUpdate:
-                continue
+                # Another event of the message won: wait a little, jittered, so that the
+                # instances racing on one message do not all read and lose again together.
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise TransientStorageError(
             f"message {event.mail.message_id} kept changing under {MAX_AGGREGATE_ATTEMPTS} attempts"
         )
