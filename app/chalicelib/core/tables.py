@@ -228,7 +228,7 @@ INDEXED_STATUSES = frozenset(
 
 
 # The SES event type of each status (the inverse of events/status.STATUS_OF; core imports
-# nothing from events/, tests/core/test_tables.py holds the two together): rows keep the status.
+# nothing from events/, tests/core/test_row_fields.py holds the two together): rows keep the status.
 TYPE_OF_STATUS = {
     "SENT": "Send",
     "DELIVERED": "Delivery",
@@ -290,7 +290,7 @@ class EventModel(Model):
 
     # Only on rows written before they were read from the keys: use key(), at(), kind() and
     # address() (the sort key is <time>#<event key>#<n>, the type follows from the status, the
-    # recipient is the recipient_pk's unless it differs from its canonical key).
+    # recipient is the recipient_pk's; a tag-view copy, which has none, stores it).
     event_key = UnicodeAttribute(null=True)
     event_type = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
@@ -320,8 +320,8 @@ class EventModel(Model):
         return self.event_type or TYPE_OF_STATUS[self.status]
 
     def address(self) -> str | None:
-        """The row's recipient: stored when it is not its own canonical key (a tag-view copy,
-        which has no recipient_pk, always stores it), else the recipient_pk's."""
+        """The row's recipient: the stored one on a tag-view copy (it has no recipient_pk) and
+        on rows written before, else the recipient_pk's (ingest keeps canonical keys)."""
         if self.recipient is not None or self.recipient_pk is None:
             return self.recipient
         return self.recipient_pk.partition("#R#")[2]

@@ -57,7 +57,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import addresses, dynamo, keys, logs
+from chalicelib.core import dynamo, keys, logs
 from chalicelib.core.errors import ConcurrentUpdate, MalformedEvent, TransientStorageError
 from chalicelib.core.lean_client import lean
 from chalicelib.core.settings import Settings
@@ -490,11 +490,10 @@ class EventStore:
                     status_pk=status_pk,
                     recipient_pk=keys.recipient_pk(tid, address) if address else None,
                     # The key, the time and the type are the sort key's and the status's
-                    # (EventModel.key(), at(), kind()); the recipient the recipient_pk's,
-                    # unless it differs from its canonical key (address()).
+                    # (EventModel.key(), at(), kind()); the recipient the recipient_pk's
+                    # (address(): the parser keeps recipients as their canonical keys).
                     status=event.status.value,
                     message_id=mail.message_id,
-                    recipient=address if address and addresses.key(address) != address else None,
                     source=mail.source,
                     subject=(mail.subject or "")[:256] or None,
                     tag_pairs=pairs or None,
