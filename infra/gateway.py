@@ -69,6 +69,8 @@ METHOD_THROTTLES: dict[tuple[str, str], Throttle] = {
     ("GET", "/events"): Throttle(rate=50.0, burst=100),
     # a checklist calls STS, SES and EventBridge in the customer's account
     ("GET", "/verify-sts"): Throttle(rate=5.0, burst=10),
+    # the checklist after sending the test email from the customer's account
+    ("POST", "/verify-sts/canary"): Throttle(rate=1.0, burst=5),
     # reads SES's whole suppression list and writes SESami's
     ("POST", "/suppression-list/sync"): Throttle(rate=2.0, burst=5),
     # each sign-up makes the user pool send an email

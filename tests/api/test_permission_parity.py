@@ -281,7 +281,7 @@ def recorded(settings: Any, moto: str, pool: dict[str, str]) -> Iterator[Recorde
             call("GET", "/account")
             AccountModel(MOTO_ACCOUNT).delete()  # moto has one account: this tenant takes it
             call("PUT", "/account", {"role_arn": role_arn, "region": REGION})
-            responses["checklist"] = call("GET", "/verify-sts?canary=true")
+            responses["checklist"] = call("POST", "/verify-sts/canary")
             text = {"subject": "Hello", "text": "Hi"}
             responses["send"] = call(
                 "POST", "/mail", {"from": SENDER, "to": ["alice@example.org"], **text}

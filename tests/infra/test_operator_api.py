@@ -273,7 +273,13 @@ def test_the_stage_is_throttled_as_a_whole(deployed: Deployment) -> None:
 
 def test_the_expensive_methods_have_lower_throttles_of_their_own(deployed: Deployment) -> None:
     throttles = _throttles(deployed)
-    expensive = {"mail/bulk/POST", "events/GET", "verify-sts/GET", "suppression-list/sync/POST"}
+    expensive = {
+        "mail/bulk/POST",
+        "events/GET",
+        "verify-sts/GET",
+        "verify-sts/canary/POST",
+        "suppression-list/sync/POST",
+    }
     assert expensive <= set(throttles)
     stage = throttles["*/*"]
     for path in expensive:

@@ -206,3 +206,21 @@ def test_up_to_three_tags_can_be_indexed_and_a_kept_tag_keeps_its_time(
     cleared = call(api, "PUT", "/account/settings", token, {"indexed_tags": []})
     assert cleared.json_body["indexed_tags"] == []
     assert TenantModel.get(tenant_id).indexed_tags is None
+
+
+def test_a_get_never_sends_the_canary_and_names_the_route_that_does(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    token = sign_in(moto, pool)
+    for value in ("true", "1", "false", ""):
+        response = call(api, "GET", f"/verify-sts?canary={value}", token)
+        assert response.status_code == 400, (value, response.json_body)
+        error = response.json_body["error"]
+        assert error["details"]["field"] == "canary"
+        assert "POST /verify-sts/canary" in error["message"]
+    tenant = TenantModel.get(call(api, "GET", "/account", token).json_body["tenant_id"])
+    assert tenant.canary_sent_at is None  # nothing was sent
+    # The canary's own route runs the checklist (this tenant has no account: nothing to send).
+    checked = call(api, "POST", "/verify-sts/canary", token)
+    assert checked.status_code == 200, checked.json_body
+    assert {c["id"] for c in checked.json_body["checks"]} >= {"canary", "role_assumable"}

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chalicelib.core import wiring
-from chalicelib.core.api import Api, Param, RequestContext, require
+from chalicelib.core.api import Api, Param, RequestContext
+from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.permissions import Permission
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def put_settings(ctx: RequestContext) -> dict[str, Any]:
 @api.route(
     "/account/onboarding",
     methods=["GET"],
-    permission=Permission.READ,
+    permission=Permission.ADMIN,
     summary="Values and commands to run the customer-onboarding stack",
     response={"type": "object"},
 )
@@ -344,11 +345,35 @@ def accept_invitation(ctx: RequestContext) -> dict[str, Any]:
     methods=["GET"],
     permission=Permission.READ,
     summary="The setup checklist: each item ok, failed (with what to do) or not_checked",
-    params=(Param("canary", {"type": "boolean"}, description="send a test email first"),),
+    params=(
+        Param(
+            "canary",
+            {"type": "boolean"},
+            description="not here: the test email is POST /verify-sts/canary (admins); "
+            "any value is a 400 naming that route",
+        ),
+    ),
     response=CHECKLIST,
+    errors=(400,),
 )
 def verify_sts(ctx: RequestContext) -> dict[str, Any]:
-    canary = (ctx.query("canary") or "").lower() in ("1", "true", "yes")
-    if canary:  # sending mail from the customer's account is an admin's decision
-        require(ctx.membership, Permission.ADMIN)
-    return wiring.verifier().run(ctx.tenant, canary=canary)
+    if ctx.query("canary") is not None:
+        raise InvalidRequest(
+            "the test email is sent by POST /verify-sts/canary (admins only); "
+            "GET /verify-sts only reads the checklist",
+            details={"field": "canary"},
+        )
+    return wiring.verifier().run(ctx.tenant, canary=False)
+
+
+@api.route(
+    "/verify-sts/canary",
+    methods=["POST"],
+    # Sending mail from the customer's account (through the configuration set, to SES's
+    # success simulator) is an admin's decision; at most one every 10 minutes a tenant.
+    permission=Permission.ADMIN,
+    summary="Send the test email (the canary), then run the setup checklist",
+    response=CHECKLIST,
+)
+def verify_sts_canary(ctx: RequestContext) -> dict[str, Any]:
+    return wiring.verifier().run(ctx.tenant, canary=True)

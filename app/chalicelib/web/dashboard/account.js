@@ -27,7 +27,7 @@ async function downloadStack(button) {
 function checklist(target, canary = false) {
   const box = h("div", {}, loading(canary ? "Sending a test email and checking" : "Checking your setup"));
   mount(target, box);
-  get("verify-sts", canary ? { canary: "true" } : {})
+  (canary ? call("POST", "verify-sts/canary") : get("verify-sts"))
     .then((r) => {
       mount(
         box,
