@@ -237,7 +237,10 @@ def _snapshot(api: Client, a: dict[str, Any], readers: list[str]) -> dict[str, A
 
 
 def test_another_tenants_callers_find_nothing_of_a_and_change_nothing(
-    api: Client, tenant_a: dict[str, Any], tenant_b: list[tuple[str, Any, str]]
+    api: Client,
+    tenant_a: dict[str, Any],
+    tenant_b: list[tuple[str, Any, str]],
+    webhook_queue: Any,
 ) -> None:
     from chalicelib.core.permissions import Permission, allows
 
@@ -262,6 +265,32 @@ def test_another_tenants_callers_find_nothing_of_a_and_change_nothing(
     mine |= {values[k] for k in ("template_id", "key_id", "sub", "endpoint", "delivery")}
     mine |= {a["marker"], a["tenant_id"]}
 
+    # Every read without a path parameter (lists, stats, the account), before B names any of
+    # A's addresses itself: nothing of A's at all, not even an address.
+    everything = mine | {values[k] for k in ("recipient", "suppressed", "invited")}
+    lists = [r for r in _private_routes() if "{" not in r[1] and r[0] == "GET"]
+    for method, path, permission, op in lists:
+        for who, role, credential in tenant_b:
+            response = call(api, method, path, credential)
+            status, answer = response.status_code, response.json_body
+            where = (method, path, who, status, answer)
+            assert str(status) in op["responses"], where
+            if not allows(role, Permission(permission)):
+                assert status == 403, where
+            else:
+                assert status not in (401, 403), where
+                assert not [m for m in everything if m in json.dumps(answer)], where
+    assert len(lists) >= 15
+
+    def queued_for_a() -> list[Any]:
+        """Tasks of A's tenant or naming A's endpoint, whoever queued them."""
+        return [
+            t
+            for _, t in webhook_queue.pending
+            if t.tenant_id == a["tenant_id"] or values["endpoint"] in json.dumps(t.body)
+        ]
+
+    queued_before = queued_for_a()
     bodies = _bodies(a)
     checked = 0
     for method, path, permission, op in routes:
@@ -287,6 +316,8 @@ def test_another_tenants_callers_find_nothing_of_a_and_change_nothing(
 
     after = _snapshot(api, a, readers)
     assert after == before
+    # No test event, replay or rotation was queued for A (B's own alert evaluation may be).
+    assert queued_for_a() == queued_before
     # A's key and A's member still work: B removed and revoked nothing.
     assert call(api, "GET", "/account", a["key"]).status_code == 200
     assert call(api, "GET", "/events", a["member"]).status_code == 200
