@@ -171,6 +171,18 @@ def endpoint_sk(endpoint_id: str) -> str:
     return f"EP#{endpoint_id}"
 
 
+def gone_endpoint_sk(endpoint_id: str) -> str:
+    """A deleted endpoint (beside the endpoints): its delivery log outlives it for up to 30 days,
+    and deletion and erasure find that log's partition from this."""
+    return f"GONE#{endpoint_id}"
+
+
+def erased_webhook_sk(address_digest: str) -> str:
+    """An erased address (its `address_hash`) whose webhooks are dropped, not delivered: a
+    message queued before the erasure still travels in SQS (webhooks/delivery.py)."""
+    return f"X#{address_digest}"
+
+
 def deliveries_pk(tenant_id: str, endpoint_id: str) -> str:
     """One endpoint's delivery log, by the time of what was delivered (sk D#<delivery id>)."""
     return f"{tenant_pk(tenant_id)}#WH#{endpoint_id}"
