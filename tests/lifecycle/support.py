@@ -205,6 +205,7 @@ def store_webhooks(tenant_id: str, recipient: str) -> str:
             endpoint_id=endpoint_id,
             url="https://hooks.example.net/in",
             event_types=["email.*"],
+            enabled=False,  # no secret to sign with: nothing more is delivered to it
             secrets=[],
             created_at=keys.iso_ms(now),
         )

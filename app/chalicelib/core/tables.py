@@ -692,14 +692,16 @@ class WebhookEndpointModel(Model):
 
 
 class WebhookMarkModel(Model):
-    """A key-only item beside a tenant's endpoints (webhooks table): a deleted endpoint
-    (sk GONE#<id>) or an erased address (sk X#<hash>), each kept as long as a delivery log."""
+    """A small item beside a tenant's endpoints (webhooks table): a deleted endpoint
+    (sk GONE#<id>) or an erased address (sk X#<hash>, with `before`: the delivery-ID stamp of
+    its erasure), each kept as long as a delivery log."""
 
     class Meta(_Meta):
         table_name = "webhooks"
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    before = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

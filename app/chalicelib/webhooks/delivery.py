@@ -158,7 +158,7 @@ class DeliveryWorker:
                 return self._repair(tid, record) or "duplicate"
             if not endpoint.enabled:
                 return "endpoint_disabled"
-            if self._names_erased(tid, endpoint, str(task["b"])):
+            if self._names_erased(tid, endpoint, did, str(task["b"])):
                 return "erased"
             record = WebhookDeliveryModel(
                 keys.deliveries_pk(tid, eid),
@@ -184,12 +184,15 @@ class DeliveryWorker:
             return "endpoint_disabled"
         return self._attempt(tid, endpoint, record, mode)
 
-    def _names_erased(self, tid: str, endpoint: WebhookEndpointModel, body: str) -> bool:
-        """A message queued before its recipient was erased is dropped, not delivered: for 30
-        days after an erasure (the endpoint's `erased_until`) a new delivery's body is checked
-        against the erased addresses' hashes (lifecycle/erasure.py writes both)."""
+    def _names_erased(self, tid: str, endpoint: WebhookEndpointModel, did: str, body: str) -> bool:
+        """A message about something that happened before its recipient was erased is dropped,
+        not delivered: for 30 days after an erasure (the endpoint's `erased_until`) a new
+        delivery's body is checked against the erased addresses' hashes (lifecycle/erasure.py
+        writes both). Mail sent to the address after its erasure is delivered as usual."""
         until = endpoint.erased_until
-        return bool(until and until > _iso(self._wall()) and self._store.names_erased(tid, body))
+        if not until or until <= _iso(self._wall()):
+            return False
+        return self._store.names_erased(tid, did, body)
 
     def _attempt(
         self, tid: str, endpoint: WebhookEndpointModel, record: WebhookDeliveryModel, mode: str

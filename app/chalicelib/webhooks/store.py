@@ -87,8 +87,9 @@ class WebhookStore:
             endpoint.delete()
 
     @staticmethod
-    def names_erased(tenant_id: str, body: str) -> bool:
-        """Whether a webhook body names an address the tenant has erased (its X# items)."""
+    def names_erased(tenant_id: str, delivery_id: str, body: str) -> bool:
+        """Whether a webhook body names an address the tenant erased after what it delivers
+        happened (the X# marks; a delivery ID starts with that time)."""
         found = {
             keys.erased_webhook_sk(keys.address_hash(tenant_id, a)) for a in _addresses_in(body)
         }
@@ -96,7 +97,8 @@ class WebhookStore:
             return False
         pk = keys.webhooks_pk(tenant_id)
         with dynamo.storage("erased addresses read"):
-            return any(True for _ in WebhookMarkModel.batch_get([(pk, sk) for sk in found]))
+            marks = list(WebhookMarkModel.batch_get([(pk, sk) for sk in sorted(found)]))
+        return any(delivery_id < (m.before or "") for m in marks)
 
     # ------------------------------------------------------------------ deliveries
 
