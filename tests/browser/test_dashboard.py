@@ -199,6 +199,19 @@ def test_people_and_machines_on_the_overview_the_activity_and_a_message(
         expect(both).to_contain_text(_sentence(counts))
         expect(both).to_contain_text(f"{mine['opens_by'][cls]} {words}")
     shot(page, "recipient-engagement")
+    # Mail sent to several addresses (the demo has none): its opens are said to be nobody's in
+    # particular, never "recorded before SESami told them apart".
+    said = page.evaluate(
+        """async () => {
+          const { sentence } = await import(new URL("static/engagement.js", document.baseURI));
+          return [sentence("Opened", 0, {}, 3), sentence("Opened", 2, { human: 1 }, 1)];
+        }"""
+    )
+    shared = "on mail sent to several addresses, which SES does not attribute to one recipient"
+    assert said == [
+        f"Opened 3 times: 3 {shared}.",
+        f"Opened 3 times: 1 by a person, 1 recorded before SESami told them apart, 1 {shared}.",
+    ]
 
     go(page, "#/account")
     lead = page.get_by_label("The overview leads with")
