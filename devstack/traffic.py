@@ -67,8 +67,10 @@ GMAIL_PROXY = (
 YAHOO_PROXY = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html"
 # Gateways mostly look like a browser; a few say who they are.
 GATEWAY_AGENTS = [*BROWSERS[:1] * 4, "Barracuda Sentinel (EE)"]
-# Addresses inside the shipped sample of Apple's relay ranges (app/.../apple_relay_egress.csv).
+# Addresses inside the shipped sample of Apple's relay ranges (app/.../apple_relay_egress.csv):
+# 172.224.226.0/27 and 104.28.38.183-185, so the last digit is 3 to 5 (RELAY_DIGITS).
 APPLE_RELAY = ["172.224.226.{}", "104.28.38.18{}"]
+RELAY_DIGITS = (3, 5)
 CAMPAIGNS = ["nov-newsletter", "product-update", "onboarding", "receipts"]
 
 
@@ -307,10 +309,12 @@ def _engagement(
 
     if rng.random() < p.gateway:  # scanned on arrival: the images, then every link at once
         ua, ip = rng.choice(GATEWAY_AGENTS), f"192.0.2.{rng.randint(1, 254)}"
-        at = delivered + timedelta(milliseconds=rng.randint(200, 900))
+        # All within a second of delivery: the open by 0.5 s, each of up to 4 links 30-120 ms
+        # after the one before (at most 0.98 s).
+        at = delivered + timedelta(milliseconds=rng.randint(200, 500))
         open_(at, ua, ip, "scanner")
         for link in links:
-            at += timedelta(milliseconds=rng.randint(30, 250))
+            at += timedelta(milliseconds=rng.randint(30, 120))
             click(at, ua, ip, link, "scanner")
     roll = rng.random()
     client = (
@@ -324,7 +328,7 @@ def _engagement(
     )
 
     def relay_ip() -> str:
-        return rng.choice(APPLE_RELAY).format(rng.randint(0, 5))
+        return rng.choice(APPLE_RELAY).format(rng.randint(*RELAY_DIGITS))
 
     if client == "apple":  # MPP fetches when the device syncs, whether or not anyone reads
         open_(

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
@@ -123,6 +124,34 @@ def test_sign_in_and_see_the_overview_chart_with_seeded_data(page: Page, stack: 
     shot(page, "overview")
 
 
+BY = {  # the dashboard's words for each class (web/dashboard/engagement.js)
+    "human": "by a person",
+    "apple_privacy": "by Apple's proxy",
+    "image_proxy": "through an image proxy",
+    "scanner": "by a security scanner",
+    "unknown": "by something unidentified",
+}
+
+
+def _sentence(opens: dict[str, Any]) -> str:
+    """What the dashboard says of `opens` (count, by_class), every class counted."""
+    count, by_class = opens["count"], opens["by_class"]
+    assert count and sum(by_class.values()) == count
+    times = "once" if count == 1 else f"{count:,} times"
+    parts = [f"{by_class[c]:,} {words}" for c, words in BY.items() if by_class.get(c)]
+    return f"Opened {times}: {', '.join(parts)}."
+
+
+def _opened_by(stack: LiveStack, cls: str) -> dict[str, Any]:
+    """A message of one recipient with at least one open of class `cls` (its final verdict)."""
+    rows = stack.get(f"/events?range=30d&status=OPENED&engagement={cls}&limit=50")["events"]
+    for message_id in dict.fromkeys(r["message_id"] for r in rows):
+        detail = stack.get(f"/messages/{message_id}")
+        if detail["opens"]["by_class"].get(cls) and len(detail["recipients"]) == 1:
+            return {"message_id": message_id, **detail}
+    raise AssertionError(f"no message of one recipient opened by {cls} in the demo traffic")
+
+
 def test_people_and_machines_on_the_overview_the_activity_and_a_message(
     page: Page, stack: LiveStack
 ) -> None:
@@ -150,6 +179,39 @@ def test_people_and_machines_on_the_overview_the_activity_and_a_message(
     expect(sentences.first).to_be_visible()
     expect(page.locator("ol.timeline [data-engagement=scanner]").first).to_be_visible()
     shot(page, "message-engagement")
+
+    # A person's opens and Apple's proxy's, in the words of the message page's sentence, as
+    # many as the API counts; and the recipient page's breakdown of the same opens.
+    for cls, words in (("human", "by a person"), ("apple_privacy", "by Apple's proxy")):
+        message = _opened_by(stack, cls)
+        go(page, f"#/message/{message['message_id']}")
+        opened = page.locator("p.engagement-sentence[data-kind=opens]")
+        expect(opened).to_have_text(_sentence(message["opens"]))
+        expect(opened).to_contain_text(f"{message['opens']['by_class'][cls]} {words}")
+        (address,) = message["recipients"]
+        mine = stack.get(f"/recipients/{quote(address)}?range=30d")["totals"]
+        go(page, f"#/recipient/{quote(address)}?range=30d")
+        card = page.locator("[data-total=opens]")
+        expect(card.locator(".value")).to_have_text(f"{mine['opens']:,}")
+        expect(card.locator(".sub")).to_have_text(f"{mine['opens_by'].get('human', 0)} by a person")
+        both = page.locator("p.engagement-sentence")
+        counts = {"count": mine["opens"], "by_class": mine["opens_by"]}
+        expect(both).to_contain_text(_sentence(counts))
+        expect(both).to_contain_text(f"{mine['opens_by'][cls]} {words}")
+    shot(page, "recipient-engagement")
+    # Mail sent to several addresses (the demo has none): its opens are said to be nobody's in
+    # particular, never "recorded before SESami told them apart".
+    said = page.evaluate(
+        """async () => {
+          const { sentence } = await import(new URL("static/engagement.js", document.baseURI));
+          return [sentence("Opened", 0, {}, 3), sentence("Opened", 2, { human: 1 }, 1)];
+        }"""
+    )
+    shared = "on mail sent to several addresses, which SES does not attribute to one recipient"
+    assert said == [
+        f"Opened 3 times: 3 {shared}.",
+        f"Opened 3 times: 1 by a person, 1 recorded before SESami told them apart, 1 {shared}.",
+    ]
 
     go(page, "#/account")
     lead = page.get_by_label("The overview leads with")

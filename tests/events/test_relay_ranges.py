@@ -8,12 +8,13 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chalicelib.events import engagement as eng
+from chalicelib.events import relay_ranges
 from chalicelib.events.relay_ranges import (
     DEFAULT_PATH,
     MAX_AGE_DAYS,
@@ -205,8 +206,13 @@ def test_a_fresh_published_copy_is_read_once_and_used(published: list[Any]) -> N
     ],
 )
 def test_a_missing_failing_or_stale_copy_leaves_the_shipped_file(
-    published: list[Any], caplog: pytest.LogCaptureFixture, answer: Any, logged: str
+    published: list[Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: Any,
+    logged: str,
 ) -> None:
+    monkeypatch.setattr(relay_ranges, "utc_today", lambda: FRESH)  # the shipped file is fresh
     answers, _ = published
     answers.append(answer)
     with caplog.at_level(logging.WARNING, logger="sesami.engagement"):
@@ -215,6 +221,52 @@ def test_a_missing_failing_or_stale_copy_leaves_the_shipped_file(
     assert logged in caplog.text
     signal = eng.classify(eng.OPEN, "Mozilla/5.0", COPY_ADDRESS)  # never an error
     assert signal.engagement is eng.Engagement.APPLE_PRIVACY
+
+
+STALE_DAY = date(2026, 7, 2) + timedelta(days=MAX_AGE_DAYS + 1)  # the sample, past its age
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        TimeoutError("S3 did not answer"),
+        _copy(date(2020, 1, 1)),
+        ["<html>Service Unavailable</html>"],
+    ],
+    ids=["none", "unreadable", "stale", "html"],
+)
+def test_when_the_shipped_file_is_stale_too_it_degrades_to_the_other_signals(
+    published: list[Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: Any,
+) -> None:
+    """No usable list at all: the shipped file is kept (and not used), never an error."""
+    monkeypatch.setattr(relay_ranges, "utc_today", lambda: STALE_DAY)
+    answers, _ = published
+    answers.append(answer)
+    with caplog.at_level(logging.WARNING, logger="sesami.engagement"):
+        ranges = default_ranges()
+    assert ranges.source == str(DEFAULT_PATH) and not ranges.usable
+    assert f"over {MAX_AGE_DAYS} days ago: not used" in caplog.text
+    assert "classifying on user agent and timing alone" in caplog.text
+    # An address the sample holds no longer corroborates MPP's form; the form still decides.
+    in_sample = "172.224.226.3"
+    assert load(DEFAULT_PATH, today=FRESH).contains(in_sample)
+    signal = eng.classify(eng.OPEN, "Mozilla/5.0", in_sample)
+    assert (signal.engagement, signal.reason) == (eng.Engagement.APPLE_PRIVACY, "ua:apple_mpp")
+    assert eng.classify(eng.OPEN, None, in_sample).reason == "ua:missing"
+
+
+def test_a_fresh_copy_is_used_when_the_shipped_file_is_stale(
+    published: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_ranges, "utc_today", lambda: STALE_DAY)
+    answers, _ = published
+    answers.append(_copy(STALE_DAY - timedelta(days=1)))
+    assert default_ranges().source == "published copy" and default_ranges().usable
+    assert eng.classify(eng.OPEN, "Mozilla/5.0", COPY_ADDRESS).reason == "ua+ip:apple_relay"
 
 
 def test_the_newest_usable_list_wins_the_copy_on_a_tie() -> None:

@@ -39,6 +39,7 @@ RUNTIME_DEPENDENCIES = (
     "boto3",
     "botocore",
 )
+RELAY_RANGES = "chalicelib/events/data/apple_relay_egress.csv"
 # What the handlers load on their first call, each from the package (native wheels included).
 FIRST_CALL_MODULES = (
     "pynamodb.models",
@@ -156,6 +157,11 @@ def test_package_carries_the_app_and_its_runtime_dependencies(built: Path) -> No
         relative = module.relative_to(ROOT / "app").as_posix()
         if "__pycache__" not in relative:
             assert relative in names, relative
+    # Data the code reads at run time, beside the code: Apple's relay ranges (events/), which
+    # ingest loads on its first open or click (a package without them classifies on the user
+    # agent alone, silently).
+    assert RELAY_RANGES in names
+    assert (ROOT / "app" / RELAY_RANGES).is_file()
     for dependency in RUNTIME_DEPENDENCIES:
         assert dependency in top, dependency
     assert "chalice" in top  # Chalice's runtime half (chalice/app.py)

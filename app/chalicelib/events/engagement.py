@@ -84,6 +84,7 @@ _CODE = {
 }
 _FROM_CODE = {code: cls for cls, code in _CODE.items()}
 CODES: dict[str, str] = {cls.value: code for cls, code in _CODE.items()}  # class name -> code
+NAMES: dict[str, str] = {code: cls.value for cls, code in _CODE.items()}  # code -> class name
 _TIMED = frozenset({Engagement.HUMAN, Engagement.UNKNOWN})  # what timing can overrule
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -314,21 +315,6 @@ def derive(facts: Sequence[Fact], reference_ms: int) -> list[Verdict]:
     return out
 
 
-def _changes_nothing_else(old: EngagementLog, new: EngagementLog, added: Fact | None) -> bool:
-    """Whether adding `added` (same reference) leaves every other fact's verdict as it was:
-    nothing was pushed out of the log, and it is an open (opens take part in no burst) or a
-    click with no click on another link within BURST_WINDOW."""
-    if added is None or len(new.facts) != len(old.facts) + 1:
-        return False
-    if added.kind == OPEN:
-        return True
-    low, high, link = added.t_ms - _BURST_MS, added.t_ms + _BURST_MS, added.link
-    for f in old.facts:
-        if f.kind == CLICK and low <= f.t_ms <= high and f.link != link:
-            return False
-    return True
-
-
 UNIQUE = {
     "open": "OPENED_MESSAGES",
     "open_human": "OPENED_MESSAGES_HUMAN",
@@ -452,14 +438,29 @@ def _firsts(log: EngagementLog, verdicts: list[Verdict]) -> dict[str, int]:
 class CounterDeltas:
     """What one folded event changes in the hourly counters (hour, as hours since the epoch ->
     counter -> delta) and in the daily per-link counters ((day since the epoch, url) ->
-    "human"/"scanner" -> delta), and the assessment of the message after it."""
+    "human"/"scanner" -> delta), the verdict of the fact it added (None for a Delivery), and
+    the assessment of the message after it (derived when first asked for: ingest needs only the
+    verdict, and in the usual case nothing else is derived)."""
 
-    __slots__ = ("assessment", "hours", "links")
+    __slots__ = ("_assessment", "_log", "_reference_ms", "hours", "links", "verdict")
 
-    def __init__(self, assessment: Assessment | None = None) -> None:
+    def __init__(
+        self,
+        assessment: Assessment | None = None,
+        verdict: Verdict | None = None,
+        log: tuple[EngagementLog, int] | None = None,
+    ) -> None:
         self.hours: dict[int, dict[str, int]] = {}
         self.links: dict[tuple[int, str], dict[str, int]] = {}
-        self.assessment = assessment if assessment is not None else Assessment()
+        self.verdict = verdict
+        self._assessment = assessment
+        self._log, self._reference_ms = log if log is not None else (EngagementLog(), 0)
+
+    @property
+    def assessment(self) -> Assessment:
+        if self._assessment is None:
+            self._assessment = assess(self._log, self._reference_ms)
+        return self._assessment
 
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
@@ -489,51 +490,129 @@ def counter_deltas(
     sent_ms = (sent_at - EPOCH) // _MS
     old_log, old_ref = before if before is not None else (EngagementLog(), 0)
     new_log, new_ref = after
+    if added is not None and old_ref == new_ref and len(new_log.facts) == len(old_log.facts) + 1:
+        return _around_the_new_fact(old_log, new_log, new_ref, added, sent_ms)
     new_v = derive(new_log.facts, new_ref)
-    deltas = CounterDeltas(_assessment(new_log, new_v))
-    if added is not None and old_ref == new_ref and _changes_nothing_else(old_log, new_log, added):
-        _only_the_new_fact(deltas, new_log, new_v, added, sent_ms)
-    else:
-        _everything_that_changed(deltas, old_log, old_ref, new_log, new_v, added, sent_ms)
+    assessment = _assessment(new_log, new_v)
+    deltas = CounterDeltas(assessment, assessment.verdict(added) if added is not None else None)
+    _everything_that_changed(deltas, old_log, old_ref, new_log, new_v, added, sent_ms)
     return deltas
 
 
-def _only_the_new_fact(
-    deltas: CounterDeltas, log: EngagementLog, verdicts: list[Verdict], added: Fact, sent_ms: int
-) -> None:
-    """The usual case, kept cheap: every other verdict stays as it was, so the new fact adds
-    itself, and moves a first open or click if it is earlier than the one before it."""
-    position = log.facts.index(added)
-    code = verdicts[position].code
+def _verdict_at(facts: Sequence[Fact], i: int, reference_ms: int) -> Verdict:
+    """`derive`'s verdict of the fact at `i` alone (facts in time order, as a log keeps them)."""
+    f = facts[i]
+    if f.signal not in _TIMED_CODES:
+        return _PLAIN[f.signal]
+    if f.t_ms <= reference_ms + _DELAY_MS:
+        return _NEAR_DELIVERY
+    if f.kind == CLICK and _burst_partners(facts, i):
+        return _LINK_BURST
+    return _PLAIN[f.signal]
+
+
+def _burst_partners(facts: Sequence[Fact], i: int) -> list[int]:
+    """The clicks on another link within BURST_WINDOW of the click at `i` (`_bursts` pairs)."""
+    t, link, out = facts[i].t_ms, facts[i].link, []
+    j = i - 1
+    while j >= 0 and facts[j].t_ms >= t - _BURST_MS:
+        if facts[j].kind == CLICK and facts[j].link != link:
+            out.append(j)
+        j -= 1
+    j = i + 1
+    while j < len(facts) and facts[j].t_ms <= t + _BURST_MS:
+        if facts[j].kind == CLICK and facts[j].link != link:
+            out.append(j)
+        j += 1
+    return out
+
+
+def _first(log: EngagementLog, kind: str, reference_ms: int, human: bool) -> int | None:
+    """The first open (click), by anyone or by a person, as `assess` finds it: the kept facts
+    are in time order, so the first that qualifies, unless the overflow has an earlier one."""
+    kept = None
+    for i, f in enumerate(log.facts):
+        if f.kind == kind and (not human or _verdict_at(log.facts, i, reference_ms).code == "h"):
+            kept = f.t_ms
+            break
+    for o in log.overflow:
+        if (
+            o.kind == kind
+            and (not human or o.signal == "h")
+            and (kept is None or o.first_ms < kept)
+        ):
+            kept = o.first_ms
+    return kept
+
+
+def _around_the_new_fact(
+    old_log: EngagementLog, new_log: EngagementLog, reference_ms: int, added: Fact, sent_ms: int
+) -> CounterDeltas:
+    """The usual case (a new open or click, same reference, nothing pushed out of the log),
+    kept cheap: only the new fact's verdict is derived and, for a click, those of the clicks it
+    may have joined in a burst (no other verdict can change), and each first open or click is
+    looked for where it can have moved. Gives what `_everything_that_changed` gives."""
+    facts, old_facts = new_log.facts, old_log.facts
+    position = len(facts) - 1 if facts[-1] == added else facts.index(added)
+    verdict = _verdict_at(facts, position, reference_ms)
+    deltas = CounterDeltas(verdict=verdict, log=(new_log, reference_ms))
+    hours, links = deltas.hours, deltas.links
+    code = verdict.code
     at = sent_ms + added.t_ms
-    own = deltas.hours[at // HOUR_MS] = {_COUNTER[(added.kind, code)]: 1}
+    hours[at // HOUR_MS] = {_COUNTER[(added.kind, code)]: 1}
     if added.kind == CLICK and added.link is not None and code in _SPLIT:
-        deltas.links[(at // DAY_MS, added.link)] = {_SPLIT[code]: 1}
-    first = deltas.assessment.first
+        links[(at // DAY_MS, added.link)] = {_SPLIT[code]: 1}
+    taken_back = False  # whether a count went down (then some may now be zero)
+    if added.kind == CLICK:
+        for j in _burst_partners(facts, position):
+            before = _verdict_at(old_facts, j if j < position else j - 1, reference_ms).code
+            after = _verdict_at(facts, j, reference_ms).code
+            if before != after:
+                _count(hours, links, facts[j], before, -1, sent_ms)
+                _count(hours, links, facts[j], after, 1, sent_ms)
+                taken_back = True
+    partner_moved = taken_back
     name = "open" if added.kind == OPEN else "click"
     for key, human in ((name, False), (name + "_human", True)):
-        if (human and code != "h") or first.get(key) != added.t_ms:
+        if human and code != "h" and not partner_moved:
+            continue  # no person's open or click appeared or went
+        was = _first(old_log, added.kind, reference_ms, human)
+        if was is not None and was < added.t_ms and not (human and partner_moved):
+            continue  # the new fact is later than the first, which stays
+        now = _first(new_log, added.kind, reference_ms, human)
+        if was == now:
             continue
-        was = _first_without(log, verdicts, position, added.kind, human)
-        if was == added.t_ms:
-            continue  # an equal fact was first already
-        own[UNIQUE[key]] = 1
-        if was is not None:  # it was later: it is no longer the first
-            earlier = deltas.hours.setdefault((sent_ms + was) // HOUR_MS, {})
-            earlier[UNIQUE[key]] = earlier.get(UNIQUE[key], 0) - 1
-            _drop_zeros(deltas.hours)
+        counter = UNIQUE[key]
+        if was is not None:
+            per_hour = hours.setdefault((sent_ms + was) // HOUR_MS, {})
+            per_hour[counter] = per_hour.get(counter, 0) - 1
+            taken_back = True
+        if now is not None:
+            per_hour = hours.setdefault((sent_ms + now) // HOUR_MS, {})
+            per_hour[counter] = per_hour.get(counter, 0) + 1
+    if taken_back:
+        _drop_zeros(hours)
+        _drop_zeros(links)
+    return deltas
 
 
-def _first_without(
-    log: EngagementLog, verdicts: list[Verdict], skip: int, kind: str, human: bool
-) -> int | None:
-    """The first open (click), by anyone or by a person, leaving out the fact at `skip`."""
-    facts = log.facts
-    for i in range(len(facts)):
-        if i != skip and facts[i].kind == kind and (not human or verdicts[i].code == "h"):
-            return facts[i].t_ms  # facts are in time order, overflow later still
-    later = [o.first_ms for o in log.overflow if o.kind == kind and (not human or o.signal == "h")]
-    return min(later) if later else None
+def _count(
+    hours: dict[int, dict[str, int]],
+    links: dict[tuple[int, str], dict[str, int]],
+    fact: Fact,
+    code: str,
+    n: int,
+    sent_ms: int,
+) -> None:
+    """Add `n` to the hourly counter of the fact's class (`code`) and, for a click, to its
+    link's human or scanner split."""
+    at = sent_ms + fact.t_ms
+    per_hour = hours.setdefault(at // HOUR_MS, {})
+    name = _COUNTER[(fact.kind, code)]
+    per_hour[name] = per_hour.get(name, 0) + n
+    if fact.kind == CLICK and fact.link is not None and code in _SPLIT:
+        per_link = links.setdefault((at // DAY_MS, fact.link), {})
+        per_link[_SPLIT[code]] = per_link.get(_SPLIT[code], 0) + n
 
 
 def _everything_that_changed(
@@ -549,15 +628,6 @@ def _everything_that_changed(
     the log counted by their signal, first opens and clicks moved."""
     hours, links = deltas.hours, deltas.links
 
-    def count(fact: Fact, code: str, n: int) -> None:
-        at = sent_ms + fact.t_ms
-        per_hour = hours.setdefault(at // HOUR_MS, {})
-        name = _COUNTER[(fact.kind, code)]
-        per_hour[name] = per_hour.get(name, 0) + n
-        if fact.kind == CLICK and fact.link is not None and code in _SPLIT:
-            per_link = links.setdefault((at // DAY_MS, fact.link), {})
-            per_link[_SPLIT[code]] = per_link.get(_SPLIT[code], 0) + n
-
     old_v = derive(old_log.facts, old_ref) if old_log.facts else []
     pairs: dict[tuple[Fact, str], int] = {}
     for f, v in zip(old_log.facts, old_v, strict=True):
@@ -566,7 +636,7 @@ def _everything_that_changed(
         pairs[(f, v.code)] = pairs.get((f, v.code), 0) + 1
     for (fact, code), n in pairs.items():
         if n:
-            count(fact, code, n)
+            _count(hours, links, fact, code, n, sent_ms)
     # Facts that left the kept set (or never entered it) count by their signal, for good.
     left: dict[Fact, int] = {}
     for f in (*old_log.facts, *((added,) if added else ())):
@@ -575,7 +645,7 @@ def _everything_that_changed(
         left[f] = left.get(f, 0) - 1
     for fact, n in left.items():
         if n > 0:
-            count(fact, fact.signal, n)
+            _count(hours, links, fact, fact.signal, n, sent_ms)
     # A message's first open and click, by anyone and by a person: counted once, in its hour.
     old_first, new_first = _firsts(old_log, old_v), deltas.assessment.first
     for name, counter in UNIQUE.items():

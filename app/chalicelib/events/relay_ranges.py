@@ -152,6 +152,11 @@ def parse(lines: Iterable[str]) -> tuple[dict[str, str], list[tuple[int, int, in
     return header, prefixes, malformed
 
 
+def utc_today() -> date:
+    """The current UTC date, which a list's age is judged against (tests pin it)."""
+    return datetime.now(UTC).date()
+
+
 def load(
     path: Path | str = DEFAULT_PATH,
     *,
@@ -174,7 +179,7 @@ def from_lines(
     max_age_days: int = MAX_AGE_DAYS,
 ) -> RelayRanges:
     """The ranges in the lines of a ranges file (`load`'s format), judged on `today`."""
-    today = today or datetime.now(UTC).date()
+    today = today or utc_today()
     header, prefixes, malformed = parse(lines)
     v4 = _merged([(a, b) for bits, a, b in prefixes if bits == 32])
     v6 = _merged([(a, b) for bits, a, b in prefixes if bits == 128])
@@ -288,7 +293,7 @@ def newest(*candidates: RelayRanges) -> RelayRanges:
 def default_ranges() -> RelayRanges:
     """The ranges ingest uses, loaded on first use (one ingest instance reads them once): the
     published copy if there is one, usable and no older than the shipped file, else the
-    shipped file. Never raises: an unreadable copy is logged and left out."""
+    shipped file (usable or not). Never raises: an unreadable copy is logged and left out."""
     shipped = load(DEFAULT_PATH)
     if not _published:
         return shipped
@@ -301,7 +306,9 @@ def default_ranges() -> RelayRanges:
         log.warning("Apple relay ranges: no published copy yet: the shipped file")
         return shipped
     copy = from_lines(lines, source="published copy")
-    chosen = newest(copy, shipped)
+    # An unusable copy leaves the shipped file, even a stale one (which is then not used
+    # either: classification falls back to the user agent and timing, never to an error).
+    chosen = newest(copy, shipped) if copy.usable else shipped
     if chosen is not copy:
         log.warning("Apple relay ranges: the published copy is not used (%s)", copy.problems)
     return chosen

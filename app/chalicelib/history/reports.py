@@ -59,8 +59,11 @@ def recipient_history(
             continue
         body = agg.body or {}
         mine = body.get("recipients", {}).get(address, {})
-        # SES attributes opens and clicks to a recipient only on a message to one address.
-        alone = body.get("destination") == [address]
+        # SES attributes opens and clicks to a recipient only on a message to one address: on
+        # a message to several, they are the message's, and could be any recipient's.
+        destination = body.get("destination") or []
+        alone = destination == [address]
+        shared = len(destination) > 1
         assessment = judged(body)
         messages.append(
             {
@@ -72,6 +75,10 @@ def recipient_history(
                 "clicks": mine.get("clicks", 0),
                 "opens_by": assessment.by_class(eng.OPEN) if alone else {},
                 "clicks_by": assessment.by_class(eng.CLICK) if alone else {},
+                "unattributed": {
+                    "opens": int(agg.opens or 0) if shared else 0,
+                    "clicks": int(agg.clicks or 0) if shared else 0,
+                },
                 "first_open_at": mine.get("first_open_at"),
                 "last_open_at": mine.get("last_open_at"),
                 "bounce_type": mine.get("bounce_type"),
@@ -102,6 +109,9 @@ def recipient_history(
             "clicks": sum(m["clicks"] for m in messages),
             "opens_by": _sum_by(m["opens_by"] for m in messages),
             "clicks_by": _sum_by(m["clicks_by"] for m in messages),
+            "unattributed": {
+                kind: sum(m["unattributed"][kind] for m in messages) for kind in ("opens", "clicks")
+            },
         },
     }
 

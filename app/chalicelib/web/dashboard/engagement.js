@@ -49,13 +49,19 @@ function times(n) {
   return n === 1 ? "once" : `${num(n)} times`;
 }
 
-/** "Opened 7 times: 2 by a person, 5 by Apple's proxy." (`verb`: Opened or Clicked) */
-export function sentence(verb, count, byClass) {
-  if (!count) return `${verb === "Opened" ? "Not opened" : "Not clicked"}.`;
+/** "Opened 7 times: 2 by a person, 5 by Apple's proxy." (`verb`: Opened or Clicked).
+ * `unattributed`: opens (clicks) of mail sent to several addresses, beside `count`: SES does not
+ * say which recipient they were, so they are neither classified here nor this recipient's. */
+export function sentence(verb, count, byClass, unattributed = 0) {
+  const total = (count || 0) + (unattributed || 0);
+  if (!total) return `${verb === "Opened" ? "Not opened" : "Not clicked"}.`;
   const parts = CLASSES.filter((c) => byClass && byClass[c]).map((c) => `${num(byClass[c])} ${BY[c]}`);
   const counted = CLASSES.reduce((sum, c) => sum + ((byClass && byClass[c]) || 0), 0);
-  if (counted < count) parts.push(`${num(count - counted)} recorded before SESami told them apart`);
-  return parts.length ? `${verb} ${times(count)}: ${parts.join(", ")}.` : `${verb} ${times(count)}.`;
+  if (counted < (count || 0)) parts.push(`${num(count - counted)} recorded before SESami told them apart`);
+  if (unattributed) {
+    parts.push(`${num(unattributed)} on mail sent to several addresses, which SES does not attribute to one recipient`);
+  }
+  return parts.length ? `${verb} ${times(total)}: ${parts.join(", ")}.` : `${verb} ${times(total)}.`;
 }
 
 /** "2 / 7": a person's share of all, for narrow table cells. */

@@ -291,6 +291,11 @@ export async function messagePage(target, route, current) {
   );
 }
 
+// A message sent to several addresses: SES does not say which of them opened or clicked, so its
+// opens and clicks are the message's (`unattributed`), not this recipient's.
+const SHARED_HELP = "Sent to several addresses: SES does not say which recipient opened or clicked it.";
+const sharedOf = (m) => m.unattributed || { opens: 0, clicks: 0 };
+
 export async function recipientPage(target, route, current) {
   const email = route.arg;
   const range = route.params.get("range") || "1y";
@@ -303,6 +308,7 @@ export async function recipientPage(target, route, current) {
     return;
   }
   if (!current()) return;
+  const shared = r.totals.unattributed || { opens: 0, clicks: 0 };
   const status = h("div");
   const erasedSuppression = r.suppressed && r.suppression && r.suppression.erased;
   const suppression = erasedSuppression
@@ -370,13 +376,13 @@ export async function recipientPage(target, route, current) {
         h("div", { class: "sub" }, `${num((r.totals.clicks_by || {}).human || 0)} by a person`),
       ),
     ),
-    r.totals.opens || r.totals.clicks
+    r.totals.opens || r.totals.clicks || shared.opens || shared.clicks
       ? h(
           "p",
           { class: "engagement-sentence" },
-          sentence("Opened", r.totals.opens, r.totals.opens_by),
+          sentence("Opened", r.totals.opens, r.totals.opens_by, shared.opens),
           " ",
-          sentence("Clicked", r.totals.clicks, r.totals.clicks_by),
+          sentence("Clicked", r.totals.clicks, r.totals.clicks_by, shared.clicks),
         )
       : null,
     h("h2", {}, `Messages (last ${range})`),
@@ -391,7 +397,14 @@ export async function recipientPage(target, route, current) {
               ["Status", (m) => badge(m.status)],
               ["Opens", (m) => num(m.opens || 0), { class: "num" }],
               ["Clicks", (m) => num(m.clicks || 0), { class: "num" }],
-              ["By a person", (m) => `${humanOfAll(m.opens_by, m.opens)} · ${humanOfAll(m.clicks_by, m.clicks)}`, { class: "num small" }],
+              [
+                "By a person",
+                (m) =>
+                  sharedOf(m).opens || sharedOf(m).clicks
+                    ? h("span", { class: "muted", title: SHARED_HELP }, `not attributable: ${num(sharedOf(m).opens)} · ${num(sharedOf(m).clicks)}`)
+                    : `${humanOfAll(m.opens_by, m.opens)} · ${humanOfAll(m.clicks_by, m.clicks)}`,
+                { class: "num small" },
+              ],
               ["Last open", (m) => when(m.last_open_at)],
             ],
             r.messages,
