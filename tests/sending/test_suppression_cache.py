@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from chalicelib.core import tables
+from chalicelib.core import keys, tables
 from chalicelib.core.signing import Signer
-from chalicelib.core.tables import TenantModel
+from chalicelib.core.tables import SuppressionModel, TenantModel
 from chalicelib.ingest.pipeline import ingest_envelopes
 from chalicelib.sending.hooks import Hooks
 from chalicelib.sending.momento_cache import momento_dictionaries
@@ -181,3 +181,28 @@ def test_a_bulk_send_of_1000_reads_dynamodb_fewer_times_with_the_cache(
     assert cold == 13 and warm == 2
     assert len(plain.ses.sent) == len(cached.ses.sent) / 2 == 1_000
     assert check.stats.list_reads == 1_000  # each address read from the list once
+
+
+def test_a_miss_reads_the_list_strongly_consistent(
+    settings: Any, momento: MomentoLocalServer
+) -> None:
+    # The answer is stored under a version read strongly consistent: an eventually consistent
+    # list read could miss a suppression that version counts, and pin "not suppressed" under it.
+    tenant = make_tenant(settings)
+    # The erasure marker: the check then also reads the addresses' salted hashes (a 2nd BatchGet).
+    erased_pk = keys.erased_pk(tenant.tenant_id)
+    SuppressionModel(erased_pk, keys.ERASED_MARKER, reason="ERASED", created_at="2026").save()
+    check = _check(settings, momento)
+    table = f"{settings.table_prefix}suppression"
+    with recording() as aws:
+        tables.configure(settings)
+        check.suppressed(tenant.tenant_id, ["erin@example.org"])
+    tables.configure(settings)
+    reads = [
+        c.params["RequestItems"][table]
+        for c in aws.calls
+        if table in c.params.get("RequestItems", {})
+    ]
+    # The version's counters, then the entries with the marker, then the hashes.
+    assert len(reads) == 3 and check.stats.list_reads == 1
+    assert all(r.get("ConsistentRead") is True for r in reads)

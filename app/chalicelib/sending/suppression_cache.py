@@ -122,7 +122,8 @@ class CachedSuppressionCheck:
             answers.update(from_cache)
             unknown = [a for a in unknown if a not in from_cache]
         if unknown:
-            listed = self._store.suppressed(tenant_id, unknown)
+            # Strongly consistent: the answer is stored under `version`, which was read so.
+            listed = self._store.suppressed(tenant_id, unknown, consistent=True)
             self.stats.list_reads += len(unknown)
             read = {a: listed.get(a) for a in unknown}
             self._remember(tenant_id, version, read)
