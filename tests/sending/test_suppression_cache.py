@@ -206,3 +206,45 @@ def test_a_miss_reads_the_list_strongly_consistent(
     # The version's counters, then the entries with the marker, then the hashes.
     assert len(reads) == 3 and check.stats.list_reads == 1
     assert all(r.get("ConsistentRead") is True for r in reads)
+
+
+def test_momento_holds_no_address_in_plain_text(settings: Any, momento: MomentoLocalServer) -> None:
+    # Erasure cannot reach into Momento: fields are the addresses' salted hashes (the form
+    # erasure keeps) and values carry no address; the refusal names the address it was asked.
+    tenant = make_tenant(settings)
+    SuppressionService(Signer(b"k" * 32)).add(tenant.tenant_id, "Fay@Example.org", "asked", "t")
+    check = _check(settings, momento)
+    asked = ["fay@example.org", "gus@example.org"]
+    assert set(check.suppressed(tenant.tenant_id, asked)) == {"fay@example.org"}
+    stored = [
+        (field, value)
+        for dictionaries in momento.store._dicts.values()
+        for fields, _ in dictionaries.values()
+        for field, value in fields.items()
+    ]
+    assert len(stored) == 2
+    assert not [kv for kv in stored if any(b"example.org" in part for part in kv)]
+    fresh = _check(settings, momento)
+    fresh._cache = check._cache
+    refused = fresh.suppressed(tenant.tenant_id, asked)  # from Momento alone
+    assert fresh.stats.cache_hits == 2 and fresh.stats.list_reads == 0
+    assert refused["fay@example.org"].address == "fay@example.org"
+    assert refused["fay@example.org"].reason == "MANUAL"
+
+
+def test_a_dictionary_expires_its_ttl_after_creation_however_often_written(
+    momento: MomentoLocalServer,
+) -> None:
+    # A TTL refreshed by every write would keep a busy dictionary (and what it holds of an
+    # erased address) forever, growing without bound.
+    now = [1_000.0]
+    momento.store._clock = lambda: now[0]
+    cache = momento_dictionaries(None, momento.endpoint, "sesami-ttl", timedelta(seconds=2))
+    assert cache is not None
+    ttl = timedelta(hours=1)
+    cache.set_fields("d", {"a": b"1"}, ttl)
+    now[0] += 50 * 60
+    cache.set_fields("d", {"b": b"2"}, ttl)
+    assert cache.get_fields("d", ["a", "b"]) == {"a": b"1", "b": b"2"}
+    now[0] += 11 * 60
+    assert cache.get_fields("d", ["a", "b"]) == {}
