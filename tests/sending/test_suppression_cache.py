@@ -248,3 +248,21 @@ def test_a_dictionary_expires_its_ttl_after_creation_however_often_written(
     assert cache.get_fields("d", ["a", "b"]) == {"a": b"1", "b": b"2"}
     now[0] += 11 * 60
     assert cache.get_fields("d", ["a", "b"]) == {}
+
+
+def test_any_spelling_of_a_suppressed_address_is_refused_through_the_cache(
+    settings: Any, momento: MomentoLocalServer
+) -> None:
+    # Invariant 12: the check keys by the canonical address, as the list is stored; a key of its
+    # own (lower-cased only) would miss the entry and cache "not suppressed" for the spelling.
+    tenant = make_tenant(settings)
+    SuppressionService(Signer(b"k" * 32)).add(tenant.tenant_id, "ann@bücher.de", "asked", "t")
+    check = _check(settings, momento)
+    for spelling in ("Ann <Ann@Bücher.de>", "ANN@XN--BCHER-KVA.DE", "ann@bücher.de"):
+        refused = check.suppressed(tenant.tenant_id, [spelling])
+        assert set(refused) == {"ann@xn--bcher-kva.de"}, spelling
+    assert check.stats.list_reads == 1 and check.stats.local_hits == 2
+    other = _check(settings, momento)
+    other._cache = check._cache
+    assert set(other.suppressed(tenant.tenant_id, ["Ann@BÜCHER.de"])) == {"ann@xn--bcher-kva.de"}
+    assert other.stats.cache_hits == 1

@@ -40,6 +40,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from chalicelib.core import keys
+from chalicelib.core.addresses import key as canonical_key
 from chalicelib.core.errors import CacheUnavailable
 from chalicelib.sending.store import SendingStore, Suppressed
 
@@ -109,8 +110,9 @@ class CachedSuppressionCheck:
         self.stats = Stats()
 
     def suppressed(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, Suppressed]:
-        """The suppressed ones among `addresses` (lower-cased), by address."""
-        wanted = sorted({a.lower() for a in addresses})
+        """The suppressed ones among `addresses`, by canonical key (core/addresses.py), as
+        SendingStore.suppressed answers: the key the list is stored under (invariant 12)."""
+        wanted = sorted({canonical_key(a) for a in addresses})
         self.stats.checks += 1
         if not wanted:
             return {}
