@@ -254,8 +254,9 @@ class CustomerOnboarding(pulumi.ComponentResource):
             policy=_json(policies.forward_to_bus_policy(args.sesami_event_bus_arn)),
             opts=child,
         )
-        # What the SESami bus refuses (e.g. before PUT /account added this account to its policy)
-        # or what outlives the retry policy lands here instead of being dropped.
+        # What the SESami bus refuses (its one policy admits SES events from any account, but an
+        # operator may block one: blockedAccounts) or what outlives the retry policy lands here
+        # instead of being dropped.
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dead-letters",
             sqs_managed_sse_enabled=True,

@@ -132,6 +132,20 @@ def user_pool_args(args: IdentityArgs) -> dict[str, Any]:
     }
 
 
+def email_warning(args: IdentityArgs) -> str | None:
+    """Pure: what `pulumi up` warns about the pool's email, or None. Anyone may sign up, and
+    every sign-up and password reset is mailed with Cognito's own email (a small daily quota
+    for the whole pool) unless the operator's SES sends it."""
+    if not args.self_sign_up or args.email_identity_arn:
+        return None
+    return (
+        "selfSignUp is on and the user pool mails through Cognito's own email, whose small "
+        "daily quota anonymous sign-ups and password resets can use up for every user; in "
+        "production set cognitoEmailIdentityArn and cognitoEmailFrom (a verified SES identity "
+        "of this account) or selfSignUp false"
+    )
+
+
 def _hardening(args: IdentityArgs) -> dict[str, Any]:
     """Pure: MFA, threat protection and the email sender of the pool."""
     out: dict[str, Any] = {
@@ -185,6 +199,9 @@ class SesamiIdentity(pulumi.ComponentResource):
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sesami:identity:Identity", name, None, opts)
+        warning = email_warning(args)
+        if warning:
+            pulumi.log.warn(warning, resource=self)
         self.user_pool = aws.cognito.UserPool(
             f"{name}-users",
             **user_pool_args(args),

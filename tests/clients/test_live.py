@@ -1,12 +1,12 @@
 """The client and the `sesami` command against the whole local stack, as `make dev` starts it:
 send, replay a send by its key, follow the events page by page, a bulk batch to its end, a
 suppression added and removed, and the errors a caller meets. The bearer is the demo user's
-Cognito ID token (what the local stack signs in with); an API key `sk_...` is used the same way.
+Cognito ID token (what the local stack signs in with); the tests at the end make `sk_...` API
+keys through the API and run the client and the `sesami` command with them.
 
 The demo tenant is shared with the browser tests: every address here is new (a random local
 part), so nothing they read changes. SES's events come from the stack's simulator about a second
-after a send; waits poll a bounded number of times and never measure time. One test makes an
-API key through the API and runs the client with it."""
+after a send; waits poll a bounded number of times and never measure time."""
 
 from __future__ import annotations
 
@@ -227,6 +227,106 @@ def test_the_command_line_sends_lists_and_edits_the_suppression_list(
         check=False,
     )
     assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
+
+
+def _make_key(live_stack: LiveStack, token: str, scope: str) -> tuple[str, str]:
+    """A real `sk_` key of `scope`, made through the API by the demo admin: (key, its ID)."""
+    made = httpx.post(
+        f"{live_stack.url}/api-keys",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"name": f"cli live test {scope}", "scope": scope},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    return made.json()["key"], made.json()["id"]
+
+
+def test_the_command_line_with_api_keys_sends_lists_and_edits_within_each_scope(
+    live_stack: LiveStack, token: str
+) -> None:
+    """`sesami` as a program runs it: SESAMI_API_KEY holds an `sk_` key, never a person's token.
+    A send key sends, reads the events and adds a suppression; removing one needs an admin key."""
+    command = sesami_command()
+    send_key, send_id = _make_key(live_stack, token, "send")
+    admin_key, admin_id = _make_key(live_stack, token, "admin")
+
+    def sesami(key: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SESAMI_URL": live_stack.url, "SESAMI_API_KEY": key}
+        done = subprocess.run(
+            [str(command), *argv], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert key not in done.stdout + done.stderr and key[20:] not in done.stderr
+        return done
+
+    def ok(key: str, *argv: str) -> str:
+        done = sesami(key, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+        return done.stdout
+
+    try:
+        to = new_address("cli-key")
+        sent = json.loads(
+            ok(
+                send_key,
+                "send",
+                "--from",
+                SENDER,
+                "--to",
+                to,
+                "--subject",
+                "Key",
+                "--text",
+                "Hi",
+                "--json",
+            )
+        )
+        assert sent["status"] == "sent" and sent["recipients"] == [to]
+
+        def listed() -> list[Any] | None:
+            out = ok(
+                send_key,
+                "events",
+                "--status",
+                "DELIVERED",
+                "--since",
+                "7d",
+                "--recipient",
+                to,
+                "--json",
+            )
+            events: list[Any] = json.loads(out)
+            return events or None
+
+        delivered = until(listed, "the Delivery event, through the CLI with a send key")
+        assert [(e["status"], e["message_id"]) for e in delivered] == [
+            ("DELIVERED", sent["message_id"])
+        ]
+        table = ok(send_key, "events", "--status", "SENT", "--since", "7d", "--recipient", to)
+        assert to in table and "DELIVERED" not in table and "SENT" in table
+
+        address = new_address("cli-key-suppressed")
+        added = json.loads(
+            ok(send_key, "suppression", "add", address, "--reason", "cli key", "--json")
+        )
+        assert added["created"] is True
+        assert added["last_change"]["by"].startswith("api key cli live test send (sk_")
+        assert address in ok(send_key, "suppression", "list", "--q", address)
+        refused = sesami(send_key, "suppression", "remove", address, "--reason", "not mine")
+        assert refused.returncode == 1, refused.stderr
+        assert "403" in refused.stderr and "permission: admin" in refused.stderr
+        assert address in ok(send_key, "suppression", "list", "--q", address)  # still there
+        assert "removed" in ok(admin_key, "suppression", "remove", address, "--reason", "done")
+        assert address not in ok(send_key, "suppression", "list", "--q", address)
+    finally:
+        for key_id in (send_id, admin_id):
+            gone = httpx.delete(
+                f"{live_stack.url}/api-keys/{key_id}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            assert gone.status_code == 200, gone.text
+    revoked = sesami(send_key, "suppression", "list", "--q", address)
+    assert revoked.returncode == 1 and "401" in revoked.stderr
 
 
 def test_an_api_key_made_through_the_api_sends_reads_and_suppresses_within_its_scope(

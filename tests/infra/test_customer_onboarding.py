@@ -629,6 +629,28 @@ def test_program_config_errors_name_the_key(stack_config: Any) -> None:
 # --- Pure policy builders ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("identities", [(), ("mail.example.com", "ann@example.org")])
+def test_the_registered_access_policy_is_the_builders_for_the_deployed_arguments(
+    identities: tuple[str, ...],
+) -> None:
+    """tests/api/test_permission_parity.py checks SESami's calls against the pure builder;
+    this holds the program to attaching exactly that document to the role."""
+    args = _valid_args(sending_identities=identities)
+    deployment = deploy(args)
+    rule = policies.forwarding_rule_arn("aws", REGION, CUSTOMER_ACCOUNT)
+    assert deployment.outputs["ruleArn"] == rule
+    expected = policies.sesami_access_policy(
+        sending_identity_arns=policies.sending_identity_arns(
+            identities, "aws", REGION, CUSTOMER_ACCOUNT
+        ),
+        configuration_set_arn=policies.configuration_set_arn(
+            "aws", REGION, CUSTOMER_ACCOUNT, args.configuration_set_name
+        ),
+        forwarding_rule_arn=rule,
+    )
+    assert deployment.role_policy("access") == json.loads(json.dumps(expected))
+
+
 def test_trust_policy_builder_binds_the_given_roles_and_external_id() -> None:
     worker, api = (f"arn:aws:iam::123456789012:role/{n}" for n in ("worker", "api"))
     document = policies.sesami_trust_policy([worker, api], "x" * 40)

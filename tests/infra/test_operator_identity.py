@@ -75,3 +75,29 @@ def test_hardened_pool_requires_admin_mfa_protects_and_mails_through_ses(
 def test_bad_hardening_config_is_refused_naming_it(args: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         identity.IdentityArgs(pool_name="p", **args)
+
+
+def test_self_sign_up_on_cognitos_own_email_is_warned_about(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **kw: warned.append(message))
+    _deploy(tmp_path_factory.mktemp("p"))  # the defaults: selfSignUp true, Cognito's email
+    assert len(warned) == 1 and "cognitoEmailIdentityArn" in warned[0]
+    warned.clear()
+    _deploy(
+        tmp_path_factory.mktemp("p"),
+        cognitoEmailIdentityArn=SES_IDENTITY,
+        cognitoEmailFrom="SESami <no-reply@sesami.example>",
+    )
+    _deploy(tmp_path_factory.mktemp("p"), selfSignUp="false")
+    assert warned == []
+
+
+def test_the_email_warning_is_for_self_sign_up_without_an_ses_identity() -> None:
+    assert identity.email_warning(identity.IdentityArgs(pool_name="p")) is not None
+    closed = identity.IdentityArgs(pool_name="p", self_sign_up=False)
+    through_ses = identity.IdentityArgs(
+        pool_name="p", email_identity_arn=SES_IDENTITY, email_from="a@sesami.example"
+    )
+    assert identity.email_warning(closed) is None and identity.email_warning(through_ses) is None

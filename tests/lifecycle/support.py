@@ -179,3 +179,56 @@ def store_batch(
     results = {i: RecipientResult(address=a, status="sent") for i, a in enumerate(sent)}
     addresses = [r[1] for r in recipients]
     store.create_batch(tenant_id, batch_id, summary, job, addresses, results)
+
+
+def store_webhooks(tenant_id: str, recipient: str) -> str:
+    """What webhooks keep of a tenant: an endpoint with a delivery naming `recipient` (in its
+    body and in its log's answer), a deleted endpoint whose log is still kept, an alert rule
+    and an alert's history. Returns the live endpoint's ID."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.core import keys
+    from chalicelib.core.tables import (
+        AlertHistoryModel,
+        AlertRuleModel,
+        WebhookDeliveryModel,
+        WebhookEndpointModel,
+    )
+    from chalicelib.webhooks.store import WebhookStore
+
+    now = datetime.now(UTC)
+    live, gone = f"ep_{uuid.uuid4().hex[:16]}", f"ep_{uuid.uuid4().hex[:16]}"
+    for endpoint_id in (live, gone):
+        endpoint = WebhookEndpointModel(
+            keys.webhooks_pk(tenant_id),
+            keys.endpoint_sk(endpoint_id),
+            endpoint_id=endpoint_id,
+            url="https://hooks.example.net/in",
+            event_types=["email.*"],
+            enabled=False,  # no secret to sign with: nothing more is delivered to it
+            secrets=[],
+            created_at=keys.iso_ms(now),
+        )
+        endpoint.save()
+        body = json.dumps({"type": "email.delivered", "data": {"recipient": recipient}})
+        WebhookDeliveryModel(
+            keys.deliveries_pk(tenant_id, endpoint_id),
+            keys.delivery_sk(f"20260101T000000000Z-{uuid.uuid4().hex[:12]}"),
+            webhook_id=f"msg_{uuid.uuid4().hex[:12]}",
+            event_type="email.delivered",
+            body=body,
+            status="delivered",
+            attempts=1,
+            log=[{"n": 1, "code": 200, "body": f"ok {recipient}"}],
+            created_at=keys.iso_ms(now),
+            expires_at=now + timedelta(days=30),
+        ).save()
+    WebhookStore.delete_endpoint(WebhookStore.endpoint(tenant_id, gone))  # type: ignore[arg-type]
+    AlertRuleModel(keys.alerts_pk(tenant_id), keys.alert_rule_sk("bounce_rate"), state="ok").save()
+    AlertHistoryModel(
+        keys.alerts_pk(tenant_id),
+        keys.alert_history_sk(now, "bounce_rate"),
+        doc={"rule": "bounce_rate", "state": "firing"},
+        expires_at=now + timedelta(days=366),
+    ).save()
+    return live

@@ -32,6 +32,7 @@ from tests.lifecycle.support import (
     items_of,
     personal_link,
     store_batch,
+    store_webhooks,
     unique,
 )
 from tests.support import TestTenant, make_tenant
@@ -150,6 +151,7 @@ def populated(settings: Any) -> TestTenant:
     template = uuid.uuid4().hex[:12]  # a stored template: its head and its draft
     TemplateModel(keys.templates_pk(t.tenant_id), f"H#{template}", name="Welcome").save()
     TemplateModel(keys.template_pk(t.tenant_id, template), "D", subject="Hi {{name}}").save()
+    store_webhooks(t.tenant_id, someone)  # endpoints, a deleted one, deliveries, alerts
     return t
 
 
@@ -171,7 +173,7 @@ def test_deletion_removes_everything_of_the_tenant_and_nothing_of_another(
     mine = items_of(app_settings, t.tenant_id)
     assert mine.tables() >= {
         "tenants", "users", "accounts", "events", "messages", "counters",
-        "suppression", "quarantine", "sending", "lifecycle", "templates",
+        "suppression", "quarantine", "sending", "lifecycle", "templates", "webhooks",
     }  # fmt: skip
     theirs = sorted(
         json.dumps(i, sort_keys=True) for _, i in items_of(app_settings, other.tenant_id).items
@@ -187,6 +189,9 @@ def test_deletion_removes_everything_of_the_tenant_and_nothing_of_another(
     receipt = json.loads(left[0][1]["doc"]["S"])
     assert receipt["counts"]["events"] > 0 and receipt["counts"]["users"] == 2
     assert receipt["counts"]["templates"] == 1  # the draft (the head goes with it)
+    # Two delivery logs (one of a deleted endpoint), a rule, its history, two endpoint items
+    # (one a mark of the deleted endpoint): the scan above found none of them left.
+    assert receipt["counts"]["webhooks"] == 6
     assert setup.content_deleted.count(t.tenant_id) >= 1  # the stored content, by its prefix
     assert other.tenant_id not in setup.content_deleted
     assert receipt["requested_by_sub"] == "sub-admin"

@@ -30,6 +30,7 @@ from tests.lifecycle.support import (
     open_of,
     personal_link,
     store_batch,
+    store_webhooks,
     tagged,
     unique,
 )
@@ -81,6 +82,11 @@ def world(app_settings: Any) -> World:
         click_of(send_shared, personal_link(target)),
         event("send", keep_only, acct, alice=keep),
     ]
+    # Suppressed by hand and removed again: a tombstone of the target (the complaint below
+    # suppresses it anew, and leaves the tombstone as it is).
+    wiring.suppression_service().add(t.tenant_id, target, "asked", "admin")
+    wiring.suppression_service().remove(t.tenant_id, target, "by mistake", "admin")
+    assert SuppressionModel.count(keys.removed_pk(t.tenant_id)) == 1
     assert set(ingest(t, *envelopes)) == {Outcome.STORED}
     # The same address in another tenant: never touched.
     theirs = mid()
@@ -116,6 +122,8 @@ def world(app_settings: Any) -> World:
         account=acct,
         tenant_id=t.tenant_id,
     )
+    # Webhook deliveries that name the target (one of an endpoint deleted since), alerts.
+    store_webhooks(t.tenant_id, target)
     return World(t, other, target, keep, keep2, alone, shared, keep_only, pending, envelopes)
 
 
@@ -128,7 +136,9 @@ def test_erasure_leaves_no_spelling_of_the_address_in_any_table(
 ) -> None:
     w = world
     before = items_mentioning(app_settings, spellings(w.target), w.tenant.tenant_id)
-    assert before.tables() >= {"events", "messages", "suppression", "sending", "quarantine"}
+    assert before.tables() >= {
+        "events", "messages", "suppression", "sending", "quarantine", "webhooks"
+    }  # fmt: skip
     status, job = erase(w)
     assert status == 200 and job["state"] == "finished"
     counts = job["counts"]
@@ -138,6 +148,9 @@ def test_erasure_leaves_no_spelling_of_the_address_in_any_table(
     assert counts["suppression_entries"] == 1 and counts["kept_hashed_suppression"] == 1
     assert counts["batch_recipients"] == 1 and counts["idempotency_records"] == 1
     assert counts["quarantine"] == 1
+    assert counts["suppression_tombstones"] == 1
+    assert SuppressionModel.count(keys.removed_pk(w.tenant.tenant_id)) == 0
+    assert counts["webhook_deliveries"] == 2  # the live endpoint's and the deleted one's
     # The personal link clicked in both messages, on two days: two day items.
     assert counts["link_counters"] == 2
     left = items_mentioning(app_settings, spellings(w.target), w.tenant.tenant_id)
@@ -274,6 +287,43 @@ def test_an_erasure_longer_than_the_request_goes_on_in_the_background(
     assert progress["state"] == "finished" and progress["counts"]["messages_erased"] == 2
     found = items_mentioning(app_settings, spellings(world.target), world.tenant.tenant_id)
     assert found.items == []
+
+
+def test_a_webhook_queued_before_the_erasure_is_dropped_and_later_mail_is_delivered(
+    world: World, app_settings: Any
+) -> None:
+    """SQS messages cannot be edited: one naming the address, queued before the erasure, is
+    dropped when the delivery function takes it (no attempt, no log entry); a webhook of mail
+    sent to the address after the erasure is new history and is delivered."""
+    from chalicelib.webhooks.outbound import Exchange
+
+    from tests.webhooks.support import hooks_for
+
+    w = world
+    posted: list[str] = []
+
+    def send(url: str, body: bytes, headers: Any) -> Exchange:
+        posted.append(body.decode())
+        return Exchange(200, 3.0, "ok")
+
+    hooks = hooks_for(w.tenant.tenant_id, send=send)
+    endpoint = hooks.endpoint("http://127.0.0.1:9/hooks")["id"]
+    acct = w.tenant.account_id
+    queued = event("open", w.alone, acct, alice=w.target)
+    queued["id"] = str(uuid.uuid4())
+    queued["detail"]["open"]["timestamp"] = queued["detail"]["mail"]["timestamp"][:17] + "44.000Z"
+    hooks.ingest(w.tenant, queued, event("send", w.keep_only, acct, alice=w.keep))
+    assert len([t for t in hooks.h.queue.sent if t.body["k"] == "deliver"]) >= 2
+    erase(w)
+    later = event("send", mid(), acct, alice=w.target)  # mailed again, after the erasure
+    now = datetime.now(UTC)
+    later["detail"]["mail"]["timestamp"] = keys.iso_ms(now)
+    hooks.ingest(w.tenant, later)
+    outcomes = hooks.h.run()
+    assert outcomes.count("erased") == 1 and outcomes.count("delivered") == 2, outcomes
+    naming = [b for b in posted if w.target.lower() in b.lower()]
+    assert len(naming) == 1 and json.loads(naming[0])["data"]["at"] >= keys.iso_ms(now)[:19]
+    assert len(hooks.log(endpoint)) == 2  # the erased one left no entry
 
 
 def test_scrub_redacts_every_spelling_and_drops_keys_naming_the_address() -> None:

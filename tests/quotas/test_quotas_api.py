@@ -192,6 +192,26 @@ def test_one_tenant_at_its_limit_does_not_affect_another(
         assert quiet.post_get("GET", "/events").status_code == 200  # its own four, whole
 
 
+def test_a_refused_call_is_counted_before_its_permission_is_checked(
+    api: Client, moto: str, pool: dict[str, str], momento: MomentoLocalServer, clock: Clock
+) -> None:
+    """A 403 is still a request the credential made: a read key retrying an admin route spends
+    its tenant's requests like any other, and is then refused with a 429."""
+    owner = Tenant(api, moto, pool, connect=False)
+    made = owner.post_get("POST", "/api-keys", {"name": "reader", "scope": "read"})
+    assert made.status_code == 201, made.json_body
+    key = made.json_body["key"]
+    limit(momento, clock, requests_per_minute=3)
+    window_start(clock, owner.id)
+    for _ in range(3):
+        refused = call(api, "DELETE", "/suppression-list/x%40example.org", key)
+        assert refused.status_code == 403, refused.json_body
+    assert_quota_429(
+        call(api, "DELETE", "/suppression-list/x%40example.org", key), "requests_per_minute"
+    )
+    assert_quota_429(owner.post_get("GET", "/events"), "requests_per_minute")  # the tenant's
+
+
 def test_the_store_down_falls_back_to_this_instance_s_share_and_logs_it(
     api: Client,
     moto: str,

@@ -5,6 +5,7 @@ working on its next call."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -183,3 +184,73 @@ def test_invitations_can_be_listed_resent_and_cancelled(
     assert cancelled.status_code == 200 and cancelled.json_body["status"] == "cancelled"
     assert call(api, "GET", "/account/users", admin).json_body["invitations"] == []
     assert call(api, "DELETE", f"/account/invitations/{quoted}", admin).status_code == 404
+
+
+def test_a_members_last_activity_is_listed_and_written_at_most_every_few_minutes(
+    api: Client, team: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.core.tables import UserModel
+    from chalicelib.tenants.membership import TOUCH_EVERY
+
+    def seen() -> str | None:
+        users = call(api, "GET", "/account/users", team["admin"]).json_body["users"]
+        value: str | None = next(u["last_seen_at"] for u in users if u["sub"] == sub)
+        return value
+
+    def stored_at(when: datetime) -> None:
+        UserModel.get(sub).update([UserModel.last_seen_at.set(when)])
+
+    members = call(api, "GET", "/account/users", team["admin"]).json_body["users"]
+    sub = next(u["sub"] for u in members if u["role"] == "sender")
+    long_ago = datetime.now(UTC) - TOUCH_EVERY - timedelta(minutes=1)
+    stored_at(long_ago)
+    assert seen() == long_ago.isoformat()  # the list shows what is stored
+    assert call(api, "GET", "/events", team["sender"]).status_code == 200
+    first = seen()
+    assert first is not None and datetime.fromisoformat(first) > long_ago
+    # Within the window the next calls do not write it again.
+    for _ in range(3):
+        assert call(api, "GET", "/events", team["sender"]).status_code == 200
+    assert seen() == first and UserModel.get(sub).last_seen_at.isoformat() == first
+    inside = datetime.now(UTC) - TOUCH_EVERY + timedelta(minutes=1)
+    stored_at(inside)
+    assert call(api, "GET", "/events", team["sender"]).status_code == 200
+    assert seen() == inside.isoformat()
+
+
+def test_removing_a_user_names_the_api_keys_they_made_that_still_work(
+    api: Client, moto: str, pool: dict[str, str], team: dict[str, str]
+) -> None:
+    """Removing a person does not revoke their keys (a program may depend on one): the answer
+    names the ones still active, and the key list shows who made each."""
+    admin = team["admin"]
+    users = lambda: call(api, "GET", "/account/users", admin).json_body["users"]  # noqa: E731
+    before = {u["sub"] for u in users()}
+    email, other_admin = _join(api, moto, pool, admin, "admin")
+    (sub,) = {u["sub"] for u in users()} - before
+    made = []
+    for name in ("billing", "old billing", "reports"):
+        created = call(api, "POST", "/api-keys", other_admin, {"name": name, "scope": "send"})
+        assert created.status_code == 201, created.json_body
+        made.append(created.json_body)
+    assert call(api, "DELETE", f"/api-keys/{made[1]['id']}", other_admin).status_code == 200
+    mine = call(api, "POST", "/api-keys", admin, {"name": "mine", "scope": "read"}).json_body
+    listed = {k["id"]: k for k in call(api, "GET", "/api-keys", admin).json_body["keys"]}
+    assert [listed[k["id"]]["created_by"] for k in made] == [email] * 3
+    assert listed[mine["id"]]["created_by"] != email
+
+    removed = call(api, "DELETE", f"/account/users/{sub}", admin)
+    assert removed.status_code == 200, removed.json_body
+    answer = removed.json_body
+    assert answer["sub"] == sub and answer["removed"] is True
+    live = sorted((k["id"], k["prefix"], k["name"], k["status"]) for k in answer["active_keys"])
+    expected = [(made[i]["id"], made[i]["prefix"], made[i]["name"], "active") for i in (0, 2)]
+    assert live == sorted(expected)
+    assert all(k["key"] not in json.dumps(answer) for k in made)  # prefixes, never a secret
+    # As documented: the person is out at once, their keys go on until an admin revokes them.
+    assert call(api, "GET", "/events", other_admin).status_code == 401
+    assert call(api, "GET", "/account", made[0]["key"]).status_code == 200
+    again = call(api, "DELETE", f"/account/users/{sub}", admin)
+    assert again.status_code == 404

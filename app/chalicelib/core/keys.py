@@ -12,7 +12,7 @@ shards and merge. Per-recipient and per-message partitions are naturally spread.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.core import addresses
@@ -178,9 +178,28 @@ def endpoint_sk(endpoint_id: str) -> str:
     return f"EP#{endpoint_id}"
 
 
+def gone_endpoint_sk(endpoint_id: str) -> str:
+    """A deleted endpoint (beside the endpoints): its delivery log outlives it for up to 30 days,
+    and deletion and erasure find that log's partition from this."""
+    return f"GONE#{endpoint_id}"
+
+
+def erased_webhook_sk(address_digest: str) -> str:
+    """An erased address (its `address_hash`): webhooks about what happened before its erasure
+    are dropped, not delivered. A message queued before the erasure may still be travelling in
+    SQS (webhooks/delivery.py)."""
+    return f"X#{address_digest}"
+
+
 def deliveries_pk(tenant_id: str, endpoint_id: str) -> str:
     """One endpoint's delivery log, by the time of what was delivered (sk D#<delivery id>)."""
     return f"{tenant_pk(tenant_id)}#WH#{endpoint_id}"
+
+
+def delivery_stamp(at: datetime) -> str:
+    """The start of a delivery ID: the time of what is delivered (UTC, to the millisecond)."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y%m%dT%H%M%S") + f"{at.microsecond // 1000:03d}Z"
 
 
 def delivery_sk(delivery_id: str) -> str:

@@ -34,6 +34,8 @@ Tables (partition key / sort key -> what it serves):
   - by_tenant     T#t#I#n / pk -> the tenant's Idempotency-Key records and batch summaries
                   (keys only: their partitions cannot be derived from anything else)
 - webhooks     T#t#WH / EP#endpoint -> the tenant's webhook endpoints (secrets encrypted);
+               T#t#WH / GONE#endpoint -> a deleted endpoint whose log is still kept;
+               T#t#WH / X#hash -> an erased address whose queued webhooks are dropped;
                T#t#WH#endpoint / D#delivery -> one endpoint's delivery log (30 days);
                T#t#AL / R#rule -> reputation alert rules and their state; T#t#AL / H#time#rule
                -> the alerts' history
@@ -685,6 +687,22 @@ class WebhookEndpointModel(Model):
     failing_since = UnicodeAttribute(null=True)  # the first failure of the current run
     disabled_reason = UnicodeAttribute(null=True)
     disabled_at = UnicodeAttribute(null=True)
+    # Until then, a new delivery first checks that its body names no erased address (X# items).
+    erased_until = UnicodeAttribute(null=True)
+
+
+class WebhookMarkModel(Model):
+    """A small item beside a tenant's endpoints (webhooks table): a deleted endpoint
+    (sk GONE#<id>) or an erased address (sk X#<hash>, with `before`: the delivery-ID stamp of
+    its erasure), each kept as long as a delivery log."""
+
+    class Meta(_Meta):
+        table_name = "webhooks"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    before = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
 
 
 class WebhookDeliveryModel(Model):
@@ -795,6 +813,7 @@ _SHARED: dict[type[Model], str] = {
     MessageEventModel: "messages",
     BatchModel: "sending",
     WebhookDeliveryModel: "webhooks",
+    WebhookMarkModel: "webhooks",
     AlertRuleModel: "webhooks",
     AlertHistoryModel: "webhooks",
     JobModel: "lifecycle",

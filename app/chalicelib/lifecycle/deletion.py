@@ -13,7 +13,9 @@ a 410 (tenants/membership.py), nobody is bound to it again, ingest drops its acc
 unknown, and its unfinished bulk batches are stopped. Then the job (jobs.py) deletes, table by
 table, every item under the tenant's keys or in its index entries (items.py): events with their
 tag copies, messages, counters and link counters, the suppression list with its tombstones and
-erased entries, idempotency records and batches, quarantined events. Writers that were already
+erased entries, idempotency records and batches, quarantined events, templates and stored
+content, webhook endpoints (with the marks of deleted ones and of erased addresses), every
+endpoint's delivery log, alert rules and their history. Writers that were already
 running when it started (a bulk slice: up to the worker's 5-minute timeout; an ingest instance
 with a cached binding: 60 s; an API request: 30 s) may still add an item, so after
 `SETTLE_SECONDS` a second pass sweeps the same places. Last: the tenant's users (the users
@@ -34,6 +36,8 @@ from chalicelib.core.errors import Conflict, InvalidRequest
 from chalicelib.core.signing import Signer
 from chalicelib.core.tables import (
     AccountModel,
+    AlertHistoryModel,
+    AlertRuleModel,
     AuditModel,
     BatchModel,
     CounterModel,
@@ -47,6 +51,8 @@ from chalicelib.core.tables import (
     TemplateModel,
     TenantModel,
     UserModel,
+    WebhookDeliveryModel,
+    WebhookMarkModel,
 )
 from chalicelib.lifecycle import items
 from chalicelib.lifecycle.audit import AuditLog
@@ -71,6 +77,7 @@ PURGE = (
     "quarantine",
     "templates",
     "content",
+    "webhooks",
 )
 # Stored content is deleted through chalicelib.content (S3); tenant id -> objects deleted.
 DeleteContent = Callable[[str], int]
@@ -124,6 +131,7 @@ class TenantDeletion:
                 "the suppression list, its removed and erased entries",
                 "bulk batches and idempotency records, quarantined events",
                 "stored templates and their versions, the stored content of sent mail",
+                "webhook endpoints and their delivery logs, alert rules and their history",
                 "the connection to the AWS account (its events are no longer accepted)",
                 "the tenant's users and their logins, the audit trail, the tenant",
             ],
@@ -399,6 +407,35 @@ class _Purge:
             self.count("sending", items.delete(BatchModel, found))
             if out_of_time():
                 return False
+        return True
+
+    def webhooks(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        """Every endpoint's delivery log (a deleted endpoint's too: its GONE# mark names it), a
+        page at a time (what is deleted is not found again: resuming needs no cursor), then the
+        alert rules and history, then the endpoints and marks themselves."""
+        for endpoint_id in items.webhook_endpoints(self.tid):
+            pk = keys.deliveries_pk(self.tid, endpoint_id)
+            while True:
+                rows, more = items.page(WebhookDeliveryModel, pk)
+                self.count(
+                    "webhooks", items.delete(WebhookDeliveryModel, [(r.pk, r.sk) for r in rows])
+                )
+                if more is None:
+                    break
+                if out_of_time():
+                    return False
+        alerts = keys.alerts_pk(self.tid)
+        for model, prefix in ((AlertRuleModel, "R#"), (AlertHistoryModel, "H#")):
+            found = [
+                (a.pk, a.sk)
+                for a in items.everything(
+                    model, alerts, range_key_condition=model.sk.startswith(prefix)
+                )
+            ]
+            self.count("webhooks", items.delete(model, found))
+        # Endpoints (EP#), deleted endpoints (GONE#) and erased addresses (X#), read as keys.
+        marks = items.everything(WebhookMarkModel, keys.webhooks_pk(self.tid))
+        self.count("webhooks", items.delete(WebhookMarkModel, [(m.pk, m.sk) for m in marks]))
         return True
 
     def quarantine(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:

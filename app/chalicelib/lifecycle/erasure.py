@@ -4,6 +4,13 @@ anonymised, and a count of each kind reported.
 What an erasure does, step by step (each finds what is left, so re-running one is harmless):
 
     check        refuse (409) while a bulk batch that has the address is still sending
+    fence        webhooks not yet delivered about what happened to the address before now are
+                 dropped: a mark per form of the address (its salted hash and this time,
+                 T#t#WH / X#hash) and, on each endpoint, `erased_until` (30 days, a delivery
+                 log's life), so the delivery function checks a new delivery's body
+                 (webhooks/delivery.py). A message on the queue cannot be edited; this is how
+                 one queued before the erasure is stopped. Mail sent to the address later is
+                 new history, and its webhooks are delivered
     events       the address's rows (the by_recipient index finds them) and their tag-view
                  copies are deleted; their index entries go with them. For each of its messages:
                  - sent to this address alone: the timeline, every event row (opens and clicks
@@ -25,6 +32,11 @@ What an erasure does, step by step (each finds what is left, so re-running one i
     sending      bulk batches: the address, its variables and results are redacted (indexes
                  stay aligned); Idempotency-Key records: redacted from the stored response
     quarantine   unreadable events of the tenant that mention the address are deleted
+    webhooks     every endpoint's delivery log (a deleted endpoint's too) is read, and each
+                 delivery whose body or attempt log mentions the address is deleted: a retry or
+                 replay of it then finds nothing and stops. Only an attempt already under way
+                 when the fence went up (at most its 10 s timeout before this step) can still
+                 record its delivery after this step has read that log
     counting     waits (state `waiting`) until counting has taken in every click it found on
                  a link naming the address, then deletes those link counters again: a click
                  ingested just before the erasure and counted after it would bring one back
@@ -47,7 +59,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.core import dynamo, erasure_marks, keys
@@ -64,6 +76,9 @@ from chalicelib.core.tables import (
     QuarantineModel,
     SuppressionModel,
     TenantModel,
+    WebhookDeliveryModel,
+    WebhookEndpointModel,
+    WebhookMarkModel,
 )
 from chalicelib.lifecycle import counting_wait, items
 from chalicelib.lifecycle.audit import AuditLog
@@ -72,8 +87,19 @@ from chalicelib.lifecycle.spellings import REDACTED, address_forms, mentions, sc
 from chalicelib.suppression.from_events import version_bump
 
 KIND = "erasure"
-STEPS = ("check", "events", "pending", "suppression", "sending", "quarantine", counting_wait.STEP)
+STEPS = (
+    "check",
+    "fence",
+    "events",
+    "pending",
+    "suppression",
+    "sending",
+    "quarantine",
+    "webhooks",
+    counting_wait.STEP,
+)
 SAVE_ATTEMPTS = 5
+FENCE_DAYS = 30  # a webhook delivery's record lives 30 days; no queued message outlives that
 UNFINISHED = ("queued", "sending")
 
 
@@ -516,6 +542,62 @@ class _Run:
             ]
             self._count("quarantine", items.delete(QuarantineModel, hits))
         return True
+
+    # ------------------------------------------------------------------ webhooks
+
+    def fence(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        now = datetime.now(UTC)
+        until = now + timedelta(days=FENCE_DAYS)
+        pk = keys.webhooks_pk(self.tid)
+        items.save(
+            WebhookMarkModel(
+                pk,
+                keys.erased_webhook_sk(keys.address_hash(self.tid, form)),
+                before=keys.delivery_stamp(now),
+                expires_at=until,
+            )
+            for form in sorted(self.addresses)
+        )
+        model = WebhookEndpointModel
+        endpoints = list(
+            items.everything(model, pk, range_key_condition=model.sk.startswith("EP#"))
+        )
+        for endpoint in endpoints:
+            _mark_endpoint(endpoint, keys.iso_ms(until))
+        return True
+
+    def webhooks(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
+        cursor = doc.get("cursor") or {"endpoint": 0, "start": None}
+        endpoints = items.webhook_endpoints(self.tid)
+        for n in range(int(cursor["endpoint"]), len(endpoints)):
+            pk = keys.deliveries_pk(self.tid, endpoints[n])
+            start = cursor["start"] if n == cursor["endpoint"] else None
+            while True:
+                rows, start = items.page(WebhookDeliveryModel, pk, start)
+                hits = [(r.pk, r.sk) for r in rows if self._delivery_names_address(r)]
+                self._count("webhook_deliveries", items.delete(WebhookDeliveryModel, hits))
+                if start is None:
+                    break
+                if out_of_time():
+                    doc["cursor"] = {"endpoint": n, "start": start}
+                    return False
+        return True
+
+    def _delivery_names_address(self, delivery: WebhookDeliveryModel) -> bool:
+        log = json.dumps(delivery.log) if delivery.log else None
+        return mentions(delivery.body, self.forms) or mentions(log, self.forms)
+
+
+def _mark_endpoint(endpoint: WebhookEndpointModel, until: str) -> None:
+    """Its new deliveries are checked against the erased addresses until then (an endpoint
+    deleted meanwhile is no error)."""
+    model = WebhookEndpointModel
+    dynamo.write_if(
+        "webhook endpoint erasure",
+        lambda: endpoint.update(
+            actions=[model.erased_until.set(until)], condition=model.sk.exists()
+        ),
+    )
 
 
 def _destination(agg: MessageModel) -> list[str]:

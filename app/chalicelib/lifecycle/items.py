@@ -15,6 +15,7 @@ from chalicelib.core.tables import (
     IdempotencyModel,
     MessageEventModel,
     MessageModel,
+    WebhookMarkModel,
 )
 
 _M = TypeVar("_M")
@@ -135,6 +136,13 @@ def indexed(tenant_id: str, model: Any, index: Any) -> Iterator[Any]:
 def sending_partitions(tenant_id: str) -> list[str]:
     """The pk of every Idempotency-Key record and bulk batch of the tenant."""
     return sorted({i.pk for i in indexed(tenant_id, IdempotencyModel, IdempotencyModel.by_tenant)})
+
+
+def webhook_endpoints(tenant_id: str) -> list[str]:
+    """The ID of every endpoint of the tenant with a delivery log: its endpoints (EP#) and the
+    deleted ones whose log is still kept (GONE#), read as keys only."""
+    found = everything(WebhookMarkModel, keys.webhooks_pk(tenant_id))
+    return sorted({m.sk.split("#", 1)[1] for m in found if m.sk.startswith(("EP#", "GONE#"))})
 
 
 def days(since: datetime, until: datetime) -> list[datetime]:

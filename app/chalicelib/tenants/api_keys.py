@@ -194,6 +194,11 @@ class ApiKeyService:
         )
         return {"keys": [view(k, now) for k in items]}
 
+    def live_keys_by(self, membership: Membership, creator: str) -> list[dict[str, Any]]:
+        """The tenant's active keys `creator` made (removing a person does not revoke them)."""
+        listed = self.list_keys(membership)["keys"]
+        return [k for k in listed if k["created_by"] == creator and k["status"] == "active"]
+
     def revoke(self, membership: Membership, key_id: str) -> dict[str, Any]:
         """Revoke at once; revoking a revoked key changes nothing. Another tenant's: 404."""
         match = _ID.fullmatch(key_id)

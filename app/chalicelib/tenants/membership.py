@@ -341,7 +341,7 @@ class TenantService:
             self._directory.sign_out(user.username or user.email or user.sub)
         except Exception:  # SESami refuses the tokens already; the pool's sign-out is extra
             log.warning("could not sign out removed user %s in the user pool", user.sub)
-        return {"sub": user.sub, "removed": True}
+        return {"sub": user.sub, "removed": True, "actor": user.email or user.username or user.sub}
 
     def _member(self, membership: Membership, sub: str) -> UserModel:
         user = self._store.user(sub) if not sub.startswith("I#") else None

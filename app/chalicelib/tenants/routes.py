@@ -9,6 +9,7 @@ from chalicelib.core import wiring
 from chalicelib.core.api import Api, Param, RequestContext
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.permissions import Permission
+from chalicelib.tenants.key_routes import KEY
 
 if TYPE_CHECKING:
     from chalicelib.core.tables import TenantModel
@@ -275,12 +276,25 @@ def set_role(ctx: RequestContext, sub: str) -> dict[str, Any]:
     "/account/users/{sub}",
     methods=["DELETE"],
     permission=Permission.ADMIN,
-    summary="Remove a user from the team: their tokens stop working at once (not the last admin)",
-    response={"type": "object", "properties": {"sub": _STR, "removed": {"type": "boolean"}}},
+    summary="Remove a user from the team: their tokens stop working at once (not the last "
+    "admin); the answer lists the API keys they created that are still active (not revoked)",
+    response={
+        "type": "object",
+        "properties": {
+            "sub": _STR,
+            "removed": {"type": "boolean"},
+            "active_keys": {"type": "array", "items": KEY, "description": "revoke them if due"},
+        },
+    },
     errors=(404, 409),
 )
 def remove_user(ctx: RequestContext, sub: str) -> dict[str, Any]:
-    return wiring.tenant_service().remove(ctx.membership, sub)
+    removed = wiring.tenant_service().remove(ctx.membership, sub)
+    creator = removed.pop("actor")
+    return {
+        **removed,
+        "active_keys": wiring.api_key_service().live_keys_by(ctx.membership, creator),
+    }
 
 
 @api.route(

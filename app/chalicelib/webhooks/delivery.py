@@ -16,6 +16,9 @@ outbound.py (invariant 13: checked addresses only, no redirects, 10 s, 4 KB of a
 An endpoint whose attempts have all failed for DISABLE_AFTER_SECONDS (a day) is disabled and
 its tenant's admins are told; its queued retries then end as `failed` too.
 
+Erased recipients: a message still on the queue when its recipient is erased (SQS messages
+cannot be edited) is dropped when it comes up, with no attempt and no record (`_names_erased`).
+
 At least once: the delivery record is written after the attempt, conditional on the number of
 attempts it had (a new one: on not existing), and only then is the retry queued. A message that
 raises (DynamoDB or SQS unavailable) is reported as a batch item failure and SQS delivers it
@@ -43,7 +46,7 @@ from chalicelib.core.tables import WebhookDeliveryModel, WebhookEndpointModel
 from chalicelib.webhooks import secrets
 from chalicelib.webhooks.outbound import Exchange
 from chalicelib.webhooks.queue import MAX_DELAY_SECONDS, Queue, Task
-from chalicelib.webhooks.store import WebhookStore
+from chalicelib.webhooks.store import LOG_DAYS, WebhookStore
 
 log = logging.getLogger("sesami.webhooks")
 
@@ -51,7 +54,7 @@ BASE_DELAY_SECONDS = 30.0
 MAX_STEP_SECONDS = 4 * 3600.0
 RETRY_FOR_SECONDS = 24 * 3600.0
 DISABLE_AFTER_SECONDS = 24 * 3600.0
-KEEP_DAYS = 30
+KEEP_DAYS = LOG_DAYS
 LOG_ENTRIES = 20
 ANSWER_KEPT = 512  # characters of the answer kept in the log
 CONCURRENCY = 10
@@ -155,6 +158,8 @@ class DeliveryWorker:
                 return self._repair(tid, record) or "duplicate"
             if not endpoint.enabled:
                 return "endpoint_disabled"
+            if self._names_erased(tid, endpoint, did, str(task["b"])):
+                return "erased"
             record = WebhookDeliveryModel(
                 keys.deliveries_pk(tid, eid),
                 keys.delivery_sk(did),
@@ -178,6 +183,16 @@ class DeliveryWorker:
         elif not endpoint.enabled:
             return "endpoint_disabled"
         return self._attempt(tid, endpoint, record, mode)
+
+    def _names_erased(self, tid: str, endpoint: WebhookEndpointModel, did: str, body: str) -> bool:
+        """A message about something that happened before its recipient was erased is dropped,
+        not delivered: for 30 days after an erasure (the endpoint's `erased_until`) a new
+        delivery's body is checked against the erased addresses' hashes (lifecycle/erasure.py
+        writes both). Mail sent to the address after its erasure is delivered as usual."""
+        until = endpoint.erased_until
+        if not until or until <= _iso(self._wall()):
+            return False
+        return self._store.names_erased(tid, did, body)
 
     def _attempt(
         self, tid: str, endpoint: WebhookEndpointModel, record: WebhookDeliveryModel, mode: str

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from chalicelib.core import keys
 from chalicelib.events.ses import SesEvent
 from chalicelib.events.status import Status
 from chalicelib.suppression.from_events import suppression_targets
@@ -62,8 +63,7 @@ class Route:
 
 def delivery_id(at: datetime, webhook_id: str) -> str:
     """Sorts by the time of what is delivered; unique per message (per endpoint partition)."""
-    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{at.microsecond // 1000:03d}Z"
-    return f"{stamp}-{webhook_id.removeprefix('msg_')}"
+    return f"{keys.delivery_stamp(at)}-{webhook_id.removeprefix('msg_')}"
 
 
 def deliver_task(tenant_id: str, endpoint_id: str, message: Outgoing) -> Task:

@@ -4,9 +4,11 @@ starts with the tenant (core/keys.py); PynamoDB errors leave as core/errors.py's
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -21,10 +23,13 @@ from chalicelib.core.tables import (
     UserModel,
     WebhookDeliveryModel,
     WebhookEndpointModel,
+    WebhookMarkModel,
 )
 
 REPUTATION_COUNTS = ("SENT", "BOUNCED_PERMANENT", "COMPLAINED")
 HISTORY_DAYS = 366
+LOG_DAYS = 30  # a delivery's record is kept this long (delivery.py's KEEP_DAYS)
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]/?#&=]+")
 
 
 class WebhookStore:
@@ -70,8 +75,30 @@ class WebhookStore:
 
     @staticmethod
     def delete_endpoint(endpoint: WebhookEndpointModel) -> None:
+        """The endpoint goes; a mark of it stays as long as its delivery log may, so that an
+        erasure or the tenant's deletion still finds that log (lifecycle/)."""
+        gone = WebhookMarkModel(
+            endpoint.pk,
+            keys.gone_endpoint_sk(endpoint.endpoint_id),
+            expires_at=datetime.now(UTC) + timedelta(days=LOG_DAYS),
+        )
         with dynamo.storage("webhook endpoint delete"):
+            gone.save()
             endpoint.delete()
+
+    @staticmethod
+    def names_erased(tenant_id: str, delivery_id: str, body: str) -> bool:
+        """Whether a webhook body names an address the tenant erased after what it delivers
+        happened (the X# marks; a delivery ID starts with that time)."""
+        found = {
+            keys.erased_webhook_sk(keys.address_hash(tenant_id, a)) for a in _addresses_in(body)
+        }
+        if not found:
+            return False
+        pk = keys.webhooks_pk(tenant_id)
+        with dynamo.storage("erased addresses read"):
+            marks = list(WebhookMarkModel.batch_get([(pk, sk) for sk in sorted(found)]))
+        return any(delivery_id < (m.before or "") for m in marks)
 
     # ------------------------------------------------------------------ deliveries
 
@@ -227,3 +254,25 @@ class WebhookStore:
                     for name in REPUTATION_COUNTS:
                         totals[name] += int(getattr(item, name) or 0)
         return totals
+
+
+def _addresses_in(body: str) -> set[str]:
+    """Every address-like text in a webhook body's strings, lower-cased (JSON escapes undone)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = body
+    out: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            out.update(m.group(0).lower() for m in _ADDRESS.finditer(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(doc)
+    return out

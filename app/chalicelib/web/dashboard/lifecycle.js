@@ -17,6 +17,8 @@ const COUNT_LABELS = {
   batch_recipients: "bulk batch recipients redacted",
   idempotency_records: "idempotency records redacted",
   quarantine: "quarantined events",
+  webhook_deliveries: "webhook deliveries",
+  webhooks: "webhook endpoints, deliveries and alerts",
 };
 
 function countList(counts) {
@@ -35,7 +37,7 @@ function countList(counts) {
 export function eraseAction(email, status, onDone) {
   const erase = async (event) => {
     const yes = confirm(
-      `Erase every trace of ${email} from SESami: its events, its place in messages, batches and the suppression list?\n\n` +
+      `Erase every trace of ${email} from SESami: its events, its place in messages, batches, webhook logs and the suppression list?\n\n` +
         "This cannot be undone. If the address is suppressed it stays suppressed, kept only as a hash.",
     );
     if (!yes) return;

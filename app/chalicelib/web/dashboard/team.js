@@ -66,13 +66,22 @@ export async function teamPage(target, route, current, flash) {
   async function act(button, work, done) {
     button.disabled = true;
     try {
-      await work();
-      reload(done);
+      const answer = await work();
+      reload(typeof done === "function" ? done(answer) : done);
     } catch (e) {
       button.disabled = false;
       mount(status, errorNotice(e, "Not done"));
     }
   }
+
+  // Removing a person does not revoke the API keys they made: say which are still active.
+  const removedNotice = (u, answer) => {
+    const keys = (answer && answer.active_keys) || [];
+    const who = `${u.email || u.sub} was removed.`;
+    if (!keys.length) return who;
+    const names = keys.map((k) => `${k.name} (${k.prefix})`).join(", ");
+    return `${who} API keys they created are still active: ${names}. Revoke them under API keys if they should stop.`;
+  };
 
   const userActions = (u) => {
     if (!admin) return h("span", { class: "muted small" }, u.role);
@@ -83,7 +92,7 @@ export async function teamPage(target, route, current, flash) {
     const remove = h("button", { type: "button", class: "danger", "data-remove-user": u.email || u.sub }, "Remove");
     remove.addEventListener("click", () => {
       if (!confirm(`Remove ${u.email || u.sub} from the team? Their sessions stop working at once.`)) return;
-      act(remove, () => call("DELETE", `account/users/${encodeURIComponent(u.sub)}`), `${u.email || u.sub} was removed.`);
+      act(remove, () => call("DELETE", `account/users/${encodeURIComponent(u.sub)}`), (answer) => removedNotice(u, answer));
     });
     return h("div", { class: "actions" }, select, remove);
   };
