@@ -2,6 +2,8 @@
 
 - default encryption (SSE-S3, AES-256) with a bucket key, and object ownership enforced (no ACLs);
 - every kind of public access blocked (the functions' roles are the only way in);
+- a bucket policy that denies every request not made over TLS (`aws:SecureTransport` false),
+  whoever makes it: it grants nothing, so access is still by the roles' policies alone;
 - lifecycle expiry by the retention tag each object is stored with, one rule per retention a
   tenant may choose (`chalicelib.content.retention`, the same rules the local stack applies to
   moto's S3), and incomplete uploads aborted after a day;
@@ -13,6 +15,7 @@ What each role may do with it is in roles.py (`content_bucket` of the scope).
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from dataclasses import dataclass
@@ -37,6 +40,24 @@ from chalicelib.content.retention import lifecycle_rules
 class ContentArgs:
     bucket_name: str
     deletion_protection: bool = True
+
+
+def tls_only_policy(bucket_arn: str) -> dict[str, Any]:
+    """Pure: the bucket policy that refuses plain HTTP, for every action and principal (AWS's
+    recommended form, Security Hub's S3.5 control); it allows nothing."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def lifecycle_rule_args(
@@ -126,5 +147,12 @@ class SesamiContent(pulumi.ComponentResource):
             bucket=self.bucket.id,
             rules=lifecycle_rule_args(lifecycle_rules()),
             opts=child,
+        )
+        self.tls_only = aws.s3.BucketPolicy(
+            f"{name}-content-tls-only",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
+            # S3 checks a new policy against the public access block: set that first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access]),
         )
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})

@@ -14,7 +14,9 @@ the AccessDenied (or the refused `PutRolePolicy`) it would meet in a real accoun
 
 What is checked, statement by statement:
 - Version 2012-10-17; Effect Allow or Deny; a Sid of letters and digits in IAM's own documents;
-  no NotAction, NotResource or NotPrincipal, and no wildcard action (SESami grants actions by name);
+  no NotAction, NotResource or NotPrincipal, and no wildcard action (SESami grants actions by name)
+  except a whole service's (`s3:*`) in a resource policy's Deny, alone in its statement, on that
+  service's ARNs (a bucket's TLS-only policy: denying less would leave actions open);
 - every action exists in the reference, spelled as the reference spells it;
 - an action with no resource type (only `"*"` in IAM) is granted on `"*"` alone, and an action
   with resource types never on `"*"` unless `star_reasons` gives the written reason; every action
@@ -205,8 +207,12 @@ def _statement_problems(s: Mapping[str, Any], kind: Kind, reasons: Mapping[str, 
     if not actions:
         out.append("no Action")
     known = []
+    denied_service = None  # "s3" for a resource policy's Deny of "s3:*" (TLS-only, say)
     for action in actions:
-        if "*" in action or "?" in action:
+        prefix, _, name = action.partition(":")
+        if kind == "resource" and s.get("Effect") == "Deny" and name == "*" and _service(prefix):
+            denied_service = prefix
+        elif "*" in action or "?" in action:
             out.append(f"wildcard action {action!r}: grant actions by name")
         elif action_data(action) is None:
             out.append(f"{action} is not an action of the Service Authorization Reference")
@@ -216,6 +222,13 @@ def _statement_problems(s: Mapping[str, Any], kind: Kind, reasons: Mapping[str, 
     if kind == "trust":
         if "Resource" in s:
             out.append("a trust policy names no Resource")
+    elif denied_service and not known:
+        resources = [str(r) for r in _as_list(s.get("Resource"))]
+        out += ["no Resource"] if not resources else []
+        arn = f"arn:aws:{denied_service}:"
+        out += [
+            f"{r} is not a {denied_service} resource" for r in resources if not r.startswith(arn)
+        ]
     else:
         out += _resource_problems(known, [str(r) for r in _as_list(s.get("Resource"))], reasons)
     out += _condition_problems(s.get("Condition") or {}, known)

@@ -258,6 +258,33 @@ def test_trust_and_resource_policies_broken_by_hand_are_refused(
     assert any(words in p for p in ref.problems(document, kind=kind))
 
 
+def test_a_whole_service_is_denied_only_in_a_resource_policys_deny_on_its_own_arns() -> None:
+    bucket = "arn:aws:s3:::sesami-content"
+    tls_only: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket, f"{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    assert ref.problems(tls_only, kind="resource") == []
+    allowed = copy.deepcopy(tls_only)
+    allowed["Statement"][0]["Effect"] = "Allow"
+    assert any("wildcard action" in p for p in ref.problems(allowed, kind="resource"))
+    elsewhere = copy.deepcopy(tls_only)
+    elsewhere["Statement"][0]["Resource"] = f"arn:aws:sqs:{REGION}:{SESAMI}:q"
+    assert any("is not a s3 resource" in p for p in ref.problems(elsewhere, kind="resource"))
+    unknown = copy.deepcopy(tls_only)
+    unknown["Statement"][0]["Action"] = "s4:*"
+    assert any("wildcard action" in p for p in ref.problems(unknown, kind="resource"))
+
+
 # ---------------------------------------------------------------------------- the evaluator
 
 

@@ -749,3 +749,37 @@ def test_templates_and_identities_pages(page: Page, stack: LiveStack) -> None:
     go(page, "#/identities")
     expect(page.locator("[data-identity='example.net']")).to_contain_text("SUCCESS")
     shot(page, "identities")
+
+
+def test_a_pending_domain_shows_the_dns_records_to_add(page: Page, stack: LiveStack) -> None:
+    # moto answers every identity verified, with no DKIM tokens or MAIL FROM (an emulator gap):
+    # the page's GET /identities is answered with what the real service makes of a pending
+    # domain as SES describes it (botocore's Stubber, tests/identities/test_identities.py).
+    from chalicelib.core.signing import Signer
+    from chalicelib.identities.service import IdentityService
+
+    from tests.identities.test_identities import PENDING_DOMAIN, _stubbed, _tenant
+
+    adapter, stub = _stubbed()
+    listed = {"IdentityType": "DOMAIN", "IdentityName": "news.example", "SendingEnabled": True,
+              "VerificationStatus": "PENDING"}  # fmt: skip
+    stub.add_response("list_email_identities", {"EmailIdentities": [listed]}, {"PageSize": 50})
+    stub.add_response("get_email_identity", PENDING_DOMAIN, {"EmailIdentity": "news.example"})
+    stub.add_response("get_account", {"ProductionAccessEnabled": False, "SendingEnabled": True})
+    with stub:
+        body = IdentityService(lambda t: adapter, Signer(b"k" * 32)).list(_tenant(), "50", None)
+    page.route(re.compile(r"/identities\?"), lambda route: route.fulfill(json=body))
+    sign_in(page, stack.email, stack.password)
+    go(page, "#/identities")
+    domain = page.locator("[data-identity='news.example']")
+    expect(domain.locator(".state").first).to_have_text("PENDING")
+    expect(domain).to_contain_text("DNS records to add")
+    rows = domain.locator("table tbody tr")
+    expect(rows).to_have_count(5)  # three DKIM CNAMEs, the MAIL FROM MX and SPF
+    first = rows.filter(has_text="tok1._domainkey.news.example")
+    expect(first).to_contain_text("CNAME")
+    expect(first).to_contain_text("tok1.dkim.amazonses.com")
+    expect(first).to_contain_text("pending")
+    expect(rows.filter(has_text="MX")).to_contain_text("10 feedback-smtp.eu-west-1.amazonses.com")
+    expect(page.locator(".notice.warn")).to_contain_text("Sandbox")
+    shot(page, "identities-pending")

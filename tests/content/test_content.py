@@ -113,11 +113,18 @@ def test_retention_is_the_tenants_and_zero_keeps_nothing(tenant: Tenant, moto: s
     assert tags["TagSet"] == [{"Key": TAG, "Value": "7"}]
     refused = tenant.post_get("PUT", "/account/content", {"retention_days": 5})
     assert refused.status_code == 400
-    assert tenant.post_get("PUT", "/account/content", {"retention_days": 0}).status_code == 200
+    listed = client(moto, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"{tenant.id}/")
+    assert object_key(tenant.id, week) in [o["Key"] for o in listed["Contents"]]
+    zero = tenant.post_get("PUT", "/account/content", {"retention_days": 0})
+    assert zero.status_code == 200
+    # 0 deletes what is stored (S3's rules would have kept each object for its own tag's days).
+    purge = zero.json_body["purge"]
+    assert purge["state"] == "finished" and purge["deleted"] >= 1
+    assert tenant.post_get("GET", "/account/content").json_body["purge"] == purge
     off = _sent(tenant)
     assert tenant.post_get("GET", f"/messages/{off}").json_body["content"]["status"] == "off"
     listed = client(moto, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"{tenant.id}/")
-    assert [o["Key"] for o in listed["Contents"]] == [object_key(tenant.id, week)]
+    assert listed["KeyCount"] == 0
 
 
 def test_content_is_gone_after_its_retention(settings: Any, moto: str, bucket: str) -> None:
@@ -138,6 +145,57 @@ def test_content_is_gone_after_its_retention(settings: Any, moto: str, bucket: s
     now[0] += timedelta(days=2)
     tenant.content_retention_days = 1
     assert service.view(tenant, "m-2")["status"] == "expired"
+
+
+def test_a_lowered_retention_deletes_what_is_past_it_a_page_at_a_time(
+    settings: Any, moto: str, bucket: str
+) -> None:
+    from chalicelib.lifecycle.content_retention import ContentRetention
+    from chalicelib.lifecycle.jobs import DONE, MORE, Job
+    from chalicelib.tenant_aws.ses import OutgoingEmail
+
+    s3 = client(moto, "s3")
+    now = [datetime.now(UTC)]
+    store = S3ContentStore(s3, bucket, page_size=2)
+    service = ContentService(store, Signer(b"s" * 32), clock=lambda: now[0])
+    tenant = TenantModel(uuid.uuid4().hex, external_id="x", created_at=now[0])
+    tenant.save()
+    other = TenantModel(uuid.uuid4().hex, external_id="y", created_at=now[0])
+    email = OutgoingEmail(sender=SENDER, subject="s", html=None, text="t", to=("a@x.org",))
+    for i in range(5):
+        assert service.keep(tenant, f"m-{i}", email)
+    assert service.keep(other, "m-0", email)
+    now[0] += timedelta(days=8)  # S3 dates the objects by its own clock: 8 days ago, here
+    listing = Counter(s3, "list_objects_v2")
+    handler = ContentRetention(service.purge_past_retention)
+    job = Job(tenant.tenant_id, "j", "content_retention", "running", {}, 0)
+    TenantModel(tenant.tenant_id).update(actions=[TenantModel.content_retention_days.set(14)])
+    assert handler.advance(job, lambda: False, lambda: None) == DONE
+    assert job.doc["deleted"] == 0  # 8 days old, kept 14
+    TenantModel(tenant.tenant_id).update(actions=[TenantModel.content_retention_days.set(7)])
+    listing.calls = 0
+    job = Job(tenant.tenant_id, "j", "content_retention", "running", {}, 0)
+    slices = [handler.advance(job, lambda: True, lambda: None)]  # one page a slice
+    while slices[-1] == MORE:
+        slices.append(handler.advance(job, lambda: True, lambda: None))
+    assert slices == [MORE, MORE, DONE] and listing.calls == 3
+    assert job.doc["deleted"] == 5 and "cursor" not in job.doc
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"{tenant.tenant_id}/")["KeyCount"] == 0
+    assert service.view(other, "m-0")["status"] == "stored"  # another tenant's is untouched
+
+
+class Counter:
+    """Counts one method's calls on a boto3 client."""
+
+    def __init__(self, s3: Any, name: str) -> None:
+        self.calls = 0
+        original = getattr(s3, name)
+
+        def counted(**kwargs: Any) -> Any:
+            self.calls += 1
+            return original(**kwargs)
+
+        setattr(s3, name, counted)
 
 
 def test_delete_content_removes_messages_or_everything_of_a_tenant(

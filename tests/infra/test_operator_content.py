@@ -21,7 +21,7 @@ from operator_program import (  # noqa: E402
     stack_config,
     write_package,
 )
-from pulumi_mocks import BUCKET  # noqa: E402
+from pulumi_mocks import BUCKET, plain  # noqa: E402
 
 from tests import iam_reference as ref  # noqa: E402
 
@@ -110,7 +110,16 @@ def test_only_the_api_and_the_bulk_worker_reach_the_bucket_each_as_it_needs(
     assert "SESAMI_CONTENT_BUCKET" not in deployed.environment("ingest")
 
 
-def test_the_bucket_policy_documents_need_no_resource_policy(deployed: Deployment) -> None:
-    """Access is by the roles' IAM policies alone: the bucket carries no policy of its own."""
-    assert not deployed.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+def test_the_bucket_refuses_plain_http_and_its_policy_grants_nothing(deployed: Deployment) -> None:
+    """Access is by the roles' IAM policies alone; the bucket's own policy only denies every
+    request not made over TLS, for every action and principal."""
+    (policy,) = deployed.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    document = json.loads(plain(policy.state["policy"]))
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert sorted(statement["Resource"]) == [ARN, f"{ARN}/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert not [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    ref.assert_valid(document, kind="resource", where="content bucket policy")
     assert json.dumps(deployed.state(BUCKET, "content")).find("Statement") == -1

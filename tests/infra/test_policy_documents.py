@@ -103,9 +103,10 @@ def test_every_policy_document_of_the_operator_stack_is_valid(
     found = _check(deployment.mocks.resources)
     kinds = sorted(kind for _, kind, _ in found)
     # seven functions' trust and inline policies (api, ingest, bulk worker, webhooks, authorizer,
-    # relay_ranges, count_events), the ingest DLQ's and the ingest queue's queue policies and
-    # SESami's one bus policy (SES events from any account)
-    assert kinds == ["identity"] * 7 + ["resource"] * 3 + ["trust"] * 7
+    # relay_ranges, count_events), the ingest DLQ's and the ingest queue's queue policies,
+    # SESami's one bus policy (SES events from any account) and the content bucket's TLS-only
+    # policy
+    assert kinds == ["identity"] * 7 + ["resource"] * 4 + ["trust"] * 7
     # Resource policies that are not documents: Lambda permissions name one action each.
     permissions = deployment.mocks.of_type(PERMISSION)
     assert permissions

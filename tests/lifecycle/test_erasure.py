@@ -198,6 +198,17 @@ def test_an_erased_suppressed_address_is_still_refused_at_send_time(
     assert w.target.lower() not in json.dumps(listed).lower()
 
 
+def test_erasing_a_suppressed_address_raises_the_list_version(
+    world: World, app_settings: Any
+) -> None:
+    # Moving the entry to its hash is a change to the list: the send-time cache must not read
+    # what it stored for the address before (sending/suppression_cache.py).
+    store = SendingStore(app_settings)
+    before = store.suppression_version(world.tenant.tenant_id)
+    erase(world)
+    assert store.suppression_version(world.tenant.tenant_id) > before
+
+
 def test_late_events_and_replays_do_not_bring_the_address_back(
     world: World, app_settings: Any
 ) -> None:

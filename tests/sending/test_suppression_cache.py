@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from chalicelib.core import tables
+from chalicelib.core import keys, tables
 from chalicelib.core.signing import Signer
-from chalicelib.core.tables import TenantModel
+from chalicelib.core.tables import SuppressionModel, TenantModel
 from chalicelib.ingest.pipeline import ingest_envelopes
 from chalicelib.sending.hooks import Hooks
 from chalicelib.sending.momento_cache import momento_dictionaries
@@ -181,3 +181,88 @@ def test_a_bulk_send_of_1000_reads_dynamodb_fewer_times_with_the_cache(
     assert cold == 13 and warm == 2
     assert len(plain.ses.sent) == len(cached.ses.sent) / 2 == 1_000
     assert check.stats.list_reads == 1_000  # each address read from the list once
+
+
+def test_a_miss_reads_the_list_strongly_consistent(
+    settings: Any, momento: MomentoLocalServer
+) -> None:
+    # The answer is stored under a version read strongly consistent: an eventually consistent
+    # list read could miss a suppression that version counts, and pin "not suppressed" under it.
+    tenant = make_tenant(settings)
+    # The erasure marker: the check then also reads the addresses' salted hashes (a 2nd BatchGet).
+    erased_pk = keys.erased_pk(tenant.tenant_id)
+    SuppressionModel(erased_pk, keys.ERASED_MARKER, reason="ERASED", created_at="2026").save()
+    check = _check(settings, momento)
+    table = f"{settings.table_prefix}suppression"
+    with recording() as aws:
+        tables.configure(settings)
+        check.suppressed(tenant.tenant_id, ["erin@example.org"])
+    tables.configure(settings)
+    reads = [
+        c.params["RequestItems"][table]
+        for c in aws.calls
+        if table in c.params.get("RequestItems", {})
+    ]
+    # The version's counters, then the entries with the marker, then the hashes.
+    assert len(reads) == 3 and check.stats.list_reads == 1
+    assert all(r.get("ConsistentRead") is True for r in reads)
+
+
+def test_momento_holds_no_address_in_plain_text(settings: Any, momento: MomentoLocalServer) -> None:
+    # Erasure cannot reach into Momento: fields are the addresses' salted hashes (the form
+    # erasure keeps) and values carry no address; the refusal names the address it was asked.
+    tenant = make_tenant(settings)
+    SuppressionService(Signer(b"k" * 32)).add(tenant.tenant_id, "Fay@Example.org", "asked", "t")
+    check = _check(settings, momento)
+    asked = ["fay@example.org", "gus@example.org"]
+    assert set(check.suppressed(tenant.tenant_id, asked)) == {"fay@example.org"}
+    stored = [
+        (field, value)
+        for dictionaries in momento.store._dicts.values()
+        for fields, _ in dictionaries.values()
+        for field, value in fields.items()
+    ]
+    assert len(stored) == 2
+    assert not [kv for kv in stored if any(b"example.org" in part for part in kv)]
+    fresh = _check(settings, momento)
+    fresh._cache = check._cache
+    refused = fresh.suppressed(tenant.tenant_id, asked)  # from Momento alone
+    assert fresh.stats.cache_hits == 2 and fresh.stats.list_reads == 0
+    assert refused["fay@example.org"].address == "fay@example.org"
+    assert refused["fay@example.org"].reason == "MANUAL"
+
+
+def test_a_dictionary_expires_its_ttl_after_creation_however_often_written(
+    momento: MomentoLocalServer,
+) -> None:
+    # A TTL refreshed by every write would keep a busy dictionary (and what it holds of an
+    # erased address) forever, growing without bound.
+    now = [1_000.0]
+    momento.store._clock = lambda: now[0]
+    cache = momento_dictionaries(None, momento.endpoint, "sesami-ttl", timedelta(seconds=2))
+    assert cache is not None
+    ttl = timedelta(hours=1)
+    cache.set_fields("d", {"a": b"1"}, ttl)
+    now[0] += 50 * 60
+    cache.set_fields("d", {"b": b"2"}, ttl)
+    assert cache.get_fields("d", ["a", "b"]) == {"a": b"1", "b": b"2"}
+    now[0] += 11 * 60
+    assert cache.get_fields("d", ["a", "b"]) == {}
+
+
+def test_any_spelling_of_a_suppressed_address_is_refused_through_the_cache(
+    settings: Any, momento: MomentoLocalServer
+) -> None:
+    # Invariant 12: the check keys by the canonical address, as the list is stored; a key of its
+    # own (lower-cased only) would miss the entry and cache "not suppressed" for the spelling.
+    tenant = make_tenant(settings)
+    SuppressionService(Signer(b"k" * 32)).add(tenant.tenant_id, "ann@bücher.de", "asked", "t")
+    check = _check(settings, momento)
+    for spelling in ("Ann <Ann@Bücher.de>", "ANN@XN--BCHER-KVA.DE", "ann@bücher.de"):
+        refused = check.suppressed(tenant.tenant_id, [spelling])
+        assert set(refused) == {"ann@xn--bcher-kva.de"}, spelling
+    assert check.stats.list_reads == 1 and check.stats.local_hits == 2
+    other = _check(settings, momento)
+    other._cache = check._cache
+    assert set(other.suppressed(tenant.tenant_id, ["Ann@BÜCHER.de"])) == {"ann@xn--bcher-kva.de"}
+    assert other.stats.cache_hits == 1

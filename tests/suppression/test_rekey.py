@@ -172,3 +172,18 @@ def test_the_command_dry_run_for_one_tenant(tid: str, app_settings: Any) -> None
     assert lines[-1] == "merged=2 moved=1 spellings=3"
     assert any(line.startswith("would move") and "bob@bücher.de" in line for line in lines)
     assert "bob@bücher.de" in stored(keys.tenant_pk(tid))
+
+
+def test_a_rekey_raises_the_list_version_so_a_cached_miss_is_not_used(tid: str) -> None:
+    # The send-time cache holds "not suppressed" for the canonical key of bob@bücher.de (whose
+    # only entry is under the Unicode spelling); the re-key makes it suppressed: the version
+    # must move, or the cached answer would let the next send through.
+    from chalicelib.sending.suppression_cache import CachedSuppressionCheck
+
+    check = CachedSuppressionCheck(SendingStore(None), None)  # type: ignore[arg-type]
+    assert check.suppressed(tid, ["bob@xn--bcher-kva.de"]) == {}
+    assert check.suppressed(tid, ["bob@xn--bcher-kva.de"]) == {}
+    assert check.stats.local_hits == 1  # the miss is cached
+    rekey([tid], clock=lambda: NOW)
+    refused = check.suppressed(tid, ["bob@xn--bcher-kva.de"])
+    assert refused["bob@xn--bcher-kva.de"].reason == "UNSUBSCRIBED"

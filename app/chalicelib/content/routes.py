@@ -25,6 +25,11 @@ SETTINGS = {
             "type": "boolean",
             "description": "false where SESami has no content bucket configured",
         },
+        "purge": {
+            "type": "object",
+            "description": "the deletion of what is past the retention, started when it was "
+            "lowered: job_id, state (running, finished), retention_days, deleted (objects)",
+        },
     },
 }
 CHANGE = {
@@ -46,7 +51,7 @@ CHANGE = {
     errors=(),
 )
 def get_content_settings(ctx: RequestContext) -> dict[str, Any]:
-    return wiring.content_service().settings(ctx.tenant)
+    return wiring.content_settings(ctx.tenant)
 
 
 @api.route(
@@ -54,7 +59,7 @@ def get_content_settings(ctx: RequestContext) -> dict[str, Any]:
     methods=["PUT"],
     permission=Permission.ADMIN,
     summary="Change how long the content of sent mail is kept (0: keep none; a shorter time "
-    "hides older content at once)",
+    "hides older content at once and deletes it, in the background if it takes long)",
     body=CHANGE,
     response=SETTINGS,
     errors=(400,),

@@ -6,11 +6,15 @@ tenant, for the tenant's retention (default 30 days; 0 keeps nothing), shown on 
     view(tenant, message_id)             the `content` of GET /messages/{id}
     frame(token)                         GET /frames/{token}: the HTML, sanitised, in the frame
     delete_content(tenant, ids or ALL)   recipient erasure and tenant deletion
+    purge_past_retention(tenant, ...)    a lowered retention (a lifecycle job) deletes what is
+                                         past the new one
 
 Retention is enforced twice: S3 lifecycle rules delete objects by their retention tag (see
 content/retention.py), and every read checks `stored_at` against the shorter of the retention
 the object was stored with and the tenant's current one, so a lowered retention (or 0) hides
-older content at once and nothing is shown past its time, however late S3's expiry runs.
+older content at once and nothing is shown past its time, however late S3's expiry runs. A
+lowered retention also deletes what is past it (`purge_past_retention`, run as a lifecycle job):
+the lifecycle rules would keep each object for the retention it was stored with.
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ class ContentStore(Protocol):
     def delete(self, tenant_id: str, message_ids: Iterable[str]) -> int: ...
 
     def delete_all(self, tenant_id: str) -> int: ...
+
+    def delete_older(
+        self,
+        tenant_id: str,
+        cutoff: datetime,
+        start_after: str | None,
+        out_of_time: Callable[[], bool],
+    ) -> tuple[int, str | None]: ...
 
 
 def retention_days(tenant: TenantModel) -> int:
@@ -184,6 +196,22 @@ class ContentService:
             return self._store.delete_all(tenant_id)
         assert not isinstance(message_ids, str)
         return self._store.delete(tenant_id, message_ids)
+
+    def purge_past_retention(
+        self, tenant_id: str, cursor: str | None, out_of_time: Callable[[], bool]
+    ) -> tuple[int, str | None]:
+        """Delete the tenant's content older than its retention *now* (all of it at 0), from
+        `cursor` on, until done (None) or out of time (where to go on). What a lowered retention
+        runs (lifecycle/content_retention.py): S3's lifecycle rules expire an object by the
+        retention it was stored with, so without this an object kept for 365 days stays in S3
+        (hidden, since every read uses the shorter retention) long after the tenant chose 7.
+        The tenant's current setting is read at each call: raised again meanwhile, the purge
+        deletes only what reads hide anyway."""
+        tenant = _tenant(tenant_id)
+        if self._store is None or tenant is None:  # a deleted tenant's deletion takes it all
+            return 0, None
+        cutoff = self._clock() - timedelta(days=retention_days(tenant))
+        return self._store.delete_older(tenant_id, cutoff, cursor, out_of_time)
 
     # ------------------------------------------------------------------ settings
 

@@ -10,7 +10,7 @@ bucket has default encryption, blocks public access and has the lifecycle rules 
 devstack provisions the same rules on moto's S3).
 
 `delete_content(tenant_id, message_ids or ALL)` is what recipient erasure and tenant deletion
-call (see content/service.py).
+call, `delete_older` what a lowered retention runs (see content/service.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from chalicelib.content.retention import TAG
@@ -37,8 +38,9 @@ def object_key(tenant_id: str, message_id: str) -> str:
 class S3ContentStore:
     """The production adapter over a boto3 `s3` client (SESami's own account)."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, page_size: int = 1_000) -> None:
         self._client, self._bucket = client, bucket
+        self._page_size = page_size  # keys a listing answers (S3's most: 1,000)
 
     def put(self, tenant_id: str, message_id: str, document: dict[str, Any], days: int) -> None:
         body = gzip.compress(json.dumps(document, separators=(",", ":")).encode(), mtime=0)
@@ -80,6 +82,39 @@ class S3ContentStore:
                 deleted += self._delete_keys(batch)
                 batch = []
         return deleted + self._delete_keys(batch)
+
+    def delete_older(
+        self,
+        tenant_id: str,
+        cutoff: datetime,
+        start_after: str | None,
+        out_of_time: Callable[[], bool],
+    ) -> tuple[int, str | None]:
+        """Delete the tenant's objects written before `cutoff`, a listing page (1,000 keys) at
+        a time from after `start_after`, until done (None) or out of time (the last key seen,
+        where the next call goes on). The listing's LastModified is the time the object was
+        stored: no object is read."""
+        deleted = 0
+        while True:
+            kwargs: dict[str, Any] = {
+                "Bucket": self._bucket,
+                "Prefix": f"{tenant_id}/",
+                "MaxKeys": self._page_size,
+            }
+            if start_after:
+                kwargs["StartAfter"] = start_after
+            page = self._call(
+                "listing content", lambda kw=kwargs: self._client.list_objects_v2(**kw)
+            )
+            listed = page.get("Contents", [])
+            deleted += self._delete_keys(
+                [str(o["Key"]) for o in listed if o["LastModified"] < cutoff]
+            )
+            if not page.get("IsTruncated") or not listed:
+                return deleted, None
+            start_after = str(listed[-1]["Key"])
+            if out_of_time():
+                return deleted, start_after
 
     def _keys(self, prefix: str) -> Iterator[str]:
         token: str | None = None

@@ -143,6 +143,13 @@ def is_list_partition(pk: str) -> bool:
     return parts[0] == "T" and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "REMOVED"))
 
 
+def tenant_of_list_pk(pk: str) -> str:
+    """The tenant of an `is_list_partition` key (T#<tenant> or T#<tenant>#REMOVED)."""
+    if not is_list_partition(pk) or not pk.split("#")[1]:
+        raise ValueError(f"not a suppression-list partition: {pk[:80]!r}")
+    return pk.split("#")[1]
+
+
 def idempotency_pk(tenant_id: str, key: str) -> str:
     """An Idempotency-Key of the tenant (hashed: the key is the caller's, of any shape)."""
     return f"{tenant_pk(tenant_id)}#IK#{hashlib.sha256(key.encode()).hexdigest()}"

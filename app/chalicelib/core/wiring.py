@@ -438,7 +438,7 @@ def tenant_deletion() -> TenantDeletion:
 
 @_cached
 def lifecycle_jobs() -> Jobs:
-    from chalicelib.lifecycle import deletion, erasure
+    from chalicelib.lifecycle import content_retention, deletion, erasure
     from chalicelib.lifecycle.jobs import Jobs
 
     handlers: dict[str, Handler] = {
@@ -447,6 +447,9 @@ def lifecycle_jobs() -> Jobs:
             delete_content=lambda tenant_id, ids: content_service().delete_content(tenant_id, ids),
         ),
         deletion.KIND: tenant_deletion(),
+        content_retention.KIND: content_retention.ContentRetention(
+            lambda *args: content_service().purge_past_retention(*args)
+        ),
     }
     return Jobs(bulk_runner(), handlers)
 
@@ -782,14 +785,33 @@ def content_service() -> ContentService:
     return ContentService(store, signer(), frame_base=f"{s.public_url}/frames")
 
 
+def content_settings(tenant: TenantModel) -> dict[str, Any]:
+    """GET /account/content: the setting, and the latest purge a lowered retention started
+    (resumed here if its background chain was lost)."""
+    from chalicelib.lifecycle import content_retention
+
+    answer = content_service().settings(tenant)
+    jobs = lifecycle_jobs()
+    job = jobs.latest(tenant.tenant_id, content_retention.KIND)
+    if job is not None:
+        jobs.resume_if_stalled(job)
+        answer["purge"] = job.view()
+    return answer
+
+
 def set_content_retention(tenant: TenantModel, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.content.service import parse_retention
+    from chalicelib.content.service import parse_retention, retention_days
     from chalicelib.content.store import set_retention
+    from chalicelib.lifecycle import content_retention
 
     days = parse_retention(body)
+    lowered = days < retention_days(tenant)
     set_retention(tenant.tenant_id, days)
     tenant.content_retention_days = days
-    return content_service().settings(tenant)
+    answer = content_service().settings(tenant)
+    if lowered and content_service().enabled:  # delete what is past the new retention
+        answer["purge"] = content_retention.start(lifecycle_jobs(), tenant.tenant_id, days)
+    return answer
 
 
 def frame(token: str) -> tuple[str, bool]:

@@ -84,6 +84,7 @@ from chalicelib.lifecycle import counting_wait, items
 from chalicelib.lifecycle.audit import AuditLog
 from chalicelib.lifecycle.jobs import DONE, MORE, Job
 from chalicelib.lifecycle.spellings import REDACTED, address_forms, mentions, scrub, spellings
+from chalicelib.suppression.from_events import version_bump
 
 KIND = "erasure"
 STEPS = (
@@ -444,11 +445,22 @@ class _Run:
                     "suppression_entries", items.delete(SuppressionModel, [(live, address)])
                 )
                 self.counts["kept_hashed_suppression"] = 1
+                self._raise_list_version(address)
             if dynamo.get(SuppressionModel, removed, address) is not None:
                 self._count(
                     "suppression_tombstones", items.delete(SuppressionModel, [(removed, address)])
                 )
         return True
+
+    def _raise_list_version(self, seed: str) -> None:
+        """Every change to the list raises its version (suppression/from_events.py): the
+        send-time cache then reads nothing it stored for the address before the erasure, and
+        what it stored expires with its dictionary (sending/suppression_cache.py). After the
+        moves: the address is suppressed throughout (by its hash), so no check can cache a
+        "not suppressed" for it under either version."""
+        counter, actions = version_bump(self.tid, keys.address_hash(self.tid, seed))
+        with dynamo.storage("suppression list version"):
+            counter.update(actions=actions)
 
     # ------------------------------------------------------------------ sending
 

@@ -50,7 +50,7 @@ def render_checked(
 ) -> tuple[str, str | None, str | None]:
     """Render, then check what the rendering made: the subject's length and line breaks (template
     text and a value together can still form an encoded-word), the body's size."""
-    subject, html_body, text_body = template.render(variables)
+    subject, html_body, text_body = template.render(variables, field)
     if len(subject) > MAX_SUBJECT:
         raise bad(field, f"the rendered subject is over {MAX_SUBJECT} characters")
     if not subject.strip():

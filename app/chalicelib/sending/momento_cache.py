@@ -2,6 +2,10 @@
 through the SDK's sync `CacheClient`. Imported only when Momento is configured (the API and the
 bulk worker); ingest never loads it, nor grpc.
 
+A dictionary's TTL is set when a write creates it and not refreshed by later writes
+(`with_no_refresh_ttl_on_updates`): a dictionary that is written to all the time still expires,
+so what it holds never outlives the TTL (erasure counts on it) and it cannot grow without bound.
+
 The SDK answers with Hit/Miss/Error values; any Error becomes CacheUnavailable, which the check
 treats as "read DynamoDB". On the local server a missing cache is created on first use.
 """
@@ -47,7 +51,7 @@ class MomentoDictionaries:
 
         def put() -> object:
             return self._client.dictionary_set_fields(
-                self._cache, name, items, ttl=CollectionTtl.of(ttl)
+                self._cache, name, items, ttl=CollectionTtl.of(ttl).with_no_refresh_ttl_on_updates()
             )
 
         response = self._call(put)

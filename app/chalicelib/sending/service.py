@@ -1,27 +1,28 @@
 """Sending mail through the tenant's own SES account: POST /mail, POST /mail/bulk and
 GET /mail/bulk/{id}.
 
-    sending_input   reads and checks requests (addresses, header safety, sizes)
-    sending_bulk    reads and checks bulk requests (templates, per-recipient variables)
-    sending_ses     the SES interface, its SESv2 adapter, pacing
-    sending_store   DynamoDB: suppression check, the message recorded at send time,
-                    idempotency records, bulk batches
-    sending_worker  the bulk worker (slices, at-most-once claims) and its runners
-    sending         this module: the service that ties them together
+    requests.py      reads and checks requests (addresses, header safety, sizes)
+    bulk.py          reads and checks bulk requests (templates, per-recipient variables)
+    store.py         DynamoDB: suppression check, the message recorded at send time,
+                     idempotency records, bulk batches
+    suppression_cache.py, momento_cache.py   the send-time suppression check from Momento
+    worker.py        the bulk worker (slices, at-most-once claims) and its runners
+    service.py       this module: the service that ties them together
+    (the SES interface and its SESv2 adapter: tenant_aws/ses.py)
 
 A send: the tenant must have connected its account (409 otherwise); the body is checked (400
 naming the field); every recipient is looked up in the tenant's suppression list (refused, or
 skipped with `skip_suppressed`); SESv2 SendEmail runs in the customer's account with the
 assumed role, the tenant's configuration set and tags that tie events back (`sesami-tenant`,
-and `sesami-batch` for bulk mail); the message is recorded at once (see sending_store).
+and `sesami-batch` for bulk mail); the message is recorded at once (see store.py).
 
-Bulk mail: SES templates and bulk send are not used: SESami renders `{{name}}` placeholders
-itself (values HTML-escaped in html) and sends one SendEmail per recipient, paced to the
-account's MaxSendRate, each with RFC 8058 one-click `List-Unsubscribe` headers pointing at
-SESami. POST /mail/bulk checks everything, stores the batch and answers 202 `queued` (the
-suppressed recipients are listed as skipped at once); the bulk worker (sending_worker) sends it
-in slices, each within one invocation's time budget, at most once per recipient. GET
-/mail/bulk/{id} shows the progress and one result per recipient.
+Bulk mail: SES templates and bulk send are not used: SESami renders the Mustache template
+(inline or stored) with `chevron-ng` through templates/mustache.py (values HTML-escaped in html)
+and sends one SendEmail per recipient, paced to the account's MaxSendRate, each with RFC 8058
+one-click `List-Unsubscribe` headers pointing at SESami. POST /mail/bulk checks everything,
+stores the batch and answers 202 `queued` (the suppressed recipients are listed as skipped at
+once); the bulk worker (worker.py) sends it in slices, each within one invocation's time budget,
+at most once per recipient. GET /mail/bulk/{id} shows the progress and one result per recipient.
 
 `Idempotency-Key`: the key is claimed with the body's fingerprint before anything is sent;
 the same key and body within 24 h replays the stored response (header `Idempotent-Replayed`)
@@ -35,8 +36,8 @@ is stored (sending/slots.py: 429 when all are in flight), and the worker reserve
 sends before sending it.
 
 Errors raised here besides `errors.py`'s own: AccountNotConnected (409),
-RecipientsSuppressed (400), sending_store.IdempotencyKeyReused / IdempotencyKeyInUse (409),
-sending_ses.SesRefused (422), slots.TooManyBatches and the quotas' QuotaExceeded (429).
+RecipientsSuppressed (400), store.IdempotencyKeyReused / IdempotencyKeyInUse (409),
+tenant_aws/ses.SesRefused (422), slots.TooManyBatches and the quotas' QuotaExceeded (429).
 """
 
 from __future__ import annotations

@@ -109,11 +109,18 @@ class SendingStore:
 
     # ------------------------------------------------------------------ suppression
 
-    def suppressed(self, tenant_id: str, recipients: Iterable[str]) -> dict[str, Suppressed]:
+    def suppressed(
+        self, tenant_id: str, recipients: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, Suppressed]:
         """The suppressed ones among `recipients`, by canonical key (core/addresses.py), the
         key the suppression list is stored under. One BatchGet of the live entries and the
         erasure marker; a second of the addresses' salted hashes only for a tenant that has
-        erased suppressed addresses (lifecycle/erasure.py writes the marker before them)."""
+        erased suppressed addresses (lifecycle/erasure.py writes the marker before them).
+
+        `consistent` reads both strongly consistent: the suppression cache needs it, since it
+        stores the answer under a version it read strongly consistent, and an eventually
+        consistent read could miss a change that version already counts (a "not suppressed"
+        pinned under the new version). A plain check costs half the read units without it."""
         wanted = sorted({addresses.key(a) for a in recipients})
         erased_pk = keys.erased_pk(tenant_id)
         found: dict[str, Suppressed] = {}
@@ -121,13 +128,16 @@ class SendingStore:
             items = list(
                 SuppressionModel.batch_get(
                     [(keys.tenant_pk(tenant_id), a) for a in wanted]
-                    + [(erased_pk, keys.ERASED_MARKER)]
+                    + [(erased_pk, keys.ERASED_MARKER)],
+                    consistent_read=consistent,
                 )
             )
             marked = any(i.pk == erased_pk for i in items)
             erased = {keys.address_hash(tenant_id, a): a for a in wanted} if marked else {}
             if erased:
-                items += SuppressionModel.batch_get([(erased_pk, h) for h in erased])
+                items += SuppressionModel.batch_get(
+                    [(erased_pk, h) for h in erased], consistent_read=consistent
+                )
             for item in items:
                 if item.pk == erased_pk and item.address == keys.ERASED_MARKER:
                     continue

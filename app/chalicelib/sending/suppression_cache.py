@@ -16,9 +16,13 @@ Momento down (an error, a timeout, a refused write): the check reads DynamoDB fo
 did not find, never answers "not suppressed" from a failure, and leaves Momento alone for
 `RETRY_AFTER` before trying it again, so a dead cache costs one timeout per instance per 30 s.
 
-Layout in Momento: one dictionary per (tenant, version, bucket of the address), field = address,
-value = the entry (JSON) or "-" (not suppressed): a check of 1,000 addresses is one DictionaryGet
-per bucket present (at most `BUCKETS`) instead of 1,000 Gets.
+Layout in Momento: one dictionary per (tenant, version, bucket), field = the address's salted
+hash (`keys.address_hash`, the form erasure keeps), value = the entry's reason, reasons and date
+(JSON) or "-" (not suppressed): no address is stored in Momento in plain text, since the check
+knows which address it asked about. A check of 1,000 addresses is one DictionaryGet per bucket
+present (at most `BUCKETS`) instead of 1,000 Gets. A dictionary's TTL is set when it is created
+and never refreshed by later writes, so every dictionary, however busy, is gone `ENTRY_TTL` after
+its creation: Momento holds nothing of an erased address (not even its hash) past that.
 
 Cost: one DynamoDB request per check (the version) when every address is cached, instead of one
 BatchGet per 100 addresses; see bench/suppression_bench.py for the figures.
@@ -26,7 +30,6 @@ BatchGet per 100 addresses; see bench/suppression_bench.py for the figures.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -36,6 +39,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from chalicelib.core import keys
+from chalicelib.core.addresses import key as canonical_key
 from chalicelib.core.errors import CacheUnavailable
 from chalicelib.sending.store import SendingStore, Suppressed
 
@@ -67,21 +72,26 @@ class Stats:
     cache_errors: int = 0
 
 
-def _bucket(address: str) -> int:
-    return int(hashlib.blake2b(address.encode(), digest_size=2).hexdigest(), 16) % BUCKETS
+def _field(tenant_id: str, address: str) -> str:
+    return keys.address_hash(tenant_id, address)
+
+
+def _bucket(field: str) -> int:
+    return int(field[:8], 16) % BUCKETS
 
 
 def _encode(entry: Suppressed | None) -> bytes:
     if entry is None:
         return NOT_SUPPRESSED
-    return json.dumps(entry.view(), separators=(",", ":")).encode()
+    doc = {"reason": entry.reason, "reasons": list(entry.reasons), "since": entry.since}
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _decode(raw: bytes) -> Suppressed | None:
+def _decode(address: str, raw: bytes) -> Suppressed | None:
     if raw == NOT_SUPPRESSED:
         return None
     doc = json.loads(raw)
-    return Suppressed(doc["address"], doc["reason"], tuple(doc["reasons"]), doc.get("since"))
+    return Suppressed(address, doc["reason"], tuple(doc["reasons"]), doc.get("since"))
 
 
 class CachedSuppressionCheck:
@@ -100,8 +110,9 @@ class CachedSuppressionCheck:
         self.stats = Stats()
 
     def suppressed(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, Suppressed]:
-        """The suppressed ones among `addresses` (lower-cased), by address."""
-        wanted = sorted({a.lower() for a in addresses})
+        """The suppressed ones among `addresses`, by canonical key (core/addresses.py), as
+        SendingStore.suppressed answers: the key the list is stored under (invariant 12)."""
+        wanted = sorted({canonical_key(a) for a in addresses})
         self.stats.checks += 1
         if not wanted:
             return {}
@@ -122,7 +133,8 @@ class CachedSuppressionCheck:
             answers.update(from_cache)
             unknown = [a for a in unknown if a not in from_cache]
         if unknown:
-            listed = self._store.suppressed(tenant_id, unknown)
+            # Strongly consistent: the answer is stored under `version`, which was read so.
+            listed = self._store.suppressed(tenant_id, unknown, consistent=True)
             self.stats.list_reads += len(unknown)
             read = {a: listed.get(a) for a in unknown}
             self._remember(tenant_id, version, read)
@@ -156,9 +168,9 @@ class CachedSuppressionCheck:
         assert self._cache is not None
         found: dict[str, Suppressed | None] = {}
         try:
-            for bucket, group in _by_bucket(addresses).items():
-                got = self._cache.get_fields(_name(tenant_id, version, bucket), group)
-                found.update((a, _decode(raw)) for a, raw in got.items())
+            for bucket, group in _by_bucket(tenant_id, addresses).items():
+                got = self._cache.get_fields(_name(tenant_id, version, bucket), list(group))
+                found.update((group[f], _decode(group[f], raw)) for f, raw in got.items())
         except (CacheUnavailable, ValueError, KeyError) as exc:
             self._failed("reading", exc)
             return {}
@@ -171,17 +183,19 @@ class CachedSuppressionCheck:
             return
         assert self._cache is not None
         try:
-            for bucket, group in _by_bucket(list(answers)).items():
-                items = {a: _encode(answers[a]) for a in group}
+            for bucket, group in _by_bucket(tenant_id, list(answers)).items():
+                items = {f: _encode(answers[a]) for f, a in group.items()}
                 self._cache.set_fields(_name(tenant_id, version, bucket), items, ENTRY_TTL)
         except CacheUnavailable as exc:
             self._failed("writing", exc)
 
 
-def _by_bucket(addresses: list[str]) -> dict[int, list[str]]:
-    groups: dict[int, list[str]] = {}
+def _by_bucket(tenant_id: str, addresses: list[str]) -> dict[int, dict[str, str]]:
+    """bucket -> {field: address}"""
+    groups: dict[int, dict[str, str]] = {}
     for address in addresses:
-        groups.setdefault(_bucket(address), []).append(address)
+        field = _field(tenant_id, address)
+        groups.setdefault(_bucket(field), {})[field] = address
     return groups
 
 

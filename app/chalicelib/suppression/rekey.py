@@ -14,8 +14,10 @@ tombstones stay tombstones), merging with what is already there:
 
 Each address is one transaction: the merged item is written on condition that the canonical
 item is as it was read (revision and occurrences, so that a concurrent ingest write or API change
-makes it start again), and each old spelling is deleted on the same condition. An interrupted
-run leaves every address either done or untouched, and a second run finds nothing to do.
+makes it start again), each old spelling is deleted on the same condition, and the list's
+version goes up, as with every change to the list (the send-time cache keys its answers by it).
+An interrupted run leaves every address either done or untouched, and a second run finds
+nothing to do.
 
 A live entry is never turned into a tombstone, nor a tombstone into a live entry: when an
 address has both after re-keying (removed under one spelling, suppressed under another), it
@@ -45,6 +47,7 @@ from chalicelib.core import addresses, dynamo, keys
 from chalicelib.core.errors import TransientStorageError
 from chalicelib.core.tables import SuppressionModel
 from chalicelib.suppression.entries import entry_view
+from chalicelib.suppression.from_events import version_bump
 from chalicelib.suppression.store import HISTORY_KEPT
 
 BY = "ops.canonical_addresses"
@@ -173,12 +176,15 @@ def _connection() -> Connection:
 def _write(
     merged: SuppressionModel, target: SuppressionModel | None, sources: list[SuppressionModel]
 ) -> None:
-    """One transaction: the merged item replaces the canonical one, the old spellings go."""
+    """One transaction: the merged item replaces the canonical one, the old spellings go, and
+    the list's version goes up (`version_bump`): the canonical key may now be suppressed where
+    the send-time cache holds "not suppressed" for it under the old version."""
     with TransactWrite(connection=_connection()) as txn:
         new = SuppressionModel.address.does_not_exist()
         txn.save(merged, condition=_unchanged(target) if target else new)
         for source in sources:
             txn.delete(source, condition=_unchanged(source))
+        txn.update(*version_bump(keys.tenant_of_list_pk(merged.pk), merged.address))
 
 
 def rekey_one(

@@ -16,10 +16,19 @@ text and in double-quoted attribute values. Where it is not enough, the template
 it is parsed rather than rendered unsafely: `{{{name}}}` / `{{& name}}` (unescaped), and a
 variable inside a single-quoted or unquoted attribute value or inside a tag itself (a space or an
 apostrophe there would start a new attribute such as `onmouseover=`).
+
+URL attributes: a variable at the start of an `href`, `src` (or another attribute that holds a
+URL: `URL_ATTRIBUTES`), before any `:`, `/`, `?` or `#` of the template's own text, decides the
+URL's scheme, which escaping does not constrain: `href="{{url}}"` with `javascript:...` would put
+a script link in the mail. Such variables are `url_variables`; rendering refuses (400 naming the
+variable) a value for one whose scheme is not http, https or mailto. Browsers drop tabs and line
+breaks inside a URL and leading spaces and control characters before it, so the scheme is read
+after removing those; a value without a scheme (a relative URL) is fine.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +39,13 @@ MAX_TEMPLATE_CHARS = 500_000  # one part's source
 MAX_VALUES = 50
 MAX_VALUE_CHARS = 10_000
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+URL_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "background", "poster", "cite", "data", "xlink:href"}
+    | {"longdesc", "usemap", "lowsrc", "dynsrc", "ping", "manifest", "codebase", "srcset"}
+)
+URL_SCHEMES = ("http", "https", "mailto")
+_SCHEME = re.compile(r"^([^:/?#]*):")
+_URL_IGNORED = re.compile(r"[\t\n\r]|^[\x00-\x20]+")  # what browsers drop from a URL
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class Template:
     html: bool = False
     variables: frozenset[str] = field(default_factory=frozenset)
     sections: frozenset[str] = field(default_factory=frozenset)
+    # Variables that can start a URL attribute's value (module docstring): schemes checked.
+    url_variables: frozenset[str] = field(default_factory=frozenset)
     # The library's tokens, kept from parsing: rendering starts from them. In subject and text,
     # where HTML escaping would only garble values, every interpolation is a "no escape" one.
     tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
@@ -54,6 +72,7 @@ class Template:
         if len(source) > MAX_TEMPLATE_CHARS:
             raise bad(where, f"{where} is over {MAX_TEMPLATE_CHARS} characters")
         variables: set[str] = set()
+        url_variables: set[str] = set()
         sections: set[str] = set()
         tokens: list[tuple[str, str]] = []
         state = _HtmlState()
@@ -80,6 +99,8 @@ class Template:
                         )
                     if key != ".":
                         variables.add(_checked_name(key, where))
+                    if html and state.url_start():
+                        url_variables.add(key)
                 elif kind in ("section", "inverted section"):
                     sections.add(_checked_name(key, where))
                 elif kind == "partial":
@@ -87,12 +108,30 @@ class Template:
         except ChevronError as exc:
             message = " ".join(str(exc).split())
             raise bad(where, f"{where} is not a valid Mustache template: {message}") from None
-        return cls(source, html, frozenset(variables), frozenset(sections), tuple(tokens))
+        return cls(
+            source,
+            html,
+            frozenset(variables),
+            frozenset(sections),
+            frozenset(url_variables),
+            tuple(tokens),
+        )
 
-    def render(self, values: Mapping[str, str]) -> str:
-        """Render with `values` (flat names; `a.b` names are Mustache's dotted lookups)."""
+    def render(self, values: Mapping[str, str], field: str = "variables") -> str:
+        """Render with `values` (flat names; `a.b` names are Mustache's dotted lookups). A value
+        that would give a URL attribute a scheme other than http(s)/mailto is a 400 naming
+        `field`.<name>."""
         import chevron
 
+        for name in sorted(self.url_variables):
+            value = values.get(name, "")
+            scheme = _SCHEME.match(_URL_IGNORED.sub("", value))
+            if scheme and scheme.group(1).lower() not in URL_SCHEMES:
+                raise bad(
+                    f"{field}.{name}",
+                    f"{field}.{name} goes into a link or image address and must be an http(s) "
+                    f"or mailto URL, not {scheme.group(1)[:20]!r}:",
+                )
         # Missing names render empty; callers check `variables` first (`missing`).
         return str(chevron.render(list(self.tokens), nested(values)))
 
@@ -160,6 +199,10 @@ class _HtmlState:
         self._quote: str | None = None
         self._after_equals = False
         self._lt = False  # a '<' whose next character decides whether a tag starts
+        self._name = ""  # the attribute name being read, or the last one read
+        self._name_done = True
+        self._url_value = False  # inside a URL attribute's quoted value
+        self._value = ""  # the value's text so far
 
     def feed(self, text: str) -> None:
         for ch in text:
@@ -169,18 +212,30 @@ class _HtmlState:
                 continue
             if self._quote:
                 if ch == self._quote:
-                    self._quote = None
+                    self._quote, self._url_value = None, False
+                else:
+                    self._value += ch
             elif self._in_tag:
                 if ch == ">":
                     self._in_tag, self._after_equals = False, False
                 elif ch in "\"'" and self._after_equals:
                     self._quote, self._after_equals = ch, False
+                    self._url_value, self._value = self._name.lower() in URL_ATTRIBUTES, ""
                 elif ch == "=":
-                    self._after_equals = True
-                elif not ch.isspace():
+                    self._after_equals, self._name_done = True, True
+                elif ch.isspace() or ch == "/":
+                    self._name_done = True
+                else:
                     self._after_equals = False
+                    if self._name_done:
+                        self._name, self._name_done = "", False
+                    self._name += ch
             elif ch == "<":
                 self._lt = True
+
+    def url_start(self) -> bool:
+        """In a URL attribute's value, before the template's own text fixed the scheme."""
+        return self._url_value and not any(c in self._value for c in ":/?#")
 
     def unsafe(self) -> str | None:
         if self._quote == '"':
@@ -238,12 +293,14 @@ class MessageTemplate:
     def missing(self, values: Mapping[str, Any]) -> list[str]:
         return sorted(self.variables - set(values))
 
-    def render(self, values: Mapping[str, str]) -> tuple[str, str | None, str | None]:
-        """(subject, html, text) for these values."""
+    def render(
+        self, values: Mapping[str, str], field: str = "variables"
+    ) -> tuple[str, str | None, str | None]:
+        """(subject, html, text) for these values; a 400 names `field` (see Template.render)."""
         return (
-            self.subject.render(values),
-            self.html.render(values) if self.html is not None else None,
-            self.text.render(values) if self.text is not None else None,
+            self.subject.render(values, field),
+            self.html.render(values, field) if self.html is not None else None,
+            self.text.render(values, field) if self.text is not None else None,
         )
 
     def sources(self) -> dict[str, str | None]:

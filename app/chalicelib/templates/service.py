@@ -182,10 +182,12 @@ class TemplateService:
         """The published version a send uses: `version`, or the latest published one."""
         if not isinstance(template_id, str) or not _ID.match(template_id):
             raise bad("template_id", "template_id is the 32-character ID of a stored template")
+        # The head in both cases: a template is deleted head first, then its versions, so a
+        # version left behind by an interrupted deletion is never sent by naming it.
+        head = self._store.head(tenant_id, template_id)
+        if head is None:
+            raise NotFound(f"no template {template_id}", details={"field": "template_id"})
         if version is None:
-            head = self._store.head(tenant_id, template_id)
-            if head is None:
-                raise NotFound(f"no template {template_id}", details={"field": "template_id"})
             if head.latest_version == 0:
                 raise Conflict(
                     f"template {template_id} has no published version yet: publish its draft "
