@@ -85,8 +85,12 @@ jscheck:
 	@echo "node --check: $(words $(DASHBOARD_JS)) dashboard modules"
 
 # Every app test: the live stack (browsers, fuzzing, the client's live tests) included.
+# Every app test, on both cores (a file per worker: its module-scoped fixtures stay in one
+# process; each worker starts its own DynamoDB Local and, for the live tests, its own stack).
+# TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 2
 unit: install
-	$(PY) -m pytest --ignore=tests/infra $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/infra -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The app tests that need neither the live stack, nor the routes (Chalice's test client with moto's
 # Cognito), nor DynamoDB Local: see README "Testing" for what that leaves out and what it costs.

@@ -69,11 +69,13 @@ def test_every_item_the_worst_events_make_is_at_most_16_kb(
 
 
 def test_an_entry_names_at_most_a_few_recipients_within_its_bytes() -> None:
-    for event in _worst():
-        from chalicelib.events.messages import timeline_entry
+    from chalicelib.events.messages import timeline_entry
 
+    events = _worst()
+    destination = events[0].mail.destination
+    for event in events:
         entry = timeline_entry(
-            "pk", event, worst_case.events()[0].mail.destination, shard=0, extra={},
+            "pk", event, destination, shard=0, extra={},
             expires_at=worst_case.SENT,
         )  # fmt: skip
         named = entry.recipients or set()
