@@ -320,23 +320,14 @@ class _Purge:
         return True
 
     def events(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
-        cursor = doc.get("cursor") or {"shard": 0, "start": None}
-        for shard in range(int(cursor["shard"]), self.shards):
-            start = cursor["start"] if shard == cursor["shard"] else None
-            while True:
-                rows, start = items.page(EventModel, keys.events_pk(self.tid, shard), start)
-                for message_id in dict.fromkeys(r.message_id for r in rows):
-                    self._add(items.delete_message(self.tid, message_id))
-                copies = [c for r in rows for c in items.tag_copies(self.tid, r)]
-                self.count(
-                    "events", items.delete(EventModel, [(r.pk, r.sk) for r in rows] + copies)
-                )
-                if start is None:
-                    break
-                if out_of_time():
-                    doc["cursor"] = {"shard": shard, "start": start}
-                    return False
-        return True
+        def remove(rows: list[EventModel]) -> None:
+            for message_id in dict.fromkeys(r.message_id for r in rows):
+                self._add(items.delete_message(self.tid, message_id))
+            copies = [c for r in rows for c in items.tag_copies(self.tid, r)]
+            self.count("events", items.delete(EventModel, [(r.pk, r.sk) for r in rows] + copies))
+
+        shards = [(shard, keys.events_pk(self.tid, shard)) for shard in range(self.shards)]
+        return items.walk(EventModel, shards, doc, out_of_time, remove, name="shard")
 
     def pending(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
         for entry in items.indexed(self.tid, MessageModel, MessageModel.by_pending):

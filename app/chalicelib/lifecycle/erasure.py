@@ -567,21 +567,12 @@ class _Run:
         return True
 
     def webhooks(self, doc: dict[str, Any], out_of_time: Callable[[], bool]) -> bool:
-        cursor = doc.get("cursor") or {"endpoint": 0, "start": None}
-        endpoints = items.webhook_endpoints(self.tid)
-        for n in range(int(cursor["endpoint"]), len(endpoints)):
-            pk = keys.deliveries_pk(self.tid, endpoints[n])
-            start = cursor["start"] if n == cursor["endpoint"] else None
-            while True:
-                rows, start = items.page(WebhookDeliveryModel, pk, start)
-                hits = [(r.pk, r.sk) for r in rows if self._delivery_names_address(r)]
-                self._count("webhook_deliveries", items.delete(WebhookDeliveryModel, hits))
-                if start is None:
-                    break
-                if out_of_time():
-                    doc["cursor"] = {"endpoint": n, "start": start}
-                    return False
-        return True
+        def remove(rows: list[WebhookDeliveryModel]) -> None:
+            hits = [(r.pk, r.sk) for r in rows if self._delivery_names_address(r)]
+            self._count("webhook_deliveries", items.delete(WebhookDeliveryModel, hits))
+
+        logs = [(e, keys.deliveries_pk(self.tid, e)) for e in items.webhook_endpoints(self.tid)]
+        return items.walk(WebhookDeliveryModel, logs, doc, out_of_time, remove, name="endpoint")
 
     def _delivery_names_address(self, delivery: WebhookDeliveryModel) -> bool:
         log = json.dumps(delivery.log) if delivery.log else None

@@ -4,7 +4,7 @@ scan (invariant 7). Deletes go in batches of 25 (DynamoDB's BatchWriteItem)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -53,6 +53,36 @@ def page(
         result = source.query(hash_key, limit=PAGE, last_evaluated_key=start, **consistent, **query)
         items = list(result)
         return items, result.last_evaluated_key if len(items) == PAGE else None
+
+
+def walk(
+    model: Any,
+    partitions: Sequence[tuple[Any, str]],
+    doc: dict[str, Any],
+    out_of_time: Callable[[], bool],
+    handle: Callable[[list[Any]], None],
+    *,
+    name: str,
+) -> bool:
+    """Every item of `partitions` ((label, partition key), in the labels' order), a page at a
+    time, handed to `handle`. Resumable: out of time, the job's `cursor` keeps the label of the
+    partition it stopped in and where in it ({name: label, "start": ...}); the next run goes on
+    from there (a label no longer listed: from the next one). True when every page was handled."""
+    cursor = doc.get("cursor") or {}
+    at, resume = cursor.get(name), cursor.get("start")
+    for label, hash_key in partitions:
+        if at is not None and label < at:
+            continue
+        start = resume if label == at else None
+        while True:
+            rows, start = page(model, hash_key, start)
+            handle(rows)
+            if start is None:
+                break
+            if out_of_time():
+                doc["cursor"] = {name: label, "start": start}
+                return False
+    return True
 
 
 def everything(model: Any, hash_key: str, **query: Any) -> Iterator[Any]:
@@ -140,7 +170,7 @@ def sending_partitions(tenant_id: str) -> list[str]:
 
 def webhook_endpoints(tenant_id: str) -> list[str]:
     """The ID of every endpoint of the tenant with a delivery log: its endpoints (EP#) and the
-    deleted ones whose log is still kept (GONE#), read as keys only."""
+    deleted ones whose log is still kept (GONE#), told by their sort keys."""
     found = everything(WebhookMarkModel, keys.webhooks_pk(tenant_id))
     return sorted({m.sk.split("#", 1)[1] for m in found if m.sk.startswith(("EP#", "GONE#"))})
 

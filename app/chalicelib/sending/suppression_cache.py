@@ -72,10 +72,6 @@ class Stats:
     cache_errors: int = 0
 
 
-def _field(tenant_id: str, address: str) -> str:
-    return keys.address_hash(tenant_id, address)
-
-
 def _bucket(field: str) -> int:
     return int(field[:8], 16) % BUCKETS
 
@@ -194,7 +190,7 @@ def _by_bucket(tenant_id: str, addresses: list[str]) -> dict[int, dict[str, str]
     """bucket -> {field: address}"""
     groups: dict[int, dict[str, str]] = {}
     for address in addresses:
-        field = _field(tenant_id, address)
+        field = keys.address_hash(tenant_id, address)
         groups.setdefault(_bucket(field), {})[field] = address
     return groups
 

@@ -44,6 +44,7 @@ URL_ATTRIBUTES = frozenset(
     | {"longdesc", "usemap", "lowsrc", "dynsrc", "ping", "manifest", "codebase", "srcset"}
 )
 URL_SCHEMES = ("http", "https", "mailto")
+_LONGEST_URL_ATTRIBUTE = max(len(a) for a in URL_ATTRIBUTES)
 _SCHEME = re.compile(r"^([^:/?#]*):")
 _URL_IGNORED = re.compile(r"[\t\n\r]|^[\x00-\x20]+")  # what browsers drop from a URL
 
@@ -202,7 +203,7 @@ class _HtmlState:
         self._name = ""  # the attribute name being read, or the last one read
         self._name_done = True
         self._url_value = False  # inside a URL attribute's quoted value
-        self._value = ""  # the value's text so far
+        self._scheme_fixed = False  # ... after the template's own ":", "/", "?" or "#" in it
 
     def feed(self, text: str) -> None:
         for ch in text:
@@ -213,14 +214,15 @@ class _HtmlState:
             if self._quote:
                 if ch == self._quote:
                     self._quote, self._url_value = None, False
-                else:
-                    self._value += ch
+                elif ch in ":/?#":
+                    self._scheme_fixed = True
             elif self._in_tag:
                 if ch == ">":
                     self._in_tag, self._after_equals = False, False
                 elif ch in "\"'" and self._after_equals:
                     self._quote, self._after_equals = ch, False
-                    self._url_value, self._value = self._name.lower() in URL_ATTRIBUTES, ""
+                    self._url_value = self._name.lower() in URL_ATTRIBUTES
+                    self._scheme_fixed = False
                 elif ch == "=":
                     self._after_equals, self._name_done = True, True
                 elif ch.isspace() or ch == "/":
@@ -229,13 +231,14 @@ class _HtmlState:
                     self._after_equals = False
                     if self._name_done:
                         self._name, self._name_done = "", False
-                    self._name += ch
+                    if len(self._name) <= _LONGEST_URL_ATTRIBUTE:  # longer: not one of them
+                        self._name += ch
             elif ch == "<":
                 self._lt = True
 
     def url_start(self) -> bool:
         """In a URL attribute's value, before the template's own text fixed the scheme."""
-        return self._url_value and not any(c in self._value for c in ":/?#")
+        return self._url_value and not self._scheme_fixed
 
     def unsafe(self) -> str | None:
         if self._quote == '"':
