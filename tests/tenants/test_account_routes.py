@@ -224,3 +224,19 @@ def test_a_get_never_sends_the_canary_and_names_the_route_that_does(
     checked = call(api, "POST", "/verify-sts/canary", token)
     assert checked.status_code == 200, checked.json_body
     assert {c["id"] for c in checked.json_body["checks"]} >= {"canary", "role_assumable"}
+
+
+def test_tags_named_like_dynamodb_types_are_indexed_and_the_tenant_still_reads(
+    api: Client, moto: str, pool: dict[str, str]
+) -> None:
+    """Found by the fuzzing: {"S": time} is what PynamoDB takes for an already serialised
+    string, so a tag named S was stored as a bare string and every later request was a 500."""
+    token = sign_in(moto, pool)
+    for names in (["S"], ["N", "M"], ["BOOL", "NULL", "SS"]):
+        saved = call(api, "PUT", "/account/settings", token, {"indexed_tags": names})
+        assert saved.status_code == 200, saved.json_body
+        assert saved.json_body["indexed_tags"] == sorted(names)
+        account = call(api, "GET", "/account", token)
+        assert account.status_code == 200, account.json_body
+        stored = TenantModel.get(account.json_body["tenant_id"]).indexed_tags_since
+        assert sorted(stored) == sorted(names)

@@ -59,7 +59,6 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    JSONAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -67,6 +66,9 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.attributes import JSONAttribute as _PynamoJSONAttribute
+from pynamodb.constants import STRING
+from pynamodb.expressions.operand import Path
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -86,6 +88,18 @@ TTL_ATTRIBUTE = "expires_at"
 # `count_events` function adds them up (ingest/counting.py).
 STREAM_TABLES = {"messages": "NEW_AND_OLD_IMAGES"}
 COUNTED_ATTRIBUTE = "cc"
+
+
+class JSONAttribute(_PynamoJSONAttribute):
+    """PynamoDB's JSON attribute, except that an update's `set` always serialises its document.
+    PynamoDB takes a one-key dict whose key is a DynamoDB type name (`{"S": ...}`, `{"N": ...}`)
+    for a value already serialised: `indexed_tags_since` for a tag named `S` was stored as a bare
+    string that no later read of the tenant could parse (every request of the tenant failed)."""
+
+    def set(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return Path(self).set({STRING: self.serialize(value)})
+        return super().set(value)
 
 
 class CompactJSONAttribute(JSONAttribute):
